@@ -1,0 +1,185 @@
+"""Open the weights of a model directory, whatever wrote them, as one tensor-by-tensor reader.
+
+Layouts:
+
+* ``paddle``: our ``model_state.pdparams`` (also PaddleNLP's), or a ``model.safetensors`` whose
+  metadata says ``format: paddle``. Linear weights are ``[in, out]``.
+* ``torch``: transformers' ``model.safetensors`` (metadata ``format: pt``), ``pytorch_model.bin``,
+  or their shards with a ``*.index.json``. Linear weights are ``[out, in]``.
+"""
+import os
+
+import numpy as np
+
+from ..errors import PaddleRembertError
+from ..io_utils import read_json
+from .safetensors_io import FLOAT_NAMES, SafetensorsFile, cast, numpy_to_st_dtype
+
+PADDLE_WEIGHTS = "model_state.pdparams"
+SAFETENSORS = "model.safetensors"
+SAFETENSORS_INDEX = "model.safetensors.index.json"
+TORCH_BIN = "pytorch_model.bin"
+TORCH_BIN_INDEX = "pytorch_model.bin.index.json"
+# In order of preference when a directory holds several.
+WEIGHT_FILES = (PADDLE_WEIGHTS, SAFETENSORS, SAFETENSORS_INDEX, TORCH_BIN, TORCH_BIN_INDEX)
+
+
+class Checkpoint:
+    """Keys, shapes and dtypes of a checkpoint; ``read`` returns one tensor as numpy."""
+
+    layout = None  # "paddle" or "torch"
+
+    def __init__(self, path, layout, files):
+        self.path, self.layout = path, layout
+        self._files = files  # key -> object with shape/dtype/read, or None for shards not yet opened
+
+    def keys(self):
+        return list(self._files)
+
+    def shape(self, key):
+        return self._files[key].shape(key)
+
+    def dtype(self, key):
+        """safetensors dtype name (``F32``, ``BF16`` ...)."""
+        return self._files[key].dtype(key)
+
+    def read(self, key, transpose=False, dtype=None):
+        """``key`` as numpy (bfloat16 as uint16 bits), transposed and cast to ``dtype`` if asked."""
+        return self._files[key].read(key, transpose=transpose, dtype=dtype)
+
+    def sources(self):
+        return sorted({getattr(f, "path", self.path) for f in self._files.values()})
+
+
+class _InMemory:
+    """Tensors already in memory (a ``.pdparams`` pickle, or a ``.bin`` mapped by torch)."""
+
+    def __init__(self, path, arrays, to_numpy=None):
+        self.path, self.arrays, self.to_numpy = path, arrays, to_numpy
+
+    def keys(self):
+        return list(self.arrays)
+
+    def _array(self, key):
+        value = self.arrays[key]
+        return self.to_numpy(value) if self.to_numpy else value
+
+    def shape(self, key):
+        return tuple(self.arrays[key].shape)
+
+    def dtype(self, key):
+        value = self.arrays[key]
+        if self.to_numpy is not None:  # torch tensor
+            return {"torch.bfloat16": "BF16", "torch.float16": "F16", "torch.float32": "F32",
+                    "torch.float64": "F64"}.get(str(value.dtype)) or numpy_to_st_dtype(self._array(key))
+        return numpy_to_st_dtype(value)
+
+    def read(self, key, transpose=False, dtype=None):
+        arr = cast(self._array(key), self.dtype(key), dtype)
+        return np.ascontiguousarray(arr.T if transpose else arr)
+
+
+def _torch_to_numpy(tensor):
+    import torch
+
+    if tensor.dtype == torch.bfloat16:
+        return tensor.view(torch.int16).numpy().view(np.uint16)
+    return tensor.numpy()
+
+
+def _load_torch_file(path):
+    try:
+        import torch
+    except ImportError:
+        raise PaddleRembertError(
+            f"reading {path} needs PyTorch (pip install torch), or convert the checkpoint to safetensors "
+            "with transformers first; safetensors checkpoints need no torch"
+        ) from None
+    try:
+        state = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+    except Exception as e:  # torch raises many types for truncated/corrupt zips
+        raise PaddleRembertError(f"cannot read {path}: it is truncated or not a PyTorch checkpoint ({e})") from None
+    if not isinstance(state, dict):
+        raise PaddleRembertError(f"{path} does not hold a state dict")
+    return _InMemory(path, {k: v for k, v in state.items() if hasattr(v, "shape")}, _torch_to_numpy)
+
+
+def _load_pdparams(path):
+    import pickle
+
+    try:
+        with open(path, "rb") as f:
+            state = pickle.load(f)
+    except (pickle.UnpicklingError, EOFError, ValueError) as e:
+        raise PaddleRembertError(f"cannot read {path}: it is truncated or not a Paddle state dict ({e})") from None
+    if not isinstance(state, dict):
+        raise PaddleRembertError(f"{path} does not hold a state dict")
+    state.pop("StructuredToParameterName@@", None)  # written by paddle.save for Layers
+    arrays = {}
+    for key, value in state.items():
+        if not isinstance(value, np.ndarray):
+            value = np.asarray(value.numpy() if hasattr(value, "numpy") else value)
+        arrays[key] = value
+    return _InMemory(path, arrays)
+
+
+def _shards(directory, index_name, opener):
+    index_path = os.path.join(directory, index_name)
+    index = read_json(index_path, "shard index")
+    weight_map = index.get("weight_map")
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise PaddleRembertError(f"{index_path} has no weight_map")
+    opened, files = {}, {}
+    for key, shard in weight_map.items():
+        if shard not in opened:
+            shard_path = os.path.join(directory, shard)
+            if not os.path.isfile(shard_path):
+                raise PaddleRembertError(f"shard {shard_path} listed in {index_path} is missing")
+            opened[shard] = opener(shard_path)
+        if key not in opened[shard].keys():
+            raise PaddleRembertError(f"{index_path} maps {key!r} to {shard}, which does not hold it")
+        files[key] = opened[shard]
+    return files, next(iter(opened.values()))
+
+
+def open_checkpoint(directory):
+    """Find and open the weights in ``directory``; raise a clear error when there are none."""
+    if not os.path.isdir(directory):
+        raise PaddleRembertError(f"model directory not found: {directory}")
+    present = [name for name in WEIGHT_FILES if os.path.isfile(os.path.join(directory, name))]
+    if not present:
+        raise PaddleRembertError(f"no weights in {directory}: expected one of {', '.join(WEIGHT_FILES)}")
+    name = present[0]
+    path = os.path.join(directory, name)
+    if name == PADDLE_WEIGHTS:
+        reader = _load_pdparams(path)
+        return Checkpoint(path, "paddle", {k: reader for k in reader.keys()})
+    if name == SAFETENSORS:
+        st = SafetensorsFile(path)
+        return Checkpoint(path, _safetensors_layout(st), {k: st for k in st.keys()})
+    if name == SAFETENSORS_INDEX:
+        files, first = _shards(directory, name, SafetensorsFile)
+        return Checkpoint(path, _safetensors_layout(first), files)
+    if name == TORCH_BIN:
+        reader = _load_torch_file(path)
+        return Checkpoint(path, "torch", {k: reader for k in reader.keys()})
+    files, _ = _shards(directory, name, _load_torch_file)
+    return Checkpoint(path, "torch", files)
+
+
+def _safetensors_layout(st):
+    fmt = st.metadata.get("format", "pt")
+    if fmt == "paddle":
+        return "paddle"
+    if fmt in ("pt", "torch"):
+        return "torch"
+    raise PaddleRembertError(f"{st.path} holds {fmt!r}-format weights; only PyTorch ('pt') and Paddle are supported")
+
+
+def st_dtype_name(dtype):
+    """``'float16'`` -> ``'F16'``; None stays None."""
+    if dtype is None:
+        return None
+    if dtype not in FLOAT_NAMES:
+        raise PaddleRembertError(f"unsupported dtype {dtype!r}; choose from {', '.join(FLOAT_NAMES)}")
+    return FLOAT_NAMES[dtype]

@@ -1,0 +1,112 @@
+"""The conversion rule, and the plan that matches a checkpoint's keys to a model's.
+
+Our modules carry transformers' names, so a state-dict key is the same on both sides. The whole
+rule between layouts is:
+
+1. **Transpose 2-D Linear weights** (Paddle stores ``[in, out]``, PyTorch ``[out, in]``). Which
+   keys are Linear weights is read off the model (``PretrainedModel.linear_weight_keys``), not
+   off a table.
+2. **Tied duplicates** (``model.tied_weights``, e.g. ALBERT's ``predictions.decoder.weight``,
+   which *is* the word embedding) are not stored by us; reading drops them, writing to PyTorch
+   adds them back.
+3. **The base-model prefix** (``albert.`` / ``rembert.``) is added or stripped when a backbone
+   checkpoint meets a head model or the reverse, as transformers does.
+4. Keys of non-persistent buffers that old transformers versions saved
+   (``embeddings.position_ids``) are dropped.
+
+Everything else -- a key the model lacks, a key the checkpoint lacks, a shape that differs -- is
+reported by name.
+"""
+import re
+from dataclasses import dataclass, field
+
+IGNORED_CHECKPOINT_KEYS = (re.compile(r"(^|\.)embeddings\.position_ids$"),)
+
+
+@dataclass
+class LoadReport:
+    """What matched and what did not, by key (model-side names)."""
+
+    loaded: list = field(default_factory=list)
+    missing_keys: list = field(default_factory=list)  # in the model, not in the checkpoint: initialised
+    unexpected_keys: list = field(default_factory=list)  # in the checkpoint, not in the model: ignored
+    mismatched_keys: list = field(default_factory=list)  # (key, checkpoint shape, model shape)
+    dropped_keys: list = field(default_factory=list)  # tied duplicates and old buffers: expected to drop
+
+    @property
+    def clean(self):
+        return not (self.missing_keys or self.unexpected_keys or self.mismatched_keys)
+
+    def describe(self, model_name, source):
+        lines = [f"loading {model_name} from {source}:"]
+        if self.missing_keys:
+            lines.append(f"  missing in the checkpoint (newly initialised): {', '.join(self.missing_keys)}")
+        if self.unexpected_keys:
+            lines.append(f"  unexpected (not used by the model): {', '.join(self.unexpected_keys)}")
+        for key, ckpt_shape, model_shape in self.mismatched_keys:
+            lines.append(f"  shape mismatch for {key}: checkpoint {list(ckpt_shape)}, model {list(model_shape)}")
+        return "\n".join(lines)
+
+    def log(self, logger, model_name, source):
+        if not self.clean:
+            logger.warning(self.describe(model_name, source))
+        if self.dropped_keys:
+            logger.info("dropped tied or buffer keys: %s", ", ".join(self.dropped_keys))
+
+
+@dataclass
+class Plan:
+    """``pairs``: (model key, checkpoint key, transpose?) for every tensor to move."""
+
+    pairs: list
+    report: LoadReport
+
+
+def plan_load(model_shapes, linear_keys, tied, prefix, ckpt_shapes, ckpt_layout):
+    """Match checkpoint keys to model keys.
+
+    ``model_shapes``/``ckpt_shapes`` map key -> shape; ``ckpt_layout`` is "torch" or "paddle".
+    """
+    report = LoadReport()
+    dotted = prefix + "."
+    model_prefixed = any(k.startswith(dotted) for k in model_shapes)
+    ckpt_prefixed = any(k.startswith(dotted) for k in ckpt_shapes)
+
+    def model_key(ckpt_key):
+        if model_prefixed and not ckpt_prefixed and dotted + ckpt_key in model_shapes:
+            return dotted + ckpt_key  # backbone checkpoint into a head model
+        if ckpt_prefixed and not model_prefixed and ckpt_key.startswith(dotted):
+            return ckpt_key[len(dotted):]  # head checkpoint into a backbone
+        return ckpt_key
+
+    pairs, seen = [], set()
+    for ckpt_key, ckpt_shape in ckpt_shapes.items():
+        key = model_key(ckpt_key)
+        if key in tied or any(p.search(key) for p in IGNORED_CHECKPOINT_KEYS):
+            report.dropped_keys.append(ckpt_key)
+            continue
+        if key not in model_shapes:
+            report.unexpected_keys.append(ckpt_key)
+            continue
+        transpose = ckpt_layout == "torch" and key in linear_keys
+        expected = tuple(model_shapes[key])[::-1] if transpose else tuple(model_shapes[key])
+        if tuple(ckpt_shape) != expected:
+            report.mismatched_keys.append((key, tuple(ckpt_shape), expected))
+            seen.add(key)
+            continue
+        pairs.append((key, ckpt_key, transpose))
+        report.loaded.append(key)
+        seen.add(key)
+    report.missing_keys = [k for k in model_shapes if k not in seen]
+    return Plan(pairs, report)
+
+
+def torch_key_shapes(model_shapes, linear_keys, tied):
+    """Keys and shapes of the same model in transformers' layout (tied duplicates included)."""
+    out = {}
+    for key, shape in model_shapes.items():
+        out[key] = tuple(shape)[::-1] if key in linear_keys else tuple(shape)
+    for dup, source in tied.items():
+        if source in out:
+            out[dup] = out[source]
+    return out

@@ -1,0 +1,11 @@
+"""The one exception type for errors a user can cause.
+
+Bad input (a malformed TSV row, a missing file, a checkpoint whose tensors do not fit the
+model, ...) raises :class:`PaddleRembertError` with a message that names the file, line, key
+or shape. The CLI prints the message and exits non-zero without a traceback; library callers
+can catch it like any ``ValueError``.
+"""
+
+
+class PaddleRembertError(ValueError):
+    """An error caused by the user's input, files or arguments (not a bug in this library)."""

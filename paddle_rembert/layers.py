@@ -1,0 +1,142 @@
+"""Building blocks shared by every model: activations, embeddings, masks and attention math.
+
+Each function here is numerically what transformers does, so that a model file only wires
+layers together under transformers' module names.
+"""
+import math
+
+import paddle
+import paddle.nn.functional as F
+from paddle import nn
+
+from .errors import PaddleRembertError
+
+ACT2FN = {
+    "gelu": lambda x: F.gelu(x, approximate=False),
+    "gelu_new": lambda x: F.gelu(x, approximate=True),
+    "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate=True),
+    "gelu_fast": lambda x: F.gelu(x, approximate=True),
+    "relu": F.relu,
+    "silu": F.silu,
+    "swish": F.silu,
+    "tanh": paddle.tanh,
+    "linear": lambda x: x,
+}
+
+
+def get_activation(name):
+    if name not in ACT2FN:
+        raise PaddleRembertError(f"unknown hidden_act {name!r}; known: {sorted(ACT2FN)}")
+    return ACT2FN[name]
+
+
+class Embedding(nn.Embedding):
+    """An embedding with PyTorch's ``padding_idx`` semantics.
+
+    Paddle's ``padding_idx`` outputs zeros for the padding id; PyTorch outputs the stored row and
+    only keeps its gradient at zero. Checkpoints are trained with the latter, so we do the same:
+    the row is looked up normally and the gradient through padding positions is cut.
+    """
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None):
+        super().__init__(num_embeddings, embedding_dim)
+        self.torch_padding_idx = padding_idx
+
+    def forward(self, ids):
+        out = F.embedding(ids, self.weight)
+        if self.torch_padding_idx is None or self.weight.stop_gradient:
+            return out
+        at_padding = (ids == self.torch_padding_idx).unsqueeze(-1)
+        return paddle.where(at_padding, out.detach(), out)
+
+
+def default_position_ids(input_shape_tensor, past_length=0):
+    """``[1, L]`` int64 positions ``past_length .. past_length+L-1`` (static-graph safe)."""
+    seq_len = input_shape_tensor[1]
+    return paddle.arange(past_length, past_length + seq_len, dtype="int64").unsqueeze(0)
+
+
+def additive_attention_mask(attention_mask, dtype, input_ids=None, pad_token_id=None, causal_length=None,
+                            past_length=0):
+    """Turn any accepted mask into an additive ``[B, 1, Lq, Lk]`` (or ``[B, 1, 1, Lk]``) mask.
+
+    * 2-D ``[B, Lk]`` or 3-D ``[B, Lq, Lk]`` masks hold 1 (attend) / 0 (masked), any dtype.
+    * 4-D float masks are already additive (Taskflow feeds ``[B, 1, 1, L]`` with large negatives);
+      4-D bool/int masks are 1/0 masks.
+    * ``None`` with ``input_ids`` masks the padding id: padding is never attended to, whether or
+      not the caller remembered the mask. ``None`` with neither gives no mask.
+
+    * ``causal_length`` (the query length, decoders only) adds transformers' causal mask, with
+      ``past_length`` cached positions in front.
+
+    Masked positions get ``finfo(dtype).min`` (as transformers), never ``-inf`` or ``-1e4``.
+    """
+    neg = paddle.finfo(dtype).min
+    if attention_mask is None and input_ids is not None and pad_token_id is not None:
+        attention_mask = input_ids != pad_token_id
+    if attention_mask is None:
+        additive = None
+    elif attention_mask.ndim in (2, 3):
+        keep = attention_mask.astype(dtype)
+        keep = keep.unsqueeze([1, 2]) if attention_mask.ndim == 2 else keep.unsqueeze(1)
+        additive = (1.0 - keep) * neg
+    elif attention_mask.ndim == 4:
+        if attention_mask.dtype in (paddle.bool, paddle.int32, paddle.int64):
+            additive = (1.0 - attention_mask.astype(dtype)) * neg
+        else:
+            additive = paddle.clip(attention_mask.astype(dtype), min=neg)
+    else:
+        raise PaddleRembertError(
+            f"attention_mask must be 2-D, 3-D or 4-D, got shape {list(attention_mask.shape)}"
+        )
+    if causal_length is not None:
+        causal_add = _causal_additive(causal_length, past_length, dtype, neg)
+        additive = causal_add if additive is None else paddle.clip(additive + causal_add, min=neg)
+    return additive
+
+
+def _causal_additive(query_len, past_length, dtype, neg):
+    q = paddle.arange(past_length, past_length + query_len, dtype="int64").unsqueeze(1)
+    k = paddle.arange(0, past_length + query_len, dtype="int64").unsqueeze(0)
+    return ((k > q).astype(dtype) * neg).unsqueeze([0, 1])
+
+
+def split_heads(x, num_heads):
+    """``[B, L, H*D]`` -> ``[B, H, L, D]``."""
+    b, l, hd = x.shape
+    return x.reshape([0, 0, num_heads, hd // num_heads]).transpose([0, 2, 1, 3])
+
+
+def merge_heads(x):
+    """``[B, H, L, D]`` -> ``[B, L, H*D]``."""
+    _, h, _, d = x.shape
+    return x.transpose([0, 2, 1, 3]).reshape([0, 0, h * d])
+
+
+def attention(query, key, value, additive_mask, dropout, head_mask=None, extra_scores=None):
+    """Scaled dot-product attention over ``[B, H, L, D]`` heads, transformers' eager math.
+
+    Plain matmul + softmax: on CPU it was measured faster than Paddle's fused
+    ``scaled_dot_product_attention`` (see tools/benchmark.py), and it returns the probabilities
+    that ``output_attentions`` needs. Returns ``(context [B, H, Lq, D], probs [B, H, Lq, Lk])``.
+    """
+    scores = paddle.matmul(query, key, transpose_y=True) / math.sqrt(query.shape[-1])
+    if extra_scores is not None:
+        scores = scores + extra_scores
+    if additive_mask is not None:
+        scores = scores + additive_mask
+    probs = F.softmax(scores, axis=-1)
+    probs = dropout(probs)
+    if head_mask is not None:
+        probs = probs * head_mask
+    return paddle.matmul(probs, value), probs
+
+
+def expand_head_mask(head_mask, num_layers, dtype):
+    """transformers' ``get_head_mask``: ``[H]`` or ``[layers, H]`` -> per-layer ``[1, H, 1, 1]`` masks."""
+    if head_mask is None:
+        return [None] * num_layers
+    head_mask = head_mask.astype(dtype)
+    if head_mask.ndim == 1:
+        head_mask = head_mask.unsqueeze(0).expand([num_layers, head_mask.shape[0]])
+    return [head_mask[i].reshape([1, -1, 1, 1]) for i in range(num_layers)]

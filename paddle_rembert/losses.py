@@ -1,0 +1,57 @@
+"""Losses with transformers' conventions: ignore index -100, problem types, span clamping."""
+import paddle
+import paddle.nn.functional as F
+
+IGNORE_INDEX = -100
+
+
+def cross_entropy(logits, labels, ignore_index=IGNORE_INDEX):
+    """Mean cross-entropy over the labels that are not ``ignore_index`` (``[N, C]``, ``[N]``)."""
+    labels = labels.reshape([-1]).astype("int64")
+    logits = logits.reshape([-1, logits.shape[-1]])
+    valid = labels != ignore_index
+    safe_labels = paddle.where(valid, labels, paddle.zeros_like(labels))
+    nll = F.cross_entropy(logits.astype("float32"), safe_labels.unsqueeze(-1), reduction="none").squeeze(-1)
+    valid = valid.astype(nll.dtype)
+    return (nll * valid).sum() / valid.sum()
+
+
+def sequence_classification_loss(config, logits, labels):
+    """transformers' rule: regression for one label, else single- or multi-label by label dtype.
+
+    Like transformers, the inferred ``problem_type`` is stored on the config.
+    """
+    if labels is None:
+        return None
+    num_labels = config.num_labels
+    if config.problem_type is None:
+        if num_labels == 1:
+            config.problem_type = "regression"
+        elif labels.dtype in (paddle.int64, paddle.int32):
+            config.problem_type = "single_label_classification"
+        else:
+            config.problem_type = "multi_label_classification"
+    logits32 = logits.astype("float32")
+    if config.problem_type == "regression":
+        labels = labels.astype("float32")
+        if num_labels == 1:
+            return F.mse_loss(logits32.squeeze(), labels.squeeze())
+        return F.mse_loss(logits32, labels)
+    if config.problem_type == "single_label_classification":
+        return cross_entropy(logits32, labels)
+    return F.binary_cross_entropy_with_logits(logits32, labels.astype("float32"))
+
+
+def span_loss(start_logits, end_logits, start_positions, end_positions):
+    """Mean of start and end cross-entropy; positions outside the sequence are ignored."""
+    if start_positions is None or end_positions is None:
+        return None
+    seq_len = start_logits.shape[1]
+    start = paddle.clip(start_positions.reshape([-1]), 0, seq_len)
+    end = paddle.clip(end_positions.reshape([-1]), 0, seq_len)
+    return (cross_entropy(start_logits, start, seq_len) + cross_entropy(end_logits, end, seq_len)) / 2
+
+
+def token_loss(logits, labels):
+    """Cross-entropy over every position whose label is not -100."""
+    return None if labels is None else cross_entropy(logits, labels)

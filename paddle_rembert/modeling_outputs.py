@@ -1,0 +1,60 @@
+"""Output objects with transformers' attribute names.
+
+An output is an ordered dict of its non-None fields that also allows attribute access
+(``out.logits``) and integer indexing (``out[0]``), like transformers' ``ModelOutput``.
+A field that was not produced reads as ``None``.
+"""
+from collections import OrderedDict
+
+
+class ModelOutput(OrderedDict):
+    fields = ()
+
+    def __init__(self, *args, **kwargs):
+        unknown = set(kwargs) - set(self.fields)
+        if args or unknown:
+            raise TypeError(f"{type(self).__name__} takes keyword fields {self.fields}, got {sorted(unknown)}")
+        super().__init__((name, kwargs[name]) for name in self.fields if kwargs.get(name) is not None)
+
+    def __getattr__(self, name):
+        if name in type(self).fields:
+            return self.get(name)
+        raise AttributeError(f"{type(self).__name__} has no field {name!r}")
+
+    def __getitem__(self, key):
+        if isinstance(key, (int, slice)):
+            return self.to_tuple()[key]
+        return super().__getitem__(key)
+
+    def __reduce__(self):
+        return (_rebuild, (type(self), dict(self)))
+
+    def to_tuple(self):
+        return tuple(self.values())
+
+
+def _rebuild(cls, fields):
+    return cls(**fields)
+
+
+def _output(name, *fields):
+    return type(name, (ModelOutput,), {"fields": fields, "__doc__": f"Fields: {', '.join(fields)}."})
+
+
+_COMMON = ("hidden_states", "attentions")
+# Field order is transformers' (it decides ``to_tuple()``): ALBERT leaves the cache fields empty.
+BaseModelOutputWithPooling = _output(
+    "BaseModelOutputWithPooling", "last_hidden_state", "pooler_output", "hidden_states", "past_key_values",
+    "attentions", "cross_attentions",
+)
+MaskedLMOutput = _output("MaskedLMOutput", "loss", "logits", *_COMMON)
+CausalLMOutput = _output(
+    "CausalLMOutput", "loss", "logits", "past_key_values", "hidden_states", "attentions", "cross_attentions"
+)
+SequenceClassifierOutput = _output("SequenceClassifierOutput", "loss", "logits", *_COMMON)
+MultipleChoiceModelOutput = _output("MultipleChoiceModelOutput", "loss", "logits", *_COMMON)
+TokenClassifierOutput = _output("TokenClassifierOutput", "loss", "logits", *_COMMON)
+QuestionAnsweringModelOutput = _output(
+    "QuestionAnsweringModelOutput", "loss", "start_logits", "end_logits", *_COMMON
+)
+AlbertForPreTrainingOutput = _output("AlbertForPreTrainingOutput", "loss", "prediction_logits", "sop_logits", *_COMMON)

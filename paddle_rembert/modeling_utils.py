@@ -1,0 +1,162 @@
+"""``PretrainedModel``: weight init, ``save_pretrained`` / ``from_pretrained`` and the load report.
+
+Directories we write hold ``config.json`` + ``model_state.pdparams`` (PaddleNLP's names).
+``from_pretrained`` also reads a Paddle-layout ``model.safetensors`` and, converting in memory,
+any transformers PyTorch directory (``model.safetensors``, ``pytorch_model.bin`` or shards);
+see :mod:`paddle_rembert.convert`.
+"""
+import logging
+import os
+
+import paddle
+from paddle import nn
+
+from .configuration_utils import CONFIG_NAME
+from .errors import PaddleRembertError
+
+logger = logging.getLogger("paddle_rembert")
+
+PADDLE_WEIGHTS_NAME = "model_state.pdparams"
+
+
+def _lazy_init_active():
+    from paddle.nn.initializer.lazy_init import lazy_init_helper
+
+    return bool(lazy_init_helper().state)
+
+
+class PretrainedModel(nn.Layer):
+    """Base of every model and head. Subclasses set ``config_class`` and ``base_model_prefix``.
+
+    ``tied_weights`` maps state-dict keys that transformers stores but we do not (because the
+    tensor is shared) to the key they equal; the converter drops or re-creates them.
+    """
+
+    config_class = None
+    base_model_prefix = ""
+    tied_weights = {}
+
+    def __init__(self, config, *args, **kwargs):
+        super().__init__()
+        if not isinstance(config, self.config_class):
+            raise PaddleRembertError(
+                f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}"
+            )
+        self.config = config
+
+    # -- structure --------------------------------------------------------------------------
+    @property
+    def base_model(self):
+        return getattr(self, self.base_model_prefix, self)
+
+    def get_input_embeddings(self):
+        return self.base_model.get_input_embeddings()
+
+    def get_output_embeddings(self):
+        return None
+
+    def num_parameters(self, only_trainable=False):
+        return sum(int(p.size) for p in self.parameters() if not (only_trainable and p.stop_gradient))
+
+    def linear_weight_keys(self):
+        """State-dict keys of Linear weights: the ones stored transposed relative to PyTorch."""
+        return {f"{name}.weight" for name, layer in self.named_sublayers() if isinstance(layer, nn.Linear)}
+
+    # -- init -------------------------------------------------------------------------------
+    def post_init(self):
+        """Initialise like transformers: N(0, initializer_range) weights, zero biases, unit LayerNorm.
+
+        A head's backbone initialised itself when it was built; only the head's own layers are
+        initialised after it, so no parameter is drawn twice.
+        """
+        if _lazy_init_active():  # structure only (see convert.lazy_model): nothing to fill
+            self._initialised = True
+            return
+        done = set()
+        for sub in self.sublayers():
+            if isinstance(sub, PretrainedModel) and getattr(sub, "_initialised", False):
+                done.update(id(layer) for layer in sub.sublayers(include_self=True))
+        std = self.config.initializer_range
+        for layer in self.sublayers(include_self=True):
+            if id(layer) in done:
+                continue
+            if isinstance(layer, (nn.Linear, nn.Embedding)):
+                layer.weight.set_value(paddle.normal(0.0, std, layer.weight.shape).astype(layer.weight.dtype))
+                if isinstance(layer, nn.Linear) and layer.bias is not None:
+                    layer.bias.set_value(paddle.zeros_like(layer.bias))
+                padding_idx = getattr(layer, "torch_padding_idx", None)
+                if padding_idx is not None:
+                    with paddle.no_grad():
+                        layer.weight[padding_idx] = 0.0
+            elif isinstance(layer, nn.LayerNorm):
+                layer.weight.set_value(paddle.ones_like(layer.weight))
+                layer.bias.set_value(paddle.zeros_like(layer.bias))
+        self._initialised = True
+
+    def gradient_checkpointing_enable(self):
+        """Recompute each layer in the backward pass instead of storing its activations."""
+        for layer in self.sublayers(include_self=True):
+            if hasattr(layer, "gradient_checkpointing"):
+                layer.gradient_checkpointing = True
+
+    # -- forward helpers --------------------------------------------------------------------
+    def output_flags(self, output_attentions, output_hidden_states):
+        if output_attentions is None:
+            output_attentions = self.config.output_attentions
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        return output_attentions, output_hidden_states
+
+    @staticmethod
+    def check_inputs(input_ids, inputs_embeds):
+        if input_ids is not None and inputs_embeds is not None:
+            raise PaddleRembertError("You cannot specify both input_ids and inputs_embeds at the same time")
+        if input_ids is None and inputs_embeds is None:
+            raise PaddleRembertError("You have to specify either input_ids or inputs_embeds")
+        return input_ids if input_ids is not None else inputs_embeds
+
+    def wrap_output(self, output, return_dict):
+        if return_dict is None:
+            return_dict = getattr(self.config, "return_dict", True)
+        return output if return_dict else output.to_tuple()
+
+    # -- save / load ------------------------------------------------------------------------
+    def save_pretrained(self, save_directory, safe_serialization=False):
+        """Write ``config.json`` and ``model_state.pdparams`` (or Paddle-layout ``model.safetensors``).
+
+        Each file is written to a temporary name and renamed, so a crash never leaves a
+        half-written weight file behind.
+        """
+        from .convert.writers import write_paddle_weights
+
+        os.makedirs(save_directory, exist_ok=True)
+        self.config.architectures = [type(self).__name__]
+        self.config.save_pretrained(save_directory)
+        state = ((k, v) for k, v in self.state_dict().items())
+        write_paddle_weights(save_directory, state, safe_serialization=safe_serialization)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *, config=None, strict=False, dtype=None,
+                        output_loading_info=False, **config_overrides):
+        """Build the model from ``config.json`` and load its weights, converting PyTorch ones in memory.
+
+        Keys the checkpoint lacks (a new head on a backbone checkpoint) are initialised and listed;
+        unexpected keys and shape mismatches are listed by name. ``strict=True`` raises on any of
+        them. The source directory is never written to.
+        """
+        from .convert.loading import load_weights
+
+        path = pretrained_model_name_or_path
+        if not os.path.isdir(path):
+            raise PaddleRembertError(f"model directory not found: {path}")
+        if config is None:
+            config = cls.config_class.from_pretrained(os.path.join(path, CONFIG_NAME), **config_overrides)
+        model = cls(config)
+        report = load_weights(model, path)
+        report.log(logger, type(model).__name__, path)
+        if strict and not report.clean:
+            raise PaddleRembertError(report.describe(type(model).__name__, path))
+        if dtype is not None:
+            model.to(dtype=dtype)
+        model.eval()
+        return (model, report) if output_loading_info else model

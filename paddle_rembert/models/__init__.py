@@ -1,0 +1,1 @@
+"""One package per model: ``configuration.py``, ``modeling.py`` and ``tokenizer.py``."""

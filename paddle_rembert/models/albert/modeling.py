@@ -1,0 +1,303 @@
+"""ALBERT in Paddle, with transformers' module names so state-dict keys match theirs.
+
+Architecture notes (transformers' ``modeling_albert.py`` is the numerical reference):
+
+* ``num_hidden_layers`` applications of ``num_hidden_groups`` shared layer groups, each of
+  ``inner_group_num`` layers; application ``i`` uses group ``i * groups // layers``.
+* Factorised embeddings: ``embedding_size`` -> ``embedding_hidden_mapping_in`` -> ``hidden_size``.
+* The MLM decoder is tied to the word embeddings: it has no weights of its own, only
+  ``predictions.bias``.
+"""
+import paddle
+from paddle import nn
+
+from ...heads import MultipleChoiceHead, QuestionAnsweringHead, SequenceClassificationHead, TokenClassificationHead
+from ...layers import (
+    Embedding,
+    additive_attention_mask,
+    attention,
+    default_position_ids,
+    expand_head_mask,
+    get_activation,
+    merge_heads,
+    split_heads,
+)
+from ...losses import cross_entropy
+from ...modeling_outputs import AlbertForPreTrainingOutput, BaseModelOutputWithPooling, MaskedLMOutput
+from ...modeling_utils import PretrainedModel
+from .configuration import AlbertConfig
+
+
+class AlbertEmbeddings(nn.Layer):
+    def __init__(self, config):
+        super().__init__()
+        self.word_embeddings = Embedding(config.vocab_size, config.embedding_size, config.pad_token_id)
+        self.position_embeddings = Embedding(config.max_position_embeddings, config.embedding_size)
+        self.token_type_embeddings = Embedding(config.type_vocab_size, config.embedding_size)
+        self.LayerNorm = nn.LayerNorm(config.embedding_size, epsilon=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.absolute_positions = config.position_embedding_type == "absolute"
+
+    def forward(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None):
+        if inputs_embeds is None:
+            inputs_embeds = self.word_embeddings(input_ids)
+        embeddings = inputs_embeds + self.token_type_embeddings(token_type_ids)
+        if self.absolute_positions:
+            embeddings = embeddings + self.position_embeddings(position_ids)
+        return self.dropout(self.LayerNorm(embeddings))
+
+
+class AlbertAttention(nn.Layer):
+    def __init__(self, config):
+        super().__init__()
+        self.num_attention_heads = config.num_attention_heads
+        self.attention_head_size = config.hidden_size // config.num_attention_heads
+        all_head_size = self.num_attention_heads * self.attention_head_size
+        self.query = nn.Linear(config.hidden_size, all_head_size)
+        self.key = nn.Linear(config.hidden_size, all_head_size)
+        self.value = nn.Linear(config.hidden_size, all_head_size)
+        self.attention_dropout = nn.Dropout(config.attention_probs_dropout_prob)
+        self.output_dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dense = nn.Linear(all_head_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
+        self.position_embedding_type = config.position_embedding_type
+        if self.position_embedding_type in ("relative_key", "relative_key_query"):
+            self.max_position_embeddings = config.max_position_embeddings
+            self.distance_embedding = Embedding(2 * config.max_position_embeddings - 1, self.attention_head_size)
+
+    def forward(self, hidden_states, attention_mask=None, head_mask=None):
+        q = split_heads(self.query(hidden_states), self.num_attention_heads)
+        k = split_heads(self.key(hidden_states), self.num_attention_heads)
+        v = split_heads(self.value(hidden_states), self.num_attention_heads)
+        context, probs = attention(q, k, v, attention_mask, self.attention_dropout, head_mask,
+                                   self._relative_scores(q, k))
+        projected = self.output_dropout(self.dense(merge_heads(context)))
+        return self.LayerNorm(hidden_states + projected), probs
+
+    def _relative_scores(self, q, k):
+        if self.position_embedding_type == "absolute":
+            return None
+        seq_len = paddle.shape(q)[2]
+        positions = paddle.arange(seq_len, dtype="int64")
+        distance = positions.unsqueeze(1) - positions.unsqueeze(0)
+        table = self.distance_embedding(distance + self.max_position_embeddings - 1).astype(q.dtype)
+        scores = paddle.einsum("bhld,lrd->bhlr", q, table)
+        if self.position_embedding_type == "relative_key_query":
+            scores = scores + paddle.einsum("bhrd,lrd->bhlr", k, table)
+        return scores
+
+
+class AlbertLayer(nn.Layer):
+    def __init__(self, config):
+        super().__init__()
+        self.full_layer_layer_norm = nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
+        self.attention = AlbertAttention(config)
+        self.ffn = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.ffn_output = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.activation = get_activation(config.hidden_act)
+
+    def forward(self, hidden_states, attention_mask=None, head_mask=None):
+        # No dropout after the feed-forward block: transformers (and the original) have none.
+        attention_output, probs = self.attention(hidden_states, attention_mask, head_mask)
+        ffn_output = self.ffn_output(self.activation(self.ffn(attention_output)))
+        hidden_states = self.full_layer_layer_norm(ffn_output + attention_output)
+        return hidden_states, probs
+
+
+class AlbertLayerGroup(nn.Layer):
+    def __init__(self, config):
+        super().__init__()
+        self.albert_layers = nn.LayerList([AlbertLayer(config) for _ in range(config.inner_group_num)])
+
+    def forward(self, hidden_states, attention_mask, head_masks, output_attentions):
+        attentions = []
+        for layer, head_mask in zip(self.albert_layers, head_masks):
+            hidden_states, probs = layer(hidden_states, attention_mask, head_mask)
+            if output_attentions:
+                attentions.append(probs)
+        return hidden_states, attentions
+
+
+class AlbertTransformer(nn.Layer):
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.embedding_hidden_mapping_in = nn.Linear(config.embedding_size, config.hidden_size)
+        self.albert_layer_groups = nn.LayerList([AlbertLayerGroup(config) for _ in range(config.num_hidden_groups)])
+
+    def forward(self, hidden_states, attention_mask, head_mask, output_attentions, output_hidden_states):
+        cfg = self.config
+        hidden_states = self.embedding_hidden_mapping_in(hidden_states)
+        all_hidden = [hidden_states]
+        all_attentions = []
+        layers_per_group = cfg.num_hidden_layers // cfg.num_hidden_groups
+        for i in range(cfg.num_hidden_layers):
+            group = int(i / (cfg.num_hidden_layers / cfg.num_hidden_groups))
+            # transformers slices the head mask by group and indexes it by inner layer; so do we.
+            head_masks = head_mask[group * layers_per_group:(group + 1) * layers_per_group]
+            head_masks = (head_masks + [None] * cfg.inner_group_num)[: cfg.inner_group_num]
+            hidden_states, attentions = self.albert_layer_groups[group](
+                hidden_states, attention_mask, head_masks, output_attentions)
+            all_attentions.extend(attentions)
+            all_hidden.append(hidden_states)
+        return hidden_states, all_hidden if output_hidden_states else None, \
+            all_attentions if output_attentions else None
+
+
+class AlbertPreTrainedModel(PretrainedModel):
+    config_class = AlbertConfig
+    base_model_prefix = "albert"
+
+
+class AlbertModel(AlbertPreTrainedModel):
+    def __init__(self, config, add_pooling_layer=True):
+        super().__init__(config)
+        self.embeddings = AlbertEmbeddings(config)
+        self.encoder = AlbertTransformer(config)
+        if add_pooling_layer:
+            self.pooler = nn.Linear(config.hidden_size, config.hidden_size)
+            self.pooler_activation = nn.Tanh()
+        else:
+            self.pooler = None
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.embeddings.word_embeddings
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
+                inputs_embeds=None, output_attentions=None, output_hidden_states=None, return_dict=None):
+        output_attentions, output_hidden_states = self.output_flags(output_attentions, output_hidden_states)
+        reference = self.check_inputs(input_ids, inputs_embeds)
+        shape = paddle.shape(reference)
+        if token_type_ids is None:
+            token_type_ids = paddle.zeros(shape[:2], dtype="int64")
+        if position_ids is None:
+            position_ids = default_position_ids(shape)
+        embedding_output = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
+        mask = additive_attention_mask(attention_mask, embedding_output.dtype, input_ids, self.config.pad_token_id)
+        head_mask = expand_head_mask(head_mask, self.config.num_hidden_layers, embedding_output.dtype)
+        sequence_output, hidden_states, attentions = self.encoder(
+            embedding_output, mask, head_mask, output_attentions, output_hidden_states)
+        pooled_output = None
+        if self.pooler is not None:
+            pooled_output = self.pooler_activation(self.pooler(sequence_output[:, 0]))
+        return self.wrap_output(BaseModelOutputWithPooling(
+            last_hidden_state=sequence_output, pooler_output=pooled_output,
+            hidden_states=hidden_states and tuple(hidden_states), attentions=attentions and tuple(attentions)),
+            return_dict)
+
+
+class AlbertMLMHead(nn.Layer):
+    """dense -> activation -> LayerNorm -> tied decoder (word embeddings transposed) + bias."""
+
+    def __init__(self, config, word_embeddings):
+        super().__init__()
+        self.LayerNorm = nn.LayerNorm(config.embedding_size, epsilon=config.layer_norm_eps)
+        self.bias = self.create_parameter([config.vocab_size], is_bias=True)
+        self.dense = nn.Linear(config.hidden_size, config.embedding_size)
+        self.activation = get_activation(config.hidden_act)
+        # A plain list attribute: a reference to the tied weight, not a second owner of it.
+        self._tied = [word_embeddings]
+
+    def forward(self, hidden_states):
+        hidden_states = self.LayerNorm(self.activation(self.dense(hidden_states)))
+        return paddle.matmul(hidden_states, self._tied[0].weight, transpose_y=True) + self.bias
+
+
+class AlbertSOPHead(nn.Layer):
+    def __init__(self, config):
+        super().__init__()
+        self.dropout = nn.Dropout(config.classifier_dropout_prob)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+
+    def forward(self, pooled_output):
+        return self.classifier(self.dropout(pooled_output))
+
+
+class _AlbertWithMLMHead(AlbertPreTrainedModel):
+    # transformers' state dicts hold the tied decoder twice; these keys equal the named ones.
+    tied_weights = {"predictions.decoder.weight": "albert.embeddings.word_embeddings.weight",
+                    "predictions.decoder.bias": "predictions.bias"}
+
+    def get_output_embeddings(self):
+        return self.albert.embeddings.word_embeddings
+
+
+class AlbertForPreTraining(_AlbertWithMLMHead):
+    def __init__(self, config):
+        super().__init__(config)
+        self.albert = AlbertModel(config)
+        self.predictions = AlbertMLMHead(config, self.albert.embeddings.word_embeddings)
+        self.sop_classifier = AlbertSOPHead(config)
+        self.post_init()
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
+                inputs_embeds=None, labels=None, sentence_order_label=None, output_attentions=None,
+                output_hidden_states=None, return_dict=None):
+        outputs = self.albert(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                              position_ids=position_ids, head_mask=head_mask, inputs_embeds=inputs_embeds,
+                              output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        prediction_scores = self.predictions(outputs.last_hidden_state)
+        sop_scores = self.sop_classifier(outputs.pooler_output)
+        loss = None
+        if labels is not None and sentence_order_label is not None:
+            loss = cross_entropy(prediction_scores, labels) + cross_entropy(sop_scores, sentence_order_label)
+        return self.wrap_output(AlbertForPreTrainingOutput(
+            loss=loss, prediction_logits=prediction_scores, sop_logits=sop_scores,
+            hidden_states=outputs.hidden_states, attentions=outputs.attentions), return_dict)
+
+
+class AlbertForMaskedLM(_AlbertWithMLMHead):
+    def __init__(self, config):
+        super().__init__(config)
+        self.albert = AlbertModel(config, add_pooling_layer=False)
+        self.predictions = AlbertMLMHead(config, self.albert.embeddings.word_embeddings)
+        self.post_init()
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
+                inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None,
+                return_dict=None):
+        outputs = self.albert(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                              position_ids=position_ids, head_mask=head_mask, inputs_embeds=inputs_embeds,
+                              output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        logits = self.predictions(outputs.last_hidden_state)
+        loss = None if labels is None else cross_entropy(logits, labels)
+        return self.wrap_output(MaskedLMOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions),
+            return_dict)
+
+
+class AlbertForSequenceClassification(SequenceClassificationHead, AlbertPreTrainedModel):
+    def __init__(self, config):
+        super().__init__(config)
+        self.albert = AlbertModel(config)
+        self.dropout = nn.Dropout(config.classifier_dropout_prob)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+
+class AlbertForTokenClassification(TokenClassificationHead, AlbertPreTrainedModel):
+    def __init__(self, config):
+        super().__init__(config)
+        self.albert = AlbertModel(config, add_pooling_layer=False)
+        p = config.classifier_dropout_prob
+        self.dropout = nn.Dropout(p if p is not None else config.hidden_dropout_prob)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+
+class AlbertForQuestionAnswering(QuestionAnsweringHead, AlbertPreTrainedModel):
+    def __init__(self, config):
+        super().__init__(config)
+        self.albert = AlbertModel(config, add_pooling_layer=False)
+        self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+
+class AlbertForMultipleChoice(MultipleChoiceHead, AlbertPreTrainedModel):
+    def __init__(self, config):
+        super().__init__(config)
+        self.albert = AlbertModel(config)
+        self.dropout = nn.Dropout(config.classifier_dropout_prob)
+        self.classifier = nn.Linear(config.hidden_size, 1)
+        self.post_init()

@@ -1,0 +1,11 @@
+from .configuration import RemBertConfig
+from .modeling import (
+    RemBertForCausalLM,
+    RemBertForMaskedLM,
+    RemBertForMultipleChoice,
+    RemBertForQuestionAnswering,
+    RemBertForSequenceClassification,
+    RemBertForTokenClassification,
+    RemBertModel,
+    RemBertPreTrainedModel,
+)
