@@ -57,6 +57,8 @@ class PretrainedConfig:
             self.num_labels = 2 if num_labels is None else num_labels
         if label2id is not None:
             self.label2id = {k: int(v) for k, v in label2id.items()}
+        elif id2label is not None:
+            self.label2id = {v: k for k, v in self.id2label.items()}
         if self.problem_type not in _PROBLEM_TYPES:
             raise PaddleRembertError(f"problem_type must be one of {_PROBLEM_TYPES}, got {self.problem_type!r}")
         # transformers keeps every other key as an attribute, and so do we.
@@ -87,9 +89,13 @@ class PretrainedConfig:
             raise PaddleRembertError(
                 f"config has model_type {model_type!r} but {cls.__name__} expects {cls.model_type!r}"
             )
-        keys = set(config_dict)
-        config_dict.update(overrides)
-        return cls(**config_dict, _keys_from_file=keys)
+        config = cls(**config_dict, _keys_from_file=set(config_dict))
+        for key, value in overrides.items():  # set after, as transformers does: num_labels wins over id2label
+            if key == "id2label":
+                value = {int(k): v for k, v in value.items()}
+                config.label2id = {v: k for k, v in value.items()}
+            setattr(config, key, value)
+        return config
 
     @classmethod
     def from_json_file(cls, path, **overrides):
@@ -104,7 +110,7 @@ class PretrainedConfig:
 
     def to_dict(self):
         """Every attribute, transformers' layout (id2label keys as strings in JSON)."""
-        out = {k: copy.deepcopy(v) for k, v in self.__dict__.items() if not k.startswith("_")}
+        out = {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k != "_keys_from_file"}
         out["model_type"] = self.model_type
         return out
 

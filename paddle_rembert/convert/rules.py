@@ -30,7 +30,7 @@ class LoadReport:
     loaded: list = field(default_factory=list)
     missing_keys: list = field(default_factory=list)  # in the model, not in the checkpoint: initialised
     unexpected_keys: list = field(default_factory=list)  # in the checkpoint, not in the model: ignored
-    mismatched_keys: list = field(default_factory=list)  # (key, checkpoint shape, model shape)
+    mismatched_keys: list = field(default_factory=list)  # (key, checkpoint shape, shape the model needs there)
     dropped_keys: list = field(default_factory=list)  # tied duplicates and old buffers: expected to drop
 
     @property
@@ -44,7 +44,7 @@ class LoadReport:
         if self.unexpected_keys:
             lines.append(f"  unexpected (not used by the model): {', '.join(self.unexpected_keys)}")
         for key, ckpt_shape, model_shape in self.mismatched_keys:
-            lines.append(f"  shape mismatch for {key}: checkpoint {list(ckpt_shape)}, model {list(model_shape)}")
+            lines.append(f"  shape mismatch for {key}: checkpoint {list(ckpt_shape)}, expected {list(model_shape)}")
         return "\n".join(lines)
 
     def log(self, logger, model_name, source):

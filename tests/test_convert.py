@@ -1,0 +1,206 @@
+"""``paddle-rembert convert``: formats, both directions, dtypes, and every error the user can cause."""
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+import pytest
+import torch
+import transformers
+
+import paddle_rembert as pr
+from paddle_rembert import testing as T
+from paddle_rembert.cli import main
+from paddle_rembert.convert.checkpoint import open_checkpoint
+
+from .conftest import REPO, run_cli
+
+SAVE_KINDS = {
+    "safetensors": dict(safe_serialization=True),
+    "bin": dict(safe_serialization=False),
+    "sharded-safetensors": dict(safe_serialization=True, max_shard_size="30KB"),
+    "sharded-bin": dict(safe_serialization=False, max_shard_size="30KB"),
+}
+
+
+def save_torch(family, class_name, path, kind="safetensors", **overrides):
+    model = T.torch_model(family, class_name, **overrides)
+    model.save_pretrained(path, **SAVE_KINDS[kind])
+    return model
+
+
+def cli(capsys, *args):
+    code = main(["convert", "--quiet", *map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def siblings(path):
+    """Entries of ``path``'s parent directory: a failed conversion must leave nothing there."""
+    return sorted(os.listdir(os.path.dirname(os.path.abspath(path))))
+
+
+@pytest.mark.parametrize("kind", list(SAVE_KINDS))
+@pytest.mark.parametrize("family,class_name", T.ALL_CLASSES)
+def test_converted_directory_equals_transformers(family, class_name, kind, tmp_path, capsys):
+    torch_model = save_torch(family, class_name, tmp_path / "hf", kind)
+    (tmp_path / "hf" / "tokenizer_config.json").write_text('{"do_lower_case": true}')
+    code, out, err = cli(capsys, tmp_path / "hf", tmp_path / "pd")
+    assert code == 0, err
+    assert class_name in out
+    files = sorted(os.listdir(tmp_path / "pd"))
+    assert files == ["config.json", "model_state.pdparams", "tokenizer_config.json"]
+    model, report = getattr(pr, class_name).from_pretrained(str(tmp_path / "pd"), output_loading_info=True)
+    assert report.clean
+    inputs = T.make_inputs(family, class_name, torch_model.config.vocab_size, with_labels=False)
+    expected = T.flatten_outputs(torch_model(**T.to_torch(inputs)))
+    got = T.flatten_outputs(model(**T.to_paddle(inputs)))
+    diffs, only_one = T.max_abs_diff(expected, got)
+    assert not only_one and max(diffs.values()) < 1e-5
+
+
+@pytest.mark.parametrize("family,class_name", [("albert", "AlbertForPreTraining"), ("rembert", "RemBertForMaskedLM")])
+def test_round_trip_paddle_torch_paddle_is_bit_identical(family, class_name, tmp_path, capsys):
+    config = getattr(pr, T.PREFIX[family] + "Config")(**T.tiny_config_dict(family, class_name))
+    getattr(pr, class_name)(config).save_pretrained(tmp_path / "pd")
+    assert cli(capsys, tmp_path / "pd", tmp_path / "pt", "--to", "torch")[0] == 0
+    # transformers loads it with no missing or unexpected keys and the same outputs
+    theirs, info = getattr(transformers, class_name).from_pretrained(str(tmp_path / "pt"), output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"]
+    ours = getattr(pr, class_name).from_pretrained(str(tmp_path / "pd"))
+    inputs = T.make_inputs(family, class_name, config.vocab_size, with_labels=False)
+    diffs, _ = T.max_abs_diff(T.flatten_outputs(theirs.eval()(**T.to_torch(inputs))),
+                              T.flatten_outputs(ours(**T.to_paddle(inputs))))
+    assert max(diffs.values()) < 1e-5
+    assert cli(capsys, tmp_path / "pt", tmp_path / "pd2")[0] == 0
+    first, second = open_checkpoint(str(tmp_path / "pd")), open_checkpoint(str(tmp_path / "pd2"))
+    assert sorted(first.keys()) == sorted(second.keys())
+    for key in first.keys():
+        a, b = first.read(key), second.read(key)
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), key
+
+
+@pytest.mark.parametrize("dtype,torch_dtype", [("float16", torch.float16), ("bfloat16", torch.bfloat16)])
+def test_dtype_casts_like_torch(dtype, torch_dtype, tmp_path, capsys):
+    torch_model = save_torch("rembert", "RemBertModel", tmp_path / "hf")
+    assert cli(capsys, tmp_path / "hf", tmp_path / "pd", "--dtype", dtype, "--safetensors")[0] == 0
+    ckpt = open_checkpoint(str(tmp_path / "pd"))
+    assert ckpt.layout == "paddle"
+    weight = torch_model.encoder.layer[0].attention.self.query.weight.detach().to(torch_dtype)
+    expected = weight.T.contiguous()
+    expected = expected.view(torch.int16).numpy().view(np.uint16) if dtype == "bfloat16" else expected.numpy()
+    got = ckpt.read("encoder.layer.0.attention.self.query.weight")
+    assert got.dtype == expected.dtype and np.array_equal(got, expected)
+    model = pr.RemBertModel.from_pretrained(str(tmp_path / "pd"))  # loads into fp32 parameters
+    assert str(model.embeddings.word_embeddings.weight.dtype) == "paddle.float32"
+
+
+def test_errors_name_the_problem_and_leave_no_half_written_output(tmp_path, capsys):
+    dst = tmp_path / "out"
+    code, _, err = cli(capsys, tmp_path / "missing", dst)
+    assert code == 2 and "source directory not found" in err and str(tmp_path / "missing") in err
+
+    (tmp_path / "empty").mkdir()
+    pr.AlbertConfig(**T.TINY_CONFIGS["albert"]).save_pretrained(tmp_path / "empty")
+    code, _, err = cli(capsys, tmp_path / "empty", dst)
+    assert code == 2 and "no weights in" in err
+
+    save_torch("albert", "AlbertModel", tmp_path / "bert")
+    cfg = json.loads((tmp_path / "bert" / "config.json").read_text())
+    cfg["model_type"] = "bert"
+    (tmp_path / "bert" / "config.json").write_text(json.dumps(cfg))
+    code, _, err = cli(capsys, tmp_path / "bert", dst)
+    assert code == 2 and "unknown model_type 'bert'" in err and "config.json" in err
+
+    save_torch("albert", "AlbertModel", tmp_path / "trunc")
+    weights = tmp_path / "trunc" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    code, _, err = cli(capsys, tmp_path / "trunc", dst)
+    assert code == 2 and "truncated" in err and str(weights) in err
+
+    save_torch("albert", "AlbertModel", tmp_path / "badbin", "bin")
+    weights = tmp_path / "badbin" / "pytorch_model.bin"
+    weights.write_bytes(weights.read_bytes()[:500])
+    code, _, err = cli(capsys, tmp_path / "badbin", dst)
+    assert code == 2 and "truncated" in err and str(weights) in err
+    assert not dst.exists() and not any(name.startswith(".out") for name in siblings(dst))
+    assert "Traceback" not in err
+
+
+def _rewrite_safetensors(path, edit):
+    """Apply ``edit(dict of torch tensors)`` to a transformers safetensors file."""
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(str(path))
+    edit(tensors)
+    save_file(tensors, str(path), metadata={"format": "pt"})
+
+
+@pytest.mark.parametrize("case", ["missing", "extra", "shape"])
+def test_key_and_shape_problems_are_named(case, tmp_path, capsys):
+    save_torch("rembert", "RemBertForSequenceClassification", tmp_path / "hf")
+    key = "rembert.encoder.layer.1.intermediate.dense.weight"
+    if case == "missing":
+        _rewrite_safetensors(tmp_path / "hf" / "model.safetensors", lambda t: t.pop(key))
+    elif case == "extra":
+        _rewrite_safetensors(tmp_path / "hf" / "model.safetensors",
+                             lambda t: t.update({"rembert.encoder.layer.9.output.dense.weight": torch.zeros(2, 2)}))
+    else:
+        _rewrite_safetensors(tmp_path / "hf" / "model.safetensors", lambda t: t.update({key: torch.zeros(19, 14)}))
+    code, _, err = cli(capsys, tmp_path / "hf", tmp_path / "out")
+    assert code == 2 and "do not fit RemBertForSequenceClassification" in err
+    if case == "missing":
+        assert "missing in the checkpoint" in err and key in err
+    elif case == "extra":
+        assert "unexpected" in err and "rembert.encoder.layer.9.output.dense.weight" in err
+    else:
+        assert f"shape mismatch for {key}: checkpoint [19, 14], expected [19, 15]" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_direction_and_destination_checks(tmp_path, capsys):
+    save_torch("albert", "AlbertModel", tmp_path / "hf")
+    code, _, err = cli(capsys, tmp_path / "hf", tmp_path / "x", "--to", "torch")
+    assert code == 2 and "already a torch-layout checkpoint" in err
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "keep.txt").write_text("mine")
+    code, _, err = cli(capsys, tmp_path / "hf", tmp_path / "busy")
+    assert code == 2 and "--overwrite" in err and (tmp_path / "busy" / "keep.txt").exists()
+    assert cli(capsys, tmp_path / "hf", tmp_path / "busy", "--overwrite")[0] == 0
+    assert not (tmp_path / "busy" / "keep.txt").exists()
+
+
+def test_console_script_and_torch_free_safetensors_path(tmp_path):
+    """The installed CLI runs; safetensors needs no torch, .bin says that it needs torch."""
+    save_torch("albert", "AlbertForMaskedLM", tmp_path / "st")
+    save_torch("albert", "AlbertForMaskedLM", tmp_path / "bin", "bin")
+    block_torch = ("import sys; sys.modules['torch'] = None; from paddle_rembert.cli import main; "
+                   "sys.exit(main(sys.argv[1:]))")
+    import subprocess
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-c", block_torch, "convert", "--quiet", *map(str, args)],
+                              capture_output=True, text=True, cwd=REPO)
+
+    ok = run(tmp_path / "st", tmp_path / "st_pd")
+    assert ok.returncode == 0, ok.stderr
+    assert (tmp_path / "st_pd" / "model_state.pdparams").exists()
+    no_torch = run(tmp_path / "bin", tmp_path / "bin_pd")
+    assert no_torch.returncode == 2 and "needs PyTorch" in no_torch.stderr and "pytorch_model.bin" in no_torch.stderr
+    assert "Traceback" not in no_torch.stderr
+    real = run_cli("convert", "--quiet", str(tmp_path / "bin"), str(tmp_path / "bin_pd"))
+    assert real.returncode == 0 and "AlbertForMaskedLM" in real.stdout
+
+
+def test_safetensors_header_is_validated(tmp_path):
+    from paddle_rembert.convert.safetensors_io import SafetensorsFile
+    from paddle_rembert import PaddleRembertError
+
+    bad = tmp_path / "model.safetensors"
+    bad.write_bytes(struct.pack("<Q", 10 ** 9) + b"{}")
+    with pytest.raises(PaddleRembertError, match="truncated or not a safetensors file"):
+        SafetensorsFile(str(bad))
+    bad.write_bytes(struct.pack("<Q", 5) + b"{oops")
+    with pytest.raises(PaddleRembertError, match="corrupt safetensors header"):
+        SafetensorsFile(str(bad))

@@ -1,0 +1,145 @@
+"""Masks (2-D, 4-D additive, none), padding invariance, static-graph export and AMP."""
+import numpy as np
+import paddle
+import pytest
+import torch
+import transformers
+
+import paddle_rembert as pr
+from paddle_rembert import testing as T
+from paddle_rembert.layers import additive_attention_mask
+
+FAMILIES = [("albert", "AlbertForSequenceClassification"), ("rembert", "RemBertForSequenceClassification")]
+
+
+def tiny(family, class_name, seed=0):
+    paddle.seed(seed)
+    config = getattr(pr, T.PREFIX[family] + "Config")(**T.tiny_config_dict(family, class_name))
+    return getattr(pr, class_name)(config).eval()
+
+
+@pytest.mark.parametrize("family,class_name", FAMILIES)
+def test_4d_additive_mask_equals_2d_mask(family, class_name):
+    model = tiny(family, class_name)
+    inputs = T.to_paddle(T.make_inputs(family, class_name, model.config.vocab_size, with_labels=False))
+    reference = model(**inputs, output_hidden_states=True)
+    keep = inputs["attention_mask"].astype("float32")
+    for big_negative in (-1e4, float(paddle.finfo(paddle.float32).min)):  # Taskflow's and ours
+        mask4d = ((1.0 - keep) * big_negative).unsqueeze([1, 2])
+        out = model(**{**inputs, "attention_mask": mask4d}, output_hidden_states=True)
+        np.testing.assert_allclose(out.logits.numpy(), reference.logits.numpy(), atol=1e-6)
+    bool4d = inputs["attention_mask"].astype("bool").unsqueeze([1, 2])
+    out = model(**{**inputs, "attention_mask": bool4d})
+    np.testing.assert_allclose(out.logits.numpy(), reference.logits.numpy(), atol=1e-6)
+
+
+def test_mask_uses_the_dtype_minimum():
+    mask = paddle.to_tensor([[1, 1, 0]])
+    for dtype in ("float32", "float16", "bfloat16"):
+        additive = additive_attention_mask(mask, getattr(paddle, dtype)).astype("float32").numpy()
+        assert additive.shape == (1, 1, 1, 3)
+        assert additive[0, 0, 0, 0] == 0 and additive[0, 0, 0, 2] == float(paddle.finfo(getattr(paddle, dtype)).min)
+
+
+@pytest.mark.parametrize("family,class_name", FAMILIES)
+def test_padding_is_never_attended(family, class_name):
+    """Each sequence alone equals its padded row; without a mask, padding is still masked."""
+    model = tiny(family, class_name)
+    np_inputs = T.make_inputs(family, class_name, model.config.vocab_size, with_labels=False)
+    batch = model(**T.to_paddle(np_inputs), output_hidden_states=True)
+    no_mask = {k: v for k, v in np_inputs.items() if k != "attention_mask"}
+    without = model(**T.to_paddle(no_mask), output_hidden_states=True)
+    np.testing.assert_allclose(without.logits.numpy(), batch.logits.numpy(), atol=1e-6)
+    for i, n in enumerate(T.LENGTHS):
+        alone = {k: v[i:i + 1, :n] for k, v in np_inputs.items()}
+        out = model(**T.to_paddle(alone), output_hidden_states=True)
+        np.testing.assert_allclose(out.logits.numpy()[0], batch.logits.numpy()[i], atol=1e-5)
+        np.testing.assert_allclose(out.hidden_states[-1].numpy()[0], batch.hidden_states[-1].numpy()[i, :n],
+                                   atol=1e-5)
+    # what sits in padded positions cannot matter
+    scrambled = dict(np_inputs)
+    scrambled["input_ids"] = np.where(np_inputs["attention_mask"] == 1, np_inputs["input_ids"], 7)
+    out = model(**T.to_paddle(scrambled))
+    np.testing.assert_allclose(out.logits.numpy(), batch.logits.numpy(), atol=1e-6)
+
+
+def test_3d_mask_matches_transformers(tmp_path):
+    torch_model = T.torch_model("rembert", "RemBertModel")
+    torch_model.save_pretrained(tmp_path)
+    model = pr.RemBertModel.from_pretrained(str(tmp_path))
+    inputs = T.make_inputs("rembert", "RemBertModel", 103, with_labels=False)
+    width = inputs["input_ids"].shape[1]
+    mask3d = np.tril(np.ones((width, width), dtype=np.int64))[None].repeat(3, axis=0) * \
+        inputs["attention_mask"][:, None, :]
+    inputs["attention_mask"] = mask3d
+    t_out = torch_model(**T.to_torch(inputs)).last_hidden_state.detach().numpy()
+    np.testing.assert_allclose(model(**T.to_paddle(inputs)).last_hidden_state.numpy(), t_out, atol=1e-5)
+
+
+class _Static(paddle.nn.Layer):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, token_type_ids, attention_mask):
+        return self.model(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask).logits
+
+
+@pytest.mark.parametrize("family,class_name", FAMILIES + [("albert", "AlbertForMaskedLM")])
+def test_exports_to_a_static_graph_with_dynamic_batch_and_length(family, class_name, tmp_path):
+    model = tiny(family, class_name)
+    spec = [paddle.static.InputSpec([None, None], "int64", name)
+            for name in ("input_ids", "token_type_ids", "attention_mask")]
+    static = paddle.jit.to_static(_Static(model), input_spec=spec, full_graph=True)
+    paddle.jit.save(static, str(tmp_path / "inference"))
+    assert (tmp_path / "inference.json").exists() and (tmp_path / "inference.pdiparams").exists()
+    loaded = paddle.jit.load(str(tmp_path / "inference"))
+    for lengths in ((9, 6, 3), (4,), (12, 12, 2, 7, 1)):
+        inputs = T.make_inputs(family, class_name, model.config.vocab_size, lengths=lengths, with_labels=False)
+        args = [paddle.to_tensor(inputs[k]) for k in ("input_ids", "token_type_ids", "attention_mask")]
+        expected = model(**T.to_paddle(inputs)).logits.numpy()
+        np.testing.assert_allclose(loaded(*args).numpy(), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("family,class_name", FAMILIES)
+def test_bf16_autocast_trains_close_to_fp32(family, class_name):
+    model = tiny(family, class_name)
+    model.train()
+    inputs = T.to_paddle(T.make_inputs(family, class_name, model.config.vocab_size))
+    fp32 = float(model(**inputs).loss)
+    with paddle.amp.auto_cast(dtype="bfloat16", level="O1"):
+        out = model(**inputs)
+    out.loss.backward()
+    assert np.isfinite(float(out.loss)) and abs(float(out.loss) - fp32) < 0.02 * abs(fp32)
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(np.isfinite(g.astype("float32").numpy()).all() for g in grads)
+
+
+REAL_SIZES = [
+    ("google-rembert", "RemBertModel"), ("google-rembert", "RemBertForMaskedLM"),
+    ("albert-base-v2", "AlbertForMaskedLM"), ("albert-large-v2", "AlbertModel"),
+    ("albert-xxlarge-v2", "AlbertForPreTraining"),
+]
+
+
+@pytest.mark.parametrize("name,class_name", REAL_SIZES)
+def test_real_size_parameter_counts_equal_transformers(name, class_name):
+    import json
+    import os
+
+    from .conftest import FIXTURES
+
+    if name == "albert-xxlarge-v2":  # no copy of its config.json was found; its shape is AlbertConfig's default
+        config_dict = {}
+    else:
+        with open(os.path.join(FIXTURES, "real-configs", name, "config.json")) as f:
+            config_dict = json.load(f)
+    family = "rembert" if "rembert" in name else "albert"
+    with torch.device("meta"):
+        theirs = getattr(transformers, class_name)(getattr(transformers, T.PREFIX[family] + "Config")(**config_dict))
+    expected = sum(p.numel() for p in theirs.parameters())
+    with paddle.LazyGuard():
+        ours = getattr(pr, class_name)(getattr(pr, T.PREFIX[family] + "Config")(**config_dict))
+    assert ours.num_parameters() == expected
+    if name == "google-rembert" and class_name == "RemBertModel":  # the size the paper quotes
+        assert round(expected / 1e6, 1) == 575.9
