@@ -5,6 +5,7 @@ user caused (:class:`PaddleRembertError`) print one line and exit with status 2;
 shows the traceback instead.
 """
 import argparse
+import os
 import sys
 
 from .errors import PaddleRembertError
@@ -17,6 +18,26 @@ def _convert(args):
                               safe_serialization=args.safetensors, overwrite=args.overwrite,
                               progress=not args.quiet)
     print(f"converted {args.src} ({name}) -> {args.dst}")
+
+
+def _train(args):
+    from .trainer import from_yaml, run
+
+    run(from_yaml(args.config, args.overrides))
+
+
+def run_guarded(fn, prog, debug=None):
+    """Run ``fn``; a PaddleRembertError becomes one line on stderr and exit status 2."""
+    if debug is None:
+        debug = bool(os.environ.get("PADDLE_REMBERT_DEBUG"))
+    try:
+        fn()
+    except PaddleRembertError as e:
+        if debug:
+            raise
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def build_parser():
@@ -36,6 +57,11 @@ def build_parser():
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty destination")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_convert)
+
+    p = sub.add_parser("train", help="fine-tune on XNLI / PAWS-X from a YAML recipe (see tools/train.py)")
+    p.add_argument("--config", required=True)
+    p.add_argument("overrides", nargs="*", help="key=value overrides of the recipe")
+    p.set_defaults(func=_train)
     return parser
 
 
@@ -46,14 +72,7 @@ def main(argv=None):
 
     setup_logging()
     set_num_threads(args.threads)
-    try:
-        args.func(args)
-    except PaddleRembertError as e:
-        if args.debug:
-            raise
-        print(f"paddle-rembert {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return run_guarded(lambda: args.func(args), f"paddle-rembert {args.command}", args.debug)
 
 
 if __name__ == "__main__":

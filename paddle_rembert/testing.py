@@ -139,3 +139,89 @@ def paddle_grads(model, transpose_keys):
             g = p.grad.numpy()
             out[name] = g.T if name in transpose_keys else g
     return out
+
+
+# -- tiny fine-tuning setups: a tokenizer, a classifier backbone and a synthetic pair task --------
+SYNTHETIC_CUES = {"entailment": "alpha", "neutral": "beta", "contradiction": "gamma"}
+_WORDS = ["river", "stone", "cloud", "lamp", "paper", "garden", "music", "window", "summer", "winter", "market",
+          "forest", "bridge", "letter", "silver", "orange", "engine", "castle", "pepper", "rabbit", "ticket",
+          "planet", "candle", "mirror", "pocket", "ladder", "butter", "jacket", "kettle", "velvet"]
+XNLI_EVAL_HEADER = ("language gold_label sentence1_binary_parse sentence2_binary_parse sentence1_parse "
+                    "sentence2_parse sentence1 sentence2 promptID pairID genre label1 label2 label3 label4 label5 "
+                    "sentence1_tokenized sentence2_tokenized match").split()
+
+
+def synthetic_pair(rng):
+    """A premise, a hypothesis carrying the label's cue word, and the label (XNLI names)."""
+    label = list(SYNTHETIC_CUES)[rng.randint(3)]
+    premise = " ".join(rng.choice(_WORDS, size=rng.randint(4, 12)))
+    words = list(rng.choice(_WORDS, size=rng.randint(2, 7)))
+    words.insert(rng.randint(len(words) + 1), SYNTHETIC_CUES[label])
+    return premise, " ".join(words), label
+
+
+def write_synthetic_xnli(data_dir, num_train=256, num_eval=60, eval_languages=("en", "de"), seed=0):
+    """XNLI's real file layout (XNLI-MT train with ``contradictory``, 19-column dev/test) for a
+    synthetic task whose label is told by one cue word: learnable by a tiny model in a few steps."""
+    import os
+
+    rng = np.random.RandomState(seed)
+    train_dir = os.path.join(data_dir, "XNLI-MT-1.0", "multinli")
+    eval_dir = os.path.join(data_dir, "XNLI-1.0")
+    os.makedirs(train_dir, exist_ok=True)
+    os.makedirs(eval_dir, exist_ok=True)
+    with open(os.path.join(train_dir, "multinli.train.en.tsv"), "w", encoding="utf-8") as f:
+        f.write("premise\thypo\tlabel\n")
+        for _ in range(num_train):
+            premise, hypothesis, label = synthetic_pair(rng)
+            f.write(f"{premise}\t{hypothesis}\t{'contradictory' if label == 'contradiction' else label}\n")
+    for split in ("dev", "test"):
+        with open(os.path.join(eval_dir, f"xnli.{split}.tsv"), "w", encoding="utf-8") as f:
+            f.write("\t".join(XNLI_EVAL_HEADER) + "\n")
+            for lang in eval_languages:
+                for pair_id in range(num_eval):
+                    premise, hypothesis, label = synthetic_pair(rng)
+                    row = [lang, label, "", "", "", "", premise, hypothesis, str(pair_id), str(pair_id), "synthetic",
+                           label, label, label, label, label, premise, hypothesis, "True"]
+                    f.write("\t".join(row) + "\n")
+    return data_dir
+
+
+def synthetic_texts(num=400, seed=1):
+    rng = np.random.RandomState(seed)
+    return [text for _ in range(num) for text in synthetic_pair(rng)[:2]]
+
+
+def write_tiny_model_dir(out_dir, family="rembert", texts=(), vocab_size=200, seed=0, torch_layout=False, **config):
+    """A tokenizer (trained here) and a tiny random backbone in one directory, like a hub model.
+
+    ``torch_layout=True`` writes transformers' PyTorch files (``model.safetensors``) as the hub
+    has them; otherwise our Paddle layout.
+    """
+    from .sentencepiece_train import train_sentencepiece
+    from .tokenization_auto import AutoTokenizer
+
+    model_file = "spiece.model" if family == "albert" else "sentencepiece.model"
+    import os
+
+    train_sentencepiece(list(texts), os.path.join(out_dir, model_file), layout=family, vocab_size=vocab_size,
+                        tokenizer_dir=out_dir)
+    tokenizer = AutoTokenizer.from_pretrained(out_dir)
+    d = dict(TINY_CONFIGS[family])
+    d.update(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, max_position_embeddings=128,
+             num_labels=2)
+    d.update(config)
+    class_name = PREFIX[family] + "Model"
+    if torch_layout:
+        import torch
+        import transformers
+
+        torch.manual_seed(seed)
+        model = getattr(transformers, class_name)(getattr(transformers, PREFIX[family] + "Config")(**d))
+        model.save_pretrained(out_dir)
+    else:
+        import paddle_rembert as pr
+
+        paddle.seed(seed)
+        getattr(pr, class_name)(getattr(pr, PREFIX[family] + "Config")(**d)).save_pretrained(out_dir)
+    return out_dir

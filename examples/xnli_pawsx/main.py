@@ -1,0 +1,17 @@
+"""Fine-tune RemBERT or ALBERT on XNLI / PAWS-X with the flags of PaddleNLP's RemBERT example.
+
+    python -m paddle.distributed.launch --nproc_per_node 2 examples/xnli_pawsx/main.py \
+        --task xnli --model_type rembert --model_name_or_path rembert-paddle/ --data_dir data/ \
+        --output_dir out/ --device cpu --learning_rate 1e-5 --num_train_epochs 3 \
+        --train_batch_size 16 --do_train --do_eval --eval_step 500
+
+``--train_batch_size`` is per device. The checkpoint is selected on dev (``--select_on``), never
+on test; see README.md for the protocol and the outputs.
+"""
+import sys
+
+from paddle_rembert.cli import run_guarded
+from paddle_rembert.trainer import from_example_flags, run
+
+if __name__ == "__main__":
+    sys.exit(run_guarded(lambda: run(from_example_flags(sys.argv[1:])), "main.py"))

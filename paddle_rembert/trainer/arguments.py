@@ -1,0 +1,151 @@
+"""Training arguments, and the two ways to give them.
+
+* ``examples/xnli_pawsx/main.py`` takes the flags of PaddleNLP's RemBERT example verbatim
+  (``--model_type --data_dir --output_dir --device --learning_rate ...``) plus ours.
+* ``tools/train.py --config configs/<name>.yaml key=value ...`` reads a YAML recipe whose keys
+  are the same names, overridden from the command line.
+
+Both build one :class:`TrainingArguments`; nothing else in the trainer parses anything.
+"""
+import argparse
+import dataclasses
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+import yaml
+
+from ..errors import PaddleRembertError
+from ..io_utils import read_json  # noqa: F401  (re-exported for tools)
+
+
+@dataclass
+class TrainingArguments:
+    # what to train and where
+    task: str = "xnli"
+    data_dir: str = "data"
+    model_name_or_path: Optional[str] = None
+    model_type: str = "rembert"
+    output_dir: str = "outputs"
+    do_train: bool = False
+    do_eval: bool = False
+    device: Optional[str] = None  # cpu | gpu; default: gpu when Paddle has CUDA, else cpu
+    # protocol
+    train_languages: List[str] = field(default_factory=lambda: ["en"])
+    select_on: str = "en"  # a dev language, or "all" (mean over every dev language)
+    max_seq_length: int = 512
+    # optimisation
+    learning_rate: float = 8e-6
+    num_train_epochs: float = 3
+    max_steps: int = -1  # > 0 overrides num_train_epochs
+    train_batch_size: int = 16  # per device
+    eval_batch_size: int = 16  # per device
+    gradient_accumulation_steps: int = 2
+    warmup_proportion: float = 0.02
+    weight_decay: float = 0.01
+    adam_epsilon: float = 1e-6
+    max_grad_norm: float = 1.0
+    amp: str = "none"  # none | bf16 | fp16
+    recompute: bool = False
+    group_by_length: bool = True
+    seed: int = 42
+    # schedule of side work, in optimizer steps
+    eval_step: int = 2000
+    save_steps: int = 2000
+    save_total_limit: int = 3
+    logging_steps: int = 50
+    resume: bool = False
+    threads: Optional[int] = None
+
+    def __post_init__(self):
+        if isinstance(self.train_languages, str):
+            self.train_languages = [x.strip() for x in self.train_languages.split(",") if x.strip()]
+        problems = []
+        if self.amp not in ("none", "bf16", "fp16"):
+            problems.append(f"amp must be none, bf16 or fp16, got {self.amp!r}")
+        for name in ("train_batch_size", "eval_batch_size", "gradient_accumulation_steps", "max_seq_length",
+                     "eval_step", "save_steps", "logging_steps", "save_total_limit"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.warmup_proportion < 1:
+            problems.append(f"warmup_proportion must be in [0, 1), got {self.warmup_proportion}")
+        if self.device not in (None, "cpu", "gpu"):
+            problems.append(f"device must be cpu or gpu, got {self.device!r}")
+        if not (self.do_train or self.do_eval):
+            problems.append("nothing to do: give do_train and/or do_eval")
+        if self.model_name_or_path is None:
+            problems.append("model_name_or_path is required: a Paddle model directory or a transformers "
+                            "PyTorch directory (there is no model hub download)")
+        if problems:
+            raise PaddleRembertError("; ".join(problems))
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+# -- PaddleNLP example flags ---------------------------------------------------------------------
+def example_parser():
+    """PaddleNLP's ``examples/language_model/rembert/main.py`` flags, same names and defaults."""
+    p = argparse.ArgumentParser(description="Fine-tune RemBERT/ALBERT on XNLI or PAWS-X (PaddleNLP flags)")
+    p.add_argument("--data_dir", type=str, default=None, help="data path (the unpacked official archives)")
+    p.add_argument("--do_train", action="store_true", help="train the model")
+    p.add_argument("--do_eval", action="store_true", help="evaluate the selected checkpoint on dev and test")
+    p.add_argument("--num_train_epochs", type=float, default=3)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--train_batch_size", type=int, default=16, help="per-device batch size for training")
+    p.add_argument("--eval_batch_size", type=int, default=16, help="per-device batch size for evaluation")
+    p.add_argument("--output_dir", type=str, default="outputs")
+    p.add_argument("--max_seq_length", type=int, default=512)
+    p.add_argument("--device", choices=["cpu", "gpu"], default=None, help="default: gpu if available, else cpu")
+    p.add_argument("--gradient_accumulation_steps", type=int, default=2)
+    p.add_argument("--warmup_proportion", type=float, default=0.02)
+    p.add_argument("--learning_rate", type=float, default=8e-6)
+    p.add_argument("--weight_decay", type=float, default=0.01)
+    p.add_argument("--task", type=str, required=True, choices=["xnli", "paws"])
+    p.add_argument("--model_type", type=str, default="rembert", choices=["rembert", "albert"])
+    p.add_argument("--eval_step", type=int, default=2000, help="evaluate every N optimizer steps")
+    # ours
+    p.add_argument("--model_name_or_path", type=str, required=True,
+                   help="a Paddle model dir or a transformers PyTorch dir (converted in memory)")
+    p.add_argument("--save_steps", type=int, default=2000)
+    p.add_argument("--max_steps", type=int, default=-1)
+    p.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none")
+    p.add_argument("--resume", action="store_true", help="continue from the last complete checkpoint")
+    p.add_argument("--select_on", type=str, default="en", help="dev language for selection, or 'all'")
+    p.add_argument("--train_languages", type=str, default="en", help="comma-separated (translate-train)")
+    p.add_argument("--logging_steps", type=int, default=50)
+    p.add_argument("--recompute", action="store_true")
+    p.add_argument("--save_total_limit", type=int, default=3)
+    p.add_argument("--threads", type=int, default=None)
+    return p
+
+
+def from_example_flags(argv=None):
+    ns = example_parser().parse_args(argv)
+    values = {k: v for k, v in vars(ns).items() if v is not None or k == "device"}
+    if values.get("data_dir") is None:
+        values.pop("data_dir", None)
+    return TrainingArguments(**values)
+
+
+# -- YAML recipes --------------------------------------------------------------------------------
+def from_yaml(path, overrides=()):
+    """A YAML recipe plus ``key=value`` overrides (values parsed as YAML: ``3``, ``true``, ``[en, de]``)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            values = yaml.safe_load(f) or {}
+    except FileNotFoundError:
+        raise PaddleRembertError(f"config file not found: {path}") from None
+    except yaml.YAMLError as e:
+        raise PaddleRembertError(f"{path} is not valid YAML: {e}") from None
+    if not isinstance(values, dict):
+        raise PaddleRembertError(f"{path} must hold a mapping of argument names to values")
+    for item in overrides:
+        if "=" not in item:
+            raise PaddleRembertError(f"override {item!r} is not key=value")
+        key, raw = item.split("=", 1)
+        values[key.strip()] = yaml.safe_load(raw)
+    known = {f.name for f in dataclasses.fields(TrainingArguments)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise PaddleRembertError(f"unknown argument(s) {unknown} in {path} or overrides; known: {sorted(known)}")
+    return TrainingArguments(**values)

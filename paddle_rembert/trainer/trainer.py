@@ -1,0 +1,288 @@
+"""XNLI / PAWS-X fine-tuning, top to bottom.
+
+``run(args)``: read the data, train on the training languages (English by default), evaluate
+on dev every ``eval_step`` optimizer steps, keep the checkpoint that scores best on dev
+(``select_on``), and finally report that checkpoint's accuracy on every dev and test language.
+The test set never takes part in any choice.
+
+Distributed runs (``python -m paddle.distributed.launch --nproc_per_node N``) split each
+global batch across ranks (see ``data.sampler``) and weight each rank's loss by its share, so
+N processes with per-device batch B/N follow the same trajectory as one process with batch B.
+Only rank 0 writes files.
+"""
+import logging
+import math
+import os
+import random
+import time
+
+import numpy as np
+import paddle
+from tqdm.auto import tqdm
+
+from .. import AutoModelForSequenceClassification
+from ..data import TrainBatchSampler, get_task, write_predictions
+from ..data.features import encode_examples
+from ..errors import PaddleRembertError
+from ..io_utils import write_json
+from ..runtime import set_num_threads, setup_logging
+from ..tokenization_auto import AutoTokenizer
+from . import checkpoint, distributed, optim
+from .evaluate import EvalSet, evaluate, selection_score
+
+logger = logging.getLogger("paddle_rembert.trainer")
+BEST_DIR = "best"
+
+
+def run(args):
+    """Train and/or evaluate as ``args`` says; returns the eval_results dict (rank 0) or None."""
+    env = distributed.init(args.device)
+    set_num_threads(args.threads, env.world_size)
+    if env.is_main:
+        os.makedirs(args.output_dir, exist_ok=True)
+    distributed.barrier(env)
+    setup_logging(logging.INFO if env.is_main else logging.WARNING,
+                  os.path.join(args.output_dir, "train.log") if env.is_main else None)
+    logger.info("rank %d of %d on %s; arguments: %s", env.rank, env.world_size, env.device, args.to_dict())
+    task = get_task(args.task)
+    tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
+    model_dir = args.model_name_or_path
+    if args.do_train:
+        model_dir = train(args, env, task, tokenizer)
+    if args.do_eval:
+        return final_evaluation(args, env, task, tokenizer, model_dir)
+    return None
+
+
+# -- training ----------------------------------------------------------------------------------
+def train(args, env, task, tokenizer):
+    """The training loop; returns the directory of the selected (best-on-dev) model."""
+    seed_everything(args.seed)
+    model = load_model(args, task)
+    if args.recompute:
+        model.gradient_checkpointing_enable()
+    pad_id = tokenizer.pad_token_id
+
+    train_examples, reports = task.load_train(args.data_dir, args.train_languages)
+    for report in reports:
+        if report.num_skipped:
+            logger.warning(report.summary())
+    train_data = encode(tokenizer, train_examples, args, env, "train")
+    dev = load_eval_set(task, tokenizer, args, env, "dev", None if args.select_on == "all" else [args.select_on])
+
+    sampler = TrainBatchSampler(len(train_data), args.train_batch_size, env.world_size, env.rank, args.seed,
+                                lengths=train_data.lengths if args.group_by_length else None)
+    accum = args.gradient_accumulation_steps
+    steps_per_epoch = math.ceil(sampler.num_batches_per_epoch / accum)
+    total_steps = args.max_steps if args.max_steps > 0 else math.ceil(args.num_train_epochs * steps_per_epoch)
+    optimizer, scheduler, warmup = optim.build(model, args, total_steps)
+    scaler = optim.grad_scaler(args.amp)
+    state = {"global_step": 0, "epoch": 0, "batch_in_epoch": 0, "best_score": None, "best_step": None,
+             "history": [], "sampler": sampler.fingerprint()}
+    if args.resume:
+        state = resume(args, env, model, optimizer, scheduler, scaler, sampler, state)
+    logger.info("%d training examples, %d optimizer steps (%d per epoch, warm-up %d), global batch %d x %d "
+                "accumulation", len(train_data), total_steps, steps_per_epoch, warmup, sampler.global_batch_size,
+                accum)
+
+    dp_model = distributed.wrap(model, env)
+    dp_model.train()
+    writer = visualdl_writer(args, env)
+    bar = tqdm(total=total_steps, initial=state["global_step"], desc="train", unit="step", disable=not env.is_main)
+    window = {"loss": 0.0, "tokens": 0, "steps": 0, "start": time.time()}
+    batches = micro_batches(sampler, state["epoch"], state["batch_in_epoch"], accum)
+    while state["global_step"] < total_steps:
+        group, (state["epoch"], state["batch_in_epoch"]) = next(batches)
+        step_examples = sum(sampler.global_batch_size_at(b) for _, b, _ in group)
+        step_loss, step_tokens = 0.0, 0
+        for j, (_, _, indices) in enumerate(group):
+            arrays = train_data.batch(indices, pad_id)
+            inputs = {k: paddle.to_tensor(v) for k, v in arrays.items() if k != "num_tokens"}
+            # each rank's mean loss, weighted by its share of the step's examples: after the
+            # all-reduce average this is the mean over every example of the optimizer step
+            weight = len(indices) * env.world_size / step_examples
+            with distributed.no_sync(dp_model, skip=j < len(group) - 1):
+                with optim.autocast(args.amp):
+                    loss = dp_model(**inputs).loss * weight
+                scaler.scale(loss).backward()
+            step_loss += float(loss)
+            step_tokens += arrays["num_tokens"]
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.clear_grad()
+        scheduler.step()
+        state["global_step"] += 1
+        bar.update(1)
+        window["loss"] += step_loss
+        window["tokens"] += step_tokens
+        window["steps"] += 1
+        step = state["global_step"]
+        last = step == total_steps
+        if step % args.logging_steps == 0 or last:
+            log_window(window, step, scheduler, env, writer, bar)
+        if step % args.eval_step == 0 or last:
+            evaluate_and_select(args, env, task, model, tokenizer, dev, pad_id, state, writer)
+        if step % args.save_steps == 0 or last:
+            save_checkpoint(args, env, model, tokenizer, optimizer, scheduler, scaler, state)
+    bar.close()
+    if writer is not None:
+        writer.close()
+    distributed.barrier(env)
+    return os.path.join(args.output_dir, BEST_DIR)
+
+
+def micro_batches(sampler, epoch, batch_in_epoch, accum):
+    """Yield (group of ``accum`` micro-batches, data position after it), epoch after epoch.
+
+    A group never crosses an epoch boundary: the last step of an epoch may have fewer micro-batches.
+    """
+    while True:
+        sampler.set_epoch(epoch, batch_in_epoch)
+        group = []
+        for b, indices in enumerate(sampler, start=batch_in_epoch):
+            group.append((epoch, b, indices))
+            if len(group) == accum or b == sampler.num_batches_per_epoch - 1:
+                done = b + 1
+                next_position = (epoch + 1, 0) if done == sampler.num_batches_per_epoch else (epoch, done)
+                yield group, next_position
+                group = []
+        epoch, batch_in_epoch = epoch + 1, 0
+
+
+def log_window(window, step, scheduler, env, writer, bar):
+    """Loss (mean over the window, averaged over ranks), learning rate and non-pad tokens/s."""
+    totals = distributed.gather_rows(np.array([[window["loss"], window["tokens"]]], dtype=np.float64), env)
+    loss = sum(t[0, 0] for t in totals) / env.world_size / max(1, window["steps"])
+    tokens = sum(t[0, 1] for t in totals)
+    elapsed = max(1e-9, time.time() - window["start"])
+    lr = scheduler.get_lr()
+    logger.info("step %d: loss %.4f, lr %.3g, %.0f tokens/s", step, loss, lr, tokens / elapsed)
+    bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2g}")
+    if writer is not None:
+        writer.add_scalar("train/loss", loss, step)
+        writer.add_scalar("train/lr", lr, step)
+        writer.add_scalar("train/tokens_per_second", tokens / elapsed, step)
+    window.update(loss=0.0, tokens=0, steps=0, start=time.time())
+
+
+def evaluate_and_select(args, env, task, model, tokenizer, dev, pad_id, state, writer):
+    """Dev accuracy on the selection languages; a new best is written to ``best/``."""
+    results, _ = evaluate(model, dev, env, args.eval_batch_size, pad_id, args.amp, task.name, state["global_step"])
+    score = selection_score(results, args.select_on)
+    improved = state["best_score"] is None or score > state["best_score"]
+    state["history"].append({"step": state["global_step"], "score": score})
+    logger.info("step %d: dev %s accuracy %.4f%s", state["global_step"], args.select_on, score,
+                " (new best)" if improved else f" (best {state['best_score']:.4f} at step {state['best_step']})")
+    if writer is not None:
+        writer.add_scalar(f"dev/accuracy_{args.select_on}", score, state["global_step"])
+        for lang, r in results["languages"].items():
+            writer.add_scalar(f"dev/accuracy/{lang}", r["accuracy"], state["global_step"])
+    if improved:
+        state["best_score"], state["best_step"] = score, state["global_step"]
+        if env.is_main:
+            checkpoint.save_model_dir(os.path.join(args.output_dir, BEST_DIR), model, tokenizer,
+                                      {"step": state["global_step"], "select_on": args.select_on, "score": score})
+    distributed.barrier(env)
+
+
+def save_checkpoint(args, env, model, tokenizer, optimizer, scheduler, scaler, state):
+    rng_states = distributed.gather_objects(paddle.get_rng_state(), env)  # every rank's dropout stream
+    if env.is_main:
+        path = checkpoint.save(args.output_dir, state["global_step"], model, tokenizer, optimizer, scheduler, scaler,
+                               rng_states, state, args.save_total_limit)
+        logger.info("saved %s", path)
+    distributed.barrier(env)
+
+
+def resume(args, env, model, optimizer, scheduler, scaler, sampler, state):
+    path = checkpoint.latest(args.output_dir)
+    if path is None:
+        logger.warning("--resume: no complete checkpoint in %s, starting from the beginning", args.output_dir)
+        return state
+    saved, rng_states = checkpoint.load(path, model, optimizer, scheduler, scaler)
+    sampler.check_resume(saved["sampler"])
+    if len(rng_states) == env.world_size:
+        paddle.set_rng_state(rng_states[env.rank])
+    else:
+        logger.warning("checkpoint has RNG states of %d ranks, this run has %d: dropout streams restart",
+                       len(rng_states), env.world_size)
+    logger.info("resumed from %s at step %d (epoch %d, batch %d)", path, saved["global_step"], saved["epoch"],
+                saved["batch_in_epoch"])
+    return saved
+
+
+# -- evaluation ------------------------------------------------------------------------------------
+def final_evaluation(args, env, task, tokenizer, model_dir):
+    """The selected model on every dev and test language: eval_results.json and predictions_<split>.tsv."""
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, strict=True)
+    selection = os.path.join(model_dir, "selection.json")
+    step = None
+    if os.path.isfile(selection):
+        from ..io_utils import read_json
+
+        step = read_json(selection)["step"]
+    pad_id = tokenizer.pad_token_id
+    out = {}
+    for split in ("dev", "test"):
+        eval_set = load_eval_set(task, tokenizer, args, env, split, None)
+        results, predictions = evaluate(model, eval_set, env, args.eval_batch_size, pad_id, args.amp, task.name,
+                                        step)
+        out[split] = results
+        if env.is_main:
+            examples = [ex for lang in eval_set.languages for ex in eval_set.examples[lang]]
+            preds = np.concatenate([predictions[lang] for lang in eval_set.languages])
+            write_predictions(os.path.join(args.output_dir, f"predictions_{split}.tsv"), task, examples, preds)
+    if env.is_main:
+        write_json(os.path.join(args.output_dir, "eval_results.json"), out)
+        logger.info("results of %s (step %s):\n%s", model_dir, step, results_table(out))
+    distributed.barrier(env)
+    return out if env.is_main else None
+
+
+def results_table(results):
+    splits = list(results)
+    langs = list(results[splits[0]]["languages"])
+    lines = ["language  " + "  ".join(f"{s:>8}" for s in splits)]
+    for lang in langs:
+        lines.append(f"{lang:<8}  " + "  ".join(f"{100 * results[s]['languages'][lang]['accuracy']:8.2f}"
+                                              for s in splits))
+    lines.append("average   " + "  ".join(f"{100 * results[s]['average_accuracy']:8.2f}" for s in splits))
+    return "\n".join(lines)
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def seed_everything(seed):
+    random.seed(seed)
+    np.random.seed(seed)
+    paddle.seed(seed)
+
+
+def load_model(args, task):
+    """The classifier, from a Paddle or transformers directory, with the task's label names."""
+    model = AutoModelForSequenceClassification.from_pretrained(
+        args.model_name_or_path, num_labels=task.num_labels, id2label=dict(enumerate(task.labels)))
+    if model.config.model_type != args.model_type:
+        raise PaddleRembertError(f"--model_type {args.model_type} but {args.model_name_or_path} holds a "
+                                 f"{model.config.model_type} model")
+    return model
+
+
+def encode(tokenizer, examples, args, env, what):
+    with tqdm(total=len(examples), desc=f"tokenize {what}", unit="pair", disable=not env.is_main) as bar:
+        return encode_examples(tokenizer, examples, args.max_seq_length, bar)
+
+
+def load_eval_set(task, tokenizer, args, env, split, languages):
+    examples = task.load_eval(args.data_dir, split, languages)
+    total = sum(len(exs) for exs in examples.values())
+    with tqdm(total=total, desc=f"tokenize {split}", unit="pair", disable=not env.is_main) as bar:
+        encoded = {lang: encode_examples(tokenizer, exs, args.max_seq_length, bar) for lang, exs in examples.items()}
+    return EvalSet(split, examples, encoded)
+
+
+def visualdl_writer(args, env):
+    if not env.is_main:
+        return None
+    from visualdl import LogWriter
+
+    return LogWriter(logdir=os.path.join(args.output_dir, "vdl"))

@@ -1,0 +1,222 @@
+"""The XNLI / PAWS-X trainer: learning, outputs, selection on dev, distributed equality, resume, AMP."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import paddle
+import pytest
+
+import paddle_rembert as pr
+from paddle_rembert import testing as T
+from paddle_rembert.convert import open_checkpoint
+from paddle_rembert.trainer import TrainingArguments, from_example_flags, from_yaml, run
+
+from .conftest import REPO
+
+MAIN = os.path.join(REPO, "examples", "xnli_pawsx", "main.py")
+TINY = dict(hidden_size=32, num_hidden_layers=2, num_hidden_groups=1, inner_group_num=1, num_attention_heads=2,
+            intermediate_size=64, embedding_size=16)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("trainer")
+    data = T.write_synthetic_xnli(str(root / "data"), num_train=256, num_eval=40, eval_languages=("en", "de", "fr"))
+    model = T.write_tiny_model_dir(str(root / "model"), "albert", T.synthetic_texts(), vocab_size=120, **TINY)
+    return data, model
+
+
+def args_for(setup, out, **kw):
+    data, model = setup
+    values = dict(task="xnli", model_type="albert", model_name_or_path=model, data_dir=data, output_dir=str(out),
+                  do_train=True, do_eval=True, device="cpu", max_seq_length=64, learning_rate=3e-3,
+                  num_train_epochs=4, train_batch_size=8, eval_batch_size=16, gradient_accumulation_steps=1,
+                  warmup_proportion=0.1, eval_step=32, save_steps=32, logging_steps=8, save_total_limit=2)
+    values.update(kw)
+    return TrainingArguments(**values)
+
+
+def cli_flags(setup, out, **kw):
+    data, model = setup
+    flags = dict(task="xnli", model_type="albert", model_name_or_path=model, data_dir=data, output_dir=str(out),
+                 device="cpu", max_seq_length=64, learning_rate=3e-3, train_batch_size=8,
+                 gradient_accumulation_steps=1, warmup_proportion=0.1, eval_step=1000, save_steps=1000,
+                 logging_steps=1)
+    flags.update(kw)
+    argv = []
+    for key, value in flags.items():
+        if value is True:
+            argv.append(f"--{key}")
+        elif value is not False:
+            argv += [f"--{key}", str(value)]
+    return argv
+
+
+def weights(directory):
+    ckpt = open_checkpoint(str(directory))
+    return {k: ckpt.read(k) for k in ckpt.keys()}
+
+
+def logged_losses(output_dir):
+    with open(os.path.join(output_dir, "train.log"), encoding="utf-8") as f:
+        return {int(m.group(1)): float(m.group(2)) for m in re.finditer(r"step (\d+): loss ([0-9.]+)", f.read())}
+
+
+def test_learns_the_synthetic_task_and_writes_every_output(setup, tmp_path):
+    out = tmp_path / "run"
+    results = run(args_for(setup, out))
+    # learnt: the cue word decides the label
+    assert results["dev"]["languages"]["en"]["accuracy"] >= 0.9
+    assert results["test"]["average_accuracy"] >= 0.9
+    # eval_results.json: dev over every dev language, test for the selected checkpoint
+    saved = json.loads((out / "eval_results.json").read_text())
+    assert saved == json.loads(json.dumps(results))
+    for split in ("dev", "test"):
+        part = saved[split]
+        assert part["task"] == "xnli" and part["split"] == split
+        assert list(part["languages"]) == ["en", "de", "fr"]
+        assert all(v["num_examples"] == 40 for v in part["languages"].values())
+        accs = [v["accuracy"] for v in part["languages"].values()]
+        assert part["average_accuracy"] == pytest.approx(sum(accs) / 3)
+    selection = json.loads((out / "best" / "selection.json").read_text())
+    assert saved["dev"]["step"] == saved["test"]["step"] == selection["step"]
+    # predictions: header, one line per example, labels as the files write them, rows traceable
+    lines = (out / "predictions_test.tsv").read_text().splitlines()
+    assert lines[0] == "language\trow\tgold\tprediction" and len(lines) == 1 + 3 * 40
+    first = lines[1].split("\t")
+    assert first[0] == "en" and first[1] == "0" and first[2] in T.SYNTHETIC_CUES
+    gold_test = [line.split("\t")[1] for line in open(os.path.join(setup[0], "XNLI-1.0", "xnli.test.tsv"))][1:]
+    assert [line.split("\t")[2] for line in lines[1:]] == gold_test
+    # checkpoints: the last K kept, the final step always, each loadable with id2label and tokenizer
+    assert sorted(os.listdir(out)) == sorted(["best", "checkpoint-96", "checkpoint-128", "eval_results.json",
+                                              "predictions_dev.tsv", "predictions_test.tsv", "train.log", "vdl"])
+    for name in ("checkpoint-128", "best"):
+        model = pr.AutoModelForSequenceClassification.from_pretrained(str(out / name), strict=True)
+        assert model.config.id2label == {0: "contradiction", 1: "entailment", 2: "neutral"}
+        assert os.path.isfile(out / name / "spiece.model")
+    assert {"optimizer.pdopt", "scaler.pdparams", "rng_state.pkl", "trainer_state.json"} <= set(
+        os.listdir(out / "checkpoint-128"))
+    assert os.listdir(out / "vdl")
+    log = (out / "train.log").read_text()
+    assert "tokens/s" in log and "dev en accuracy" in log
+
+
+def test_selection_never_reads_the_test_set(setup, tmp_path):
+    """Training and selection run with no test file at all; only the final report needs it."""
+    data, model = setup
+    import shutil
+
+    no_test = tmp_path / "data"
+    shutil.copytree(data, no_test)
+    os.remove(no_test / "XNLI-1.0" / "xnli.test.tsv")
+    out = tmp_path / "run"
+    run(args_for((str(no_test), model), out, do_eval=False, max_steps=40, eval_step=10))
+    state = json.loads((out / "checkpoint-40" / "trainer_state.json").read_text())
+    scores = [h["score"] for h in state["history"]]
+    assert [h["step"] for h in state["history"]] == [10, 20, 30, 40]
+    assert state["best_step"] == state["history"][int(np.argmax(scores))]["step"]
+    assert json.loads((out / "best" / "selection.json").read_text())["step"] == state["best_step"]
+    with pytest.raises(pr.PaddleRembertError, match="xnli.test.tsv"):
+        run(args_for((str(no_test), model), out, do_train=False, model_name_or_path=str(out / "best")))
+
+
+def _launch(argv, nproc=None, env=None, log_dir=None):
+    cmd = [sys.executable]
+    if nproc:
+        cmd += ["-m", "paddle.distributed.launch", "--nproc_per_node", str(nproc), "--log_dir", str(log_dir)]
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run(cmd + [MAIN] + argv, capture_output=True, text=True, cwd=str(REPO), env=full_env,
+                          timeout=600)
+
+
+def test_two_processes_with_batch_4_equal_one_process_with_batch_8(setup, tmp_path):
+    common = dict(do_train=True, do_eval=True, max_steps=6, gradient_accumulation_steps=2, eval_step=3,
+                  save_steps=3)
+    one = _launch(cli_flags(setup, tmp_path / "one", train_batch_size=8, **common))
+    assert one.returncode == 0, one.stderr[-3000:]
+    logs = tmp_path / "launch-logs"
+    two = _launch(cli_flags(setup, tmp_path / "two", train_batch_size=4, **common), nproc=2,
+                  env={"PADDLE_REMBERT_THREADS": "1"}, log_dir=logs)
+    assert two.returncode == 0, "".join(p.read_text()[-3000:] for p in logs.glob("workerlog.*"))
+    a, b = weights(tmp_path / "one" / "checkpoint-6"), weights(tmp_path / "two" / "checkpoint-6")
+    assert a.keys() == b.keys()
+    worst = max(float(np.abs(a[k] - b[k]).max()) for k in a)
+    assert worst < 1e-5, worst
+    changed = max(float(np.abs(a["albert." + k] - w).max()) for k, w in weights(setup[1]).items())
+    assert changed > 1e-3  # the runs did train
+    for split in ("dev", "test"):
+        assert (tmp_path / "one" / f"predictions_{split}.tsv").read_text() == \
+            (tmp_path / "two" / f"predictions_{split}.tsv").read_text()
+    assert json.loads((tmp_path / "one" / "eval_results.json").read_text()) == \
+        json.loads((tmp_path / "two" / "eval_results.json").read_text())
+    # only rank 0 wrote: one train.log, no per-rank files
+    assert sorted(os.listdir(tmp_path / "two")) == sorted(os.listdir(tmp_path / "one"))
+
+
+def test_resume_after_sigkill_ends_with_the_same_weights(setup, tmp_path):
+    common = dict(do_train=True, max_steps=60, save_steps=4, logging_steps=4, learning_rate=1e-3)
+    full = _launch(cli_flags(setup, tmp_path / "full", **common))
+    assert full.returncode == 0, full.stderr[-3000:]
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, MAIN] + cli_flags(setup, out, **common), cwd=str(REPO),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (out / "checkpoint-8").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (out / "checkpoint-60").exists(), "the run finished before it could be killed"
+    resumed = _launch(cli_flags(setup, out, resume=True, **common))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resumed from" in (out / "train.log").read_text()
+    a, b = weights(tmp_path / "full" / "checkpoint-60"), weights(out / "checkpoint-60")
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_bf16_autocast_loss_is_finite_and_close_to_fp32(setup, tmp_path):
+    run(args_for(setup, tmp_path / "fp32", do_eval=False, max_steps=16, eval_step=100, save_steps=100))
+    run(args_for(setup, tmp_path / "bf16", do_eval=False, max_steps=16, eval_step=100, save_steps=100, amp="bf16"))
+    fp32, bf16 = logged_losses(tmp_path / "fp32"), logged_losses(tmp_path / "bf16")
+    assert fp32.keys() == bf16.keys() == {8, 16}
+    for step in fp32:
+        assert np.isfinite(bf16[step]) and abs(bf16[step] - fp32[step]) < 0.05 * fp32[step]
+
+
+def test_paddlenlp_flags_and_yaml_recipes(tmp_path):
+    args = from_example_flags(["--model_type", "rembert", "--data_dir", "data/", "--output_dir", "output/",
+                               "--device", "cpu", "--learning_rate", "1e-5", "--num_train_epochs", "3",
+                               "--train_batch_size", "16", "--eval_batch_size", "32", "--do_train", "--do_eval",
+                               "--task", "xnli", "--eval_step", "500", "--max_seq_length", "128",
+                               "--gradient_accumulation_steps", "2", "--warmup_proportion", "0.1",
+                               "--weight_decay", "0.01", "--seed", "7", "--model_name_or_path", "m",
+                               "--train_languages", "en,de", "--select_on", "all", "--amp", "bf16"])
+    assert (args.learning_rate, args.train_batch_size, args.eval_step, args.seed) == (1e-5, 16, 500, 7)
+    assert args.train_languages == ["en", "de"] and args.select_on == "all" and args.amp == "bf16"
+    configs = os.path.join(REPO, "configs")
+    names = sorted(os.listdir(configs))
+    assert names == ["albert-base-v2_pawsx.yaml", "albert-base-v2_xnli.yaml", "rembert_pawsx.yaml",
+                     "rembert_xnli.yaml"]
+    for name in names:
+        recipe = from_yaml(os.path.join(configs, name), ["max_steps=10", "train_languages=[en, de]"])
+        assert recipe.max_steps == 10 and recipe.train_languages == ["en", "de"]
+        assert recipe.task in name.replace("pawsx", "paws") and recipe.model_type in name
+    with pytest.raises(pr.PaddleRembertError, match="unknown argument.*lerning_rate"):
+        from_yaml(os.path.join(configs, names[0]), ["lerning_rate=1"])
+    with pytest.raises(pr.PaddleRembertError, match="amp must be"):
+        from_yaml(os.path.join(configs, names[0]), ["amp=fp8"])
+
+
+def test_user_errors_exit_nonzero_with_the_file_named(setup, tmp_path):
+    data, model = setup
+    bad = _launch(cli_flags(setup, tmp_path / "x", data_dir=str(tmp_path / "nodata"), do_train=True))
+    assert bad.returncode == 2 and "multinli.train.en.tsv" in bad.stderr and "Traceback" not in bad.stderr
+    wrong = _launch(cli_flags(setup, tmp_path / "y", model_type="rembert", do_train=True))
+    assert wrong.returncode == 2 and "--model_type rembert" in wrong.stderr
