@@ -32,4 +32,10 @@ from .models.rembert import (
     RemBertModel,
 )
 
+from .models.albert.tokenizer import AlbertTokenizer
+from .models.rembert.tokenizer import RemBertTokenizer
+from .sentencepiece_train import train_sentencepiece, write_tokenizer_dir
+from .tokenization_auto import AutoTokenizer
+from .tokenization_utils import AddedToken, BatchEncoding, SentencePieceTokenizer
+
 __version__ = "0.1.0"
