@@ -192,7 +192,8 @@ def synthetic_texts(num=400, seed=1):
     return [text for _ in range(num) for text in synthetic_pair(rng)[:2]]
 
 
-def write_tiny_model_dir(out_dir, family="rembert", texts=(), vocab_size=200, seed=0, torch_layout=False, **config):
+def write_tiny_model_dir(out_dir, family="rembert", texts=(), vocab_size=200, seed=0, torch_layout=False,
+                         spm_options=None, **config):
     """A tokenizer (trained here) and a tiny random backbone in one directory, like a hub model.
 
     ``torch_layout=True`` writes transformers' PyTorch files (``model.safetensors``) as the hub
@@ -205,10 +206,11 @@ def write_tiny_model_dir(out_dir, family="rembert", texts=(), vocab_size=200, se
     import os
 
     train_sentencepiece(list(texts), os.path.join(out_dir, model_file), layout=family, vocab_size=vocab_size,
-                        tokenizer_dir=out_dir)
+                        tokenizer_dir=out_dir, **(spm_options or {}))
     tokenizer = AutoTokenizer.from_pretrained(out_dir)
     d = dict(TINY_CONFIGS[family])
-    d.update(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, max_position_embeddings=128,
+    d.update(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.cls_token_id,
+             eos_token_id=tokenizer.sep_token_id, max_position_embeddings=128,
              num_labels=2)
     d.update(config)
     class_name = PREFIX[family] + "Model"
