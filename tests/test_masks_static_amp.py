@@ -143,3 +143,19 @@ def test_real_size_parameter_counts_equal_transformers(name, class_name):
     assert ours.num_parameters() == expected
     if name == "google-rembert" and class_name == "RemBertModel":  # the size the paper quotes
         assert round(expected / 1e6, 1) == 575.9
+
+
+@pytest.mark.parametrize("family,class_name", FAMILIES)
+def test_recompute_gives_the_same_gradients(family, class_name):
+    grads = []
+    for recompute in (False, True):
+        model = tiny(family, class_name)
+        model.train()
+        if recompute:
+            model.gradient_checkpointing_enable()
+        inputs = T.to_paddle(T.make_inputs(family, class_name, model.config.vocab_size))
+        model(**inputs).loss.backward()
+        grads.append({n: p.grad.numpy() for n, p in model.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys() and len(grads[0]) == len(list(model.parameters()))
+    for name in grads[0]:
+        np.testing.assert_allclose(grads[1][name], grads[0][name], atol=1e-7, err_msg=name)

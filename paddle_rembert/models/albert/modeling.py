@@ -8,6 +8,8 @@ Architecture notes (transformers' ``modeling_albert.py`` is the numerical refere
 * The MLM decoder is tied to the word embeddings: it has no weights of its own, only
   ``predictions.bias``.
 """
+import functools
+
 import paddle
 from paddle import nn
 
@@ -118,12 +120,17 @@ class AlbertLayerGroup(nn.Layer):
         return hidden_states, attentions
 
 
+def _hidden_only(layer_group, hidden_states, mask, head_masks):
+    return layer_group(hidden_states, mask, head_masks, False)[0]
+
+
 class AlbertTransformer(nn.Layer):
     def __init__(self, config):
         super().__init__()
         self.config = config
         self.embedding_hidden_mapping_in = nn.Linear(config.embedding_size, config.hidden_size)
         self.albert_layer_groups = nn.LayerList([AlbertLayerGroup(config) for _ in range(config.num_hidden_groups)])
+        self.gradient_checkpointing = False
 
     def forward(self, hidden_states, attention_mask, head_mask, output_attentions, output_hidden_states):
         cfg = self.config
@@ -136,8 +143,15 @@ class AlbertTransformer(nn.Layer):
             # transformers slices the head mask by group and indexes it by inner layer; so do we.
             head_masks = head_mask[group * layers_per_group:(group + 1) * layers_per_group]
             head_masks = (head_masks + [None] * cfg.inner_group_num)[: cfg.inner_group_num]
-            hidden_states, attentions = self.albert_layer_groups[group](
-                hidden_states, attention_mask, head_masks, output_attentions)
+            layer_group = self.albert_layer_groups[group]
+            if self.gradient_checkpointing and self.training and not output_attentions:
+                from paddle.distributed.fleet.utils import recompute
+
+                # bind the group now: the recomputation runs later, in the backward pass
+                forward = functools.partial(_hidden_only, layer_group, mask=attention_mask, head_masks=head_masks)
+                hidden_states, attentions = recompute(forward, hidden_states, use_reentrant=False), []
+            else:
+                hidden_states, attentions = layer_group(hidden_states, attention_mask, head_masks, output_attentions)
             all_attentions.extend(attentions)
             all_hidden.append(hidden_states)
         return hidden_states, all_hidden if output_hidden_states else None, \
