@@ -8,6 +8,7 @@ reuse them or override ``forward`` where their head differs.
 """
 from .losses import cross_entropy, sequence_classification_loss, span_loss, token_loss
 from .modeling_outputs import (
+    MaskedLMOutput,
     MultipleChoiceModelOutput,
     QuestionAnsweringModelOutput,
     SequenceClassifierOutput,
@@ -36,6 +37,21 @@ class SequenceClassificationHead:
         return self.wrap_output(SequenceClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions),
             return_dict)
+
+
+class MaskedLMHead:
+    """Every position -> the model's ``lm_head`` -> vocabulary logits; cross-entropy ignoring -100."""
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
+                inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None,
+                return_dict=None):
+        outputs = self.base_model(input_ids, **_backbone_kwargs(
+            attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds, output_attentions,
+            output_hidden_states))
+        logits = self.lm_head(outputs.last_hidden_state)
+        return self.wrap_output(MaskedLMOutput(
+            loss=token_loss(logits, labels), logits=logits, hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions), return_dict)
 
 
 class TokenClassificationHead:

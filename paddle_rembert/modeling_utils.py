@@ -13,6 +13,7 @@ from paddle import nn
 
 from .configuration_utils import CONFIG_NAME
 from .errors import PaddleRembertError
+from .layers import default_position_ids
 
 logger = logging.getLogger("paddle_rembert")
 
@@ -114,6 +115,20 @@ class PretrainedModel(nn.Layer):
         if input_ids is None and inputs_embeds is None:
             raise PaddleRembertError("You have to specify either input_ids or inputs_embeds")
         return input_ids if input_ids is not None else inputs_embeds
+
+    def embed_inputs(self, input_ids, token_type_ids, position_ids, inputs_embeds, past_length=0):
+        """The backbone's embedding output with transformers' defaults for the optional inputs.
+
+        Returns ``(embedding_output, shape)``; ``shape`` is the runtime ``[batch, length, ...]``
+        (a tensor, so the graph stays dynamic under ``to_static``).
+        """
+        reference = self.check_inputs(input_ids, inputs_embeds)
+        shape = paddle.shape(reference)
+        if token_type_ids is None:
+            token_type_ids = paddle.zeros(shape[:2], dtype="int64")
+        if position_ids is None:
+            position_ids = default_position_ids(shape, past_length)
+        return self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds), shape
 
     def wrap_output(self, output, return_dict):
         if return_dict is None:

@@ -13,19 +13,24 @@ import functools
 import paddle
 from paddle import nn
 
-from ...heads import MultipleChoiceHead, QuestionAnsweringHead, SequenceClassificationHead, TokenClassificationHead
+from ...heads import (
+    MaskedLMHead,
+    MultipleChoiceHead,
+    QuestionAnsweringHead,
+    SequenceClassificationHead,
+    TokenClassificationHead,
+)
 from ...layers import (
     Embedding,
     additive_attention_mask,
     attention,
-    default_position_ids,
     expand_head_mask,
     get_activation,
     merge_heads,
     split_heads,
 )
 from ...losses import cross_entropy
-from ...modeling_outputs import AlbertForPreTrainingOutput, BaseModelOutputWithPooling, MaskedLMOutput
+from ...modeling_outputs import AlbertForPreTrainingOutput, BaseModelOutputWithPooling
 from ...modeling_utils import PretrainedModel
 from .configuration import AlbertConfig
 
@@ -181,13 +186,7 @@ class AlbertModel(AlbertPreTrainedModel):
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
                 inputs_embeds=None, output_attentions=None, output_hidden_states=None, return_dict=None):
         output_attentions, output_hidden_states = self.output_flags(output_attentions, output_hidden_states)
-        reference = self.check_inputs(input_ids, inputs_embeds)
-        shape = paddle.shape(reference)
-        if token_type_ids is None:
-            token_type_ids = paddle.zeros(shape[:2], dtype="int64")
-        if position_ids is None:
-            position_ids = default_position_ids(shape)
-        embedding_output = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
+        embedding_output, _ = self.embed_inputs(input_ids, token_type_ids, position_ids, inputs_embeds)
         mask = additive_attention_mask(attention_mask, embedding_output.dtype, input_ids, self.config.pad_token_id)
         head_mask = expand_head_mask(head_mask, self.config.num_hidden_layers, embedding_output.dtype)
         sequence_output, hidden_states, attentions = self.encoder(
@@ -261,24 +260,15 @@ class AlbertForPreTraining(_AlbertWithMLMHead):
             hidden_states=outputs.hidden_states, attentions=outputs.attentions), return_dict)
 
 
-class AlbertForMaskedLM(_AlbertWithMLMHead):
+class AlbertForMaskedLM(MaskedLMHead, _AlbertWithMLMHead):
     def __init__(self, config):
         super().__init__(config)
         self.albert = AlbertModel(config, add_pooling_layer=False)
         self.predictions = AlbertMLMHead(config, self.albert.embeddings.word_embeddings)
         self.post_init()
 
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
-                inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None,
-                return_dict=None):
-        outputs = self.albert(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-                              position_ids=position_ids, head_mask=head_mask, inputs_embeds=inputs_embeds,
-                              output_attentions=output_attentions, output_hidden_states=output_hidden_states)
-        logits = self.predictions(outputs.last_hidden_state)
-        loss = None if labels is None else cross_entropy(logits, labels)
-        return self.wrap_output(MaskedLMOutput(
-            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions),
-            return_dict)
+    def lm_head(self, sequence_output):
+        return self.predictions(sequence_output)
 
 
 class AlbertForSequenceClassification(SequenceClassificationHead, AlbertPreTrainedModel):

@@ -13,19 +13,24 @@ Architecture notes (transformers' ``modeling_rembert.py`` is the numerical refer
 import paddle
 from paddle import nn
 
-from ...heads import MultipleChoiceHead, QuestionAnsweringHead, SequenceClassificationHead, TokenClassificationHead
+from ...heads import (
+    MaskedLMHead,
+    MultipleChoiceHead,
+    QuestionAnsweringHead,
+    SequenceClassificationHead,
+    TokenClassificationHead,
+)
 from ...layers import (
     Embedding,
     additive_attention_mask,
     attention,
-    default_position_ids,
     expand_head_mask,
     get_activation,
     merge_heads,
     split_heads,
 )
 from ...losses import cross_entropy
-from ...modeling_outputs import BaseModelOutputWithPooling, CausalLMOutput, MaskedLMOutput
+from ...modeling_outputs import BaseModelOutputWithPooling, CausalLMOutput
 from ...modeling_utils import PretrainedModel
 from .configuration import RemBertConfig
 
@@ -231,14 +236,9 @@ class RemBertModel(RemBertPreTrainedModel):
         cfg = self.config
         output_attentions, output_hidden_states = self.output_flags(output_attentions, output_hidden_states)
         use_cache = (use_cache if use_cache is not None else cfg.use_cache) if cfg.is_decoder else False
-        reference = self.check_inputs(input_ids, inputs_embeds)
-        shape = paddle.shape(reference)
         past_length = past_key_values[0][0].shape[2] if past_key_values is not None else 0
-        if token_type_ids is None:
-            token_type_ids = paddle.zeros(shape[:2], dtype="int64")
-        if position_ids is None:
-            position_ids = default_position_ids(shape, past_length)
-        embedding_output = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
+        embedding_output, shape = self.embed_inputs(input_ids, token_type_ids, position_ids, inputs_embeds,
+                                                    past_length)
         dtype = embedding_output.dtype
         mask_ids = input_ids if past_length == 0 else None  # with a cache, the mask must cover the past too
         mask = additive_attention_mask(attention_mask, dtype, mask_ids, cfg.pad_token_id,
@@ -256,7 +256,9 @@ class RemBertModel(RemBertPreTrainedModel):
             hidden_states=hidden_states, attentions=attentions, cross_attentions=cross), return_dict)
 
 
-class RemBertForMaskedLM(RemBertPreTrainedModel):
+class _RemBertWithLMHead(RemBertPreTrainedModel):
+    """A backbone without pooler and the untied LM head ``cls`` (masked and causal LM alike)."""
+
     def __init__(self, config):
         super().__init__(config)
         self.rembert = RemBertModel(config, add_pooling_layer=False)
@@ -266,30 +268,16 @@ class RemBertForMaskedLM(RemBertPreTrainedModel):
     def get_output_embeddings(self):
         return self.cls.predictions.decoder
 
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
-                inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None,
-                return_dict=None):
-        outputs = self.rembert(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-                               position_ids=position_ids, head_mask=head_mask, inputs_embeds=inputs_embeds,
-                               output_attentions=output_attentions, output_hidden_states=output_hidden_states)
-        logits = self.cls(outputs.last_hidden_state)
-        loss = None if labels is None else cross_entropy(logits, labels)
-        return self.wrap_output(MaskedLMOutput(
-            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions),
-            return_dict)
+    def lm_head(self, sequence_output):
+        return self.cls(sequence_output)
 
 
-class RemBertForCausalLM(RemBertPreTrainedModel):
+class RemBertForMaskedLM(MaskedLMHead, _RemBertWithLMHead):
+    pass
+
+
+class RemBertForCausalLM(_RemBertWithLMHead):
     """Left-to-right LM; needs ``is_decoder=True`` for causal attention, as in transformers."""
-
-    def __init__(self, config):
-        super().__init__(config)
-        self.rembert = RemBertModel(config, add_pooling_layer=False)
-        self.cls = RemBertOnlyMLMHead(config)
-        self.post_init()
-
-    def get_output_embeddings(self):
-        return self.cls.predictions.decoder
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
                 inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None, past_key_values=None,
@@ -300,7 +288,7 @@ class RemBertForCausalLM(RemBertPreTrainedModel):
                                encoder_attention_mask=encoder_attention_mask, past_key_values=past_key_values,
                                use_cache=use_cache, output_attentions=output_attentions,
                                output_hidden_states=output_hidden_states)
-        logits = self.cls(outputs.last_hidden_state)
+        logits = self.lm_head(outputs.last_hidden_state)
         loss = None
         if labels is not None:  # position t predicts token t+1
             loss = cross_entropy(logits[:, :-1], labels[:, 1:])
