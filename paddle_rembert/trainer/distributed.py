@@ -10,6 +10,8 @@ import numpy as np
 import paddle
 import paddle.distributed as dist
 
+from ..errors import PaddleRembertError
+
 
 @dataclass
 class Env:
@@ -24,8 +26,11 @@ class Env:
 
 def init(device=None):
     """Select the device and, when launched with several processes, join the process group."""
+    has_gpu = paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
     if device is None:
-        device = "gpu" if paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() else "cpu"
+        device = "gpu" if has_gpu else "cpu"
+    if device == "gpu" and not has_gpu:
+        raise PaddleRembertError("--device gpu, but this Paddle build has no CUDA or sees no GPU; use --device cpu")
     world_size = dist.get_world_size()
     paddle.set_device(f"gpu:{dist.ParallelEnv().device_id}" if device == "gpu" and world_size > 1 else device)
     if world_size > 1:
