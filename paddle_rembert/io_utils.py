@@ -18,6 +18,7 @@ def atomic_dir(dst, overwrite=True):
     parent = os.path.dirname(dst)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(dst)}.tmp-", dir=parent)
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; the result should look like a plain mkdir
     try:
         yield tmp
     except BaseException:
@@ -44,6 +45,7 @@ def atomic_open(path, mode="w", encoding=None):
     path = os.path.abspath(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.tmp-", dir=os.path.dirname(path))
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the result should look like a plain open()
     if encoding is None and "b" not in mode:
         encoding = "utf-8"
     try:
@@ -76,6 +78,12 @@ def read_json(path, what="JSON file"):
             return json.load(f)
     except json.JSONDecodeError as e:
         raise PaddleRembertError(f"{what} {path} is not valid JSON: {e}") from None
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(path):

@@ -142,3 +142,17 @@ def test_rembert_output_embedding_is_separate():
     assert list(model.rembert.embeddings.word_embeddings.weight.shape) == [config.vocab_size,
                                                                           config.input_embedding_size]
     assert config.input_embedding_size != config.output_embedding_size != config.hidden_size
+
+
+def test_written_files_get_ordinary_permissions(albert_mlm_dir, tmp_path):
+    """Atomic writes go through temporary files (0600) and dirs (0700); results must not keep that."""
+    old = os.umask(0o022)
+    try:
+        from paddle_rembert.convert import convert_checkpoint
+
+        convert_checkpoint(albert_mlm_dir, str(tmp_path / "converted"), progress=False)
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "converted").st_mode & 0o777 == 0o755
+    for name in os.listdir(tmp_path / "converted"):
+        assert os.stat(tmp_path / "converted" / name).st_mode & 0o777 == 0o644, name

@@ -1,0 +1,294 @@
+"""``paddle-rembert export``: a model directory -> a static-graph deployment directory.
+
+The output directory holds everything :class:`paddle_rembert.inference.Predictor`, PaddleNLP's
+Taskflow (after ``import paddle_rembert.taskflow``) and onnxruntime need, and nothing else:
+
+* ``inference.json`` + ``inference.pdiparams``: the PIR program and weights written by
+  ``paddle.jit.save`` from ``paddle.jit.to_static(..., full_graph=True)``. Its inputs are
+  ``input_ids``, ``token_type_ids`` and ``attention_mask`` (all ``int64 [batch, length]``, both
+  dimensions dynamic). The mask is always an input, so padding never changes a result and
+  results never depend on how examples were batched.
+* the tokenizer files (``tokenizer_config.json``, ``special_tokens_map.json``, the
+  SentencePiece model);
+* ``config.json`` with ``id2label`` / ``label2id`` always present;
+* ``export_meta.json``: the task, the inputs and outputs (names, dtypes, symbolic shapes), the
+  Paddle and paddle-rembert versions, the maximum length, and the check against dygraph;
+* with ``onnx=True``: ``model.onnx`` converted by paddle2onnx (see :mod:`.onnx_export`).
+
+The directory is written under a temporary name and renamed into place only after the
+exported program has been checked against the dygraph model on a padded batch, so a failed
+export never leaves a half-written or wrong directory behind.
+"""
+import json
+import logging
+import os
+import tempfile
+
+import numpy as np
+
+from .errors import PaddleRembertError
+from .io_utils import atomic_dir, read_json, write_json
+
+logger = logging.getLogger("paddle_rembert")
+
+MODEL_FILE = "inference.json"
+PARAMS_FILE = "inference.pdiparams"
+META_FILE = "export_meta.json"
+ONNX_FILE = "model.onnx"
+EXPORT_FORMAT = "paddle-rembert-export"
+FORMAT_VERSION = 1
+INPUT_NAMES = ("input_ids", "token_type_ids", "attention_mask")
+
+# task -> (head class suffix, output fields in the order the program returns them, their shapes)
+TASKS = {
+    "sequence-classification": ("ForSequenceClassification", (("logits", ["batch", "num_labels"]),)),
+    "token-classification": ("ForTokenClassification", (("logits", ["batch", "sequence", "num_labels"]),)),
+    "question-answering": ("ForQuestionAnswering", (("start_logits", ["batch", "sequence"]),
+                                                    ("end_logits", ["batch", "sequence"]))),
+    "masked-lm": ("ForMaskedLM", (("logits", ["batch", "sequence", "vocab_size"]),)),
+    "feature-extraction": ("Model", (("last_hidden_state", ["batch", "sequence", "hidden_size"]),
+                                     ("pooler_output", ["batch", "hidden_size"]))),
+}
+# config.json "architectures" suffix -> task
+_ARCH_TASKS = (
+    ("ForSequenceClassification", "sequence-classification"),
+    ("ForTokenClassification", "token-classification"),
+    ("ForQuestionAnswering", "question-answering"),
+    ("ForMaskedLM", "masked-lm"),
+    ("ForPreTraining", "masked-lm"),
+    ("Model", "feature-extraction"),
+)
+
+
+def infer_task(config_dict, source="config.json"):
+    """The export task a config describes, from its ``architectures`` entry."""
+    archs = config_dict.get("architectures") or []
+    for arch in archs:
+        for suffix, task in _ARCH_TASKS:
+            if arch.endswith(suffix):
+                return task
+    names = ", ".join(archs) if archs else "none"
+    raise PaddleRembertError(
+        f"cannot infer the export task from {source} (architectures: {names}); "
+        f"pass --task, one of {', '.join(TASKS)}")
+
+
+def _export_layer(model, output_names):
+    """A layer whose forward takes the three named inputs and returns the task's output tensors."""
+    import paddle
+
+    class ExportModel(paddle.nn.Layer):
+        def __init__(self, inner):
+            super().__init__()
+            self.model = inner
+
+        def forward(self, input_ids, token_type_ids, attention_mask):
+            out = self.model(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask,
+                             return_dict=True)
+            return tuple(out[name] for name in output_names)
+
+    return ExportModel(model).eval()
+
+
+def check_batch(tokenizer, max_length):
+    """A padded batch of two unequal rows (one a pair) for checking an export, as numpy int64."""
+    texts = ["the quick brown fox jumps over the lazy dog", "hello"]
+    pairs = ["a second segment", None]
+    rows = [tokenizer(t, p, truncation=True, max_length=max_length) for t, p in zip(texts, pairs)]
+    batch = tokenizer.pad(rows, padding="longest", return_tensors="np")
+    return {name: np.asarray(batch[name], dtype=np.int64) for name in INPUT_NAMES}
+
+
+def _max_length(config, tokenizer=None):
+    n = int(getattr(config, "max_position_embeddings", 512) or 512)
+    tok_max = getattr(tokenizer, "model_max_length", None) if tokenizer is not None else None
+    if tok_max and tok_max < n:
+        n = int(tok_max)
+    return n
+
+
+def _config_dict(config, model):
+    d = json.loads(config.to_json_string())
+    d["architectures"] = [type(model).__name__]  # the head exported, whatever the source checkpoint had
+    d["id2label"] = {str(k): v for k, v in config.id2label.items()}
+    d["label2id"] = {k: int(v) for k, v in config.label2id.items()}
+    return d
+
+
+def _check_destination(out_dir, overwrite, model_dir=None):
+    if model_dir is not None and os.path.abspath(model_dir) == os.path.abspath(out_dir):
+        raise PaddleRembertError("the export directory must differ from the model directory")
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise PaddleRembertError(f"export destination exists and is not a directory: {out_dir}")
+    if os.path.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
+        raise PaddleRembertError(f"export directory {out_dir} is not empty; pass --overwrite to replace it")
+
+
+def export_model(model_dir, out_dir, task=None, onnx=False, opset=None, overwrite=False, verify=True,
+                 tokenizer_dir=None, atol=1e-4):
+    """Export ``model_dir`` to ``out_dir`` (see the module docstring); returns the export metadata.
+
+    ``task`` defaults to the one ``config.json``'s ``architectures`` names. A head that the
+    checkpoint lacks (``--task sequence-classification`` on a backbone) is initialised randomly,
+    with a warning, and listed in ``export_meta.json`` under ``newly_initialized_keys``.
+    """
+    import paddle
+
+    from .auto import _auto, read_model_type
+    from .tokenization_auto import AutoTokenizer
+
+    if not os.path.isdir(model_dir):
+        raise PaddleRembertError(f"model directory not found: {model_dir}")
+    _check_destination(out_dir, overwrite, model_dir)
+    _, config_path = read_model_type(model_dir)
+    config_dict = read_json(config_path, "config file")
+    if task is None:
+        task = infer_task(config_dict, config_path)
+    if task not in TASKS:
+        raise PaddleRembertError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir or model_dir)
+    paddle.disable_static()
+    model, report = _auto(TASKS[task][0]).from_pretrained(model_dir, output_loading_info=True)
+    if report.missing_keys and task != "feature-extraction":
+        logger.warning("%s: the %s head was not in the checkpoint and is randomly initialised; its "
+                       "predictions are meaningless until it is fine-tuned", model_dir, task)
+    meta = export_loaded(model, out_dir, task, tokenizer=tokenizer, onnx=onnx, opset=opset, overwrite=overwrite,
+                         verify=verify, atol=atol, newly_initialized_keys=report.missing_keys)
+    logger.info("exported %s (%s) to %s", model_dir, task, out_dir)
+    return meta
+
+
+def export_loaded(model, out_dir, task, tokenizer=None, onnx=False, opset=None, overwrite=False, verify=True,
+                  atol=1e-4, newly_initialized_keys=()):
+    """Export an in-memory model (the head ``task`` needs) to ``out_dir``; returns the metadata.
+
+    Without a tokenizer the directory holds no tokenizer files (fine for :func:`load_engine`,
+    not for :class:`~paddle_rembert.inference.Predictor`) and the check uses random ids.
+    """
+    import paddle
+
+    from . import __version__
+
+    if task not in TASKS:
+        raise PaddleRembertError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
+    suffix, outputs = TASKS[task]
+    if not type(model).__name__.endswith(suffix):
+        raise PaddleRembertError(f"task {task} needs a *{suffix} model, got {type(model).__name__}")
+    _check_destination(out_dir, overwrite)
+    paddle.disable_static()
+    model.eval()
+    output_names = [name for name, _ in outputs]
+    layer = _export_layer(model, output_names)
+    spec = [paddle.static.InputSpec([None, None], "int64", name) for name in INPUT_NAMES]
+    max_length = _max_length(model.config, tokenizer)
+    sizes = {"num_labels": model.config.num_labels, "vocab_size": model.config.vocab_size,
+             "hidden_size": model.config.hidden_size}
+    meta = {
+        "format": EXPORT_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "task": task,
+        "model_type": model.config.model_type,
+        "architecture": type(model).__name__,
+        "model_file": MODEL_FILE,
+        "params_file": PARAMS_FILE,
+        "onnx_file": None,
+        "inputs": [{"name": name, "dtype": "int64", "shape": ["batch", "sequence"]} for name in INPUT_NAMES],
+        "outputs": [{"name": name, "dtype": "float32",
+                     "shape": [d if d in ("batch", "sequence") else sizes[d] for d in shape]}
+                    for name, shape in outputs],
+        "attention_mask": "int64 0/1 [batch, sequence]: 1 = real token, 0 = padding",
+        "max_length": max_length,
+        "paddle_version": paddle.__version__,
+        "paddle_rembert_version": __version__,
+        "newly_initialized_keys": list(newly_initialized_keys),
+    }
+    if verify:  # the dygraph reference, computed before to_static replaces the layer's forward
+        batch = check_batch(tokenizer, max_length) if tokenizer is not None else \
+            random_batch(model.config.vocab_size, model.config.pad_token_id or 0, (min(16, max_length), 5))
+        with paddle.no_grad():
+            expected = layer(*[paddle.to_tensor(batch[n]) for n in INPUT_NAMES])
+        expected = {n: t.numpy() for n, t in zip(output_names, expected)}
+    with atomic_dir(out_dir) as tmp:
+        static = paddle.jit.to_static(layer, input_spec=spec, full_graph=True)
+        paddle.jit.save(static, os.path.join(tmp, "inference"))
+        paddle.disable_static()
+        for name in (MODEL_FILE, PARAMS_FILE):
+            if not os.path.isfile(os.path.join(tmp, name)):
+                raise PaddleRembertError(f"paddle.jit.save did not write {name} (is PIR disabled? "
+                                         f"FLAGS_enable_pir_api must be on)")
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
+        write_json(os.path.join(tmp, "config.json"), _config_dict(model.config, model), sort_keys=True)
+        if verify:
+            meta["check"] = _check(tmp, meta, batch, expected, "paddle", atol)
+        if onnx:
+            from .onnx_export import explicit_tanh_gelu, paddle_to_onnx
+
+            # paddle2onnx 2.1.0 turns gelu(approximate=True) (ALBERT's gelu_new) into the exact erf
+            # gelu, a 5e-4 error per activation: the ONNX source program spells the tanh formula out.
+            with tempfile.TemporaryDirectory(dir=tmp) as src:
+                with explicit_tanh_gelu():
+                    onnx_layer = _export_layer(model, output_names)
+                    paddle.jit.save(paddle.jit.to_static(onnx_layer, input_spec=spec, full_graph=True),
+                                    os.path.join(src, "inference"))
+                paddle.disable_static()
+                meta["onnx_file"] = ONNX_FILE
+                meta["onnx_opset"] = paddle_to_onnx(os.path.join(src, MODEL_FILE), os.path.join(src, PARAMS_FILE),
+                                                    os.path.join(tmp, ONNX_FILE), opset=opset)
+            if verify:
+                meta["onnx_check"] = _check(tmp, meta, batch, expected, "onnxruntime", atol)
+        write_json(os.path.join(tmp, META_FILE), meta)
+    return meta
+
+
+def random_batch(vocab_size, pad_token_id, lengths, seed=0):
+    """Random ids with right padding (row ``i`` has ``lengths[i]`` real tokens), two segments, int64."""
+    rng = np.random.RandomState(seed)
+    width = max(lengths)
+    ids = np.full((len(lengths), width), pad_token_id, dtype=np.int64)
+    types = np.zeros_like(ids)
+    mask = np.zeros_like(ids)
+    for i, n in enumerate(lengths):
+        ids[i, :n] = rng.randint(min(5, vocab_size - 1), vocab_size, size=n)
+        types[i, n // 2:n] = 1
+        mask[i, :n] = 1
+    return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
+
+
+def _check(export_dir, meta, batch, expected, backend, atol):
+    """Run the export on ``batch`` and compare with dygraph; raises when they differ."""
+    from .inference import load_engine
+
+    engine = load_engine(export_dir, meta, backend=backend, threads=None)
+    got = engine.run(batch)
+    diffs = {}
+    for name, want in expected.items():
+        have = got[name]
+        if have.shape != want.shape:
+            raise PaddleRembertError(f"{backend} export check failed: {name} has shape {list(have.shape)}, "
+                                     f"dygraph {list(want.shape)}")
+        diffs[name] = float(np.max(np.abs(have.astype(np.float64) - want))) if want.size else 0.0
+        scale = max(1.0, float(np.max(np.abs(want)))) if want.size else 1.0
+        if not diffs[name] <= atol * scale:
+            raise PaddleRembertError(f"{backend} export check failed: {name} differs from dygraph by "
+                                     f"{diffs[name]:.3g} (tolerance {atol * scale:.3g})")
+    return {"backend": backend, "batch_shape": list(batch["input_ids"].shape), "max_abs_diff": diffs}
+
+
+def read_meta(export_dir):
+    """``export_meta.json`` of an export directory, with clear errors for anything else."""
+    if not os.path.isdir(export_dir):
+        raise PaddleRembertError(f"exported model directory not found: {export_dir}")
+    path = os.path.join(export_dir, META_FILE)
+    if not os.path.isfile(path):
+        raise PaddleRembertError(f"{export_dir} is not a paddle-rembert export (no {META_FILE}); "
+                                 f"create one with `paddle-rembert export MODEL_DIR {export_dir}`")
+    meta = read_json(path, "export metadata")
+    if not isinstance(meta, dict) or meta.get("format") != EXPORT_FORMAT:
+        raise PaddleRembertError(f"{path} is not paddle-rembert export metadata")
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise PaddleRembertError(f"{path} has format_version {meta['format_version']}; this paddle-rembert "
+                                 f"reads up to {FORMAT_VERSION}: upgrade paddle-rembert")
+    if meta.get("task") not in TASKS:
+        raise PaddleRembertError(f"{path} names unknown task {meta.get('task')!r}")
+    return meta

@@ -1,0 +1,94 @@
+"""``export --onnx``: paddle2onnx's model.onnx run by onnxruntime equals Paddle (and dygraph)."""
+import os
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import paddle
+import paddle.nn.functional as F
+import pytest
+
+from paddle_rembert.errors import PaddleRembertError
+from paddle_rembert.export import TASKS, export_model, read_meta
+from paddle_rembert.inference import Predictor, load_engine
+from paddle_rembert.onnx_export import explicit_tanh_gelu
+from paddle_rembert.tokenization_auto import AutoTokenizer
+
+from .test_export import SHAPES, batch, deploy_root, dygraph_outputs, exports, load_dygraph  # noqa: F401
+from .test_inference import PAIRS, TEXTS
+
+
+@pytest.mark.parametrize("family", ["albert", "rembert"])
+@pytest.mark.parametrize("task", list(TASKS))
+def test_onnxruntime_equals_paddle_and_dygraph(exports, family, task):
+    model_dir, out = exports(family, task)
+    meta = read_meta(out)
+    assert meta["onnx_file"] == "model.onnx" and meta["onnx_opset"] >= 17
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    paddle_engine = load_engine(out, backend="paddle")
+    onnx_engine = load_engine(out, backend="onnxruntime")
+    model = load_dygraph(model_dir, task)
+    for i, lengths in enumerate(SHAPES):
+        feed = batch(tokenizer, lengths, seed=10 + i)
+        want = paddle_engine.run(feed)
+        got = onnx_engine.run(feed)
+        reference = dygraph_outputs(model, task, feed)
+        for name, _ in TASKS[task][1]:
+            np.testing.assert_allclose(got[name], want[name], atol=1e-4, rtol=1e-5)
+            np.testing.assert_allclose(got[name], reference[name], atol=1e-4, rtol=1e-5)
+
+
+def test_onnx_graph_has_named_dynamic_inputs(exports):
+    out = exports("albert", "sequence-classification")[1]
+    model = onnx.load(os.path.join(out, "model.onnx"))
+    onnx.checker.check_model(model)
+    inputs = {i.name: i for i in model.graph.input}
+    assert list(inputs) == ["input_ids", "token_type_ids", "attention_mask"]
+    for i in inputs.values():
+        assert i.type.tensor_type.elem_type == onnx.TensorProto.INT64
+        dims = i.type.tensor_type.shape.dim
+        assert len(dims) == 2 and all(not d.HasField("dim_value") for d in dims), "batch and length are dynamic"
+    session = ort.InferenceSession(os.path.join(out, "model.onnx"), providers=["CPUExecutionProvider"])
+    assert len(session.get_outputs()) == len(read_meta(out)["outputs"]) == 1
+
+
+def test_predictor_onnxruntime_backend_equals_paddle(exports):
+    out = exports("rembert", "sequence-classification")[1]
+    a = Predictor(out, backend="paddle").predict(TEXTS, PAIRS, batch_size=4)
+    b = Predictor(out, backend="onnxruntime", threads=1).predict(TEXTS, PAIRS, batch_size=1)
+    for x, y in zip(a, b):
+        assert x["label"] == y["label"]
+        assert x["probabilities"] == pytest.approx(y["probabilities"], abs=1e-4)
+
+
+def test_tanh_gelu_is_spelled_out_for_paddle2onnx():
+    """paddle2onnx 2.1.0 exports gelu(approximate=True) as the erf gelu; ALBERT's gelu_new needs tanh."""
+    x = paddle.linspace(-6, 6, 2001)
+    with explicit_tanh_gelu():
+        spelled = F.gelu(x, approximate=True).numpy()
+        exact = F.gelu(x).numpy()
+    np.testing.assert_allclose(spelled, F.gelu(x, approximate=True).numpy(), atol=2e-6)
+    np.testing.assert_allclose(exact, F.gelu(x, approximate=False).numpy(), atol=0)
+    assert np.abs(spelled - exact).max() > 1e-4  # the two really differ: the test above can tell them apart
+
+
+def test_onnxruntime_backend_without_model_onnx_is_a_clear_error(deploy_root, tmp_path):
+    from .test_export import make_model_dir
+
+    out = str(tmp_path / "no-onnx")
+    export_model(make_model_dir(deploy_root, "albert", "sequence-classification"), out, verify=False)
+    assert read_meta(out)["onnx_file"] is None and not os.path.exists(os.path.join(out, "model.onnx"))
+    with pytest.raises(PaddleRembertError, match="--onnx"):
+        Predictor(out, backend="onnxruntime")
+
+
+def test_models_over_the_onnx_size_limit_fail_clearly(deploy_root, tmp_path, monkeypatch):
+    """A model.onnx is one protobuf (2 GiB at most): the full RemBERT cannot be one. Simulated with a low limit."""
+    import paddle_rembert.onnx_export as onnx_export
+    from .test_export import make_model_dir
+
+    monkeypatch.setattr(onnx_export, "ONNX_LIMIT", 1000)
+    out = tmp_path / "too-big"
+    with pytest.raises(PaddleRembertError, match="2 GiB"):
+        export_model(make_model_dir(deploy_root, "rembert", "sequence-classification"), str(out), onnx=True)
+    assert not out.exists()

@@ -1,0 +1,117 @@
+"""PaddleNLP 2.8.1 Taskflow runs our PIR export after ``import paddle_rembert.taskflow``.
+
+These use the real paddlenlp package (a test dependency), not a stand-in.
+"""
+import os
+import shutil
+
+import numpy as np
+import paddlenlp  # a test dependency: missing, it fails here rather than skipping
+import pytest
+from paddlenlp import Taskflow
+from paddlenlp.taskflow.taskflow import TASKS
+
+import paddle_rembert.taskflow as rt
+from paddle_rembert.inference import Predictor
+
+from .test_export import deploy_root, exports  # noqa: F401 (fixtures)
+from .test_inference import TEXTS
+
+# Lengths from 3 to ~40 tokens, so that batches of 8 are padded a lot.
+MANY = TEXTS + [" ".join(TEXTS[:4]), "lamp", " ".join(TEXTS[2:5])]
+
+
+def test_paddlenlp_is_the_real_package():
+    assert paddlenlp.__version__.startswith("2.8"), paddlenlp.__version__
+    assert TASKS["text_classification"]["modes"]["finetune"]["task_class"] is rt.ExportTextClassificationTask
+    assert issubclass(rt.ExportTextClassificationTask, rt._ORIGINAL_TASK_CLASS)
+
+
+@pytest.mark.parametrize("family", ["albert", "rembert"])
+def test_taskflow_equals_predict_for_batch_sizes_1_and_8(exports, family):
+    out = exports(family, "sequence-classification")[1]
+    expected = Predictor(out).predict(MANY, batch_size=3)
+    assert len({r["label"] for r in expected}) > 1
+    for batch_size in (1, 8):
+        flow = Taskflow("text_classification", task_path=out, is_static_model=True, batch_size=batch_size)
+        results = flow(MANY)
+        assert [r["text"] for r in results] == MANY
+        for r, want in zip(results, expected):
+            (pred,) = r["predictions"]
+            assert pred["label"] == want["label"]
+            assert float(pred["score"]) == pytest.approx(want["score"], abs=1e-6)
+    # the single-string call; an export is static even when is_static_model is not passed
+    (one,) = Taskflow("text_classification", task_path=out)(MANY[0])
+    assert one["predictions"][0]["label"] == expected[0]["label"]
+
+
+def test_taskflow_feeds_the_2d_mask_by_name(exports):
+    out = exports("albert", "sequence-classification")[1]
+    flow = Taskflow("text_classification", task_path=out, is_static_model=True, batch_size=4)
+    task = flow.task_instance
+    assert task._static_model_file.endswith("inference.json")
+    assert task.input_names == ["input_ids", "token_type_ids", "attention_mask"]
+    seen = []
+
+    class Spy:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def copy_from_cpu(self, array):
+            seen.append(array)
+            return self.handle.copy_from_cpu(array)
+
+    task.input_handles[2] = Spy(task.input_handles[2])
+    flow(MANY[:4])
+    assert seen
+    assert seen[0].ndim == 2 and seen[0].dtype == np.int64 and set(np.unique(seen[0])) <= {0, 1}
+    assert (seen[0] == 0).any(), "a batch of unequal texts has padding"
+
+
+def test_unpatched_taskflow_cannot_load_a_pir_export(exports):
+    """Why the patch exists: PaddleNLP 2.8.1 looks for *.pdmodel only."""
+    out = exports("albert", "sequence-classification")[1]
+    with pytest.raises(IOError, match=r"\.pdmodel"):
+        rt._ORIGINAL_TASK_CLASS(task="text_classification", model="finetune", task_path=out, is_static_model=True)
+
+
+def test_model_discovery_ignores_other_json_files(tmp_path):
+    """PaddleNLP 3.0.0b4 takes any *.json (config.json too) for the model; we need a .pdiparams twin."""
+    for name in ("config.json", "tokenizer_config.json", "special_tokens_map.json", "export_meta.json",
+                 "aaa.json", "inference.json", "inference.pdiparams"):
+        (tmp_path / name).write_text("{}")
+    assert rt.find_static_model(str(tmp_path)) == ("inference", ".json")
+    os.remove(tmp_path / "inference.json")
+    (tmp_path / "model.pdmodel").write_text("")
+    (tmp_path / "model.pdiparams").write_text("")
+    assert rt.find_static_model(str(tmp_path)) == ("model", ".pdmodel")
+    (tmp_path / "zzz.json").write_text("{}")
+    (tmp_path / "zzz.pdiparams").write_text("")
+    assert rt.find_static_model(str(tmp_path)) == ("zzz", ".json")  # a PIR program wins over .pdmodel
+    for name in ("model.pdmodel", "zzz.json", "zzz.pdiparams"):
+        os.remove(tmp_path / name)
+    with pytest.raises(IOError, match="static model"):
+        rt.find_static_model(str(tmp_path))
+
+
+def test_taskflow_finds_our_model_among_json_files_when_renamed(exports, tmp_path):
+    """A model named other than ``inference`` still loads; config.json and friends are not taken for it."""
+    out = exports("rembert", "sequence-classification")[1]
+    renamed = tmp_path / "renamed"
+    shutil.copytree(out, renamed)
+    for ext in (".json", ".pdiparams"):
+        os.rename(renamed / f"inference{ext}", renamed / f"model{ext}")
+    expected = Predictor(out).predict(MANY[:3])
+    flow = Taskflow("text_classification", task_path=str(renamed), is_static_model=True)
+    assert [r["predictions"][0]["label"] for r in flow(MANY[:3])] == [r["label"] for r in expected]
+
+
+def test_taskflow_rejects_an_export_of_another_task(exports):
+    out = exports("rembert", "token-classification")[1]
+    with pytest.raises(ValueError, match="sequence-classification"):
+        Taskflow("text_classification", task_path=out, is_static_model=True)
+
+
+def test_register_is_idempotent():
+    assert rt.register() is rt.ExportTextClassificationTask
+    assert TASKS["text_classification"]["modes"]["finetune"]["task_class"] is rt.ExportTextClassificationTask
