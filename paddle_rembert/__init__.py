@@ -1,4 +1,7 @@
 """RemBERT and ALBERT for PaddlePaddle 3, numerically equal to Hugging Face transformers."""
+from .runtime import tune_cpu as _tune_cpu
+
+_tune_cpu()  # before anything runs a matmul: MKL reads its CPU type once
 from .auto import (
     AutoConfig,
     AutoModel,

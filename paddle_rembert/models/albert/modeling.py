@@ -22,10 +22,12 @@ from ...heads import (
 )
 from ...layers import (
     Embedding,
+    Linear,
     additive_attention_mask,
     attention,
     expand_head_mask,
     get_activation,
+    linear,
     merge_heads,
     split_heads,
 )
@@ -60,12 +62,12 @@ class AlbertAttention(nn.Layer):
         self.num_attention_heads = config.num_attention_heads
         self.attention_head_size = config.hidden_size // config.num_attention_heads
         all_head_size = self.num_attention_heads * self.attention_head_size
-        self.query = nn.Linear(config.hidden_size, all_head_size)
-        self.key = nn.Linear(config.hidden_size, all_head_size)
-        self.value = nn.Linear(config.hidden_size, all_head_size)
+        self.query = Linear(config.hidden_size, all_head_size)
+        self.key = Linear(config.hidden_size, all_head_size)
+        self.value = Linear(config.hidden_size, all_head_size)
         self.attention_dropout = nn.Dropout(config.attention_probs_dropout_prob)
         self.output_dropout = nn.Dropout(config.hidden_dropout_prob)
-        self.dense = nn.Linear(all_head_size, config.hidden_size)
+        self.dense = Linear(all_head_size, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
         self.position_embedding_type = config.position_embedding_type
         if self.position_embedding_type in ("relative_key", "relative_key_query"):
@@ -99,8 +101,8 @@ class AlbertLayer(nn.Layer):
         super().__init__()
         self.full_layer_layer_norm = nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
         self.attention = AlbertAttention(config)
-        self.ffn = nn.Linear(config.hidden_size, config.intermediate_size)
-        self.ffn_output = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.ffn = Linear(config.hidden_size, config.intermediate_size)
+        self.ffn_output = Linear(config.intermediate_size, config.hidden_size)
         self.activation = get_activation(config.hidden_act)
 
     def forward(self, hidden_states, attention_mask=None, head_mask=None):
@@ -133,7 +135,7 @@ class AlbertTransformer(nn.Layer):
     def __init__(self, config):
         super().__init__()
         self.config = config
-        self.embedding_hidden_mapping_in = nn.Linear(config.embedding_size, config.hidden_size)
+        self.embedding_hidden_mapping_in = Linear(config.embedding_size, config.hidden_size)
         self.albert_layer_groups = nn.LayerList([AlbertLayerGroup(config) for _ in range(config.num_hidden_groups)])
         self.gradient_checkpointing = False
 
@@ -174,7 +176,7 @@ class AlbertModel(AlbertPreTrainedModel):
         self.embeddings = AlbertEmbeddings(config)
         self.encoder = AlbertTransformer(config)
         if add_pooling_layer:
-            self.pooler = nn.Linear(config.hidden_size, config.hidden_size)
+            self.pooler = Linear(config.hidden_size, config.hidden_size)
             self.pooler_activation = nn.Tanh()
         else:
             self.pooler = None
@@ -207,21 +209,21 @@ class AlbertMLMHead(nn.Layer):
         super().__init__()
         self.LayerNorm = nn.LayerNorm(config.embedding_size, epsilon=config.layer_norm_eps)
         self.bias = self.create_parameter([config.vocab_size], is_bias=True)
-        self.dense = nn.Linear(config.hidden_size, config.embedding_size)
+        self.dense = Linear(config.hidden_size, config.embedding_size)
         self.activation = get_activation(config.hidden_act)
         # A plain list attribute: a reference to the tied weight, not a second owner of it.
         self._tied = [word_embeddings]
 
     def forward(self, hidden_states):
         hidden_states = self.LayerNorm(self.activation(self.dense(hidden_states)))
-        return paddle.matmul(hidden_states, self._tied[0].weight, transpose_y=True) + self.bias
+        return linear(hidden_states, self._tied[0].weight, self.bias, transpose_w=True)
 
 
 class AlbertSOPHead(nn.Layer):
     def __init__(self, config):
         super().__init__()
         self.dropout = nn.Dropout(config.classifier_dropout_prob)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.classifier = Linear(config.hidden_size, config.num_labels)
 
     def forward(self, pooled_output):
         return self.classifier(self.dropout(pooled_output))
@@ -276,7 +278,7 @@ class AlbertForSequenceClassification(SequenceClassificationHead, AlbertPreTrain
         super().__init__(config)
         self.albert = AlbertModel(config)
         self.dropout = nn.Dropout(config.classifier_dropout_prob)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.classifier = Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
 
@@ -286,7 +288,7 @@ class AlbertForTokenClassification(TokenClassificationHead, AlbertPreTrainedMode
         self.albert = AlbertModel(config, add_pooling_layer=False)
         p = config.classifier_dropout_prob
         self.dropout = nn.Dropout(p if p is not None else config.hidden_dropout_prob)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.classifier = Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
 
@@ -294,7 +296,7 @@ class AlbertForQuestionAnswering(QuestionAnsweringHead, AlbertPreTrainedModel):
     def __init__(self, config):
         super().__init__(config)
         self.albert = AlbertModel(config, add_pooling_layer=False)
-        self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
+        self.qa_outputs = Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
 
@@ -303,5 +305,5 @@ class AlbertForMultipleChoice(MultipleChoiceHead, AlbertPreTrainedModel):
         super().__init__(config)
         self.albert = AlbertModel(config)
         self.dropout = nn.Dropout(config.classifier_dropout_prob)
-        self.classifier = nn.Linear(config.hidden_size, 1)
+        self.classifier = Linear(config.hidden_size, 1)
         self.post_init()

@@ -22,6 +22,7 @@ from ...heads import (
 )
 from ...layers import (
     Embedding,
+    Linear,
     additive_attention_mask,
     attention,
     expand_head_mask,
@@ -58,9 +59,9 @@ class RemBertSelfAttention(nn.Layer):
         self.num_attention_heads = config.num_attention_heads
         head_size = config.hidden_size // config.num_attention_heads
         all_head_size = self.num_attention_heads * head_size
-        self.query = nn.Linear(config.hidden_size, all_head_size)
-        self.key = nn.Linear(config.hidden_size, all_head_size)
-        self.value = nn.Linear(config.hidden_size, all_head_size)
+        self.query = Linear(config.hidden_size, all_head_size)
+        self.key = Linear(config.hidden_size, all_head_size)
+        self.value = Linear(config.hidden_size, all_head_size)
         self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
         self.is_decoder = config.is_decoder
 
@@ -88,7 +89,7 @@ class RemBertSelfAttention(nn.Layer):
 class RemBertSelfOutput(nn.Layer):
     def __init__(self, config, in_size):
         super().__init__()
-        self.dense = nn.Linear(in_size, config.hidden_size)
+        self.dense = Linear(in_size, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
@@ -110,7 +111,7 @@ class RemBertAttention(nn.Layer):
 class RemBertIntermediate(nn.Layer):
     def __init__(self, config):
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.dense = Linear(config.hidden_size, config.intermediate_size)
         self.intermediate_act_fn = get_activation(config.hidden_act)
 
     def forward(self, hidden_states):
@@ -150,7 +151,7 @@ class RemBertEncoder(nn.Layer):
     def __init__(self, config):
         super().__init__()
         self.config = config
-        self.embedding_hidden_mapping_in = nn.Linear(config.input_embedding_size, config.hidden_size)
+        self.embedding_hidden_mapping_in = Linear(config.input_embedding_size, config.hidden_size)
         self.layer = nn.LayerList([RemBertLayer(config) for _ in range(config.num_hidden_layers)])
         self.gradient_checkpointing = False
 
@@ -184,7 +185,7 @@ class RemBertEncoder(nn.Layer):
 class RemBertPooler(nn.Layer):
     def __init__(self, config):
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dense = Linear(config.hidden_size, config.hidden_size)
         self.activation = nn.Tanh()
 
     def forward(self, hidden_states):
@@ -196,8 +197,8 @@ class RemBertLMPredictionHead(nn.Layer):
 
     def __init__(self, config):
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.output_embedding_size)
-        self.decoder = nn.Linear(config.output_embedding_size, config.vocab_size)
+        self.dense = Linear(config.hidden_size, config.output_embedding_size)
+        self.decoder = Linear(config.output_embedding_size, config.vocab_size)
         self.activation = get_activation(config.hidden_act)
         self.LayerNorm = nn.LayerNorm(config.output_embedding_size, epsilon=config.layer_norm_eps)
 
@@ -302,7 +303,7 @@ class RemBertForSequenceClassification(SequenceClassificationHead, RemBertPreTra
         super().__init__(config)
         self.rembert = RemBertModel(config)
         self.dropout = nn.Dropout(config.classifier_dropout_prob)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.classifier = Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
 
@@ -311,7 +312,7 @@ class RemBertForTokenClassification(TokenClassificationHead, RemBertPreTrainedMo
         super().__init__(config)
         self.rembert = RemBertModel(config, add_pooling_layer=False)
         self.dropout = nn.Dropout(config.classifier_dropout_prob)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.classifier = Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
 
@@ -319,7 +320,7 @@ class RemBertForQuestionAnswering(QuestionAnsweringHead, RemBertPreTrainedModel)
     def __init__(self, config):
         super().__init__(config)
         self.rembert = RemBertModel(config, add_pooling_layer=False)
-        self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
+        self.qa_outputs = Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
 
@@ -328,5 +329,5 @@ class RemBertForMultipleChoice(MultipleChoiceHead, RemBertPreTrainedModel):
         super().__init__(config)
         self.rembert = RemBertModel(config)
         self.dropout = nn.Dropout(config.classifier_dropout_prob)
-        self.classifier = nn.Linear(config.hidden_size, 1)
+        self.classifier = Linear(config.hidden_size, 1)
         self.post_init()

@@ -1,0 +1,41 @@
+"""Process-level CPU settings: MKL's code path on AMD, threads, the transpose flag."""
+import numpy as np
+import paddle
+
+from paddle_rembert.layers import transpose
+from paddle_rembert.runtime import default_num_threads, mkl_cpu_type
+
+AMD = "vendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx avx2 fma {extra}\n"
+
+
+def test_mkl_cpu_type_only_for_amd(tmp_path):
+    cases = {
+        AMD.format(extra="avx512f avx512dq avx512cd avx512bw avx512vl"): "7",
+        AMD.format(extra="avx512f"): "5",  # AVX-512 without the Skylake-SP set: the AVX2 path
+        AMD.format(extra=""): "5",
+        "vendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2\n": None,
+        "vendor_id\t: GenuineIntel\nflags\t\t: avx2 fma avx512f avx512dq avx512cd avx512bw avx512vl\n": None,
+    }
+    for text, expected in cases.items():
+        path = tmp_path / "cpuinfo"
+        path.write_text(text)
+        assert mkl_cpu_type(str(path)) == expected, text
+    assert mkl_cpu_type(str(tmp_path / "missing")) is None
+
+
+def test_threads_are_split_among_ranks(monkeypatch):
+    monkeypatch.delenv("PADDLE_REMBERT_THREADS", raising=False)
+    cores = default_num_threads()
+    assert cores >= 1 and default_num_threads(world_size=cores) == 1
+    monkeypatch.setenv("PADDLE_REMBERT_THREADS", "3")
+    assert default_num_threads(world_size=2) == 3
+
+
+def test_contiguous_transpose_leaves_the_stride_flag_alone():
+    before = paddle.get_flags(["FLAGS_use_stride_kernel"])["FLAGS_use_stride_kernel"]
+    x = paddle.to_tensor(np.arange(24, dtype="float32").reshape(2, 3, 4), stop_gradient=False)
+    y = transpose(x, [2, 0, 1])
+    np.testing.assert_array_equal(y.numpy(), np.arange(24, dtype="float32").reshape(2, 3, 4).transpose(2, 0, 1))
+    (y * paddle.arange(24, dtype="float32").reshape([4, 2, 3])).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.arange(24, dtype="float32").reshape(4, 2, 3).transpose(1, 2, 0))
+    assert paddle.get_flags(["FLAGS_use_stride_kernel"])["FLAGS_use_stride_kernel"] == before

@@ -1,0 +1,257 @@
+"""Helpers shared by every benchmark module: threads, timing, tables, ratios, JSON, subprocesses.
+
+Nothing here imports a framework at module level, so a benchmark can set the thread count
+before paddle or torch is imported (importing paddle sets ``OMP_NUM_THREADS=1`` when unset).
+"""
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+
+
+# -- threads ----------------------------------------------------------------------------------
+def cpu_count():
+    """Cores this process may run on (affinity-aware)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def set_threads(n=None, frameworks=("paddle", "torch")):
+    """Give every listed framework ``n`` CPU threads (all cores when ``None``); returns ``n``.
+
+    ``OMP_NUM_THREADS`` is set first so that a framework imported later starts with ``n`` too;
+    then each already importable framework is told explicitly. A framework that is not
+    installed is skipped.
+    """
+    n = int(n or cpu_count())
+    os.environ["OMP_NUM_THREADS"] = str(n)
+    if "paddle" in frameworks:
+        try:
+            import paddle
+
+            paddle.base.core.set_num_threads(n)
+            _THREADS_SET["paddle"] = n
+        except ImportError:
+            pass
+    if "torch" in frameworks:
+        try:
+            import torch
+
+            torch.set_num_threads(n)
+        except ImportError:
+            pass
+    return n
+
+
+_THREADS_SET = {}  # paddle has no getter for its math-thread count: remember what we set
+
+
+def thread_report():
+    """The thread counts each loaded framework actually reports (for the output)."""
+    out = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")}
+    if "torch" in sys.modules:
+        out["torch"] = sys.modules["torch"].get_num_threads()
+    if "paddle" in sys.modules:
+        out["paddle"] = _THREADS_SET.get("paddle")
+    return out
+
+
+# -- timing -----------------------------------------------------------------------------------
+def _busy_seconds():
+    """CPU seconds all processes on the machine have been busy (from /proc/stat), or None."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()[1:]
+    except OSError:
+        return None
+    user, nice, system, idle, iowait, irq, softirq, steal = (int(x) for x in (fields + ["0"] * 8)[:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_seconds():
+    t = os.times()
+    return t.user + t.system
+
+
+class LoadMonitor:
+    """How many cores *other* processes kept busy between ``start()`` and ``stop()``.
+
+    Benchmarks on a shared machine are only meaningful when this is near 0; it is reported
+    next to every timing so that a disturbed run is visible.
+    """
+
+    def start(self):
+        self._t, self._busy, self._own = time.perf_counter(), _busy_seconds(), _own_seconds()
+        return self
+
+    def stop(self):
+        busy = _busy_seconds()
+        if busy is None or self._busy is None:
+            return None
+        wall = time.perf_counter() - self._t
+        others = (busy - self._busy) - (_own_seconds() - self._own)
+        return max(0.0, others / wall) if wall > 0 else None
+
+
+def other_load(seconds=1.0):
+    """Cores other processes keep busy right now, sampled over ``seconds``."""
+    monitor = LoadMonitor().start()
+    time.sleep(seconds)
+    return monitor.stop()
+
+
+def wait_for_idle(max_wait, threshold=0.3, sample=2.0):
+    """Wait (up to ``max_wait`` seconds) until other processes use fewer than ``threshold`` cores.
+
+    Returns the last sampled load (None where /proc/stat is missing). On a shared machine this
+    keeps a benchmark from being timed while someone else's job runs.
+    """
+    deadline = time.monotonic() + max_wait
+    load = other_load(sample)
+    while load is not None and load >= threshold and time.monotonic() < deadline:
+        log(f"[bench] other processes use {load:.1f} cores; waiting for the machine to go idle ...")
+        time.sleep(min(10.0, max(0.0, deadline - time.monotonic())))
+        load = other_load(sample)
+    return load
+
+
+class Timing:
+    """Wall-clock seconds of ``repeat`` calls after ``warmup`` calls."""
+
+    def __init__(self, times, warmup, other_load=None):
+        self.times = list(times)
+        self.warmup = warmup
+        self.other_load = other_load
+
+    @property
+    def median(self):
+        return statistics.median(self.times)
+
+    @property
+    def min(self):
+        return min(self.times)
+
+    @property
+    def spread(self):
+        """(max - min) / median: how noisy the run was."""
+        return (max(self.times) - min(self.times)) / self.median if self.median else 0.0
+
+    def as_dict(self):
+        return {"median_s": self.median, "min_s": self.min, "spread": self.spread, "warmup": self.warmup,
+                "times_s": self.times, "other_load_cores": self.other_load}
+
+
+def measure(fn, repeat=5, warmup=2, sync=None):
+    """Call ``fn`` ``warmup`` times untimed, then ``repeat`` times timed; ``sync()`` runs after each call."""
+    for _ in range(warmup):
+        fn()
+        if sync:
+            sync()
+    times = []
+    monitor = LoadMonitor().start()
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        if sync:
+            sync()
+        times.append(time.perf_counter() - t0)
+    return Timing(times, warmup, monitor.stop())
+
+
+# -- output -----------------------------------------------------------------------------------
+def ratio(a, b):
+    """``a / b`` or ``None`` when either is missing."""
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def fmt_ratio(r):
+    return "-" if r is None else f"{r:.2f}x"
+
+
+def fmt_seconds(s):
+    if s is None:
+        return "-"
+    return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.2f} s"
+
+
+def format_table(headers, rows):
+    """Plain Markdown table (aligned, so it also reads well in a terminal)."""
+    cells = [[str(h) for h in headers]] + [["-" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in cells]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
+def package_versions(names):
+    out = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment(packages=()):
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "cores": cpu_count(),
+        "packages": package_versions(packages),
+        "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
+def write_json(path, payload):
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(payload, f, indent=2, sort_keys=False, default=str)
+    os.replace(tmp, path)
+
+
+# -- subprocesses -----------------------------------------------------------------------------
+def run_child(argv, result_flag="--result-file", env=None, timeout=None):
+    """Run ``python argv... RESULT_FLAG tmp.json`` in a fresh process and return the JSON it wrote.
+
+    The child's stderr passes through (progress, warnings); a failed child raises
+    ``RuntimeError`` with its exit code.
+    """
+    fd, path = tempfile.mkstemp(suffix=".json", prefix="bench-")
+    os.close(fd)
+    try:
+        cmd = [sys.executable, *argv, result_flag, path]
+        proc = subprocess.run(cmd, env=dict(os.environ, **(env or {})), timeout=timeout,
+                              stdout=subprocess.DEVNULL)
+        if proc.returncode != 0:
+            raise RuntimeError(f"child exited with {proc.returncode}: {' '.join(cmd)}")
+        with open(path) as f:
+            return json.load(f)
+    finally:
+        os.unlink(path)
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)

@@ -1,0 +1,155 @@
+"""Training-side measurements: padding strategies over an epoch, and one full-size RemBERT step.
+
+    tools/benchmark.py training padding   [--examples 512] [--batch 16] [--layers 4] [--model albert]
+    tools/benchmark.py training full-step [--batch 2] [--seq-len 128]
+
+``padding`` trains the same model over the same examples three ways -- static padding to 128
+with random batches (PaddleNLP's example), dynamic padding with random batches, and dynamic
+padding with length-grouped batches (our default) -- and prints the epoch times and their ratio.
+Lengths follow an XNLI-like distribution (MultiNLI: premise ~22 words, hypothesis ~11, long
+tail; ~1.3 SentencePiece tokens per word; 3 special tokens; truncated to 128), since the real
+files cannot be downloaded here.
+
+``full-step`` times optimizer steps (forward, backward, AdamW) of the full-size RemBERT
+(575.9M parameters, random weights) in a fresh process and reports its peak RSS.
+"""
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
+import numpy as np
+
+from . import common
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CONFIGS = os.path.join(REPO, "tests", "fixtures", "real-configs")
+
+
+def xnli_like_lengths(n, seed=0, max_len=128):
+    rng = np.random.default_rng(seed)
+
+    def lognormal(mean, sd, size):
+        sigma2 = np.log(1 + (sd / mean) ** 2)
+        return rng.lognormal(np.log(mean) - sigma2 / 2, np.sqrt(sigma2), size)
+
+    words = lognormal(22, 13, n) + lognormal(11, 5, n)
+    return np.minimum(max_len, np.maximum(5, np.round(words * 1.3 + 3))).astype(np.int64)
+
+
+def _model(family, layers, num_labels=3):
+    import paddle_rembert as pr
+
+    name = "albert-base-v2" if family == "albert" else "google-rembert"
+    with open(os.path.join(CONFIGS, name, "config.json")) as f:
+        config = json.load(f)
+    config.update(num_hidden_layers=layers, num_labels=num_labels)
+    cls = pr.AlbertForSequenceClassification if family == "albert" else pr.RemBertForSequenceClassification
+    return cls(cls.config_class(**config))
+
+
+def padding(argv):
+    parser = argparse.ArgumentParser(prog="benchmark.py training padding")
+    parser.add_argument("--examples", type=int, default=512)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--model", choices=("albert", "rembert"), default="albert")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+    threads = common.set_threads(args.threads, frameworks=("paddle",))
+    import paddle
+
+    from paddle_rembert.data import TrainBatchSampler, collate
+    from paddle_rembert.trainer import TrainingArguments, optim
+
+    lengths = xnli_like_lengths(args.examples)
+    rng = np.random.default_rng(1)
+    features = [{"input_ids": rng.integers(5, 20000, n), "token_type_ids": np.r_[np.zeros(n // 2, int),
+                 np.ones(n - n // 2, int)], "labels": int(rng.integers(0, 3))} for n in lengths]
+    paddle.seed(0)
+    model = _model(args.model, args.layers)
+    model.train()
+    train_args = TrainingArguments(model_name_or_path="-", do_train=True)
+    results = {}
+    for name, grouped, static in (("static 128, random batches", False, True),
+                                  ("dynamic, random batches", False, False),
+                                  ("dynamic, length-grouped", True, False)):
+        sampler = TrainBatchSampler(len(features), args.batch, seed=0, lengths=lengths if grouped else None)
+        optimizer, _, _ = optim.build(model, train_args, sampler.num_batches_per_epoch)
+        tokens = padded = 0
+        start = time.perf_counter()
+        for indices in sampler:
+            batch = collate([features[i] for i in indices], pad_id=0, pad_to_multiple_of=128 if static else None)
+            inputs = {k: paddle.to_tensor(v) for k, v in batch.items() if k != "num_tokens"}
+            model(**inputs).loss.backward()
+            optimizer.step()
+            optimizer.clear_grad()
+            tokens += batch["num_tokens"]
+            padded += batch["input_ids"].size
+        seconds = time.perf_counter() - start
+        results[name] = {"seconds": seconds, "real_tokens": tokens, "padded_tokens": padded}
+        common.log(f"{name}: {seconds:.1f} s, {padded} token slots for {tokens} tokens")
+    base = results["static 128, random batches"]["seconds"]
+    rows = [[name, common.fmt_seconds(r["seconds"]), f"{r['padded_tokens'] / r['real_tokens']:.2f}",
+             common.fmt_ratio(r["seconds"] / base)] for name, r in results.items()]
+    print(f"\nOne epoch over {args.examples} XNLI-like pairs (mean length {lengths.mean():.1f} tokens), "
+          f"{args.model} width, {args.layers} layers, batch {args.batch}, {threads} threads")
+    print(common.format_table(["padding", "epoch", "slots/token", "time vs static"], rows))
+    if args.json:
+        common.write_json(args.json, {"environment": common.environment(["paddlepaddle"]), "results": results})
+    return 0
+
+
+def full_step(argv):
+    parser = argparse.ArgumentParser(prog="benchmark.py training full-step")
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--seq-len", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args(argv)
+    threads = common.set_threads(args.threads, frameworks=("paddle",))
+    import paddle
+
+    from paddle_rembert.trainer import TrainingArguments, optim
+
+    start = time.perf_counter()
+    paddle.seed(0)
+    model = _model("rembert", 32)
+    model.train()
+    built = time.perf_counter() - start
+    optimizer, _, _ = optim.build(model, TrainingArguments(model_name_or_path="-", do_train=True), 100)
+    rng = np.random.default_rng(0)
+    inputs = {"input_ids": paddle.to_tensor(rng.integers(5, 250000, (args.batch, args.seq_len))),
+              "attention_mask": paddle.ones([args.batch, args.seq_len], dtype="int64"),
+              "labels": paddle.to_tensor(rng.integers(0, 3, args.batch))}
+    times = []
+    for _ in range(args.steps):
+        t = time.perf_counter()
+        loss = model(**inputs).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.clear_grad()
+        float(loss)
+        times.append(time.perf_counter() - t)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+    print(f"full-size RemBERT ({model.num_parameters() / 1e6:.1f}M parameters), batch {args.batch}, length "
+          f"{args.seq_len}, {threads} threads: built in {built:.1f} s; optimizer steps "
+          f"{', '.join(f'{t:.1f}' for t in times)} s (first includes optimizer-state allocation); "
+          f"peak RSS {peak:.2f} GiB")
+    return 0
+
+
+def main(argv=None):
+    argv = list(argv or [])
+    commands = {"padding": padding, "full-step": full_step}
+    if not argv or argv[0] not in commands:
+        print(__doc__)
+        return 2
+    return commands[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
