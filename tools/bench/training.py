@@ -73,6 +73,11 @@ def padding(argv):
     model = _model(args.model, args.layers)
     model.train()
     train_args = TrainingArguments(model_name_or_path="-", do_train=True)
+    warm, _, _ = optim.build(model, train_args, 2)
+    for indices in list(TrainBatchSampler(len(features), args.batch, seed=9))[:2]:  # allocator and MKL warm-up
+        batch = collate([features[i] for i in indices], pad_id=0, pad_to_multiple_of=128)
+        model(**{k: paddle.to_tensor(v) for k, v in batch.items() if k != "num_tokens"}).loss.backward()
+        warm.clear_grad()
     results = {}
     for name, grouped, static in (("static 128, random batches", False, True),
                                   ("dynamic, random batches", False, False),
