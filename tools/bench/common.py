@@ -165,6 +165,24 @@ def measure(fn, repeat=5, warmup=2, sync=None):
 
 
 # -- output -----------------------------------------------------------------------------------
+def padded_batch(cfg, batch, seq_len, rng):
+    """A realistic padded batch as int64 numpy: lengths between half and all of ``seq_len`` (the
+    first row full), two token-type segments, ``pad_token_id`` with mask 0 after each sequence."""
+    import numpy as np
+
+    pad = cfg.get("pad_token_id", 0) or 0
+    lengths = rng.integers(max(1, seq_len // 2), seq_len + 1, size=batch)
+    lengths[0] = seq_len
+    ids = rng.integers(5, cfg["vocab_size"], size=(batch, seq_len), dtype=np.int64)
+    mask = np.zeros((batch, seq_len), dtype=np.int64)
+    types = np.zeros((batch, seq_len), dtype=np.int64)
+    for i, n in enumerate(lengths):
+        ids[i, n:] = pad
+        mask[i, :n] = 1
+        types[i, n // 2:n] = 1
+    return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
+
+
 def ratio(a, b):
     """``a / b`` or ``None`` when either is missing."""
     if a is None or b is None or b == 0:

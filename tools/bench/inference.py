@@ -106,22 +106,6 @@ def describe(model, cfg):
             f"vocab {cfg['vocab_size']})")
 
 
-def make_batch(cfg, batch, seq_len, seed):
-    """A padded batch: lengths between half and all of ``seq_len`` (the first full)."""
-    rng = np.random.default_rng(seed + batch)
-    pad = cfg.get("pad_token_id", 0) or 0
-    lengths = rng.integers(max(1, seq_len // 2), seq_len + 1, size=batch)
-    lengths[0] = seq_len
-    ids = rng.integers(5, cfg["vocab_size"], size=(batch, seq_len), dtype=np.int64)
-    mask = np.zeros((batch, seq_len), dtype=np.int64)
-    types = np.zeros((batch, seq_len), dtype=np.int64)
-    for i, n in enumerate(lengths):
-        ids[i, n:] = pad
-        mask[i, :n] = 1
-        types[i, n // 2:n] = 1
-    return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
-
-
 def model_dirs(args, model):
     cfg = load_config(model, args)
     key = hashlib.sha1(json.dumps([cfg, args.seed, args.tiny], sort_keys=True).encode()).hexdigest()[:10]
@@ -215,7 +199,7 @@ def bench_backend(args, model, backend):
         result["error"] = f"build failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
         return result
     for b in args.batches:
-        feed = make_batch(cfg, b, args.seq_len, args.seed)
+        feed = common.padded_batch(cfg, b, args.seq_len, np.random.default_rng(args.seed + b))
         try:
             common.log(f"[inference] {model} {backend} batch {b}: {args.warmup} warm-up + {args.repeat} timed ...")
             logits = runner.fn(feed)

@@ -90,21 +90,11 @@ def load_config(args):
 
 
 def make_inputs(cfg, batch, seq_len, seed):
-    """A realistic padded batch: lengths between half and all of ``seq_len`` (the first is full),
-    two segments, padding id ``pad_token_id`` with mask 0 after each sequence."""
+    """:func:`common.padded_batch` plus random labels."""
     rng = np.random.default_rng(seed)
-    pad = cfg.get("pad_token_id", 0)
-    lengths = rng.integers(seq_len // 2, seq_len + 1, size=batch)
-    lengths[0] = seq_len
-    ids = rng.integers(5, cfg["vocab_size"], size=(batch, seq_len), dtype=np.int64)
-    mask = np.zeros((batch, seq_len), dtype=np.int64)
-    types = np.zeros((batch, seq_len), dtype=np.int64)
-    for i, n in enumerate(lengths):
-        ids[i, n:] = pad
-        mask[i, :n] = 1
-        types[i, n // 2:n] = 1
-    labels = rng.integers(0, cfg["num_labels"], size=batch, dtype=np.int64)
-    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types, "labels": labels}
+    inputs = common.padded_batch(cfg, batch, seq_len, rng)
+    inputs["labels"] = rng.integers(0, cfg["num_labels"], size=batch, dtype=np.int64)
+    return inputs
 
 
 # -- one runner per framework -------------------------------------------------------------------
@@ -206,32 +196,12 @@ def tune_like_ours():
     """The CPU runtime settings ``--tune-paddlenlp`` gives PaddleNLP (see docs/benchmarks.md)."""
     import paddle
 
+    from paddle_rembert.runtime import mkl_cpu_type
+
     cpu_type = mkl_cpu_type()
     if cpu_type and "MKL_DEBUG_CPU_TYPE" not in os.environ:
         os.environ["MKL_DEBUG_CPU_TYPE"] = cpu_type
     paddle.set_flags({"FLAGS_use_stride_kernel": False})
-
-
-def mkl_cpu_type():
-    """MKL 2019 (bundled with paddlepaddle) runs a slow generic code path on AMD CPUs unless
-    MKL_DEBUG_CPU_TYPE names the ISA: 7 = AVX-512 (SKX), 5 = AVX2. None on Intel or unknown CPUs."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            info = f.read()
-    except OSError:
-        return None
-    if "AuthenticAMD" not in info:
-        return None
-    flags = set()
-    for line in info.splitlines():
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            break
-    if {"avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl"} <= flags:
-        return "7"
-    if {"avx2", "fma"} <= flags:
-        return "5"
-    return None
 
 
 def bench_one(framework, args):
