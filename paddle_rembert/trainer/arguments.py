@@ -15,7 +15,6 @@ from typing import List, Optional
 import yaml
 
 from ..errors import PaddleRembertError
-from ..io_utils import read_json  # noqa: F401  (re-exported for tools)
 
 
 @dataclass

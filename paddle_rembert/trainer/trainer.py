@@ -24,7 +24,7 @@ from .. import AutoModelForSequenceClassification
 from ..data import TrainBatchSampler, get_task, write_predictions
 from ..data.features import encode_examples
 from ..errors import PaddleRembertError
-from ..io_utils import write_json
+from ..io_utils import read_json, write_json
 from ..runtime import set_num_threads, setup_logging
 from ..tokenization_auto import AutoTokenizer
 from . import checkpoint, distributed, optim
@@ -218,8 +218,6 @@ def final_evaluation(args, env, task, tokenizer, model_dir):
     selection = os.path.join(model_dir, "selection.json")
     step = None
     if os.path.isfile(selection):
-        from ..io_utils import read_json
-
         step = read_json(selection)["step"]
     pad_id = tokenizer.pad_token_id
     out = {}

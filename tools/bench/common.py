@@ -251,6 +251,20 @@ def write_json(path, payload):
 
 
 # -- subprocesses -----------------------------------------------------------------------------
+def without_options(argv, names):
+    """``argv`` minus the options ``names`` (``--opt VALUE`` and ``--opt=VALUE`` forms): what a parent
+    benchmark strips before re-running its own command line in a child process."""
+    keep, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in names:
+            skip = True
+        elif not a.startswith(tuple(n + "=" for n in names)):
+            keep.append(a)
+    return keep
+
+
 def run_child(argv, result_flag="--result-file", env=None, timeout=None):
     """Run ``python argv... RESULT_FLAG tmp.json`` in a fresh process and return the JSON it wrote.
 

@@ -206,7 +206,7 @@ def bench_backend(args, model, backend):
             timing = None
             for attempt in range(3 if args.wait_quiet else 1):  # a disturbed measurement is taken again
                 if args.wait_quiet:
-                    load = wait_for_quiet(args.wait_quiet)
+                    load = common.wait_for_idle(args.wait_quiet, QUIET)
                     if load is not None and load >= QUIET:
                         common.log(f"[inference] still {load:.2f} busy cores from other processes; measuring anyway")
                 t = common.measure(lambda: runner.fn(feed), repeat=args.repeat, warmup=max(0, args.warmup - 1))
@@ -225,31 +225,9 @@ def bench_backend(args, model, backend):
 QUIET = 0.25  # cores other processes may keep busy for a measurement to count as undisturbed
 
 
-def wait_for_quiet(max_wait, window=2.0):
-    """Sleep until other processes use under ``QUIET`` cores over ``window`` s (or ``max_wait`` passed)."""
-    deadline = time.monotonic() + max_wait
-    while True:
-        monitor = common.LoadMonitor().start()
-        time.sleep(window)
-        load = monitor.stop()
-        if load is None or load < QUIET or time.monotonic() >= deadline:
-            return load
-
-
 def child_argv(argv, child):
-    script = os.path.join(REPO, "tools", "benchmark.py")
-    keep, skip = [], False
-    for a in argv:
-        if skip:
-            skip = False
-            continue
-        if a in ("--json", "--result-file", "--child"):
-            skip = True
-            continue
-        if a.startswith(("--json=", "--result-file=", "--child=")):
-            continue
-        keep.append(a)
-    return [script, "inference", *keep, "--child", child]
+    keep = common.without_options(argv, ("--json", "--result-file", "--child"))
+    return [os.path.join(REPO, "tools", "benchmark.py"), "inference", *keep, "--child", child]
 
 
 # -- report -------------------------------------------------------------------------------------

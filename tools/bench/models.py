@@ -251,19 +251,9 @@ def _disturbance(res, args):
 
 def child_argv(argv, framework):
     """This command line again, restricted to one framework, as a child process."""
-    script = os.path.join(REPO, "tools", "benchmark.py")
-    keep, skip = [], False
-    for a in argv:
-        if skip:
-            skip = False
-            continue
-        if a in ("--frameworks", "--json", "--result-file", "--retry-disturbed", "--wait-idle"):
-            skip = True
-            continue
-        if a.startswith(("--frameworks=", "--json=", "--result-file=", "--retry-disturbed=", "--wait-idle=")):
-            continue
-        keep.append(a)
-    return [script, "model", *keep, "--frameworks", framework]
+    keep = common.without_options(argv, ("--frameworks", "--json", "--result-file", "--retry-disturbed",
+                                         "--wait-idle"))
+    return [os.path.join(REPO, "tools", "benchmark.py"), "model", *keep, "--frameworks", framework]
 
 
 # -- report -------------------------------------------------------------------------------------
