@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import PaddleRembertError
 from ..io_utils import read_json
+from .safe_pickle import as_array, safe_load
 from .safetensors_io import FLOAT_NAMES, SafetensorsFile, cast, numpy_to_st_dtype
 
 PADDLE_WEIGHTS = "model_state.pdparams"
@@ -105,20 +106,15 @@ def _load_torch_file(path):
 
 
 def _load_pdparams(path):
-    import pickle
-
-    try:
-        with open(path, "rb") as f:
-            state = pickle.load(f)
-    except (pickle.UnpicklingError, EOFError, ValueError) as e:
-        raise PaddleRembertError(f"cannot read {path}: it is truncated or not a Paddle state dict ({e})") from None
+    state = safe_load(path, "Paddle state dict")
     if not isinstance(state, dict):
         raise PaddleRembertError(f"{path} does not hold a state dict")
     state.pop("StructuredToParameterName@@", None)  # written by paddle.save for Layers
     arrays = {}
     for key, value in state.items():
-        if not isinstance(value, np.ndarray):
-            value = np.asarray(value.numpy() if hasattr(value, "numpy") else value)
+        value = as_array(value)
+        if not isinstance(value, np.ndarray) or value.dtype == object:
+            raise PaddleRembertError(f"{path}: {key!r} is a {type(value).__name__}, not a numeric array")
         arrays[key] = value
     return _InMemory(path, arrays)
 

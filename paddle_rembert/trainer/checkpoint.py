@@ -8,12 +8,12 @@ once it is complete, so the newest ``checkpoint-*`` with a state file is always 
 """
 import json
 import os
-import pickle
 import re
 import shutil
 
 import paddle
 
+from ..convert.safe_pickle import safe_load
 from ..errors import PaddleRembertError
 from ..io_utils import atomic_dir, read_json
 
@@ -21,7 +21,8 @@ PREFIX = "checkpoint-"
 STATE_FILE = "trainer_state.json"
 OPTIMIZER_FILE = "optimizer.pdopt"
 SCALER_FILE = "scaler.pdparams"
-RNG_FILE = "rng_state.pkl"
+RNG_FILE = "rng_state.json"
+LEGACY_RNG_FILE = "rng_state.pkl"  # written by 0.1.0; read without running code (see load_rng_states)
 
 
 def _param_names(model):
@@ -63,8 +64,8 @@ def save(output_dir, step, model, tokenizer, optimizer, scheduler, scaler, rng_s
         paddle.save(rename_optimizer_state(optimizer.state_dict(), _param_names(model)),
                     os.path.join(tmp, OPTIMIZER_FILE))
         paddle.save(scaler.state_dict(), os.path.join(tmp, SCALER_FILE))
-        with open(os.path.join(tmp, RNG_FILE), "wb") as f:
-            pickle.dump(rng_states, f)
+        with open(os.path.join(tmp, RNG_FILE), "w", encoding="utf-8") as f:
+            json.dump(rng_states, f)
         full = dict(state, scheduler=scheduler.state_dict())
         with open(os.path.join(tmp, STATE_FILE), "w", encoding="utf-8") as f:
             json.dump(full, f, indent=2)
@@ -98,15 +99,56 @@ def load(path, model, optimizer, scheduler, scaler):
     report = load_weights(model, path)
     if not report.clean:
         raise PaddleRembertError(report.describe(type(model).__name__, path))
-    saved = paddle.load(os.path.join(path, OPTIMIZER_FILE))
+    saved = _read_state_pickle(os.path.join(path, OPTIMIZER_FILE), "optimizer state")
     back = {key: name for name, key in _param_names(model).items()}
     optimizer.set_state_dict(rename_optimizer_state(saved, back))
-    scaler.load_state_dict(paddle.load(os.path.join(path, SCALER_FILE)))
+    scaler.load_state_dict(_read_state_pickle(os.path.join(path, SCALER_FILE), "loss-scaler state"))
     state = read_json(os.path.join(path, STATE_FILE), "trainer state")
     scheduler.set_state_dict(state.pop("scheduler"))
-    with open(os.path.join(path, RNG_FILE), "rb") as f:
-        rng_states = pickle.load(f)
-    return state, rng_states
+    return state, load_rng_states(path)
+
+
+def _read_state_pickle(path, what):
+    """A ``paddle.save`` state dict read without running code (numpy arrays and plain values only)."""
+    state = safe_load(path, what)
+    if not isinstance(state, dict):
+        raise PaddleRembertError(f"{path} does not hold a {what} dict")
+    state.pop("StructuredToParameterName@@", None)
+    return state
+
+
+def rng_state_to_json(states):
+    """``paddle.get_rng_state()`` (one GeneratorState per device) as JSON-serialisable lists."""
+    return [list(s.__getstate__()) for s in states]
+
+
+def rng_state_from_json(states):
+    from paddle.base import core
+
+    out = []
+    for saved in states:
+        state = core.GeneratorState.__new__(core.GeneratorState)
+        state.__setstate__(tuple(saved))
+        out.append(state)
+    return out
+
+
+def load_rng_states(path):
+    """Every rank's RNG state: ``rng_state.json``, or a 0.1.0 checkpoint's ``rng_state.pkl``.
+
+    The old pickle is read with the restricted unpickler, admitting Paddle's ``GeneratorState``
+    (which only rebuilds a random engine from numbers) besides plain data.
+    """
+    json_path = os.path.join(path, RNG_FILE)
+    if os.path.isfile(json_path) or not os.path.isfile(os.path.join(path, LEGACY_RNG_FILE)):
+        states = read_json(json_path, "RNG state")
+        try:
+            return [rng_state_from_json(rank) for rank in states]
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise PaddleRembertError(f"{json_path} does not hold RNG states: {e}") from None
+    states = safe_load(os.path.join(path, LEGACY_RNG_FILE), "RNG state",
+                       extra=[("paddle.base.libpaddle", "GeneratorState")])
+    return [rank if isinstance(rank, list) else [rank] for rank in states]
 
 
 def save_model_dir(path, model, tokenizer, extra=None):

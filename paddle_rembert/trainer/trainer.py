@@ -186,7 +186,8 @@ def evaluate_and_select(args, env, task, model, tokenizer, dev, pad_id, state, w
 
 
 def save_checkpoint(args, env, model, tokenizer, optimizer, scheduler, scaler, state):
-    rng_states = distributed.gather_objects(paddle.get_rng_state(), env)  # every rank's dropout stream
+    # every rank's dropout stream, as JSON-able numbers
+    rng_states = distributed.gather_objects(checkpoint.rng_state_to_json(paddle.get_rng_state()), env)
     if env.is_main:
         path = checkpoint.save(args.output_dir, state["global_step"], model, tokenizer, optimizer, scheduler, scaler,
                                rng_states, state, args.save_total_limit)
