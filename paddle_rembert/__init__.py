@@ -1,8 +1,8 @@
 """RemBERT and ALBERT for PaddlePaddle 3, numerically equal to Hugging Face transformers."""
-from .runtime import tune_cpu as _tune_cpu
+from .runtime.settings import tune_cpu as _tune_cpu
 
 _tune_cpu()  # before anything runs a matmul: MKL reads its CPU type once
-from .auto import (
+from .modeling.auto import (
     AutoConfig,
     AutoModel,
     AutoModelForCausalLM,
@@ -13,7 +13,7 @@ from .auto import (
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
 )
-from .errors import PaddleRembertError
+from .runtime.errors import PaddleRembertError
 from .models.albert import (
     AlbertConfig,
     AlbertForMaskedLM,
@@ -37,8 +37,8 @@ from .models.rembert import (
 
 from .models.albert.tokenizer import AlbertTokenizer
 from .models.rembert.tokenizer import RemBertTokenizer
-from .sentencepiece_train import train_sentencepiece, write_tokenizer_dir
-from .tokenization_auto import AutoTokenizer
-from .tokenization_utils import AddedToken, BatchEncoding, SentencePieceTokenizer
+from .tokenization.sentencepiece_train import train_sentencepiece, write_tokenizer_dir
+from .tokenization.auto import AutoTokenizer
+from .tokenization.base import AddedToken, BatchEncoding, SentencePieceTokenizer
 
 __version__ = "0.1.0"

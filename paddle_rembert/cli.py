@@ -8,7 +8,7 @@ import argparse
 import os
 import sys
 
-from .errors import PaddleRembertError
+from .runtime.errors import PaddleRembertError
 
 
 def _convert(args):
@@ -27,7 +27,7 @@ def _train(args):
 
 
 def _export(args):
-    from .export import export_model
+    from .deploy.export import export_model
 
     meta = export_model(args.model_dir, args.out_dir, task=args.task, onnx=args.onnx, opset=args.opset,
                         overwrite=args.overwrite, verify=not args.no_verify)
@@ -70,7 +70,7 @@ def read_examples(path):
 def _predict(args):
     import json
 
-    from .inference import Predictor
+    from .deploy.inference import Predictor
 
     if args.text is not None:
         if not args.text.strip():
@@ -88,7 +88,7 @@ def _predict(args):
     results = predictor.predict(texts, pairs, batch_size=args.batch_size)
     lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
     if args.output:
-        from .io_utils import atomic_open
+        from .runtime.files import atomic_open
 
         with atomic_open(args.output, "w") as f:
             f.write(lines)
@@ -128,7 +128,7 @@ def build_parser():
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_convert)
 
-    from .export import TASKS
+    from .deploy.export import TASKS
 
     p = sub.add_parser("export", help="export a model to a static graph (Paddle Inference, Taskflow, ONNX)")
     p.add_argument("model_dir", help="model directory (config.json, weights, tokenizer)")
@@ -169,7 +169,7 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .runtime import set_num_threads, setup_logging
+    from .runtime.settings import set_num_threads, setup_logging
 
     setup_logging()
     set_num_threads(args.threads)

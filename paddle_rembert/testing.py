@@ -199,8 +199,8 @@ def write_tiny_model_dir(out_dir, family="rembert", texts=(), vocab_size=200, se
     ``torch_layout=True`` writes transformers' PyTorch files (``model.safetensors``) as the hub
     has them; otherwise our Paddle layout.
     """
-    from .sentencepiece_train import train_sentencepiece
-    from .tokenization_auto import AutoTokenizer
+    from .tokenization.sentencepiece_train import train_sentencepiece
+    from .tokenization.auto import AutoTokenizer
 
     model_file = "spiece.model" if family == "albert" else "sentencepiece.model"
     import os

@@ -11,7 +11,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import paddle  # noqa: E402
 
-from paddle_rembert.runtime import set_num_threads  # noqa: E402
+from paddle_rembert.runtime.settings import set_num_threads  # noqa: E402
 
 set_num_threads()
 try:

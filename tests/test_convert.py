@@ -12,7 +12,7 @@ import transformers
 import paddle_rembert as pr
 from paddle_rembert import testing as T
 from paddle_rembert.cli import main
-from paddle_rembert.convert.checkpoint import open_checkpoint
+from paddle_rembert.checkpoint.readers import open_checkpoint
 
 from .conftest import REPO, run_cli
 
@@ -194,7 +194,7 @@ def test_console_script_and_torch_free_safetensors_path(tmp_path):
 
 
 def test_safetensors_header_is_validated(tmp_path):
-    from paddle_rembert.convert.safetensors_io import SafetensorsFile
+    from paddle_rembert.checkpoint.safetensors import SafetensorsFile
     from paddle_rembert import PaddleRembertError
 
     bad = tmp_path / "model.safetensors"

@@ -17,7 +17,7 @@ from paddle_rembert.data import (Collator, TrainBatchSampler, collate, eval_batc
                                  split_batch, write_predictions)
 from paddle_rembert.data import pawsx, xnli
 from paddle_rembert.data.tsv import SKIP_COLUMNS, SKIP_EMPTY, SKIP_LABEL
-from paddle_rembert.errors import PaddleRembertError
+from paddle_rembert.runtime.errors import PaddleRembertError
 
 REAL = Path(__file__).parent / "fixtures" / "real-format"
 XNLI_DIR = REAL / "xnli"

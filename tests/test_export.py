@@ -12,12 +12,12 @@ import pytest
 
 import paddle_rembert as pr
 from paddle_rembert import testing as T
-from paddle_rembert.auto import _auto
+from paddle_rembert.modeling.auto import _auto
 from paddle_rembert.cli import main as cli_main
-from paddle_rembert.errors import PaddleRembertError
-from paddle_rembert.export import INPUT_NAMES, TASKS, export_model, infer_task, read_meta
-from paddle_rembert.inference import load_engine
-from paddle_rembert.tokenization_auto import AutoTokenizer
+from paddle_rembert.runtime.errors import PaddleRembertError
+from paddle_rembert.deploy.export import INPUT_NAMES, TASKS, export_model, infer_task, read_meta
+from paddle_rembert.deploy.inference import load_engine
+from paddle_rembert.tokenization.auto import AutoTokenizer
 
 FAMILIES = ("albert", "rembert")
 LABELS = {
@@ -218,7 +218,7 @@ def test_export_refuses_bad_destinations_and_leaves_nothing_on_failure(deploy_ro
         export_model(model_dir, str(tmp_path / "out"), task="translation")
 
     # a failed check after the program was written: no directory appears, the old one stays
-    import paddle_rembert.export as export_module
+    import paddle_rembert.deploy.export as export_module
 
     def broken_check(*args, **kwargs):
         raise PaddleRembertError("paddle export check failed: simulated")

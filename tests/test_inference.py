@@ -10,8 +10,8 @@ import pytest
 
 from paddle_rembert.cli import main as cli_main
 from paddle_rembert.cli import read_examples
-from paddle_rembert.errors import PaddleRembertError
-from paddle_rembert.inference import Predictor
+from paddle_rembert.runtime.errors import PaddleRembertError
+from paddle_rembert.deploy.inference import Predictor
 
 from .conftest import REPO, run_cli
 from .test_export import LABELS, deploy_root, dygraph_outputs, exports, load_dygraph  # noqa: F401 (fixtures)

@@ -7,7 +7,7 @@ import transformers
 
 import paddle_rembert as pr
 from paddle_rembert import testing as T
-from paddle_rembert.layers import additive_attention_mask
+from paddle_rembert.modeling.layers import additive_attention_mask
 
 FAMILIES = [("albert", "AlbertForSequenceClassification"), ("rembert", "RemBertForSequenceClassification")]
 

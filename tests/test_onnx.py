@@ -8,11 +8,11 @@ import paddle
 import paddle.nn.functional as F
 import pytest
 
-from paddle_rembert.errors import PaddleRembertError
-from paddle_rembert.export import TASKS, export_model, read_meta
-from paddle_rembert.inference import Predictor, load_engine
-from paddle_rembert.onnx_export import explicit_tanh_gelu
-from paddle_rembert.tokenization_auto import AutoTokenizer
+from paddle_rembert.runtime.errors import PaddleRembertError
+from paddle_rembert.deploy.export import TASKS, export_model, read_meta
+from paddle_rembert.deploy.inference import Predictor, load_engine
+from paddle_rembert.deploy.onnx import explicit_tanh_gelu
+from paddle_rembert.tokenization.auto import AutoTokenizer
 
 from .test_export import SHAPES, batch, deploy_root, dygraph_outputs, exports, load_dygraph  # noqa: F401
 from .test_inference import PAIRS, TEXTS
@@ -84,7 +84,7 @@ def test_onnxruntime_backend_without_model_onnx_is_a_clear_error(deploy_root, tm
 
 def test_models_over_the_onnx_size_limit_fail_clearly(deploy_root, tmp_path, monkeypatch):
     """A model.onnx is one protobuf (2 GiB at most): the full RemBERT cannot be one. Simulated with a low limit."""
-    import paddle_rembert.onnx_export as onnx_export
+    import paddle_rembert.deploy.onnx as onnx_export
     from .test_export import make_model_dir
 
     monkeypatch.setattr(onnx_export, "ONNX_LIMIT", 1000)

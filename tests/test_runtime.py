@@ -2,8 +2,8 @@
 import numpy as np
 import paddle
 
-from paddle_rembert.layers import transpose
-from paddle_rembert.runtime import default_num_threads, mkl_cpu_type
+from paddle_rembert.modeling.layers import transpose
+from paddle_rembert.runtime.settings import default_num_threads, mkl_cpu_type
 
 AMD = "vendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx avx2 fma {extra}\n"
 

@@ -13,8 +13,8 @@ import pytest
 
 import paddle_rembert as pr
 from paddle_rembert import testing as T
-from paddle_rembert.convert.safe_pickle import safe_load
-from paddle_rembert.errors import PaddleRembertError
+from paddle_rembert.checkpoint.safe_pickle import safe_load
+from paddle_rembert.runtime.errors import PaddleRembertError
 from paddle_rembert.trainer import checkpoint
 
 from .conftest import run_cli

@@ -11,8 +11,8 @@ import pytest
 from paddlenlp import Taskflow
 from paddlenlp.taskflow.taskflow import TASKS
 
-import paddle_rembert.taskflow as rt
-from paddle_rembert.inference import Predictor
+import paddle_rembert.deploy.taskflow as rt
+from paddle_rembert.deploy.inference import Predictor
 
 from .test_export import deploy_root, exports  # noqa: F401 (fixtures)
 from .test_inference import TEXTS

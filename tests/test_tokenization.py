@@ -16,12 +16,12 @@ import pytest
 import sentencepiece as spm
 import transformers
 
-from paddle_rembert.errors import PaddleRembertError
+from paddle_rembert.runtime.errors import PaddleRembertError
 from paddle_rembert.models.albert.tokenizer import AlbertTokenizer
 from paddle_rembert.models.rembert.tokenizer import RemBertTokenizer
-from paddle_rembert.sentencepiece_train import train_sentencepiece, write_tokenizer_dir
-from paddle_rembert.tokenization_auto import TOKENIZER_REGISTRY, AutoTokenizer
-from paddle_rembert.tokenization_utils import BatchEncoding
+from paddle_rembert.tokenization.sentencepiece_train import train_sentencepiece, write_tokenizer_dir
+from paddle_rembert.tokenization.auto import TOKENIZER_REGISTRY, AutoTokenizer
+from paddle_rembert.tokenization.base import BatchEncoding
 
 transformers.logging.set_verbosity_error()
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -13,7 +13,7 @@ import pytest
 
 import paddle_rembert as pr
 from paddle_rembert import testing as T
-from paddle_rembert.convert import open_checkpoint
+from paddle_rembert.checkpoint.readers import open_checkpoint
 from paddle_rembert.trainer import TrainingArguments, from_example_flags, from_yaml, run
 
 from .conftest import REPO

@@ -16,7 +16,7 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from paddle_rembert.io_utils import atomic_dir  # noqa: E402
+from paddle_rembert.runtime.files import atomic_dir  # noqa: E402
 from paddle_rembert.testing import write_tiny_model_dir  # noqa: E402
 
 DEMO_DATA = os.path.join(REPO, "examples", "demo", "data", "xnli")

@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import paddle_rembert as pr  # noqa: E402
 from paddle_rembert import testing as T  # noqa: E402
-from paddle_rembert.runtime import set_num_threads  # noqa: E402
+from paddle_rembert.runtime.settings import set_num_threads  # noqa: E402
 
 
 def measure(family, class_name, directory):

@@ -11,7 +11,7 @@ English text is tokenized (``" ."``), the translations are not; both are read ve
 import os
 from typing import List, Tuple
 
-from ..errors import PaddleRembertError
+from ..runtime.errors import PaddleRembertError
 from .tsv import (SKIP_COLUMNS, SKIP_EMPTY, SKIP_LABEL, Example, FileReport, bad_columns,
                   iter_rows, log_report)
 

@@ -16,7 +16,7 @@ from typing import Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
-from ..errors import PaddleRembertError
+from ..runtime.errors import PaddleRembertError
 
 
 def split_sizes(total: int, parts: int) -> List[int]:

@@ -13,8 +13,8 @@ evaluate on every language found in the dev/test files. Label ids follow ``task.
 """
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..errors import PaddleRembertError
-from ..io_utils import atomic_open
+from ..runtime.errors import PaddleRembertError
+from ..runtime.files import atomic_open
 from . import pawsx, xnli
 from .tsv import Example, FileReport, logger, require_file
 

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, NamedTuple, Sequence, Tuple
 
-from ..errors import PaddleRembertError
+from ..runtime.errors import PaddleRembertError
 
 logger = logging.getLogger("paddle_rembert.data")
 

@@ -15,7 +15,7 @@ import os
 import re
 from typing import Dict, List, Tuple
 
-from ..errors import PaddleRembertError
+from ..runtime.errors import PaddleRembertError
 from .tsv import (SKIP_COLUMNS, SKIP_EMPTY, SKIP_LABEL, Example, FileReport, bad_columns,
                   iter_rows, log_report)
 

@@ -14,7 +14,7 @@ from typing import List, Optional
 
 import yaml
 
-from ..errors import PaddleRembertError
+from ..runtime.errors import PaddleRembertError
 
 
 @dataclass

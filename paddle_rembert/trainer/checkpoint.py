@@ -13,9 +13,9 @@ import shutil
 
 import paddle
 
-from ..convert.safe_pickle import safe_load
-from ..errors import PaddleRembertError
-from ..io_utils import atomic_dir, read_json
+from ..checkpoint.safe_pickle import safe_load
+from ..runtime.errors import PaddleRembertError
+from ..runtime.files import atomic_dir, read_json
 
 PREFIX = "checkpoint-"
 STATE_FILE = "trainer_state.json"
@@ -94,7 +94,7 @@ def latest(output_dir):
 
 def load(path, model, optimizer, scheduler, scaler):
     """Restore weights and optimizer/scheduler/scaler states; returns (trainer state, rng states)."""
-    from ..convert import load_weights
+    from ..checkpoint.loading import load_weights
 
     report = load_weights(model, path)
     if not report.clean:

@@ -10,7 +10,7 @@ import numpy as np
 import paddle
 import paddle.distributed as dist
 
-from ..errors import PaddleRembertError
+from ..runtime.errors import PaddleRembertError
 
 
 @dataclass

@@ -23,10 +23,10 @@ from tqdm.auto import tqdm
 from .. import AutoModelForSequenceClassification
 from ..data import TrainBatchSampler, get_task, write_predictions
 from ..data.features import encode_examples
-from ..errors import PaddleRembertError
-from ..io_utils import read_json, write_json
-from ..runtime import set_num_threads, setup_logging
-from ..tokenization_auto import AutoTokenizer
+from ..runtime.errors import PaddleRembertError
+from ..runtime.files import read_json, write_json
+from ..runtime.settings import set_num_threads, setup_logging
+from ..tokenization.auto import AutoTokenizer
 from . import checkpoint, distributed, optim
 from .evaluate import EvalSet, evaluate, selection_score
 

@@ -125,7 +125,7 @@ def prepare(args, model):
 
     import paddle_rembert as pr
     from paddle_rembert.convert import convert_checkpoint
-    from paddle_rembert.export import export_loaded
+    from paddle_rembert.deploy.export import export_loaded
 
     t0 = time.perf_counter()
     paddle.seed(args.seed)
@@ -149,13 +149,13 @@ class Runner:
     def __init__(self, backend, dirs, threads):
         self.backend = backend
         if backend.startswith("paddle-inference"):
-            from paddle_rembert.inference import load_engine
+            from paddle_rembert.deploy.inference import load_engine
 
             precision = "bf16" if backend.endswith("bf16") else "fp32"
             self.engine = load_engine(dirs["export"], backend="paddle", threads=threads, precision=precision)
             self.fn = lambda feed: self.engine.run(feed)["logits"]
         elif backend == "onnxruntime":
-            from paddle_rembert.inference import load_engine
+            from paddle_rembert.deploy.inference import load_engine
 
             self.engine = load_engine(dirs["export"], backend="onnxruntime", threads=threads)
             self.fn = lambda feed: self.engine.run(feed)["logits"]

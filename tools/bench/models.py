@@ -196,7 +196,7 @@ def tune_like_ours():
     """The CPU runtime settings ``--tune-paddlenlp`` gives PaddleNLP (see docs/benchmarks.md)."""
     import paddle
 
-    from paddle_rembert.runtime import mkl_cpu_type
+    from paddle_rembert.runtime.settings import mkl_cpu_type
 
     cpu_type = mkl_cpu_type()
     if cpu_type and "MKL_DEBUG_CPU_TYPE" not in os.environ:

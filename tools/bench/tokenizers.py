@@ -92,8 +92,8 @@ def build_tokenizers(model, args, workdir):
     """(ours, slow, fast) for ``model`` from --tokenizer-dir or a model trained on the fixture text."""
     import transformers
 
-    from paddle_rembert.sentencepiece_train import train_sentencepiece, write_tokenizer_dir
-    from paddle_rembert.tokenization_auto import AutoTokenizer
+    from paddle_rembert.tokenization.sentencepiece_train import train_sentencepiece, write_tokenizer_dir
+    from paddle_rembert.tokenization.auto import AutoTokenizer
 
     transformers.logging.set_verbosity_error()
     path = args.tokenizer_dir

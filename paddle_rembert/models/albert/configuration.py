@@ -1,5 +1,5 @@
 """ALBERT config: transformers' ``AlbertConfig`` fields and defaults (albert-xxlarge's shape)."""
-from ...configuration_utils import PretrainedConfig
+from ...modeling.configuration_utils import PretrainedConfig
 
 
 class AlbertConfig(PretrainedConfig):

@@ -13,14 +13,14 @@ import functools
 import paddle
 from paddle import nn
 
-from ...heads import (
+from ...modeling.heads import (
     MaskedLMHead,
     MultipleChoiceHead,
     QuestionAnsweringHead,
     SequenceClassificationHead,
     TokenClassificationHead,
 )
-from ...layers import (
+from ...modeling.layers import (
     Embedding,
     Linear,
     additive_attention_mask,
@@ -31,9 +31,9 @@ from ...layers import (
     merge_heads,
     split_heads,
 )
-from ...losses import cross_entropy
-from ...modeling_outputs import AlbertForPreTrainingOutput, BaseModelOutputWithPooling
-from ...modeling_utils import PretrainedModel
+from ...modeling.losses import cross_entropy
+from ...modeling.outputs import AlbertForPreTrainingOutput, BaseModelOutputWithPooling
+from ...modeling.modeling_utils import PretrainedModel
 from .configuration import AlbertConfig
 
 

@@ -9,7 +9,7 @@ import re
 import sys
 import unicodedata
 
-from ...tokenization_utils import SPIECE_UNDERLINE, SentencePieceTokenizer
+from ...tokenization.base import SPIECE_UNDERLINE, SentencePieceTokenizer
 
 _COMBINING = None
 

@@ -1,5 +1,5 @@
 """RemBERT config: transformers' ``RemBertConfig`` fields and defaults (google/rembert's shape)."""
-from ...configuration_utils import PretrainedConfig
+from ...modeling.configuration_utils import PretrainedConfig
 
 
 class RemBertConfig(PretrainedConfig):

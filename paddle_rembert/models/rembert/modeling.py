@@ -13,14 +13,14 @@ Architecture notes (transformers' ``modeling_rembert.py`` is the numerical refer
 import paddle
 from paddle import nn
 
-from ...heads import (
+from ...modeling.heads import (
     MaskedLMHead,
     MultipleChoiceHead,
     QuestionAnsweringHead,
     SequenceClassificationHead,
     TokenClassificationHead,
 )
-from ...layers import (
+from ...modeling.layers import (
     Embedding,
     Linear,
     additive_attention_mask,
@@ -30,9 +30,9 @@ from ...layers import (
     merge_heads,
     split_heads,
 )
-from ...losses import cross_entropy
-from ...modeling_outputs import BaseModelOutputWithPooling, CausalLMOutput
-from ...modeling_utils import PretrainedModel
+from ...modeling.losses import cross_entropy
+from ...modeling.outputs import BaseModelOutputWithPooling, CausalLMOutput
+from ...modeling.modeling_utils import PretrainedModel
 from .configuration import RemBertConfig
 
 

@@ -7,7 +7,7 @@ found through ``base_model_prefix``) and the head's own layers, so BERT, RoBERTa
 reuse them or override ``forward`` where their head differs.
 """
 from .losses import cross_entropy, sequence_classification_loss, span_loss, token_loss
-from .modeling_outputs import (
+from .outputs import (
     MaskedLMOutput,
     MultipleChoiceModelOutput,
     QuestionAnsweringModelOutput,

@@ -10,8 +10,8 @@ import io
 import math
 import os
 
-from .errors import PaddleRembertError
-from .io_utils import atomic_open
+from ..runtime.errors import PaddleRembertError
+from ..runtime.files import atomic_open
 
 DEFAULT_OPSET = 17  # LayerNormalization is a single ONNX op from opset 17 on
 ONNX_LIMIT = 2**31 - 2**24  # protobuf's 2 GiB per message, less room for the graph itself

@@ -8,9 +8,9 @@ import importlib
 import os
 import warnings
 
-from .errors import PaddleRembertError
-from .io_utils import read_json
-from .tokenization_utils import SPECIAL_TOKENS_ATTRIBUTES, AddedToken, _type_field
+from ..runtime.errors import PaddleRembertError
+from ..runtime.files import read_json
+from .base import SPECIAL_TOKENS_ATTRIBUTES, AddedToken, _type_field
 
 # Keys of tokenizer_config.json that describe files or loaders, never __init__ arguments.
 _CONFIG_KEYS_TO_DROP = ("tokenizer_class", "init_inputs", "init_args", "init_class", "name_or_path",

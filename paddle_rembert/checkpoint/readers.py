@@ -11,10 +11,10 @@ import os
 
 import numpy as np
 
-from ..errors import PaddleRembertError
-from ..io_utils import read_json
+from ..runtime.errors import PaddleRembertError
+from ..runtime.files import read_json
 from .safe_pickle import as_array, safe_load
-from .safetensors_io import FLOAT_NAMES, SafetensorsFile, cast, numpy_to_st_dtype
+from .safetensors import FLOAT_NAMES, SafetensorsFile, cast, numpy_to_st_dtype
 
 PADDLE_WEIGHTS = "model_state.pdparams"
 SAFETENSORS = "model.safetensors"

@@ -26,8 +26,8 @@ import tempfile
 
 import numpy as np
 
-from .errors import PaddleRembertError
-from .io_utils import atomic_dir, read_json, write_json
+from ..runtime.errors import PaddleRembertError
+from ..runtime.files import atomic_dir, read_json, write_json
 
 logger = logging.getLogger("paddle_rembert")
 
@@ -134,8 +134,8 @@ def export_model(model_dir, out_dir, task=None, onnx=False, opset=None, overwrit
     """
     import paddle
 
-    from .auto import _auto, read_model_type
-    from .tokenization_auto import AutoTokenizer
+    from ..modeling.auto import _auto, read_model_type
+    from ..tokenization.auto import AutoTokenizer
 
     if not os.path.isdir(model_dir):
         raise PaddleRembertError(f"model directory not found: {model_dir}")
@@ -167,7 +167,7 @@ def export_loaded(model, out_dir, task, tokenizer=None, onnx=False, opset=None, 
     """
     import paddle
 
-    from . import __version__
+    from .. import __version__
 
     if task not in TASKS:
         raise PaddleRembertError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
@@ -222,7 +222,7 @@ def export_loaded(model, out_dir, task, tokenizer=None, onnx=False, opset=None, 
         if verify:
             meta["check"] = _check(tmp, meta, batch, expected, "paddle", atol)
         if onnx:
-            from .onnx_export import explicit_tanh_gelu, paddle_to_onnx
+            from .onnx import explicit_tanh_gelu, paddle_to_onnx
 
             # paddle2onnx 2.1.0 turns gelu(approximate=True) (ALBERT's gelu_new) into the exact erf
             # gelu, a 5e-4 error per activation: the ONNX source program spells the tanh formula out.

@@ -8,7 +8,7 @@ and refuses every other one, naming the file and the global, before anything is 
 """
 import pickle
 
-from ..errors import PaddleRembertError
+from ..runtime.errors import PaddleRembertError
 
 # (module, name) pairs a weights or optimizer-state pickle may reference. Each one only builds data.
 SAFE_GLOBALS = frozenset({

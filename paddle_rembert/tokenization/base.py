@@ -20,9 +20,9 @@ import re
 import numpy as np
 import sentencepiece as spm
 
-from .errors import PaddleRembertError
-from .io_utils import atomic_open
-from .tokenization_types import TENSOR_TYPES, AddedToken, BatchEncoding, _check_choice
+from ..runtime.errors import PaddleRembertError
+from ..runtime.files import atomic_open
+from .types import TENSOR_TYPES, AddedToken, BatchEncoding, _check_choice
 
 VERY_LARGE_INTEGER = int(1e30)  # transformers' "no maximum length" sentinel (saved as is)
 LARGE_INTEGER = int(1e20)
@@ -136,7 +136,7 @@ class SentencePieceTokenizer:
         The files are read as transformers 4.46 reads them (see
         :func:`paddle_rembert.tokenization_auto.read_tokenizer_dir`); ``kwargs`` override the config.
         """
-        from .tokenization_auto import read_tokenizer_dir
+        from .auto import read_tokenizer_dir
 
         vocab_file, init_kwargs = read_tokenizer_dir(cls, pretrained_dir, kwargs)
         return cls(vocab_file, **init_kwargs)

@@ -18,8 +18,8 @@ import os
 
 import sentencepiece as spm
 
-from .errors import PaddleRembertError
-from .io_utils import atomic_open, write_json
+from ..runtime.errors import PaddleRembertError
+from ..runtime.files import atomic_open, write_json
 
 ALBERT_USER_SYMBOLS = ["(", ")", '"', "-", ".", "\u2013", "\u00a3", "\u20ac"]
 LAYOUTS = {
@@ -105,7 +105,7 @@ def write_tokenizer_dir(model_file, out_dir, layout="albert", style="hub", model
     if model_max_length is not None:
         config["model_max_length"] = int(model_max_length)
     if style == "saved":
-        from .tokenization_auto import tokenizer_class_for
+        from .auto import tokenizer_class_for
 
         tokenizer_class_for(layout)(model_file, **config).save_pretrained(out_dir)
         return out_dir

@@ -5,7 +5,7 @@ against transformers keeps working.
 """
 import numpy as np
 
-from .errors import PaddleRembertError
+from ..runtime.errors import PaddleRembertError
 
 TENSOR_TYPES = (None, "np", "pd")
 

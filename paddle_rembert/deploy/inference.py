@@ -30,16 +30,16 @@ import os
 
 import numpy as np
 
-from .errors import PaddleRembertError
+from ..runtime.errors import PaddleRembertError
 from .export import INPUT_NAMES, MODEL_FILE, PARAMS_FILE, read_meta
-from .io_utils import read_json
+from ..runtime.files import read_json
 
 BACKENDS = ("paddle", "onnxruntime")
 PRECISIONS = ("fp32", "bf16")
 
 
 def _default_threads():
-    from .runtime import default_num_threads
+    from ..runtime.settings import default_num_threads
 
     return default_num_threads()
 
@@ -120,7 +120,7 @@ class OnnxEngine:
     backend = "onnxruntime"
 
     def __init__(self, export_dir, meta, device="cpu", threads=None, precision="fp32", **_):
-        from .onnx_export import onnx_path
+        from .onnx import onnx_path
 
         try:
             import onnxruntime as ort
@@ -187,7 +187,7 @@ class Predictor:
 
     def __init__(self, model_dir, device="cpu", threads=None, backend="paddle", precision="fp32", mkldnn=True,
                  max_length=None, top_k=5, threshold=0.5, max_answer_length=30):
-        from .tokenization_auto import AutoTokenizer
+        from ..tokenization.auto import AutoTokenizer
 
         if backend not in BACKENDS:
             raise PaddleRembertError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")

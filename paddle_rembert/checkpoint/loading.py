@@ -1,5 +1,5 @@
 """Load any supported checkpoint into a built model, tensor by tensor."""
-from .checkpoint import open_checkpoint
+from .readers import open_checkpoint
 from .rules import plan_load
 
 _PADDLE_TO_ST = {"paddle.float32": "F32", "paddle.float16": "F16", "paddle.bfloat16": "BF16",

@@ -11,8 +11,8 @@ import copy
 import json
 import os
 
-from .errors import PaddleRembertError
-from .io_utils import read_json, write_json
+from ..runtime.errors import PaddleRembertError
+from ..runtime.files import read_json, write_json
 
 CONFIG_NAME = "config.json"
 

@@ -34,7 +34,7 @@ import os
 
 import numpy as np
 
-from .errors import PaddleRembertError
+from ..runtime.errors import PaddleRembertError
 from .export import INPUT_NAMES, META_FILE, read_meta
 
 try:
@@ -147,7 +147,7 @@ class ExportTextClassificationTask(TextClassificationTask):
     def _construct_tokenizer(self):
         if self._export_meta is None:
             return super()._construct_tokenizer()
-        from .tokenization_auto import AutoTokenizer
+        from ..tokenization.auto import AutoTokenizer
 
         self._tokenizer = AutoTokenizer.from_pretrained(self._task_path)
 

@@ -15,7 +15,7 @@ import struct
 
 import numpy as np
 
-from ..errors import PaddleRembertError
+from ..runtime.errors import PaddleRembertError
 
 # safetensors dtype name -> numpy dtype (bfloat16 as uint16 bits)
 ST_TO_NP = {

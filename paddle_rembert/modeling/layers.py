@@ -10,7 +10,7 @@ import paddle.nn.functional as F
 from paddle import nn
 from paddle.autograd import PyLayer
 
-from .errors import PaddleRembertError
+from ..runtime.errors import PaddleRembertError
 
 ACT2FN = {
     "gelu": lambda x: F.gelu(x, approximate=False),

@@ -12,7 +12,7 @@ import paddle
 from paddle import nn
 
 from .configuration_utils import CONFIG_NAME
-from .errors import PaddleRembertError
+from ..runtime.errors import PaddleRembertError
 from .layers import default_position_ids
 
 logger = logging.getLogger("paddle_rembert")
@@ -142,7 +142,7 @@ class PretrainedModel(nn.Layer):
         Each file is written to a temporary name and renamed, so a crash never leaves a
         half-written weight file behind.
         """
-        from .convert.writers import write_paddle_weights
+        from ..checkpoint.writers import write_paddle_weights
 
         os.makedirs(save_directory, exist_ok=True)
         self.config.architectures = [type(self).__name__]
@@ -159,7 +159,7 @@ class PretrainedModel(nn.Layer):
         unexpected keys and shape mismatches are listed by name. ``strict=True`` raises on any of
         them. The source directory is never written to.
         """
-        from .convert.loading import load_weights
+        from ..checkpoint.loading import load_weights
 
         path = pretrained_model_name_or_path
         if not os.path.isdir(path):

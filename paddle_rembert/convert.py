@@ -14,12 +14,12 @@ import numpy as np
 import paddle
 from tqdm.auto import tqdm
 
-from .. import auto
-from ..errors import PaddleRembertError
-from ..io_utils import atomic_dir, atomic_open
-from .checkpoint import PADDLE_WEIGHTS, SAFETENSORS, open_checkpoint, st_dtype_name
-from .rules import plan_load, torch_key_shapes
-from .safetensors_io import write_safetensors
+from .modeling import auto
+from .runtime.errors import PaddleRembertError
+from .runtime.files import atomic_dir, atomic_open
+from .checkpoint.readers import PADDLE_WEIGHTS, SAFETENSORS, open_checkpoint, st_dtype_name
+from .checkpoint.rules import plan_load, torch_key_shapes
+from .checkpoint.safetensors import write_safetensors
 
 logger = logging.getLogger("paddle_rembert.convert")
 

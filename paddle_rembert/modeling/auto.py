@@ -8,8 +8,8 @@ import importlib
 import os
 
 from .configuration_utils import CONFIG_NAME
-from .errors import PaddleRembertError
-from .io_utils import read_json
+from ..runtime.errors import PaddleRembertError
+from ..runtime.files import read_json
 
 MODEL_FAMILIES = {
     "albert": ("paddle_rembert.models.albert", "Albert"),

@@ -4,9 +4,9 @@ import pickle
 
 import numpy as np
 
-from ..io_utils import atomic_open
-from .checkpoint import PADDLE_WEIGHTS, SAFETENSORS
-from .safetensors_io import numpy_to_st_dtype, write_safetensors
+from ..runtime.files import atomic_open
+from .readers import PADDLE_WEIGHTS, SAFETENSORS
+from .safetensors import numpy_to_st_dtype, write_safetensors
 
 
 def _to_numpy(value):

@@ -1,0 +1,1 @@
+"""Deployment: static-graph export, the predictor, ONNX and PaddleNLP Taskflow."""

@@ -1,0 +1,1 @@
+"""The modeling core every family builds on: configs, ``PretrainedModel``, outputs, layers, heads, losses, ``Auto*``."""

@@ -1,0 +1,1 @@
+"""Process settings and errors: the one user-error type, atomic file writes, threads, logging."""
