@@ -22,7 +22,7 @@ import sentencepiece as spm
 
 from ..runtime.errors import PaddleRembertError
 from ..runtime.files import atomic_open
-from .types import TENSOR_TYPES, AddedToken, BatchEncoding, _check_choice
+from .types import SPECIAL_TOKENS_ATTRIBUTES, TENSOR_TYPES, AddedToken, BatchEncoding, _check_choice, _type_field
 
 VERY_LARGE_INTEGER = int(1e30)  # transformers' "no maximum length" sentinel (saved as is)
 LARGE_INTEGER = int(1e20)
@@ -30,8 +30,6 @@ SPIECE_UNDERLINE = "\u2581"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
 ADDED_TOKENS_FILE = "added_tokens.json"
-SPECIAL_TOKENS_ATTRIBUTES = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token",
-                             "cls_token", "mask_token", "additional_special_tokens")
 _PADDED_KEYS = ("input_ids", "token_type_ids", "special_tokens_mask", "attention_mask")
 PADDING_STRATEGIES = ("longest", "max_length", "do_not_pad")
 TRUNCATION_STRATEGIES = ("longest_first", "only_first", "only_second", "do_not_truncate")
@@ -134,9 +132,9 @@ class SentencePieceTokenizer:
         """Load a tokenizer dir of transformers (hub or ``save_pretrained``), PaddleNLP or ours.
 
         The files are read as transformers 4.46 reads them (see
-        :func:`paddle_rembert.tokenization_auto.read_tokenizer_dir`); ``kwargs`` override the config.
+        :func:`paddle_rembert.tokenization.files.read_tokenizer_dir`); ``kwargs`` override the config.
         """
-        from .auto import read_tokenizer_dir
+        from .files import read_tokenizer_dir
 
         vocab_file, init_kwargs = read_tokenizer_dir(cls, pretrained_dir, kwargs)
         return cls(vocab_file, **init_kwargs)
@@ -756,19 +754,6 @@ def _clean_up_tokenization(text):
                  (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re")):
         text = text.replace(a, b)
     return text
-
-
-def _type_field(obj, save):
-    """AddedToken <-> ``{"__type": "AddedToken", ...}`` in (nested) config values."""
-    if save and isinstance(obj, AddedToken):
-        return dict(obj.to_dict(), __type="AddedToken")
-    if not save and isinstance(obj, dict) and obj.get("__type") == "AddedToken":
-        return AddedToken.coerce({k: v for k, v in obj.items() if k != "__type"})
-    if isinstance(obj, (list, tuple)):
-        return [_type_field(o, save) for o in obj]
-    if isinstance(obj, dict):
-        return {k: _type_field(v, save) for k, v in obj.items()}
-    return obj
 
 
 def _write_sorted_json(path, obj):

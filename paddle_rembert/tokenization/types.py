@@ -8,6 +8,8 @@ import numpy as np
 from ..runtime.errors import PaddleRembertError
 
 TENSOR_TYPES = (None, "np", "pd")
+SPECIAL_TOKENS_ATTRIBUTES = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token",
+                             "cls_token", "mask_token", "additional_special_tokens")
 
 
 class AddedToken:
@@ -90,3 +92,16 @@ def _object_array(items):
     arr = np.empty(len(items), dtype=object)
     arr[:] = items
     return arr
+
+
+def _type_field(obj, save):
+    """AddedToken <-> ``{"__type": "AddedToken", ...}`` in (nested) config values."""
+    if save and isinstance(obj, AddedToken):
+        return dict(obj.to_dict(), __type="AddedToken")
+    if not save and isinstance(obj, dict) and obj.get("__type") == "AddedToken":
+        return AddedToken.coerce({k: v for k, v in obj.items() if k != "__type"})
+    if isinstance(obj, (list, tuple)):
+        return [_type_field(o, save) for o in obj]
+    if isinstance(obj, dict):
+        return {k: _type_field(v, save) for k, v in obj.items()}
+    return obj
