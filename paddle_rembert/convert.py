@@ -15,16 +15,18 @@ import paddle
 from tqdm.auto import tqdm
 
 from .modeling import auto
+from .models import registry
 from .runtime.errors import PaddleRembertError
-from .runtime.files import atomic_dir, atomic_open
-from .checkpoint.readers import PADDLE_WEIGHTS, SAFETENSORS, open_checkpoint, st_dtype_name
+from .runtime.files import atomic_dir, atomic_open, check_destination
+from .checkpoint.hub import resolve
+from .checkpoint.loading import FLOAT_ST, check_plan, st_dtype_of
+from .checkpoint.readers import SAFETENSORS, open_checkpoint, st_dtype_name
 from .checkpoint.rules import plan_load, torch_key_shapes
 from .checkpoint.safetensors import write_safetensors
+from .checkpoint.writers import write_paddle_weights
 
 logger = logging.getLogger("paddle_rembert.convert")
 
-TOKENIZER_FILES = ("sentencepiece.model", "spiece.model", "tokenizer_config.json", "special_tokens_map.json",
-                   "added_tokens.json", "tokenizer.json")
 
 
 def lazy_model(model_class, config):
@@ -38,56 +40,77 @@ def model_signature(model):
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}, model.linear_weight_keys()
 
 
-def choose_model(config, ckpt, source):
-    """The model class whose keys and shapes match the checkpoint exactly, with its plan."""
-    names = [c.__name__ for c in auto.model_classes(config.model_type, source)]
+def choose_model(config, ckpt, source, ignore_mismatched_sizes=False):
+    """The model class whose keys and shapes match the checkpoint exactly, with its plan.
+
+    With ``ignore_mismatched_sizes`` a class whose keys match but some shapes differ is accepted;
+    those tensors are left out of the result (and initialised when it is loaded).
+    """
+    classes = {c.__name__: c for c in auto.model_classes(config.model_type, source)}
+    names = list(classes)
     wanted = [a for a in (config.architectures or []) if a in names]
     candidates = wanted or names
     ckpt_shapes = {k: ckpt.shape(k) for k in ckpt.keys()}
     best = None
     for name in candidates:
-        model_class = getattr(auto.family(config.model_type)[0], name)
+        model_class = classes[name]
         model = lazy_model(model_class, config)
         shapes, linear = model_signature(model)
         plan = plan_load(shapes, linear, model.tied_weights, model.base_model_prefix, ckpt_shapes, ckpt.layout)
-        if plan.report.clean:
+        report = plan.report
+        if report.clean or (ignore_mismatched_sizes and not (report.missing_keys or report.unexpected_keys)):
             return model_class, model, plan
         problems = len(plan.report.missing_keys) + len(plan.report.unexpected_keys) + len(
             plan.report.mismatched_keys)
         if best is None or problems < best[0]:
             best = (problems, name, plan)
-    raise PaddleRembertError(
-        f"the weights in {ckpt.path} do not fit {' or '.join(candidates)}\n"
-        + best[2].report.describe(best[1], ckpt.path)
-    )
+    report = best[2].report
+    hint = "; --ignore-mismatched-sizes leaves the mismatched tensors out" \
+        if report.mismatched_keys and not (report.missing_keys or report.unexpected_keys) else ""
+    details = "; ".join(line.strip() for line in report.describe(best[1], ckpt.path).splitlines()[1:])
+    raise PaddleRembertError(f"the weights in {ckpt.path} do not fit {' or '.join(candidates)}: {details}{hint}")
 
 
 def convert_checkpoint(src, dst, to="paddle", dtype=None, safe_serialization=False, overwrite=False,
-                       progress=True):
-    """Convert ``src`` to ``dst``; see the module docstring. Returns the chosen class name."""
+                       progress=True, ignore_mismatched_sizes=False, revision=None, tokenizer_dir=None):
+    """Convert ``src`` to ``dst``; see the module docstring. Returns the chosen class name.
+
+    The tokenizer files come from ``src``, or from ``tokenizer_dir`` for checkpoints that ship
+    none (SQuAD fine-tunes of SpanBERT, for one).
+    ``src`` is a directory or a hub id (at ``revision``). Floating-point weights are written as
+    ``dtype``: float32 by default, so fp16 and bf16 checkpoints are upcast as transformers loads
+    them (training and Paddle's CPU kernels want float32); ``"keep"`` keeps the source's dtype.
+    """
     if to not in ("paddle", "torch"):
         raise PaddleRembertError(f"--to must be 'paddle' or 'torch', got {to!r}")
+    src = resolve(src, revision=revision)  # a hub id becomes its snapshot in the Hugging Face cache
     if not os.path.isdir(src):
         raise PaddleRembertError(f"source directory not found: {src}")
-    if os.path.abspath(src) == os.path.abspath(dst):
-        raise PaddleRembertError("destination must differ from the source")
-    if os.path.exists(dst) and os.listdir(dst) and not overwrite:
-        raise PaddleRembertError(f"destination {dst} exists and is not empty (use --overwrite to replace it)")
-    st_dtype = st_dtype_name(dtype)
+    check_destination(dst, [src, tokenizer_dir], overwrite, what="destination",
+                      rule="a model directory written by paddle-rembert convert (config.json, weights and "
+                           "tokenizer files only)")
+    st_dtype = None if dtype == "keep" else st_dtype_name(dtype or "float32")
     model_type, config_path = auto.read_model_type(src)
     config = auto.config_class(model_type, config_path).from_pretrained(config_path)
     ckpt = open_checkpoint(src)
     wanted_layout = "torch" if to == "paddle" else "paddle"
     if ckpt.layout != wanted_layout:
         raise PaddleRembertError(
-            f"{ckpt.path} is already a {ckpt.layout}-layout checkpoint; use --to {'torch' if to == 'paddle' else 'paddle'}"
+            f"{ckpt.path} is already a {ckpt.layout}-layout checkpoint; "
+            f"use --to {'torch' if to == 'paddle' else 'paddle'}"
         )
-    model_class, model, plan = choose_model(config, ckpt, config_path)
+    model_class, model, plan = choose_model(config, ckpt, config_path, ignore_mismatched_sizes)
+    float_keys = {k: str(v.dtype).replace("paddle.", "") for k, v in model.state_dict().items() if st_dtype_of(v)}
+    check_plan(plan, ckpt, float_keys, ignore_mismatched_sizes)
+    if plan.report.mismatched_keys:
+        logger.warning("left out (shape differs from the model's; initialised when loaded): %s",
+                       ", ".join(k for k, _, _ in plan.report.mismatched_keys))
     _check_tied_copies(model, ckpt, plan)
     config.architectures = [model_class.__name__]
     with atomic_dir(dst) as tmp:
         config.save_pretrained(tmp)
-        _copy_tokenizer_files(src, tmp)
+        _copy_tokenizer_files(resolve(tokenizer_dir) if tokenizer_dir else src, tmp,
+                              registry.get(model_type, config_path).tokenizer_files)
         bar = tqdm(desc=f"convert to {to}", unit="tensor", disable=not progress)
         if to == "paddle":
             _write_paddle(tmp, ckpt, plan, st_dtype, safe_serialization, bar)
@@ -100,26 +123,18 @@ def convert_checkpoint(src, dst, to="paddle", dtype=None, safe_serialization=Fal
 
 def _write_paddle(directory, ckpt, plan, st_dtype, safe_serialization, bar):
     bar.reset(total=len(plan.pairs))
+    sources = {key: (ckpt_key, transpose) for key, ckpt_key, transpose in plan.pairs}
+    specs = [(key, _out_dtype(ckpt, ckpt_key, st_dtype),
+              ckpt.shape(ckpt_key)[::-1] if transpose else ckpt.shape(ckpt_key))
+             for key, ckpt_key, transpose in plan.pairs]
 
-    def produce(key, ckpt_key, transpose):
+    def produce(key):
+        ckpt_key, transpose = sources[key]
         arr = ckpt.read(ckpt_key, transpose=transpose, dtype=st_dtype)
         bar.update(1)
         return arr
 
-    if safe_serialization:
-        specs, sources = [], {}
-        for key, ckpt_key, transpose in plan.pairs:
-            shape = ckpt.shape(ckpt_key)[::-1] if transpose else ckpt.shape(ckpt_key)
-            specs.append((key, st_dtype or ckpt.dtype(ckpt_key), shape))
-            sources[key] = (ckpt_key, transpose)
-        with atomic_open(os.path.join(directory, SAFETENSORS), "wb") as f:
-            write_safetensors(f, specs, lambda k: produce(k, *sources[k]), {"format": "paddle"})
-        return
-    import pickle
-
-    state = {key: produce(key, ckpt_key, transpose) for key, ckpt_key, transpose in plan.pairs}
-    with atomic_open(os.path.join(directory, PADDLE_WEIGHTS), "wb") as f:
-        pickle.dump(state, f, protocol=5)
+    write_paddle_weights(directory, specs, produce, safe_serialization)
 
 
 def _write_torch(directory, ckpt, model, plan, st_dtype, bar):
@@ -130,7 +145,7 @@ def _write_torch(directory, ckpt, model, plan, st_dtype, bar):
     for dup, target in model.tied_weights.items():
         if target in source_of:
             source_of[dup] = source_of[target]
-    specs = [(key, st_dtype or ckpt.dtype(source_of[key]), shape) for key, shape in torch_shapes.items()]
+    specs = [(key, _out_dtype(ckpt, source_of[key], st_dtype), shape) for key, shape in torch_shapes.items()]
 
     def produce(key):
         arr = ckpt.read(source_of[key], transpose=key in linear, dtype=st_dtype)
@@ -140,6 +155,12 @@ def _write_torch(directory, ckpt, model, plan, st_dtype, bar):
     bar.reset(total=len(specs))
     with atomic_open(os.path.join(directory, SAFETENSORS), "wb") as f:
         write_safetensors(f, specs, produce, {"format": "pt"})
+
+
+def _out_dtype(ckpt, ckpt_key, st_dtype):
+    """``st_dtype`` for floating-point tensors (None keeps the source's); other dtypes are copied as they are."""
+    src = ckpt.dtype(ckpt_key)
+    return st_dtype if st_dtype and src in FLOAT_ST else src
 
 
 def _check_tied_copies(model, ckpt, plan):
@@ -154,8 +175,10 @@ def _check_tied_copies(model, ckpt, plan):
                                dup, ckpt.path, prefix_map[target])
 
 
-def _copy_tokenizer_files(src, dst):
-    for name in TOKENIZER_FILES:
+def _copy_tokenizer_files(src, dst, names):
+    if not os.path.isdir(src):
+        raise PaddleRembertError(f"tokenizer directory not found: {src}")
+    for name in names:
         path = os.path.join(src, name)
         if os.path.isfile(path):
             shutil.copy2(path, os.path.join(dst, name))

@@ -3,35 +3,42 @@
 Used by the test-suite (which asserts) and by ``tools/parity_report.py`` (which prints the
 worst differences per head). Needs ``torch`` and ``transformers`` (the ``test`` extra).
 """
+import inspect
+
 import numpy as np
 import paddle
 
-# Odd sizes on purpose: nothing divides evenly by accident.
-TINY_CONFIGS = {
-    "albert": dict(vocab_size=101, embedding_size=10, hidden_size=15, num_hidden_layers=6, num_hidden_groups=2,
-                   inner_group_num=2, num_attention_heads=3, intermediate_size=23, max_position_embeddings=40,
-                   hidden_act="gelu_new", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-                   classifier_dropout_prob=0.0, type_vocab_size=2, pad_token_id=0, num_labels=3),
-    "rembert": dict(vocab_size=103, input_embedding_size=7, output_embedding_size=11, hidden_size=15,
-                    num_hidden_layers=3, num_attention_heads=3, intermediate_size=19, max_position_embeddings=40,
-                    hidden_act="gelu", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-                    classifier_dropout_prob=0.0, type_vocab_size=2, pad_token_id=0, num_labels=3),
-}
-PREFIX = {"albert": "Albert", "rembert": "RemBert"}
-HEADS = {
-    "albert": ["Model", "ForPreTraining", "ForMaskedLM", "ForSequenceClassification", "ForMultipleChoice",
-               "ForTokenClassification", "ForQuestionAnswering"],
-    "rembert": ["Model", "ForMaskedLM", "ForCausalLM", "ForSequenceClassification", "ForMultipleChoice",
-                "ForTokenClassification", "ForQuestionAnswering"],
-}
-ALL_CLASSES = [(family, PREFIX[family] + head) for family in HEADS for head in HEADS[family]]
+from .models import registry
+
+# Every family's tiny config (odd sizes on purpose: nothing divides evenly by accident) and classes.
+TINY_CONFIGS = {f.model_type: f.tiny_config for f in registry.families()}
+PREFIX = {f.model_type: f.prefix for f in registry.families()}
+HEADS = {f.model_type: [c.__name__[len(f.prefix):] for c in f.model_classes] for f in registry.families()}
+ALL_CLASSES = [(f.model_type, c.__name__) for f in registry.families() for c in f.model_classes]
 LENGTHS = (9, 6, 3)  # a padded batch: the longest row sets the width
 NUM_CHOICES = 2
 
 
+def is_causal_lm(family, class_name):
+    """Whether ``class_name`` is the family's causal LM (``BertLMHeadModel`` breaks the suffix rule)."""
+    fam = registry.get(family)
+    return class_name == fam.auto_names.get("ForCausalLM", fam.prefix + "ForCausalLM")
+
+
+def head_task(family, class_name):
+    """The head's export task when the family declares one (``Family.export_tasks``), else None."""
+    return registry.get(family).export_tasks.get(class_name)
+
+
+def forward_arguments(family, class_name):
+    """The names ``class_name.forward`` accepts (labels are decided from them, not from family names)."""
+    cls = next(c for c in registry.get(family).model_classes if c.__name__ == class_name)
+    return set(inspect.signature(cls.forward).parameters)
+
+
 def tiny_config_dict(family, class_name, **overrides):
-    d = dict(TINY_CONFIGS[family])
-    if class_name.endswith("ForCausalLM"):
+    d = dict(registry.get(family).tiny_config)
+    if is_causal_lm(family, class_name):
         d["is_decoder"] = True
     if class_name.endswith(("ForPreTraining", "ForQuestionAnswering")):
         d["num_labels"] = 2  # sentence order and (start, end): transformers needs exactly two
@@ -45,7 +52,8 @@ def torch_model(family, class_name, seed=0, **overrides):
     import transformers
 
     torch.manual_seed(seed)
-    config = getattr(transformers, f"{PREFIX[family]}Config")(**tiny_config_dict(family, class_name, **overrides))
+    config_name = registry.get(family).config_class.__name__  # transformers' class names are ours
+    config = getattr(transformers, config_name)(**tiny_config_dict(family, class_name, **overrides))
     model = getattr(transformers, class_name)(config)
     # Make biases and LayerNorms non-trivial so a wiring slip cannot hide behind zeros and ones.
     with torch.no_grad():
@@ -55,29 +63,47 @@ def torch_model(family, class_name, seed=0, **overrides):
     return model.eval()
 
 
-def make_inputs(family, class_name, vocab_size, seed=0, lengths=LENGTHS, with_labels=True, num_labels=3):
-    """numpy inputs: padded ids, 0/1 mask, token types and the head's labels."""
+def make_inputs(family, class_name, vocab_size, seed=0, lengths=LENGTHS, with_labels=True, num_labels=3,
+                type_vocab_size=None, pad_token_id=None):
+    """numpy inputs: padded ids, 0/1 mask, token types and the head's labels.
+
+    Padding uses the family's ``pad_token_id`` (RoBERTa's is 1); token types are 0 then 1 (and 2 on
+    the last real token when the config has 3 types; all 0 with one type).
+    """
+    tiny = registry.get(family).tiny_config
+    type_vocab_size = tiny.get("type_vocab_size", 2) if type_vocab_size is None else type_vocab_size
+    pad_token_id = tiny.get("pad_token_id", 0) if pad_token_id is None else pad_token_id
     rng = np.random.RandomState(seed)
     width = max(lengths)
     batch = len(lengths)
-    ids = np.zeros((batch, width), dtype=np.int64)
+    ids = np.full((batch, width), pad_token_id, dtype=np.int64)
     mask = np.zeros((batch, width), dtype=np.int64)
     types = np.zeros((batch, width), dtype=np.int64)
     for i, n in enumerate(lengths):
         ids[i, :n] = rng.randint(5, vocab_size, size=n)
         mask[i, :n] = 1
         types[i, n // 2:n] = 1
+        if type_vocab_size > 2:
+            types[i, n - 1] = 2
+    types = np.minimum(types, type_vocab_size - 1)
     inputs = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
     if class_name.endswith("ForMultipleChoice"):
         inputs = {k: np.stack([v, np.roll(v, 1, axis=0)], axis=1) for k, v in inputs.items()}
     if not with_labels:
         return inputs
-    if class_name.endswith(("ForMaskedLM", "ForCausalLM", "ForPreTraining")):
+    arguments = forward_arguments(family, class_name)
+    if head_task(family, class_name) == "replaced-token-detection":  # 0/1 per token: was it replaced?
+        inputs["labels"] = rng.randint(0, 2, size=(batch, width))
+    elif class_name.endswith(("ForMaskedLM", "ForPreTraining")) or is_causal_lm(family, class_name):
         labels = np.where(rng.rand(batch, width) < 0.5, ids, -100)
         labels[:, 0] = ids[:, 0]
         inputs["labels"] = labels
-        if class_name.endswith("ForPreTraining"):
+        if "sentence_order_label" in arguments:
             inputs["sentence_order_label"] = rng.randint(0, 2, size=batch)
+        if "next_sentence_label" in arguments:
+            inputs["next_sentence_label"] = rng.randint(0, 2, size=batch)
+    elif class_name.endswith("ForNextSentencePrediction"):
+        inputs["labels"] = rng.randint(0, 2, size=batch)
     elif class_name.endswith("ForSequenceClassification"):
         inputs["labels"] = rng.randint(0, num_labels, size=batch)
     elif class_name.endswith("ForMultipleChoice"):
@@ -192,38 +218,31 @@ def synthetic_texts(num=400, seed=1):
     return [text for _ in range(num) for text in synthetic_pair(rng)[:2]]
 
 
-def write_tiny_model_dir(out_dir, family="rembert", texts=(), vocab_size=200, seed=0, torch_layout=False,
+def write_tiny_model_dir(out_dir, family, texts=(), vocab_size=200, seed=0, torch_layout=False,
                          spm_options=None, **config):
     """A tokenizer (trained here) and a tiny random backbone in one directory, like a hub model.
 
     ``torch_layout=True`` writes transformers' PyTorch files (``model.safetensors``) as the hub
     has them; otherwise our Paddle layout.
     """
-    from .tokenization.sentencepiece_train import train_sentencepiece
     from .tokenization.auto import AutoTokenizer
 
-    model_file = "spiece.model" if family == "albert" else "sentencepiece.model"
-    import os
-
-    train_sentencepiece(list(texts), os.path.join(out_dir, model_file), layout=family, vocab_size=vocab_size,
-                        tokenizer_dir=out_dir, **(spm_options or {}))
+    fam = registry.get(family)
+    fam.make_tiny_tokenizer(list(texts), out_dir, vocab_size, **(spm_options or {}))
     tokenizer = AutoTokenizer.from_pretrained(out_dir)
-    d = dict(TINY_CONFIGS[family])
+    d = dict(fam.tiny_config)
     d.update(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.cls_token_id,
-             eos_token_id=tokenizer.sep_token_id, max_position_embeddings=128,
-             num_labels=2)
+             eos_token_id=tokenizer.sep_token_id, max_position_embeddings=128, num_labels=2)
     d.update(config)
-    class_name = PREFIX[family] + "Model"
+    backbone, config_class = fam.model_classes[0], fam.config_class
     if torch_layout:
         import torch
         import transformers
 
         torch.manual_seed(seed)
-        model = getattr(transformers, class_name)(getattr(transformers, PREFIX[family] + "Config")(**d))
+        model = getattr(transformers, backbone.__name__)(getattr(transformers, config_class.__name__)(**d))
         model.save_pretrained(out_dir)
     else:
-        import paddle_rembert as pr
-
         paddle.seed(seed)
-        getattr(pr, class_name)(getattr(pr, PREFIX[family] + "Config")(**d)).save_pretrained(out_dir)
+        backbone(config_class(**d)).save_pretrained(out_dir)
     return out_dir

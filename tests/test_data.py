@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from paddle_rembert.data import (Collator, TrainBatchSampler, collate, eval_batches, get_task,
+from paddle_rembert.data import (TrainBatchSampler, collate, eval_batches, get_task,
                                  merge_shards, prediction_lines, shard_range, shard_sizes,
                                  split_batch, write_predictions)
 from paddle_rembert.data import pawsx, xnli
@@ -335,7 +335,7 @@ def test_collate_pads_each_pair_to_the_longest_in_batch():
                                   [[1] * 6, [1] * 5 + [0], [1, 1, 1, 0, 0, 0]])
     np.testing.assert_array_equal(batch["labels"], [2, 0, 1])
     assert batch["num_tokens"] == 14 and isinstance(batch["num_tokens"], int)
-    wide = Collator(pad_id=0, pad_to_multiple_of=8)(features[1:])
+    wide = collate(features[1:], pad_id=0, pad_to_multiple_of=8)
     assert wide["input_ids"].shape == (2, 8) and wide["num_tokens"] == 8
     assert "labels" not in collate([{"input_ids": [1, 2]}], pad_id=0)
     with pytest.raises(ValueError, match="token_type_ids has 2 entries"):
@@ -482,3 +482,56 @@ def test_eval_batches_and_split_helpers():
     assert shard_sizes(2, 4) == [1, 1, 0, 0] and shard_range(2, 4, 3) == range(2, 2)
     with pytest.raises(ValueError, match="rank 1 sent 0 results"):
         merge_shards([[1], []], [1, 1])
+
+
+# ------------------------------------------------------------------------------------ hardening
+
+def test_trailing_blank_lines_are_not_rows_but_a_blank_line_inside_is(tmp_path):
+    import shutil
+
+    from paddle_rembert import testing as T
+
+    data = T.write_synthetic_xnli(str(tmp_path / "x"), num_train=8, num_eval=3, eval_languages=("en",))
+    dev = Path(data) / "XNLI-1.0" / "xnli.dev.tsv"
+    clean = xnli.read_eval(str(dev))
+    with open(dev, "a", encoding="utf-8") as f:
+        f.write("\n\r\n  \n")
+    assert xnli.read_eval(str(dev)) == clean
+    lines = dev.read_text(encoding="utf-8").split("\n")
+    dev.write_text("\n".join(lines[:2] + [""] + lines[2:]), encoding="utf-8")
+    with pytest.raises(PaddleRembertError, match=r"xnli.dev.tsv:3: expected 19 tab-separated columns, found 1"):
+        xnli.read_eval(str(dev))
+    train = Path(data) / "XNLI-MT-1.0" / "multinli" / "multinli.train.en.tsv"
+    with open(train, "a", encoding="utf-8") as f:
+        f.write("\n\n")
+    examples, report = xnli.read_train(str(train), "en")
+    assert len(examples) == 8 and report.rows == 8 and report.num_skipped == 0
+    paws = tmp_path / "p" / "x-final" / "en"
+    paws.mkdir(parents=True)
+    shutil.copy(PAWS_DIR / "x-final" / "en" / "dev_2k.tsv", paws / "dev_2k.tsv")
+    clean = pawsx.read_eval(str(paws / "dev_2k.tsv"), "en")
+    with open(paws / "dev_2k.tsv", "a", encoding="utf-8") as f:
+        f.write("\n")
+    assert pawsx.read_eval(str(paws / "dev_2k.tsv"), "en") == clean
+
+
+def test_check_files_names_the_first_missing_file_without_reading_any(tmp_path):
+    from paddle_rembert import testing as T
+
+    data = T.write_synthetic_xnli(str(tmp_path / "x"), num_train=8, num_eval=3)
+    task = get_task("xnli")
+    task.check_files(data, ["en"], ["dev", "test"])
+    (Path(data) / "XNLI-1.0" / "xnli.test.tsv").unlink()
+    task.check_files(data, ["en"], ["dev"])
+    with pytest.raises(PaddleRembertError, match="XNLI evaluation file not found: .*xnli.test.tsv"):
+        task.check_files(data, ["en"], ["dev", "test"])
+    with pytest.raises(PaddleRembertError, match="multinli.train.de.tsv"):
+        task.check_files(data, ["en", "de"])
+    paws = tmp_path / "p" / "x-final"
+    for lang in ("de", "en"):
+        (paws / lang).mkdir(parents=True)
+        (paws / lang / "dev_2k.tsv").write_text("id\tsentence1\tsentence2\tlabel\n")
+    (paws / "en" / "test_2k.tsv").write_text("id\tsentence1\tsentence2\tlabel\n")
+    get_task("paws").check_files(str(tmp_path / "p"), None, ["dev"])
+    with pytest.raises(PaddleRembertError, match="de/test_2k.tsv"):
+        get_task("paws").check_files(str(tmp_path / "p"), None, ["dev", "test"])

@@ -1,33 +1,19 @@
-#!/usr/bin/env python
-"""The benchmark entry point: ``tools/benchmark.py SUBCOMMAND [options]``.
+"""The benchmark entry point: ``python -m tools.benchmark SUBCOMMAND [options]`` (from the repository root).
 
-  model       our ALBERT/RemBERT vs transformers (PyTorch) and PaddleNLP: train step and forward
-  tokenizers  tokenizer throughput (tools/bench/tokenizers.py)
-  inference   inference paths (tools/bench/inference.py)
+  run         one model on every backend (ours, PyTorch, PaddleNLP, Paddle Inference fp32/bf16,
+              onnxruntime), train step and forward, side by side (tools/bench/runner.py)
+  tokenizers  tokenizer throughput against transformers' slow and fast tokenizers (tools/bench/tokenizers.py)
   training    padding strategies over an epoch, full-size RemBERT step (tools/bench/training.py)
-  all         every subcommand above that is available, with its defaults (training: padding)
+  all         every subcommand above with its defaults (training: padding)
 
-``tools/benchmark.py SUBCOMMAND --help`` lists a subcommand's options. See docs/benchmarks.md.
+``python -m tools.benchmark SUBCOMMAND --help`` lists a subcommand's options. Output reports
+measurements (times and ratios), never verdicts; see docs/benchmarks.md.
 """
 import importlib
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # makes tools/bench importable as `bench`
-
-SUBCOMMANDS = {"model": "bench.models", "tokenizers": "bench.tokenizers", "inference": "bench.inference",
-               "training": "bench.training"}
+SUBCOMMANDS = {"run": "tools.bench.runner", "tokenizers": "tools.bench.tokenizers", "training": "tools.bench.training"}
 ALL_ARGS = {"training": ["padding"]}  # what `all` passes to a subcommand that needs arguments
-
-
-def _load(name):
-    """The subcommand's module, or None when it has not been written yet."""
-    try:
-        return importlib.import_module(SUBCOMMANDS[name])
-    except ModuleNotFoundError as exc:
-        if exc.name != SUBCOMMANDS[name]:
-            raise
-        return None
 
 
 def main(argv=None):
@@ -41,23 +27,14 @@ def main(argv=None):
             print("'all' takes no options: it runs each subcommand with its defaults", file=sys.stderr)
             return 2
         status = 0
-        for sub in SUBCOMMANDS:
-            module = _load(sub)
-            if module is None:
-                print(f"== {sub}: not available yet (tools/bench/{SUBCOMMANDS[sub].split('.')[1]}.py missing), skipped")
-                continue
+        for sub, module in SUBCOMMANDS.items():
             print(f"== {sub}", flush=True)
-            status = module.main(list(ALL_ARGS.get(sub, []))) or status
+            status = importlib.import_module(module).main(list(ALL_ARGS.get(sub, []))) or status
         return status
     if name not in SUBCOMMANDS:
         print(f"unknown subcommand {name!r}; choose from {', '.join([*SUBCOMMANDS, 'all'])}", file=sys.stderr)
         return 2
-    module = _load(name)
-    if module is None:
-        print(f"'{name}' is not available yet: tools/bench/{SUBCOMMANDS[name].split('.')[1]}.py does not exist",
-              file=sys.stderr)
-        return 2
-    return module.main(rest) or 0
+    return importlib.import_module(SUBCOMMANDS[name]).main(rest) or 0
 
 
 if __name__ == "__main__":

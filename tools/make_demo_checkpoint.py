@@ -11,13 +11,11 @@ not accuracy. Needs torch and transformers (the ``test`` extra); the demo itself
 import argparse
 import glob
 import os
-import sys
+
+from paddle_rembert.runtime.files import atomic_dir
+from paddle_rembert.testing import write_tiny_model_dir
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-
-from paddle_rembert.runtime.files import atomic_dir  # noqa: E402
-from paddle_rembert.testing import write_tiny_model_dir  # noqa: E402
 
 DEMO_DATA = os.path.join(REPO, "examples", "demo", "data", "xnli")
 SIZE = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, input_embedding_size=16,

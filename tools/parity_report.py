@@ -1,6 +1,6 @@
 """Print the worst difference to transformers per head: outputs, loss and gradients.
 
-    python tools/parity_report.py [--json out.json]
+    python -m tools.parity_report [--json out.json]
 
 Same tiny random models and padded inputs as tests/test_modeling_parity.py (which asserts the
 bounds); this prints the measured numbers for release notes.
@@ -8,16 +8,13 @@ bounds); this prints the measured numbers for release notes.
 import argparse
 import json
 import os
-import sys
 import tempfile
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import paddle_rembert as pr  # noqa: E402
-from paddle_rembert import testing as T  # noqa: E402
-from paddle_rembert.runtime.settings import set_num_threads  # noqa: E402
+import paddle_rembert as pr
+from paddle_rembert import testing as T
+from paddle_rembert.runtime.settings import set_num_threads
 
 
 def measure(family, class_name, directory):

@@ -4,16 +4,22 @@ Runs under plain ``python`` or ``python -m paddle.distributed.launch --nproc_per
 """
 import argparse
 import sys
+import warnings
 
-from paddle_rembert.cli import run_guarded
-from paddle_rembert.trainer import from_yaml, run
+# Paddle warns on import that ccache (for compiling custom C++ operators) is missing: not our users' concern.
+warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
+
+from paddle_rembert.cli import run_guarded  # noqa: E402
+from paddle_rembert.runtime.settings import quiet_third_party  # noqa: E402
+from paddle_rembert.trainer import from_yaml, run  # noqa: E402
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="a YAML recipe from configs/")
-    parser.add_argument("overrides", nargs="*", help="key=value overrides of the recipe")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides of the recipe (types are checked)")
     args = parser.parse_args(argv)
+    quiet_third_party()
     return run_guarded(lambda: run(from_yaml(args.config, args.overrides)), "train.py")
 
 

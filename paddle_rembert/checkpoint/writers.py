@@ -2,33 +2,32 @@
 import os
 import pickle
 
-import numpy as np
-
 from ..runtime.files import atomic_open
 from .readers import PADDLE_WEIGHTS, SAFETENSORS
-from .safetensors import numpy_to_st_dtype, write_safetensors
+from .safetensors import paddle_to_st_dtype, write_safetensors
 
 
-def _to_numpy(value):
-    return value if isinstance(value, np.ndarray) else value.numpy()
+def write_paddle_weights(directory, specs, produce, safe_serialization=False):
+    """Write Paddle-layout weights into ``directory``, one tensor at a time; returns the file written.
 
-
-def write_paddle_weights(directory, items, safe_serialization=False):
-    """``items``: iterable of (key, paddle Tensor or numpy array). Returns the file written.
-
-    ``.pdparams`` is a pickled dict of numpy arrays, what ``paddle.load`` and PaddleNLP read;
-    protocol 5 writes each array's buffer directly, without a second copy in memory.
+    ``specs`` lists ``(key, safetensors dtype, shape)`` in file order and ``produce(key)`` returns
+    each numpy array when its turn comes (``save_pretrained`` reads a parameter, ``convert`` reads
+    and transposes a checkpoint tensor). ``model.safetensors`` (metadata ``format: paddle``) streams
+    them to disk; ``model_state.pdparams`` is a pickled dict of numpy arrays, what ``paddle.load``
+    and PaddleNLP read (protocol 5 writes each array's buffer without a second copy).
     """
     if safe_serialization:
-        arrays = [(k, _to_numpy(v)) for k, v in items]
-        lookup = dict(arrays)
         path = os.path.join(directory, SAFETENSORS)
-        specs = [(k, numpy_to_st_dtype(a), a.shape) for k, a in arrays]
         with atomic_open(path, "wb") as f:
-            write_safetensors(f, specs, lookup.__getitem__, {"format": "paddle"})
+            write_safetensors(f, specs, produce, {"format": "paddle"})
         return path
     path = os.path.join(directory, PADDLE_WEIGHTS)
-    state = {k: _to_numpy(v) for k, v in items}
+    state = {key: produce(key) for key, _, _ in specs}
     with atomic_open(path, "wb") as f:
         pickle.dump(state, f, protocol=5)
     return path
+
+
+def tensor_specs(state):
+    """``(key, safetensors dtype, shape)`` of each Paddle tensor of a state dict."""
+    return [(key, paddle_to_st_dtype(t), tuple(t.shape)) for key, t in state.items()]

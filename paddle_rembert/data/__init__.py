@@ -10,14 +10,14 @@ rows with an empty text, an unknown label or a wrong column count are skipped, c
 their lines logged on the ``paddle_rembert.data`` logger; a missing file, a wrong header, or a
 bad evaluation row is a :class:`~paddle_rembert.errors.PaddleRembertError` naming file[:line].
 """
-from .collate import MODEL_INPUT_KEYS, Collator, collate
+from .collate import collate
 from .sampler import (TrainBatchSampler, eval_batches, merge_shards, shard_range, shard_sizes,
                       split_batch, split_sizes)
 from .tasks import TASKS, Task, get_task, prediction_lines, write_predictions
 from .tsv import Example, FileReport
 
 __all__ = [
-    "Collator", "Example", "FileReport", "MODEL_INPUT_KEYS", "TASKS", "Task", "TrainBatchSampler",
+    "Example", "FileReport", "TASKS", "Task", "TrainBatchSampler",
     "collate", "eval_batches", "get_task", "merge_shards", "prediction_lines", "shard_range",
     "shard_sizes", "split_batch", "split_sizes", "write_predictions",
 ]

@@ -10,9 +10,6 @@ from typing import Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
-#: The keys to hand to the model (``labels`` and ``num_tokens`` are not model inputs).
-MODEL_INPUT_KEYS = ("input_ids", "token_type_ids", "attention_mask")
-
 
 def collate(features: Sequence[Mapping], pad_id: int, pad_token_type_id: int = 0,
             pad_to_multiple_of: Optional[int] = None) -> Dict:
@@ -47,19 +44,6 @@ def collate(features: Sequence[Mapping], pad_id: int, pad_token_type_id: int = 0
     if all(f.get("labels") is not None for f in features):
         batch["labels"] = np.asarray([int(f["labels"]) for f in features], dtype=np.int64)
     return batch
-
-
-class Collator:
-    """A picklable ``collate_fn`` with the pad settings bound (for ``paddle.io.DataLoader``)."""
-
-    def __init__(self, pad_id: int, pad_token_type_id: int = 0,
-                 pad_to_multiple_of: Optional[int] = None):
-        self.pad_id = pad_id
-        self.pad_token_type_id = pad_token_type_id
-        self.pad_to_multiple_of = pad_to_multiple_of
-
-    def __call__(self, features: Sequence[Mapping]) -> Dict:
-        return collate(features, self.pad_id, self.pad_token_type_id, self.pad_to_multiple_of)
 
 
 def _same_length(values, n, key, i):

@@ -1,50 +1,68 @@
 """``Auto*`` classes: pick the model family from ``config.json``'s ``model_type``.
 
-Each family is one entry in ``MODEL_FAMILIES``: its package and its class-name prefix. Head
-classes follow transformers' names (``<Prefix>ForSequenceClassification`` ...), so adding BERT,
-RoBERTa or ELECTRA is one line here plus their ``models/<name>/`` package.
+Families and their head classes come from the registry (:mod:`paddle_rembert.models.registry`);
+head classes follow transformers' names (``<Prefix>ForSequenceClassification`` ...). A config
+without ``model_type`` (SpanBERT's) resolves as transformers resolves it: from ``architectures``,
+then from the directory name.
 """
-import importlib
 import os
 
-from .configuration_utils import CONFIG_NAME
+from ..models import registry
 from ..runtime.errors import PaddleRembertError
 from ..runtime.files import read_json
-
-MODEL_FAMILIES = {
-    "albert": ("paddle_rembert.models.albert", "Albert"),
-    "rembert": ("paddle_rembert.models.rembert", "RemBert"),
-}
-HEAD_SUFFIXES = ("Model", "ForPreTraining", "ForMaskedLM", "ForCausalLM", "ForSequenceClassification",
-                 "ForMultipleChoice", "ForTokenClassification", "ForQuestionAnswering")
+from .configuration_utils import CONFIG_NAME
 
 
-def family(model_type, source="config"):
-    if model_type not in MODEL_FAMILIES:
-        raise PaddleRembertError(
-            f"unknown model_type {model_type!r} in {source}; supported: {', '.join(sorted(MODEL_FAMILIES))}"
-        )
-    module_name, prefix = MODEL_FAMILIES[model_type]
-    return importlib.import_module(module_name), prefix
+def read_model_type(path, revision=None):
+    """``(model_type, config.json path)`` of a model directory, a path to its config.json, or a hub id.
+
+    A hub id (``google/rembert``, at ``revision``) is resolved to its snapshot in the Hugging Face
+    cache first (fetching the config and tokenizer files), so the path returned is always local.
+    """
+    from ..checkpoint.hub import resolve
+
+    if not isinstance(path, (str, os.PathLike)):
+        raise PaddleRembertError(f"a model directory or hub id is needed, got {type(path).__name__}")
+    path = resolve(path, revision=revision, weights=False)
+    config_path = os.path.join(path, CONFIG_NAME) if os.path.isdir(path) else path
+    config = read_json(config_path, "config file")
+    if not isinstance(config, dict):
+        raise PaddleRembertError(f"{config_path} must hold a JSON object, got {type(config).__name__}")
+    architectures = config.get("architectures")
+    if architectures is not None and not (isinstance(architectures, list)
+                                          and all(isinstance(a, str) for a in architectures)):
+        raise PaddleRembertError(f"{config_path}: architectures must be a list of class names, got {architectures!r}")
+    model_type = config.get("model_type")
+    if model_type is None:
+        model_type = _infer_model_type(config, config_path)
+    if not isinstance(model_type, str):
+        raise PaddleRembertError(f"{config_path}: model_type must be a string, got {model_type!r}")
+    return model_type, config_path
+
+
+def _infer_model_type(config, config_path):
+    """transformers' fallback for configs without ``model_type``: the architectures, then the path's name."""
+    for arch in config.get("architectures") or []:
+        family = registry.family_of_class(arch) if isinstance(arch, str) else None
+        if family is not None:
+            return family.model_type
+    # as transformers: the longest model_type found in the path wins ("roberta" before "bert"); a hub
+    # snapshot's path holds the repository name (models--SpanBERT--spanbert-base-cased/snapshots/...)
+    for model_type in sorted(registry.model_types(), key=len, reverse=True):
+        if model_type in os.path.dirname(config_path):
+            return model_type
+    raise PaddleRembertError(
+        f"{config_path} has no model_type, and neither its architectures nor its directory name tell the "
+        f"family; add \"model_type\": one of {', '.join(registry.model_types())}")
 
 
 def config_class(model_type, source="config"):
-    module, prefix = family(model_type, source)
-    return getattr(module, f"{prefix}Config")
+    return registry.get(model_type, source).config_class
 
 
 def model_classes(model_type, source="config"):
-    """All model classes of a family, in ``HEAD_SUFFIXES`` order."""
-    module, prefix = family(model_type, source)
-    return [getattr(module, prefix + s) for s in HEAD_SUFFIXES if hasattr(module, prefix + s)]
-
-
-def read_model_type(path):
-    config_path = os.path.join(path, CONFIG_NAME) if os.path.isdir(path) else path
-    config = read_json(config_path, "config file")
-    if "model_type" not in config:
-        raise PaddleRembertError(f"{config_path} has no model_type")
-    return config["model_type"], config_path
+    """All model classes of a family (the backbone first)."""
+    return list(registry.get(model_type, source).model_classes)
 
 
 class AutoConfig:
@@ -54,7 +72,7 @@ class AutoConfig:
 
     @staticmethod
     def from_pretrained(path, **overrides):
-        model_type, config_path = read_model_type(path)
+        model_type, config_path = read_model_type(path, revision=overrides.pop("revision", None))
         return config_class(model_type, config_path).from_pretrained(config_path, **overrides)
 
 
@@ -63,11 +81,11 @@ class _AutoModel:
 
     @classmethod
     def model_class(cls, model_type, source="config"):
-        module, prefix = family(model_type, source)
-        name = prefix + cls.suffix
-        if not hasattr(module, name):
-            raise PaddleRembertError(f"{cls.__name__} has no class for model_type {model_type!r} (no {name})")
-        return getattr(module, name)
+        family = registry.get(model_type, source)
+        try:
+            return family.model_class(cls.suffix, source)
+        except PaddleRembertError as e:
+            raise PaddleRembertError(f"{cls.__name__} has no class for model_type {model_type!r}: {e}") from None
 
     @classmethod
     def from_config(cls, config):
@@ -75,20 +93,22 @@ class _AutoModel:
 
     @classmethod
     def from_pretrained(cls, path, **kwargs):
-        model_type, config_path = read_model_type(path)
+        model_type, config_path = read_model_type(path, revision=kwargs.get("revision"))
         return cls.model_class(model_type, config_path).from_pretrained(path, **kwargs)
 
 
-def _auto(suffix):
+def auto_class(suffix):
+    """The ``Auto*`` class that dispatches to ``<Family><suffix>``."""
     name = "AutoModel" if suffix == "Model" else f"AutoModel{suffix}"
     return type(name, (_AutoModel,), {"suffix": suffix, "__doc__": f"Dispatches to ``<Family>{suffix}``."})
 
 
-AutoModel = _auto("Model")
-AutoModelForPreTraining = _auto("ForPreTraining")
-AutoModelForMaskedLM = _auto("ForMaskedLM")
-AutoModelForCausalLM = _auto("ForCausalLM")
-AutoModelForSequenceClassification = _auto("ForSequenceClassification")
-AutoModelForMultipleChoice = _auto("ForMultipleChoice")
-AutoModelForTokenClassification = _auto("ForTokenClassification")
-AutoModelForQuestionAnswering = _auto("ForQuestionAnswering")
+AutoModel = auto_class("Model")
+AutoModelForPreTraining = auto_class("ForPreTraining")
+AutoModelForMaskedLM = auto_class("ForMaskedLM")
+AutoModelForCausalLM = auto_class("ForCausalLM")
+AutoModelForNextSentencePrediction = auto_class("ForNextSentencePrediction")
+AutoModelForSequenceClassification = auto_class("ForSequenceClassification")
+AutoModelForMultipleChoice = auto_class("ForMultipleChoice")
+AutoModelForTokenClassification = auto_class("ForTokenClassification")
+AutoModelForQuestionAnswering = auto_class("ForQuestionAnswering")

@@ -1,11 +1,20 @@
-"""Forward passes of the task heads that are the same for every encoder model.
+"""Forward passes of the task heads that are the same for every encoder model, and the tied LM decoder.
 
-A model file declares its head classes with transformers' names and module names
-(``self.rembert``/``self.albert``, ``self.classifier``, ``self.qa_outputs`` ...) and inherits the
-forward pass from one of these mixins. The mixins only use ``self.base_model`` (the backbone,
-found through ``base_model_prefix``) and the head's own layers, so BERT, RoBERTa or ELECTRA can
-reuse them or override ``forward`` where their head differs.
+A model file declares its head classes with transformers' names and module names (the backbone
+under ``base_model_prefix``, ``self.classifier``, ``self.qa_outputs`` ...) and inherits the
+forward pass from one of these mixins. The mixins only use ``self.base_model`` and the head's own
+layers. Where families differ they override a hook, not ``forward``:
+
+* ``sequence_logits(outputs)``: what a sequence-classification head computes from the backbone's
+  outputs (default: the pooled ``[CLS]`` through ``dropout`` and ``classifier``; RoBERTa and ELECTRA
+  read the first token through their own dense layers);
+* ``choice_logits(outputs)``: the same for one multiple-choice row (default as above);
+* ``lm_head(sequence_output)``: the vocabulary logits of a masked-LM head.
 """
+import paddle
+from paddle import nn
+
+from .layers import linear
 from .losses import cross_entropy, sequence_classification_loss, span_loss, token_loss
 from .outputs import (
     MaskedLMOutput,
@@ -24,7 +33,10 @@ def _backbone_kwargs(attention_mask, token_type_ids, position_ids, head_mask, in
 
 
 class SequenceClassificationHead:
-    """Pooled ``[CLS]`` output -> ``dropout`` -> ``classifier``; loss by ``problem_type``."""
+    """``sequence_logits`` of the backbone's outputs; loss by ``problem_type``."""
+
+    def sequence_logits(self, outputs):
+        return self.classifier(self.dropout(outputs.pooler_output))
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
                 inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None,
@@ -32,7 +44,7 @@ class SequenceClassificationHead:
         outputs = self.base_model(input_ids, **_backbone_kwargs(
             attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds, output_attentions,
             output_hidden_states))
-        logits = self.classifier(self.dropout(outputs.pooler_output))
+        logits = self.sequence_logits(outputs)
         loss = sequence_classification_loss(self.config, logits, labels)
         return self.wrap_output(SequenceClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions),
@@ -87,7 +99,10 @@ class QuestionAnsweringHead:
 
 
 class MultipleChoiceHead:
-    """Inputs ``[B, C, L]`` are flattened to ``[B*C, L]``; pooled -> ``classifier`` -> ``[B, C]`` logits."""
+    """Inputs ``[B, C, L]`` are flattened to ``[B*C, L]``; ``choice_logits`` per row -> ``[B, C]`` logits."""
+
+    def choice_logits(self, outputs):
+        return self.classifier(self.dropout(outputs.pooler_output))
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
                 inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None,
@@ -101,8 +116,42 @@ class MultipleChoiceHead:
         outputs = self.base_model(flat(input_ids), **_backbone_kwargs(
             flat(attention_mask), flat(token_type_ids), flat(position_ids), head_mask, flat(inputs_embeds, 2),
             output_attentions, output_hidden_states))
-        logits = self.classifier(self.dropout(outputs.pooler_output)).reshape([-1, num_choices])
+        logits = self.choice_logits(outputs).reshape([-1, num_choices])
         loss = None if labels is None else cross_entropy(logits, labels)
         return self.wrap_output(MultipleChoiceModelOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions),
             return_dict)
+
+
+class TiedLMDecoder(nn.Layer):
+    """Vocabulary logits ``hidden @ word_embeddings.T + bias``: the masked-LM decoder of ALBERT and BERT.
+
+    With ``tie=True`` (``config.tie_word_embeddings``, the default) the weight *is* the word
+    embedding: this layer keeps a reference to it, not a second copy, and transformers' duplicate
+    key ``<prefix>.weight`` is dropped on load and re-created on export (``PretrainedModel.tied_weights``).
+    With ``tie=False`` it owns a ``[in, vocab]`` weight, stored transposed like a Linear's.
+    ``shared_bias``: the parent's own bias parameter (``predictions.bias``), whose duplicate
+    ``<prefix>.bias`` transformers also stores; without it the decoder owns its bias.
+    """
+
+    transposed_weight = True  # a torch checkpoint holds [vocab, in]: converted like nn.Linear weights
+
+    def __init__(self, word_embeddings, in_size, vocab_size, tie=True, shared_bias=None):
+        super().__init__()
+        self._refs = {"embeddings": word_embeddings, "bias": shared_bias}  # references, not sublayers/parameters
+        self.weight = None if tie else self.create_parameter([in_size, vocab_size])
+        self.bias = None if shared_bias is not None else self.create_parameter([vocab_size], is_bias=True)
+
+    @property
+    def tied_embeddings(self):
+        return self._refs["embeddings"] if self.weight is None else None
+
+    @property
+    def shared_bias(self):
+        return self._refs["bias"]
+
+    def forward(self, hidden_states):
+        bias = self.bias if self.bias is not None else self.shared_bias
+        if self.weight is None:
+            return linear(hidden_states, self.tied_embeddings.weight, bias, transpose_w=True)
+        return linear(hidden_states, self.weight, bias)

@@ -17,8 +17,6 @@ from .layers import default_position_ids
 
 logger = logging.getLogger("paddle_rembert")
 
-PADDLE_WEIGHTS_NAME = "model_state.pdparams"
-
 
 def _lazy_init_active():
     from paddle.nn.initializer.lazy_init import lazy_init_helper
@@ -27,15 +25,10 @@ def _lazy_init_active():
 
 
 class PretrainedModel(nn.Layer):
-    """Base of every model and head. Subclasses set ``config_class`` and ``base_model_prefix``.
-
-    ``tied_weights`` maps state-dict keys that transformers stores but we do not (because the
-    tensor is shared) to the key they equal; the converter drops or re-creates them.
-    """
+    """Base of every model and head. Subclasses set ``config_class`` and ``base_model_prefix``."""
 
     config_class = None
     base_model_prefix = ""
-    tied_weights = {}
 
     def __init__(self, config, *args, **kwargs):
         super().__init__()
@@ -61,7 +54,30 @@ class PretrainedModel(nn.Layer):
 
     def linear_weight_keys(self):
         """State-dict keys of Linear weights: the ones stored transposed relative to PyTorch."""
-        return {f"{name}.weight" for name, layer in self.named_sublayers() if isinstance(layer, nn.Linear)}
+        return {f"{name}.weight" for name, layer in self.named_sublayers()
+                if isinstance(layer, nn.Linear)
+                or (getattr(layer, "transposed_weight", False) and layer.weight is not None)}
+
+    @property
+    def tied_weights(self):
+        """Keys transformers stores but we do not, because the tensor is shared -> the key they equal.
+
+        Derived from the model's :class:`~paddle_rembert.modeling.heads.TiedLMDecoder` layers (a tied
+        decoder weight is the word embedding; a shared bias is the parent's). The converter drops
+        these keys on load and writes them again for PyTorch.
+        """
+        from .heads import TiedLMDecoder
+
+        key_of = {id(p): key for key, p in self.state_dict().items()}
+        out = {}
+        for name, layer in self.named_sublayers():
+            if not isinstance(layer, TiedLMDecoder):
+                continue
+            if layer.tied_embeddings is not None:
+                out[f"{name}.weight"] = key_of[id(layer.tied_embeddings.weight)]
+            if layer.shared_bias is not None:
+                out[f"{name}.bias"] = key_of[id(layer.shared_bias)]
+        return out
 
     # -- init -------------------------------------------------------------------------------
     def post_init(self):
@@ -127,8 +143,12 @@ class PretrainedModel(nn.Layer):
         if token_type_ids is None:
             token_type_ids = paddle.zeros(shape[:2], dtype="int64")
         if position_ids is None:
-            position_ids = default_position_ids(shape, past_length)
+            position_ids = self.make_position_ids(input_ids, inputs_embeds, shape, past_length)
         return self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds), shape
+
+    def make_position_ids(self, input_ids, inputs_embeds, shape, past_length):
+        """Positions when the caller gives none: ``past_length, past_length + 1, ...`` (RoBERTa overrides)."""
+        return default_position_ids(shape, past_length)
 
     def wrap_output(self, output, return_dict):
         if return_dict is None:
@@ -142,32 +162,37 @@ class PretrainedModel(nn.Layer):
         Each file is written to a temporary name and renamed, so a crash never leaves a
         half-written weight file behind.
         """
-        from ..checkpoint.writers import write_paddle_weights
+        from ..checkpoint.writers import tensor_specs, write_paddle_weights
 
         os.makedirs(save_directory, exist_ok=True)
         self.config.architectures = [type(self).__name__]
         self.config.save_pretrained(save_directory)
-        state = ((k, v) for k, v in self.state_dict().items())
-        write_paddle_weights(save_directory, state, safe_serialization=safe_serialization)
+        state = self.state_dict()
+        write_paddle_weights(save_directory, tensor_specs(state), lambda key: state[key].numpy(),
+                             safe_serialization=safe_serialization)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *, config=None, strict=False, dtype=None,
-                        output_loading_info=False, **config_overrides):
+                        output_loading_info=False, ignore_mismatched_sizes=False, revision=None, **config_overrides):
         """Build the model from ``config.json`` and load its weights, converting PyTorch ones in memory.
 
+        ``pretrained_model_name_or_path`` is a directory or a hub id (``google/rembert``, at
+        ``revision``), fetched or found in the Hugging Face cache (:mod:`paddle_rembert.checkpoint.hub`).
         Keys the checkpoint lacks (a new head on a backbone checkpoint) are initialised and listed;
-        unexpected keys and shape mismatches are listed by name. ``strict=True`` raises on any of
-        them. The source directory is never written to.
+        unexpected keys are listed by name. A tensor whose shape differs from the model's raises,
+        as in transformers, unless ``ignore_mismatched_sizes=True`` (then it is initialised and
+        listed). ``strict=True`` raises on any of them. The source directory is never written to.
         """
+        from ..checkpoint.hub import resolve
         from ..checkpoint.loading import load_weights
 
-        path = pretrained_model_name_or_path
-        if not os.path.isdir(path):
+        path = resolve(pretrained_model_name_or_path, revision=revision)
+        if not isinstance(path, (str, os.PathLike)) or not os.path.isdir(path):
             raise PaddleRembertError(f"model directory not found: {path}")
         if config is None:
             config = cls.config_class.from_pretrained(os.path.join(path, CONFIG_NAME), **config_overrides)
         model = cls(config)
-        report = load_weights(model, path)
+        report = load_weights(model, path, ignore_mismatched_sizes=ignore_mismatched_sizes)
         report.log(logger, type(model).__name__, path)
         if strict and not report.clean:
             raise PaddleRembertError(report.describe(type(model).__name__, path))

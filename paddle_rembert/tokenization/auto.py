@@ -1,49 +1,52 @@
-"""Reading tokenizer dirs: which class (``AutoTokenizer``) and which ``__init__`` arguments.
+"""``AutoTokenizer``: which tokenizer class a directory holds, from the family registry.
 
 The class: ``tokenizer_config.json``'s ``tokenizer_class`` (PaddleNLP's older ``init_class``
-too), else ``config.json``'s ``model_type``, else a clear error. One registry line adds a model.
-The arguments: :func:`read_tokenizer_dir`, transformers 4.46's reading of the same files.
+too), else ``config.json``'s ``model_type`` (or, without one, its ``architectures``), else a clear
+error. The ``__init__`` arguments are read by :func:`paddle_rembert.tokenization.files.read_tokenizer_dir`.
 """
-import importlib
 import os
 
+from ..models import registry
 from ..runtime.errors import PaddleRembertError
 from ..runtime.files import read_json
 from .files import check_dir
 
-# model_type -> (tokenizer class name, module). BERT/RoBERTa/ELECTRA: add one line each.
-TOKENIZER_REGISTRY = {
-    "albert": ("AlbertTokenizer", "paddle_rembert.models.albert.tokenizer"),
-    "rembert": ("RemBertTokenizer", "paddle_rembert.models.rembert.tokenizer"),
-}
 
-
-def tokenizer_class_for(model_type):
-    """The tokenizer class registered for ``model_type`` (``"albert"``, ``"rembert"``)."""
-    if model_type not in TOKENIZER_REGISTRY:
-        raise PaddleRembertError(f"no tokenizer for model_type {model_type!r}; known: {', '.join(TOKENIZER_REGISTRY)}")
-    name, module = TOKENIZER_REGISTRY[model_type]
-    return getattr(importlib.import_module(module), name)
+def tokenizer_class_for(model_type, source="config"):
+    """The tokenizer class of the family of ``model_type``."""
+    return registry.get(model_type, source).tokenizer_class
 
 
 def _class_by_name(class_name, where):
-    base = class_name[:-4] if class_name.endswith("Fast") else class_name
-    for model_type, (name, _) in TOKENIZER_REGISTRY.items():
-        if name == base:
-            return tokenizer_class_for(model_type)
-    known = ", ".join(name for name, _ in TOKENIZER_REGISTRY.values())
-    raise PaddleRembertError(f"{where} names tokenizer_class {class_name!r}, which is not supported (known: {known})")
+    family = registry.family_of_class(class_name) if isinstance(class_name, str) else None
+    if family is None:
+        known = ", ".join(f.tokenizer_class.__name__ for f in registry.families())
+        raise PaddleRembertError(f"{where} names tokenizer_class {class_name!r}, which is not supported (known: {known})")
+    return family.tokenizer_class
+
+
+def _family_from_model_config(model_config):
+    data = read_json(model_config, "model config")
+    if not isinstance(data, dict):
+        return None
+    if data.get("model_type"):
+        return registry.get(data["model_type"], model_config)
+    for arch in data.get("architectures") or []:
+        family = registry.family_of_class(arch) if isinstance(arch, str) else None
+        if family is not None:
+            return family
+    return None
 
 
 class AutoTokenizer:
-    """Factory: ``AutoTokenizer.from_pretrained(dir)`` returns an ALBERT or RemBERT tokenizer."""
+    """Factory: ``AutoTokenizer.from_pretrained(dir)`` returns the tokenizer of the directory's family."""
 
     def __init__(self):
         raise PaddleRembertError("use AutoTokenizer.from_pretrained(dir), not AutoTokenizer()")
 
     @classmethod
     def from_pretrained(cls, pretrained_dir, **kwargs):
-        path = check_dir(pretrained_dir)
+        path = check_dir(pretrained_dir, revision=kwargs.pop("revision", None))
         if not os.path.isdir(path):
             raise PaddleRembertError(f"AutoTokenizer needs a tokenizer directory, got a file: {path}")
         tok_config = os.path.join(path, "tokenizer_config.json")
@@ -54,15 +57,9 @@ class AutoTokenizer:
                 return _class_by_name(name, tok_config).from_pretrained(path, **kwargs)
         model_config = os.path.join(path, "config.json")
         if os.path.isfile(model_config):
-            data = read_json(model_config, "model config")
-            model_type = data.get("model_type") if isinstance(data, dict) else None
-            if model_type:
-                if model_type not in TOKENIZER_REGISTRY:
-                    raise PaddleRembertError(f"{model_config} has model_type {model_type!r}, which has no tokenizer "
-                                             f"here (known: {', '.join(TOKENIZER_REGISTRY)})")
-                return tokenizer_class_for(model_type).from_pretrained(path, **kwargs)
+            family = _family_from_model_config(model_config)
+            if family is not None:
+                return family.tokenizer_class.from_pretrained(path, **kwargs)
         raise PaddleRembertError(
             f"cannot tell which tokenizer {path} holds: it needs tokenizer_config.json with 'tokenizer_class' "
-            f"or config.json with 'model_type' (one of {', '.join(TOKENIZER_REGISTRY)})")
-
-
+            f"or config.json with 'model_type' (one of {', '.join(registry.model_types())})")

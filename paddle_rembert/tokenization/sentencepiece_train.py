@@ -1,17 +1,13 @@
-"""Train small SentencePiece models in the id layouts of the real ALBERT and RemBERT models.
+"""Train small SentencePiece models in the id layout of a real tokenizer, and write hub-layout dirs.
 
 No pretrained tokenizer can be downloaded here, so tests, the demo and tools train a tiny unigram
 model on the fly and write a tokenizer dir in the hub layout. Training is deterministic (one
 thread, every sentence used, no shuffling) and takes well under a second on a few thousand lines.
 
-Layouts (ids of the pieces that are not learnt):
-
-* ``albert``: ``<pad>``=0, ``<unk>``=1, ``[CLS]``=2, ``[SEP]``=3, ``[MASK]``=4 (control symbols),
-  then the user-defined symbols of ALBERT's ``spm_train`` command ``( ) " - . – £ €`` (5-12), as in
-  albert-base-v2's ``spiece.model``.
-* ``rembert``: ``[PAD]``=0, ``[UNK]``=1, ``[CLS]``=2, ``[SEP]``=3, ``[MASK]``=4 (control symbols).
-  The real google/rembert model has ``[PAD]``=0 but ``[CLS]``=312 and ``[SEP]``=313; the
-  tokenizers read every special id from the model file, so nothing depends on these numbers.
+A *layout* describes a family's real tokenizer; each SentencePiece family declares its own (see
+its ``models/<name>/__init__.py``): ``trainer`` (the ids and pieces that are not learnt, as
+``SentencePieceTrainer`` options), ``vocab_file`` (the model file's name in the hub dir),
+``tokenizer_config`` and ``special_tokens_map`` (the two JSON files as the hub has them).
 """
 import io
 import os
@@ -21,45 +17,28 @@ import sentencepiece as spm
 from ..runtime.errors import PaddleRembertError
 from ..runtime.files import atomic_open, write_json
 
-ALBERT_USER_SYMBOLS = ["(", ")", '"', "-", ".", "\u2013", "\u00a3", "\u20ac"]
-LAYOUTS = {
-    "albert": dict(pad_id=0, pad_piece="<pad>", unk_id=1, unk_piece="<unk>", bos_id=-1, eos_id=-1,
-                   control_symbols=["[CLS]", "[SEP]", "[MASK]"], user_defined_symbols=ALBERT_USER_SYMBOLS),
-    "rembert": dict(pad_id=0, pad_piece="[PAD]", unk_id=1, unk_piece="[UNK]", bos_id=-1, eos_id=-1,
-                    control_symbols=["[CLS]", "[SEP]", "[MASK]"], user_defined_symbols=[]),
-}
-# tokenizer_config.json / special_tokens_map.json as the hub has them (google/rembert's are real files).
-_MASK = {"content": "[MASK]", "single_word": False, "lstrip": True, "rstrip": False, "normalized": False}
-HUB_FILES = {
-    "albert": ("spiece.model",
-               {"do_lower_case": True, "remove_space": True, "keep_accents": False, "bos_token": "[CLS]",
-                "eos_token": "[SEP]", "unk_token": "<unk>", "sep_token": "[SEP]", "pad_token": "<pad>",
-                "cls_token": "[CLS]", "mask_token": "[MASK]", "tokenizer_class": "AlbertTokenizer"},
-               {"bos_token": "[CLS]", "eos_token": "[SEP]", "unk_token": "<unk>", "sep_token": "[SEP]",
-                "pad_token": "<pad>", "cls_token": "[CLS]", "mask_token": _MASK}),
-    "rembert": ("sentencepiece.model",
-                {"bos_token": "[CLS]", "cls_token": "[CLS]", "do_lower_case": False, "eos_token": "[SEP]",
-                 "keep_accents": True, "mask_token": "[MASK]", "pad_token": "[PAD]", "remove_space": True,
-                 "sep_token": "[SEP]", "tokenizer_class": "RemBertTokenizer", "unk_token": "[UNK]"},
-                {"bos_token": "[CLS]", "eos_token": "[SEP]", "unk_token": "[UNK]", "sep_token": "[SEP]",
-                 "pad_token": "[PAD]", "cls_token": "[CLS]", "mask_token": "[MASK]"}),
-}
+_LAYOUT_KEYS = ("trainer", "vocab_file", "tokenizer_config", "special_tokens_map")
 
 
-def _check_layout(layout):
-    if layout not in LAYOUTS:
-        raise PaddleRembertError(f"layout must be 'albert' or 'rembert', got {layout!r}")
+def _check_layout(layout, need_files=False):
+    if layout is None and not need_files:
+        return {}
+    if not isinstance(layout, dict) or not all(k in layout for k in (_LAYOUT_KEYS if need_files else ("trainer",))):
+        raise PaddleRembertError(f"layout must be a SentencePiece layout dict with keys {', '.join(_LAYOUT_KEYS)} "
+                                 f"(a family's tokenizer_layout), got {layout!r}"[:300])
+    return layout
 
 
-def train_sentencepiece(texts, model_prefix_or_path, layout="albert", vocab_size=1000, tokenizer_dir=None, **kw):
+def train_sentencepiece(texts, model_prefix_or_path, layout=None, vocab_size=1000, tokenizer_dir=None, **kw):
     """Train a unigram model on ``texts`` and write it; return the ``.model`` path.
 
     ``model_prefix_or_path`` is a path ending in ``.model`` or a prefix (``.model`` is appended).
     ``vocab_size`` is a soft limit (a small corpus may give fewer pieces). Extra keyword arguments
     go to ``SentencePieceTrainer.train`` and override the defaults. With ``tokenizer_dir`` the
-    complete tokenizer dir is written too (see :func:`write_tokenizer_dir`).
+    complete tokenizer dir is written too (see :func:`write_tokenizer_dir`). ``layout=None`` trains
+    with SentencePiece's own special ids.
     """
-    _check_layout(layout)
+    layout = _check_layout(layout, need_files=tokenizer_dir is not None)
     if isinstance(texts, str):
         raise PaddleRembertError("texts must be an iterable of str, not one str")
     sentences = []
@@ -73,7 +52,7 @@ def train_sentencepiece(texts, model_prefix_or_path, layout="albert", vocab_size
     path = path if path.endswith(".model") else path + ".model"
     options = dict(model_type="unigram", vocab_size=int(vocab_size), character_coverage=1.0, num_threads=1,
                    hard_vocab_limit=False, input_sentence_size=0, shuffle_input_sentence=False, minloglevel=2)
-    options.update(LAYOUTS[layout])
+    options.update(layout.get("trainer", {}))
     options.update(kw)
     buf = io.BytesIO()
     try:
@@ -87,15 +66,16 @@ def train_sentencepiece(texts, model_prefix_or_path, layout="albert", vocab_size
     return path
 
 
-def write_tokenizer_dir(model_file, out_dir, layout="albert", style="hub", model_max_length=None, **config):
+def write_tokenizer_dir(model_file, out_dir, layout, style="hub", model_max_length=None, tokenizer_class=None,
+                        **config):
     """Write a complete tokenizer dir for ``model_file``; return ``out_dir``.
 
     ``style="hub"`` writes the model file, ``tokenizer_config.json`` and ``special_tokens_map.json``
     as the hub has them (no ``added_tokens_decoder``); ``style="saved"`` writes what
-    ``save_pretrained`` writes (transformers 4.46 layout). ``config`` entries override
-    tokenizer_config.json keys (e.g. ``do_lower_case=False``).
+    ``save_pretrained`` of ``tokenizer_class`` writes (transformers 4.46 layout). ``config`` entries
+    override tokenizer_config.json keys (e.g. ``do_lower_case=False``).
     """
-    _check_layout(layout)
+    layout = _check_layout(layout, need_files=True)
     if style not in ("hub", "saved"):
         raise PaddleRembertError(f"style must be 'hub' or 'saved', got {style!r}")
     model_file = os.fspath(model_file)
@@ -105,11 +85,11 @@ def write_tokenizer_dir(model_file, out_dir, layout="albert", style="hub", model
     if model_max_length is not None:
         config["model_max_length"] = int(model_max_length)
     if style == "saved":
-        from .auto import tokenizer_class_for
-
-        tokenizer_class_for(layout)(model_file, **config).save_pretrained(out_dir)
+        if tokenizer_class is None:
+            raise PaddleRembertError("style='saved' needs the tokenizer_class that saves the directory")
+        tokenizer_class(model_file, **config).save_pretrained(out_dir)
         return out_dir
-    name, tok_config, special_map = HUB_FILES[layout]
+    name, tok_config, special_map = layout["vocab_file"], layout["tokenizer_config"], layout["special_tokens_map"]
     os.makedirs(out_dir, exist_ok=True)
     with open(model_file, "rb") as src, atomic_open(os.path.join(out_dir, name), "wb") as dst:
         dst.write(src.read())

@@ -13,6 +13,8 @@ import tempfile
 import time
 from importlib import metadata
 
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 
 # -- threads ----------------------------------------------------------------------------------
 def cpu_count():
@@ -265,8 +267,9 @@ def without_options(argv, names):
     return keep
 
 
-def run_child(argv, result_flag="--result-file", env=None, timeout=None):
-    """Run ``python argv... RESULT_FLAG tmp.json`` in a fresh process and return the JSON it wrote.
+def run_child(argv, result_flag="--result-file", env=None, timeout=None, cwd=REPO):
+    """Run ``python argv... RESULT_FLAG tmp.json`` in a fresh process (in the repository, so that
+    ``-m tools.bench.<module>`` resolves) and return the JSON it wrote.
 
     The child's stderr passes through (progress, warnings); a failed child raises
     ``RuntimeError`` with its exit code.
@@ -275,7 +278,7 @@ def run_child(argv, result_flag="--result-file", env=None, timeout=None):
     os.close(fd)
     try:
         cmd = [sys.executable, *argv, result_flag, path]
-        proc = subprocess.run(cmd, env=dict(os.environ, **(env or {})), timeout=timeout,
+        proc = subprocess.run(cmd, env=dict(os.environ, **(env or {})), timeout=timeout, cwd=cwd,
                               stdout=subprocess.DEVNULL)
         if proc.returncode != 0:
             raise RuntimeError(f"child exited with {proc.returncode}: {' '.join(cmd)}")

@@ -22,8 +22,7 @@ import tempfile
 
 from . import common
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FIXTURES = os.path.join(REPO, "tests", "fixtures", "real-format")
+FIXTURES = os.path.join(common.REPO, "tests", "fixtures", "real-format")
 PACKAGES = ("transformers", "tokenizers", "sentencepiece", "paddlenlp", "numpy")
 CONTENDERS = ("ours", "fast", "slow")
 
@@ -31,7 +30,7 @@ CONTENDERS = ("ours", "fast", "slow")
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="tools/benchmark.py tokenizers", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", choices=("albert", "rembert", "both"), default="both")
+    p.add_argument("--model", default="all", help="a registered model_type, or all (default)")
     p.add_argument("--tokenizer-dir", help="benchmark this tokenizer dir instead of a freshly trained one "
                                            "(needs --model albert or rembert)")
     p.add_argument("--pairs", type=int, default=10000, help="number of sentence pairs (default 10000)")
@@ -49,8 +48,8 @@ def parse_args(argv):
     bad = [c for c in args.contenders if c not in CONTENDERS]
     if bad or "ours" not in args.contenders:
         p.error(f"--contenders must include ours and be a subset of {','.join(CONTENDERS)}")
-    if args.tokenizer_dir and args.model == "both":
-        p.error("--tokenizer-dir needs --model albert or --model rembert")
+    if args.tokenizer_dir and args.model == "all":
+        p.error("--tokenizer-dir needs --model MODEL_TYPE")
     return args
 
 
@@ -92,7 +91,7 @@ def build_tokenizers(model, args, workdir):
     """(ours, slow, fast) for ``model`` from --tokenizer-dir or a model trained on the fixture text."""
     import transformers
 
-    from paddle_rembert.tokenization.sentencepiece_train import train_sentencepiece, write_tokenizer_dir
+    from paddle_rembert.models import registry
     from paddle_rembert.tokenization.auto import AutoTokenizer
 
     transformers.logging.set_verbosity_error()
@@ -100,13 +99,11 @@ def build_tokenizers(model, args, workdir):
     if path is None:
         corpus = [s for pair in fixture_pairs() for s in pair]
         corpus += [f"In {y}, about {n},000 people paid ${n},{y} each." for y in range(1990, 2030) for n in (1, 3, 45)]
-        spm = train_sentencepiece(corpus, os.path.join(workdir, f"{model}-spm"), layout=model,
-                                  vocab_size=args.vocab_size)
-        path = write_tokenizer_dir(spm, os.path.join(workdir, model), layout=model)
+        path = registry.get(model).make_tiny_tokenizer(corpus, os.path.join(workdir, model), args.vocab_size)
     ours = AutoTokenizer.from_pretrained(path)
     ours.num_threads = args.threads
-    slow_cls, fast_cls = {"albert": (transformers.AlbertTokenizer, transformers.AlbertTokenizerFast),
-                          "rembert": (transformers.RemBertTokenizer, transformers.RemBertTokenizerFast)}[model]
+    name = type(ours).__name__  # transformers' class names are ours
+    slow_cls, fast_cls = getattr(transformers, name), getattr(transformers, name + "Fast")
     slow = slow_cls.from_pretrained(path)
     fast = fast_cls.from_pretrained(path, from_slow=True) if "fast" in args.contenders else None
     return ours, slow, fast
@@ -162,9 +159,10 @@ def main(argv=None):
     threads = args.threads or common.cpu_count()
     os.environ["RAYON_NUM_THREADS"] = str(threads)  # before tokenizers starts its thread pool
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
-    sys.path.insert(0, REPO)
     pairs = make_pairs(args.pairs, args.seed)
-    models = ("albert", "rembert") if args.model == "both" else (args.model,)
+    from paddle_rembert.models import registry
+
+    models = registry.model_types() if args.model == "all" else (args.model,)
     with tempfile.TemporaryDirectory(prefix="bench-tok-") as workdir:
         results = [run_model(m, args, pairs, workdir) for m in models]
     report(results, args)

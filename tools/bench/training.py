@@ -1,7 +1,7 @@
 """Training-side measurements: padding strategies over an epoch, and one full-size RemBERT step.
 
-    tools/benchmark.py training padding   [--examples 512] [--batch 16] [--layers 4] [--model albert]
-    tools/benchmark.py training full-step [--batch 2] [--seq-len 128]
+    python -m tools.benchmark training padding   [--examples 512] [--batch 16] [--layers 4] [--model albert]
+    python -m tools.benchmark training full-step [--batch 2] [--seq-len 128]
 
 ``padding`` trains the same model over the same examples three ways -- static padding to 128
 with random batches (PaddleNLP's example), dynamic padding with random batches, and dynamic
@@ -14,7 +14,6 @@ files cannot be downloaded here.
 (575.9M parameters, random weights) in a fresh process and reports its peak RSS.
 """
 import argparse
-import json
 import os
 import resource
 import sys
@@ -24,8 +23,6 @@ import numpy as np
 
 from . import common
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CONFIGS = os.path.join(REPO, "tests", "fixtures", "real-configs")
 
 
 def xnli_like_lengths(n, seed=0, max_len=128):
@@ -40,14 +37,14 @@ def xnli_like_lengths(n, seed=0, max_len=128):
 
 
 def _model(family, layers, num_labels=3):
+    """A base-size classifier of ``family`` (its real config where the repository has one) with ``layers`` layers."""
     import paddle_rembert as pr
 
-    name = "albert-base-v2" if family == "albert" else "google-rembert"
-    with open(os.path.join(CONFIGS, name, "config.json")) as f:
-        config = json.load(f)
-    config.update(num_hidden_layers=layers, num_labels=num_labels)
-    cls = pr.AlbertForSequenceClassification if family == "albert" else pr.RemBertForSequenceClassification
-    return cls(cls.config_class(**config))
+    from .runner import load_config
+
+    config = load_config(argparse.Namespace(family=family, config=None, layers=layers, tiny=False))
+    config["num_labels"] = num_labels
+    return pr.AutoModelForSequenceClassification.from_config(pr.AutoConfig.for_model(family, **config))
 
 
 def padding(argv):
@@ -55,7 +52,7 @@ def padding(argv):
     parser.add_argument("--examples", type=int, default=512)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--model", choices=("albert", "rembert"), default="albert")
+    parser.add_argument("--model", default="albert", help="a registered model_type (default albert)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)

@@ -54,3 +54,8 @@ class AlbertConfig(PretrainedConfig):
         self.layer_norm_eps = layer_norm_eps
         self.classifier_dropout_prob = classifier_dropout_prob
         self.position_embedding_type = position_embedding_type
+
+    def weight_layers(self):
+        """Layers that own weights, for the size check: the ``num_hidden_layers`` applications share
+        ``num_hidden_groups`` groups of ``inner_group_num`` layers."""
+        return self.num_hidden_groups * self.inner_group_num

@@ -15,19 +15,20 @@ from paddle import nn
 
 from ...modeling.heads import (
     MaskedLMHead,
+    TiedLMDecoder,
     MultipleChoiceHead,
     QuestionAnsweringHead,
     SequenceClassificationHead,
     TokenClassificationHead,
 )
 from ...modeling.layers import (
+    LayerNorm,
     Embedding,
     Linear,
     additive_attention_mask,
     attention,
     expand_head_mask,
     get_activation,
-    linear,
     merge_heads,
     split_heads,
 )
@@ -43,7 +44,7 @@ class AlbertEmbeddings(nn.Layer):
         self.word_embeddings = Embedding(config.vocab_size, config.embedding_size, config.pad_token_id)
         self.position_embeddings = Embedding(config.max_position_embeddings, config.embedding_size)
         self.token_type_embeddings = Embedding(config.type_vocab_size, config.embedding_size)
-        self.LayerNorm = nn.LayerNorm(config.embedding_size, epsilon=config.layer_norm_eps)
+        self.LayerNorm = LayerNorm(config.embedding_size, epsilon=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
         self.absolute_positions = config.position_embedding_type == "absolute"
 
@@ -68,7 +69,7 @@ class AlbertAttention(nn.Layer):
         self.attention_dropout = nn.Dropout(config.attention_probs_dropout_prob)
         self.output_dropout = nn.Dropout(config.hidden_dropout_prob)
         self.dense = Linear(all_head_size, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
+        self.LayerNorm = LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
         self.position_embedding_type = config.position_embedding_type
         if self.position_embedding_type in ("relative_key", "relative_key_query"):
             self.max_position_embeddings = config.max_position_embeddings
@@ -99,7 +100,7 @@ class AlbertAttention(nn.Layer):
 class AlbertLayer(nn.Layer):
     def __init__(self, config):
         super().__init__()
-        self.full_layer_layer_norm = nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
+        self.full_layer_layer_norm = LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
         self.attention = AlbertAttention(config)
         self.ffn = Linear(config.hidden_size, config.intermediate_size)
         self.ffn_output = Linear(config.intermediate_size, config.hidden_size)
@@ -203,20 +204,19 @@ class AlbertModel(AlbertPreTrainedModel):
 
 
 class AlbertMLMHead(nn.Layer):
-    """dense -> activation -> LayerNorm -> tied decoder (word embeddings transposed) + bias."""
+    """dense -> activation -> LayerNorm -> decoder (the word embeddings, transposed, unless untied) + bias."""
 
     def __init__(self, config, word_embeddings):
         super().__init__()
-        self.LayerNorm = nn.LayerNorm(config.embedding_size, epsilon=config.layer_norm_eps)
+        self.LayerNorm = LayerNorm(config.embedding_size, epsilon=config.layer_norm_eps)
         self.bias = self.create_parameter([config.vocab_size], is_bias=True)
         self.dense = Linear(config.hidden_size, config.embedding_size)
+        self.decoder = TiedLMDecoder(word_embeddings, config.embedding_size, config.vocab_size,
+                                     tie=config.tie_word_embeddings, shared_bias=self.bias)
         self.activation = get_activation(config.hidden_act)
-        # A plain list attribute: a reference to the tied weight, not a second owner of it.
-        self._tied = [word_embeddings]
 
     def forward(self, hidden_states):
-        hidden_states = self.LayerNorm(self.activation(self.dense(hidden_states)))
-        return linear(hidden_states, self._tied[0].weight, self.bias, transpose_w=True)
+        return self.decoder(self.LayerNorm(self.activation(self.dense(hidden_states))))
 
 
 class AlbertSOPHead(nn.Layer):
@@ -230,12 +230,8 @@ class AlbertSOPHead(nn.Layer):
 
 
 class _AlbertWithMLMHead(AlbertPreTrainedModel):
-    # transformers' state dicts hold the tied decoder twice; these keys equal the named ones.
-    tied_weights = {"predictions.decoder.weight": "albert.embeddings.word_embeddings.weight",
-                    "predictions.decoder.bias": "predictions.bias"}
-
     def get_output_embeddings(self):
-        return self.albert.embeddings.word_embeddings
+        return self.predictions.decoder
 
 
 class AlbertForPreTraining(_AlbertWithMLMHead):

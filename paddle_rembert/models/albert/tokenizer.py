@@ -9,7 +9,7 @@ import re
 import sys
 import unicodedata
 
-from ...tokenization.base import SPIECE_UNDERLINE, SentencePieceTokenizer
+from ...tokenization.sentencepiece import SPIECE_UNDERLINE, SentencePieceTokenizer
 
 _COMBINING = None
 
@@ -55,6 +55,33 @@ class AlbertTokenizer(SentencePieceTokenizer):
         return outputs
 
     _normalize = preprocess_text
+
+    def _normalize_aligned(self, text):
+        """:meth:`preprocess_text` with each output character's span in ``text`` (for offsets), per character as
+        the fast tokenizers align: a collapsed whitespace run is its last character, ``````/``''`` the second one."""
+        chars = [(text[i], i, i + 1) for m in re.finditer(r"\S+", text) for i in range(m.start(), m.end())] \
+            if self.remove_space else [(c, i, i + 1) for i, c in enumerate(text)]
+        if self.remove_space:
+            words = [m.start() for m in re.finditer(r"\S+", text)][1:]
+            chars, k = sorted(chars + [(" ", w - 1, w) for w in words], key=lambda c: (c[1], c[0] != " ")), None
+        for quote in ("``", "''"):
+            out, i = [], 0
+            while i < len(chars):
+                if i + 1 < len(chars) and chars[i][0] + chars[i + 1][0] == quote:
+                    out.append(('"', chars[i + 1][1], chars[i + 1][2]))
+                    i += 2
+                else:
+                    out.append(chars[i])
+                    i += 1
+            chars = out
+        if not self.keep_accents:
+            chars = [(d, a, b) for c, a, b in chars for d in _strip_combining(unicodedata.normalize("NFKD", c))]
+        if self.do_lower_case:
+            chars = [(d, a, b) for c, a, b in chars for d in c.lower()]
+        target = self.preprocess_text(text)
+        if "".join(c for c, _, _ in chars) != target:  # context-dependent case mapping: whole-chunk spans
+            return target, [0] * len(target), [len(text)] * len(target)
+        return target, [a for _, a, _ in chars], [b for _, _, b in chars]
 
     def _needs_exact(self, piece):
         return len(piece) > 1 and piece[-1] == "," and piece[-2].isdigit()

@@ -1,0 +1,355 @@
+"""``python -m tools.benchmark run``: one model, every backend, train step and forward, side by side.
+
+A ``*ForSequenceClassification`` of ``--family`` (through the ``Auto*`` classes of each framework)
+is built once with seeded random weights, saved, converted to transformers' PyTorch layout and
+exported (Paddle Inference program + ONNX), so that every backend runs the same weights:
+
+=========================  ==================================================  ==============
+backend                    what runs                                           modes
+=========================  ==================================================  ==============
+``ours``                   our Paddle model, dygraph                           train, forward
+``torch``                  transformers (PyTorch), eager                       train, forward
+``paddlenlp``              PaddleNLP's model of the family (its own weights)   train, forward
+``paddle-inference``       the export, Paddle Inference + oneDNN, fp32         forward
+``paddle-inference-bf16``  the same with oneDNN bfloat16                       forward
+``onnxruntime``            ``model.onnx``, all graph optimisations             forward
+=========================  ==================================================  ==============
+
+``train`` is one step: forward with labels, ``loss.backward()``, AdamW, gradients cleared;
+``forward`` is one no-grad forward in eval mode. Each backend runs in its own subprocess (the
+OpenMP pools and allocators of different runtimes compete otherwise) with the same thread
+count; before each measurement the runner waits, up to ``--wait-quiet`` seconds, for other
+processes to leave the CPU idle, and it prints the load they caused. Every forward's logits are
+compared with ``ours``, so a fast but wrong path shows. Output: medians and ratios to PyTorch
+(below 1.00x = faster); measurements only.
+"""
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from . import common
+
+REPO = common.REPO
+BACKENDS = ("ours", "torch", "paddlenlp", "paddle-inference", "paddle-inference-bf16", "onnxruntime")
+DYGRAPH = ("ours", "torch", "paddlenlp")  # the backends that train
+LABELS = {"ours": "ours (Paddle dygraph)", "torch": "transformers (PyTorch)", "paddlenlp": "PaddleNLP",
+          "paddle-inference": "Paddle Inference fp32", "paddle-inference-bf16": "Paddle Inference bf16",
+          "onnxruntime": "onnxruntime"}
+MODES = ("train", "forward")
+PACKAGES = ("paddlepaddle", "torch", "transformers", "paddlenlp", "paddle2onnx", "onnxruntime", "numpy")
+# Real configs the repository ships, by family; other families use their config class's defaults.
+REAL_CONFIGS = {"albert": "albert-base-v2", "rembert": "google-rembert"}
+QUIET = 0.25  # cores other processes may keep busy for a measurement to count as undisturbed
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m tools.benchmark run", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--family", default="albert", help="model_type of a registered family (default albert)")
+    p.add_argument("--config", help="a config.json to use instead of the family's base-size config")
+    p.add_argument("--layers", type=int, help="override num_hidden_layers (e.g. full-width RemBERT with 4)")
+    p.add_argument("--tiny", action="store_true", help="the family's tiny test config (for checking the tool)")
+    p.add_argument("--backends", default=",".join(BACKENDS), help=f"comma-separated subset of {','.join(BACKENDS)}")
+    p.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of train,forward")
+    p.add_argument("--batches", default="8", help="comma-separated batch sizes (default 8)")
+    p.add_argument("--seq-len", type=int, default=128)
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for every backend (default: all cores)")
+    p.add_argument("--repeat", type=int, default=5, help="timed runs; the median is reported (default 5)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed runs first (default 2)")
+    p.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
+                   help="before each measurement wait up to SECONDS for the CPU to be idle; a disturbed one is "
+                        "taken again (twice at most)")
+    p.add_argument("--work-dir", default=os.path.join(REPO, "bench_output", "models"),
+                   help="where the prepared model, export and PyTorch copy are kept (reused when the config matches)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", metavar="PATH", help="also write every timing and the environment as JSON")
+    p.add_argument("--child", help=argparse.SUPPRESS)  # child mode: one backend, result to --result-file
+    p.add_argument("--result-file", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    args.backends = [b for b in args.backends.split(",") if b]
+    args.modes = [m for m in args.modes.split(",") if m]
+    args.batches = [int(b) for b in args.batches.split(",") if b]
+    for b in args.backends:
+        if b not in BACKENDS:
+            p.error(f"unknown backend {b!r}; choose from {', '.join(BACKENDS)}")
+    for m in args.modes:
+        if m not in MODES:
+            p.error(f"unknown mode {m!r}; choose from {', '.join(MODES)}")
+    return args
+
+
+# -- the workload: one config, one set of weights -------------------------------------------------
+def load_config(args):
+    from paddle_rembert.models import registry
+
+    family = registry.get(args.family, "--family")
+    if args.tiny:
+        cfg = dict(family.tiny_config)
+    elif args.config or args.family in REAL_CONFIGS:
+        path = args.config or os.path.join(REPO, "tests", "fixtures", "real-configs", REAL_CONFIGS[args.family],
+                                           "config.json")
+        with open(path) as f:
+            cfg = json.load(f)
+    else:
+        cfg = family.config_class().to_dict()
+    for key in ("_name_or_path", "architectures", "transformers_version", "model_type", "id2label", "label2id"):
+        cfg.pop(key, None)
+    if args.layers:
+        cfg["num_hidden_layers"] = args.layers
+    cfg["num_labels"] = 2
+    return cfg
+
+
+def model_dirs(args):
+    cfg = load_config(args)
+    key = hashlib.sha1(json.dumps([args.family, cfg, args.seed], sort_keys=True).encode()).hexdigest()[:10]
+    root = os.path.join(args.work_dir, f"{args.family}-{key}")
+    return cfg, {"paddle": os.path.join(root, "paddle"), "torch": os.path.join(root, "torch"),
+                 "export": os.path.join(root, "export"), "done": os.path.join(root, "prepared.json")}
+
+
+def prepare(args):
+    """Build the model once (seeded random weights), convert it to PyTorch and export it (+ ONNX)."""
+    cfg, dirs = model_dirs(args)
+    if os.path.isfile(dirs["done"]):
+        return cfg, dirs
+    common.set_threads(args.threads, ("paddle",))
+    import paddle
+
+    import paddle_rembert as pr
+    from paddle_rembert.convert import convert_checkpoint
+    from paddle_rembert.deploy.export import export_loaded
+
+    paddle.seed(args.seed)
+    model = pr.AutoModelForSequenceClassification.from_config(pr.AutoConfig.for_model(args.family, **cfg)).eval()
+    model.save_pretrained(dirs["paddle"])
+    common.log(f"[run] {args.family}: converting to PyTorch ...")
+    convert_checkpoint(dirs["paddle"], dirs["torch"], to="torch", overwrite=True, progress=False)
+    if any(b in args.backends for b in ("paddle-inference", "paddle-inference-bf16", "onnxruntime")):
+        common.log(f"[run] {args.family}: exporting (Paddle Inference + ONNX) ...")
+        export_loaded(model, dirs["export"], "sequence-classification", onnx=True, overwrite=True)
+    common.write_json(dirs["done"], {"family": args.family, "config": cfg})
+    return cfg, dirs
+
+
+def make_batch(cfg, batch, seq_len, seed):
+    rng = np.random.default_rng(seed)
+    feed = common.padded_batch(cfg, batch, seq_len, rng)
+    labels = rng.integers(0, cfg["num_labels"], size=batch, dtype=np.int64)
+    return feed, labels
+
+
+# -- one backend in this process -----------------------------------------------------------------
+class Backend:
+    """``forward(feed) -> logits`` and, for dygraph backends, ``train_step(feed, labels)``."""
+
+    def __init__(self, name, args, cfg, dirs, threads):
+        self.name = name
+        if name == "ours":
+            import paddle_rembert as pr
+
+            self._paddle(pr.AutoModelForSequenceClassification.from_pretrained(dirs["paddle"]))
+        elif name == "paddlenlp":
+            import paddlenlp.transformers as nlp
+
+            from paddle_rembert.models import registry
+
+            prefix = registry.get(args.family).paddlenlp_prefix
+            if prefix is None:
+                raise RuntimeError(f"PaddleNLP has no {args.family} family")
+            # PaddleNLP's Auto class picks the class from the config's architectures
+            config = getattr(nlp, prefix + "Config")(**cfg, architectures=[prefix + "ForSequenceClassification"])
+            self._paddle(nlp.AutoModelForSequenceClassification.from_config(config))
+        elif name == "torch":
+            import torch
+            import transformers
+
+            self.torch = torch
+            self.model = transformers.AutoModelForSequenceClassification.from_pretrained(dirs["torch"])
+            self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-5, weight_decay=0.01)
+        else:
+            from paddle_rembert.deploy.engines import load_engine
+
+            backend = "onnxruntime" if name == "onnxruntime" else "paddle"
+            precision = "bf16" if name.endswith("bf16") else "fp32"
+            self.engine = load_engine(dirs["export"], backend=backend, threads=threads, precision=precision)
+
+    def _paddle(self, model):
+        import paddle
+
+        self.paddle, self.model = paddle, model
+        self.opt = paddle.optimizer.AdamW(learning_rate=1e-5, parameters=model.parameters(), weight_decay=0.01)
+
+    @staticmethod
+    def _logits(out):
+        return out[0] if isinstance(out, (tuple, list)) else out.logits if hasattr(out, "logits") else out
+
+    def forward(self, feed):
+        if hasattr(self, "engine"):
+            return self.engine.run(feed)["logits"]
+        self.model.eval()
+        if hasattr(self, "torch"):
+            with self.torch.no_grad():
+                return self.model(**{k: self.torch.from_numpy(v) for k, v in feed.items()}).logits.numpy()
+        with self.paddle.no_grad():
+            return self._logits(self.model(**{k: self.paddle.to_tensor(v) for k, v in feed.items()})).numpy()
+
+    def train_step(self, feed, labels):
+        if hasattr(self, "engine"):
+            raise RuntimeError("an export only runs forward")
+        self.model.train()
+        if hasattr(self, "torch"):
+            out = self.model(**{k: self.torch.from_numpy(v) for k, v in feed.items()},
+                             labels=self.torch.from_numpy(labels))
+            out.loss.backward()
+            self.opt.step()
+            self.opt.zero_grad()
+            return
+        logits = self._logits(self.model(**{k: self.paddle.to_tensor(v) for k, v in feed.items()}))
+        self.paddle.nn.functional.cross_entropy(logits, self.paddle.to_tensor(labels)).backward()
+        self.opt.step()
+        self.opt.clear_grad()
+
+
+def measure_quietly(fn, args):
+    """``common.measure`` after waiting for a quiet CPU; a disturbed measurement is taken again."""
+    timing = None
+    for attempt in range(3 if args.wait_quiet else 1):
+        if args.wait_quiet:
+            common.wait_for_idle(args.wait_quiet, QUIET)
+        t = common.measure(fn, repeat=args.repeat, warmup=args.warmup)
+        if timing is None or (t.other_load or 0) < (timing.other_load or 0):
+            timing = t
+        if (timing.other_load or 0) < QUIET:
+            break
+    return timing
+
+
+def bench_backend(args):
+    """Time one backend (``args.child``) on every batch size and mode; errors are recorded, not raised."""
+    name = args.child
+    frameworks = ("torch",) if name == "torch" else ("paddle",)
+    threads = common.set_threads(args.threads, frameworks)
+    cfg, dirs = model_dirs(args)
+    result = {"backend": name, "threads": threads, "batches": {}}
+    try:
+        backend = Backend(name, args, cfg, dirs, threads)
+        common.set_threads(threads, frameworks)  # again, after the framework's own import
+    except Exception as exc:  # a family PaddleNLP lacks, a missing package ...
+        result["error"] = f"build failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+        return result
+    result["threads_reported"] = common.thread_report()
+    batches = {b: make_batch(cfg, b, args.seq_len, args.seed + b) for b in args.batches}
+    for b, (feed, _) in batches.items():  # every batch's logits before any train step changes the weights
+        entry = result["batches"][str(b)] = {}
+        try:
+            entry["logits"] = np.asarray(backend.forward(feed), dtype=np.float64).tolist()
+        except Exception as exc:
+            entry["forward"] = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"}
+    for b, (feed, labels) in batches.items():
+        entry = result["batches"][str(b)]
+        if "logits" not in entry:
+            continue
+        for mode in args.modes:
+            if mode == "train" and name not in DYGRAPH:
+                continue
+            try:
+                common.log(f"[run] {name} {mode} batch {b}: {args.warmup} warm-up + {args.repeat} timed ...")
+                fn = (lambda: backend.forward(feed)) if mode == "forward" else (lambda: backend.train_step(feed, labels))
+                entry[mode] = measure_quietly(fn, args).as_dict()
+            except Exception as exc:
+                entry[mode] = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"}
+    return result
+
+
+def child_argv(argv, backend):
+    keep = common.without_options(argv, ("--json", "--result-file", "--child", "--backends"))
+    return ["-m", "tools.bench.runner", *keep, "--backends", backend, "--child", backend]
+
+
+# -- report -------------------------------------------------------------------------------------
+def _entry(res, b, mode):
+    return ((res or {}).get("batches", {}).get(str(b)) or {}).get(mode) or {}
+
+
+def _logit_diff(res, ref, b):
+    a = ((res or {}).get("batches", {}).get(str(b)) or {}).get("logits")
+    r = ((ref or {}).get("batches", {}).get(str(b)) or {}).get("logits")
+    return None if a is None or r is None else float(np.max(np.abs(np.asarray(a) - np.asarray(r))))
+
+
+def report(args, cfg, results):
+    by = {r["backend"]: r for r in results}
+    print(f"\n{args.family} ({cfg.get('num_hidden_layers')} layers, hidden {cfg.get('hidden_size')}), "
+          f"seq len {args.seq_len}, {results[0]['threads']} thread(s) per backend, median of {args.repeat} after "
+          f"{args.warmup} warm-up, one subprocess per backend")
+    headers = ["backend", "mode"] + [f"B{b}" for b in args.batches] + [f"B{b} / PyTorch" for b in args.batches]
+    rows = []
+    for name in args.backends:
+        res = by.get(name, {})
+        for mode in args.modes:
+            if mode == "train" and name not in DYGRAPH:
+                continue
+            cells, ratios = [], []
+            for b in args.batches:
+                e = _entry(res, b, mode)
+                cells.append("error" if "error" in res or "error" in e else common.fmt_seconds(e.get("median_s")))
+                ratios.append(common.fmt_ratio(common.ratio(e.get("median_s"), _entry(by.get("torch"), b, mode)
+                                                            .get("median_s"))))
+            rows.append([LABELS[name], mode] + cells + ratios)
+    print(common.format_table(headers, rows))
+    print("Ratios are time ratios to PyTorch eager: below 1.00x is faster. PaddleNLP runs its own random weights.")
+    for name in args.backends:
+        if name in ("ours", "paddlenlp") or name not in by:
+            continue
+        diffs = [_logit_diff(by[name], by.get("ours"), b) for b in args.batches]
+        shown = ", ".join(f"B{b} {d:.1e}" for b, d in zip(args.batches, diffs) if d is not None)
+        if shown:
+            print(f"{LABELS[name]}: max |logits - ours| {shown}")
+    for r in results:
+        for b in args.batches:
+            for mode in args.modes:
+                load = _entry(r, b, mode).get("other_load_cores")
+                if load is not None and load > QUIET:
+                    print(f"note: other processes kept {load:.1f} cores busy during {LABELS[r['backend']]} {mode} B{b}")
+        errors = [r.get("error")] + [_entry(r, b, m).get("error") for b in args.batches for m in args.modes]
+        for e in filter(None, errors):
+            print(f"{LABELS[r['backend']]}: {e}")
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    if args.child:
+        common.write_json(args.result_file, bench_backend(args))
+        return 0
+    args.threads = common.set_threads(args.threads, ())
+    t0 = time.perf_counter()
+    cfg, _ = prepare(args)
+    common.log(f"[run] prepared in {time.perf_counter() - t0:.1f} s")
+    results = []
+    for name in args.backends:
+        child = child_argv(argv, name)
+        if "--threads" not in argv:
+            child += ["--threads", str(args.threads)]
+        try:
+            results.append(common.run_child(child, cwd=REPO))
+        except Exception as exc:
+            results.append({"backend": name, "threads": args.threads, "error": str(exc)})
+    report(args, cfg, results)
+    if args.json:
+        common.write_json(args.json, {"benchmark": "run", "args": {k: v for k, v in vars(args).items()
+                                                                    if k not in ("child", "result_file")},
+                                      "config": cfg, "environment": common.environment(PACKAGES),
+                                      "results": results})
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
