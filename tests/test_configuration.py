@@ -107,5 +107,96 @@ def test_auto_config_dispatches_on_model_type(tmp_path):
     for name, cls in REAL.items():
         assert type(pr.AutoConfig.from_pretrained(os.path.join(FIXTURES, "real-configs", name))) is cls
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
-    with pytest.raises(PaddleRembertError, match="unknown model_type 'gpt2'.*supported: albert, rembert"):
+    with pytest.raises(PaddleRembertError, match="unknown model_type 'gpt2'.*supported: albert, .*rembert"):
         pr.AutoConfig.from_pretrained(str(tmp_path))
+
+
+ALBERT_BASE = os.path.join(FIXTURES, "real-configs", "albert-base-v2", "config.json")
+
+
+def _write_config(tmp_path, **changes):
+    config = read(ALBERT_BASE)
+    for key, value in changes.items():
+        if value is _DROP:
+            config.pop(key, None)
+        else:
+            config[key] = value
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    return str(tmp_path / "config.json")
+
+
+_DROP = object()
+BAD_VALUES = [
+    ("num_hidden_layers", 1e9, "num_hidden_layers must be a positive integer, got 1000000000.0"),
+    ("num_hidden_layers", 10 ** 9, "num_hidden_layers is 1000000000, above the limit of 1024"),
+    ("hidden_size", "768", "hidden_size must be a positive integer, got '768'"),
+    ("vocab_size", -5, "vocab_size must be a positive integer, got -5"),
+    ("num_attention_heads", 0, "num_attention_heads must be a positive integer, got 0"),
+    ("intermediate_size", True, "intermediate_size must be a positive integer, got True"),
+    ("embedding_size", None, "embedding_size must be a positive integer, got None"),
+    ("num_attention_heads", 7, r"hidden_size \(768\) is not a multiple of num_attention_heads \(7\)"),
+    ("hidden_dropout_prob", 1.5, r"hidden_dropout_prob must be a probability in \[0, 1\], got 1.5"),
+    ("layer_norm_eps", "tiny", "layer_norm_eps must be a non-negative number"),
+    ("pad_token_id", 30000, r"pad_token_id must be a token id below vocab_size \(30000\), got 30000"),
+    ("architectures", "AlbertForMaskedLM", "architectures must be a list of class names"),
+    ("model_type", ["albert"], r"model_type must be a string, got \['albert'\]"),
+    ("id2label", ["neg", "pos"], "id2label must be a mapping, got list"),
+    ("id2label", {"first": "neg"}, "id2label keys must be integer label ids, got 'first'"),
+    ("id2label", {"0": "neg", "2": "pos"}, r"id2label must number its labels 0..1, got ids \[0, 2\]"),
+    ("label2id", {"neg": 0, "pos": 5}, r"label2id maps 'pos' to 5, which is not an id of id2label \(0..1\)"),
+    ("label2id", "neg,pos", "label2id must be a mapping, got str"),
+    ("num_labels", 0, "num_labels must be a positive integer, got 0"),
+]
+
+
+@pytest.mark.parametrize("key,value,message", BAD_VALUES, ids=[f"{k}={v!r}"[:40] for k, v, _ in BAD_VALUES])
+def test_bad_config_values_name_the_key_and_the_file(key, value, message, tmp_path):
+    changes = {key: value}
+    if key == "label2id":
+        changes["id2label"] = {"0": "neg", "1": "pos"}
+    path = _write_config(tmp_path, **changes)
+    for load in (pr.AlbertConfig.from_pretrained, pr.AutoConfig.from_pretrained):
+        with pytest.raises(PaddleRembertError, match=message) as info:
+            load(str(tmp_path))
+        assert str(tmp_path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_values_are_checked_in_code_and_after_overrides_too():
+    with pytest.raises(PaddleRembertError, match="hidden_size must be a positive integer, got -1"):
+        pr.RemBertConfig(hidden_size=-1)
+    with pytest.raises(PaddleRembertError, match="output_embedding_size must be a positive integer"):
+        pr.RemBertConfig(output_embedding_size=0)
+    with pytest.raises(PaddleRembertError, match="num_labels must be a positive integer"):
+        pr.AlbertConfig.from_pretrained(ALBERT_BASE, num_labels=-2)
+    with pytest.raises(PaddleRembertError, match="num_attention_heads"):
+        pr.AlbertConfig.from_pretrained(ALBERT_BASE, num_attention_heads=5)
+    with pytest.raises(PaddleRembertError, match="about 1.1e\\+12 parameters, above the limit"):
+        pr.AlbertConfig(vocab_size=2 ** 24, embedding_size=2 ** 16, hidden_size=2 ** 10, num_attention_heads=8)
+    # ALBERT shares its layers: 1024 applications of one group are not 1024 layers of weights
+    assert pr.AlbertConfig(num_hidden_layers=1024, hidden_size=4096, intermediate_size=16384).num_hidden_layers == 1024
+
+
+@pytest.mark.parametrize("content,message", [
+    ("42", "must hold a JSON object, got int"), ("null", "must hold a JSON object, got NoneType"),
+    ('["albert"]', "must hold a JSON object, got list")])
+def test_config_json_that_is_not_an_object_is_one_line(content, message, tmp_path):
+    (tmp_path / "config.json").write_text(content)
+    with pytest.raises(PaddleRembertError, match=message):
+        pr.AutoConfig.from_pretrained(str(tmp_path))
+    with pytest.raises(PaddleRembertError, match="config.json: a config must be a JSON object"):
+        pr.AlbertConfig.from_pretrained(str(tmp_path))
+
+
+def test_convert_refuses_a_huge_config_before_building_anything(tmp_path):
+    """``num_hidden_layers: 1e9`` must fail at once, not after building a billion lazy layers."""
+    import time
+
+    from paddle_rembert.cli import main
+
+    src = tmp_path / "src"
+    src.mkdir()
+    _write_config(src, num_hidden_layers=10 ** 9)
+    (src / "model.safetensors").write_bytes(b"")
+    start = time.perf_counter()
+    assert main(["convert", "--quiet", str(src), str(tmp_path / "out")]) == 2
+    assert time.perf_counter() - start < 5 and not (tmp_path / "out").exists()

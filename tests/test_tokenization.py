@@ -20,8 +20,9 @@ from paddle_rembert.runtime.errors import PaddleRembertError
 from paddle_rembert.models.albert.tokenizer import AlbertTokenizer
 from paddle_rembert.models.rembert.tokenizer import RemBertTokenizer
 from paddle_rembert.tokenization.sentencepiece_train import train_sentencepiece, write_tokenizer_dir
-from paddle_rembert.tokenization.auto import TOKENIZER_REGISTRY, AutoTokenizer
-from paddle_rembert.tokenization.base import BatchEncoding
+from paddle_rembert.models import registry
+from paddle_rembert.tokenization.auto import AutoTokenizer
+from paddle_rembert.tokenization.types import BatchEncoding
 
 transformers.logging.set_verbosity_error()
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -86,8 +87,9 @@ def workdir(tmp_path_factory):
     root = tmp_path_factory.mktemp("tok")
     corpus = fixture_sentences() + OWN_TEXT
     for layout in ("albert", "rembert"):
-        model = train_sentencepiece(corpus, root / f"{layout}-spm", layout=layout, vocab_size=4000)
-        write_tokenizer_dir(model, root / layout, layout=layout)
+        spm_layout = registry.get(layout).tokenizer_layout
+        model = train_sentencepiece(corpus, root / f"{layout}-spm", layout=spm_layout, vocab_size=4000)
+        write_tokenizer_dir(model, root / layout, layout=spm_layout)
     return root
 
 
@@ -122,7 +124,7 @@ def test_training_is_deterministic_and_validates(tmp_path):
     b = train_sentencepiece(texts, tmp_path / "b.model", vocab_size=300)
     assert Path(a).read_bytes() == Path(b).read_bytes()
     with pytest.raises(PaddleRembertError, match="layout"):
-        train_sentencepiece(texts, tmp_path / "c", layout="bert")
+        train_sentencepiece(texts, tmp_path / "c", layout="bert")  # a layout is a family's dict
     with pytest.raises(PaddleRembertError, match=r"texts\[1\]"):
         train_sentencepiece(["ok", None], tmp_path / "d")
 
@@ -402,7 +404,7 @@ def test_auto_tokenizer_dispatch(workdir, layout, tmp_path):
     (d / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "GPT2Tokenizer"}))
     with pytest.raises(PaddleRembertError, match="GPT2Tokenizer"):
         AutoTokenizer.from_pretrained(d)
-    assert set(TOKENIZER_REGISTRY) >= {"albert", "rembert"}
+    assert set(registry.model_types()) >= {"albert", "rembert"}
 
 
 # ----------------------------------------------------------------------------------- bad input

@@ -13,6 +13,7 @@ import pytest
 
 import paddle_rembert as pr
 from paddle_rembert import testing as T
+from paddle_rembert.models import registry
 from paddle_rembert.checkpoint.readers import open_checkpoint
 from paddle_rembert.trainer import TrainingArguments, from_example_flags, from_yaml, run
 
@@ -99,8 +100,8 @@ def test_learns_the_synthetic_task_and_writes_every_output(setup, tmp_path):
         model = pr.AutoModelForSequenceClassification.from_pretrained(str(out / name), strict=True)
         assert model.config.id2label == {0: "contradiction", 1: "entailment", 2: "neutral"}
         assert os.path.isfile(out / name / "spiece.model")
-    assert {"optimizer.pdopt", "scaler.pdparams", "rng_state.json", "trainer_state.json"} <= set(
-        os.listdir(out / "checkpoint-128"))
+    assert {"optimizer.pdopt", "rng_state.json", "trainer_state.json"} <= set(os.listdir(out / "checkpoint-128"))
+    assert "scaler.pdparams" not in os.listdir(out / "checkpoint-128")  # fp32: no (empty) loss-scaler state
     assert os.listdir(out / "vdl")
     log = (out / "train.log").read_text()
     assert "tokens/s" in log and "dev en accuracy" in log
@@ -156,6 +157,10 @@ def test_two_processes_with_batch_4_equal_one_process_with_batch_8(setup, tmp_pa
         json.loads((tmp_path / "two" / "eval_results.json").read_text())
     # only rank 0 wrote: one train.log, no per-rank files
     assert sorted(os.listdir(tmp_path / "two")) == sorted(os.listdir(tmp_path / "one"))
+    # no library noise: Paddle's flags banner, its empty-state warning on each save, the ccache warning
+    worker_logs = "".join(p.read_text() for p in logs.glob("workerlog.*"))
+    for noise in ("Modified FLAGS", "state dict is empty", "ccache"):
+        assert noise not in one.stderr and noise not in worker_logs, noise
 
 
 def test_resume_after_sigkill_ends_with_the_same_weights(setup, tmp_path):
@@ -201,13 +206,15 @@ def test_paddlenlp_flags_and_yaml_recipes(tmp_path):
     assert (args.learning_rate, args.train_batch_size, args.eval_step, args.seed) == (1e-5, 16, 500, 7)
     assert args.train_languages == ["en", "de"] and args.select_on == "all" and args.amp == "bf16"
     configs = os.path.join(REPO, "configs")
-    names = sorted(os.listdir(configs))
-    assert names == ["albert-base-v2_pawsx.yaml", "albert-base-v2_xnli.yaml", "rembert_pawsx.yaml",
-                     "rembert_xnli.yaml"]
+    names = sorted(n for n in os.listdir(configs) if n.endswith(".yaml"))
+    covered = set()
     for name in names:
         recipe = from_yaml(os.path.join(configs, name), ["max_steps=10", "train_languages=[en, de]"])
         assert recipe.max_steps == 10 and recipe.train_languages == ["en", "de"]
         assert recipe.task in name.replace("pawsx", "paws") and recipe.model_type in name
+        covered.add((recipe.model_type, recipe.task))
+    # every registered family has an XNLI and a PAWS-X recipe
+    assert covered >= {(t, task) for t in registry.model_types() for task in ("xnli", "paws")}
     with pytest.raises(pr.PaddleRembertError, match="unknown argument.*lerning_rate"):
         from_yaml(os.path.join(configs, names[0]), ["lerning_rate=1"])
     with pytest.raises(pr.PaddleRembertError, match="amp must be"):
@@ -220,3 +227,77 @@ def test_user_errors_exit_nonzero_with_the_file_named(setup, tmp_path):
     assert bad.returncode == 2 and "multinli.train.en.tsv" in bad.stderr and "Traceback" not in bad.stderr
     wrong = _launch(cli_flags(setup, tmp_path / "y", model_type="rembert", do_train=True))
     assert wrong.returncode == 2 and "--model_type rembert" in wrong.stderr
+
+
+# -- hardening: output_dir reuse, resume, lengths, start-up checks ---------------------------------------
+def _log(out):
+    return (out / "train.log").read_text()
+
+
+def test_a_non_empty_output_dir_needs_resume_or_overwrite(setup, tmp_path):
+    out = tmp_path / "run"
+    quick = dict(do_eval=False, max_steps=4, eval_step=2, save_steps=4)
+    run(args_for(setup, out, **quick))
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(pr.PaddleRembertError, match="output_dir .* is not empty.*--overwrite_output_dir"):
+        run(args_for(setup, out, **quick))
+    run(args_for(setup, out, overwrite_output_dir=True, **dict(quick, max_steps=2, save_steps=2)))
+    assert sorted(os.listdir(out)) == ["best", "checkpoint-2", "notes.txt", "train.log", "vdl"]
+    assert "step 4" not in _log(out)  # the previous run's log went with its outputs
+    with pytest.raises(pr.PaddleRembertError, match="contradict"):
+        run(args_for(setup, out, overwrite_output_dir=True, resume=True, **quick))
+
+
+def test_training_refuses_an_output_dir_holding_its_starting_model(setup, tmp_path):
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(setup[1], out / "best")
+    for flags in ({}, {"overwrite_output_dir": True}, {"resume": True}):
+        with pytest.raises(pr.PaddleRembertError, match="inside output_dir"):
+            run(args_for(setup, out, model_name_or_path=str(out / "best"), do_eval=False, max_steps=2, **flags))
+    assert sorted(os.listdir(out / "best")) == sorted(os.listdir(setup[1]))
+
+
+def test_resume_warns_when_nothing_is_left_and_skips_a_corrupt_newest_checkpoint(setup, tmp_path):
+    out = tmp_path / "run"
+    quick = dict(do_eval=False, eval_step=4, save_steps=4, save_total_limit=3)
+    run(args_for(setup, out, max_steps=8, **quick))
+    run(args_for(setup, out, max_steps=8, resume=True, **quick))
+    assert "is at step 8, and this run trains 8 steps (max_steps 8): nothing is left to train" in _log(out)
+    weights_file = out / "checkpoint-8" / "model_state.pdparams"
+    weights_file.write_bytes(weights_file.read_bytes()[:100])  # a write cut short
+    run(args_for(setup, out, max_steps=12, resume=True, **quick))
+    log = _log(out)
+    assert "checkpoint-8 cannot be loaded" in log and f"resumed from {out / 'checkpoint-4'} at step 4" in log
+    assert json.loads((out / "checkpoint-12" / "trainer_state.json").read_text())["global_step"] == 12
+
+
+def test_max_seq_length_beyond_the_position_table_is_clamped_at_start_up(setup, tmp_path):
+    data, _ = setup
+    model = T.write_tiny_model_dir(str(tmp_path / "short-model"), "albert", T.synthetic_texts(), vocab_size=120,
+                                   max_position_embeddings=12, **TINY)
+    out = tmp_path / "run"
+    results = run(args_for((data, model), out, max_seq_length=64, max_steps=2, eval_step=2, save_steps=2))
+    assert "max_seq_length 64 is more than" in _log(out) and "using 12" in _log(out)
+    assert results["test"]["languages"]["en"]["num_examples"] == 40
+
+
+def test_missing_evaluation_files_are_found_before_training(setup, tmp_path):
+    import shutil
+
+    data, model = setup
+    no_test = tmp_path / "data"
+    shutil.copytree(data, no_test)
+    os.remove(no_test / "XNLI-1.0" / "xnli.test.tsv")
+    out = tmp_path / "run"
+    with pytest.raises(pr.PaddleRembertError, match="xnli.test.tsv"):
+        run(args_for((str(no_test), model), out, max_steps=2))
+    assert not out.exists()  # nothing trained, nothing written
+
+
+def test_gpu_on_a_cpu_only_wheel_is_a_clear_error(setup, tmp_path):
+    if paddle.device.is_compiled_with_cuda():  # pragma: no cover - the CI wheel is the CPU one
+        pytest.fail("this test expects the CPU wheel of PaddlePaddle")
+    with pytest.raises(pr.PaddleRembertError, match="CPU-only"):
+        run(args_for(setup, tmp_path / "run", device="gpu"))

@@ -55,3 +55,23 @@ def span_loss(start_logits, end_logits, start_positions, end_positions):
 def token_loss(logits, labels):
     """Cross-entropy over every position whose label is not -100."""
     return None if labels is None else cross_entropy(logits, labels)
+
+
+def next_sentence_loss(logits, labels):
+    """BERT's next-sentence (and MLM+NSP) classification term: cross-entropy over 2 classes."""
+    return None if labels is None else cross_entropy(logits.reshape([-1, 2]), labels.reshape([-1]))
+
+
+def replaced_token_loss(logits, labels, attention_mask=None):
+    """ELECTRA's replaced-token detection: mean binary cross-entropy over the tokens the mask keeps
+    (every token without a mask), as transformers' ``ElectraForPreTraining``."""
+    if labels is None:
+        return None
+    length = logits.shape[-1]
+    logits = logits.reshape([-1, length]).astype("float32")
+    labels = labels.reshape([-1, length]).astype("float32")
+    if attention_mask is None:
+        return F.binary_cross_entropy_with_logits(logits, labels)
+    active = (attention_mask.reshape([-1, length]) == 1).astype("float32")
+    bce = F.binary_cross_entropy_with_logits(logits, labels, reduction="none")
+    return (bce * active).sum() / active.sum()

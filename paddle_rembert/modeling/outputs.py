@@ -58,3 +58,20 @@ QuestionAnsweringModelOutput = _output(
     "QuestionAnsweringModelOutput", "loss", "start_logits", "end_logits", *_COMMON
 )
 AlbertForPreTrainingOutput = _output("AlbertForPreTrainingOutput", "loss", "prediction_logits", "sop_logits", *_COMMON)
+BaseModelOutputWithPoolingAndCrossAttentions = _output(
+    "BaseModelOutputWithPoolingAndCrossAttentions", "last_hidden_state", "pooler_output", "hidden_states",
+    "past_key_values", "attentions", "cross_attentions",
+)
+BaseModelOutputWithCrossAttentions = _output(
+    "BaseModelOutputWithCrossAttentions", "last_hidden_state", "past_key_values", "hidden_states", "attentions",
+    "cross_attentions",
+)
+CausalLMOutputWithCrossAttentions = _output(
+    "CausalLMOutputWithCrossAttentions", "loss", "logits", "past_key_values", "hidden_states", "attentions",
+    "cross_attentions",
+)
+BertForPreTrainingOutput = _output(
+    "BertForPreTrainingOutput", "loss", "prediction_logits", "seq_relationship_logits", *_COMMON
+)
+NextSentencePredictorOutput = _output("NextSentencePredictorOutput", "loss", "logits", *_COMMON)
+ElectraForPreTrainingOutput = _output("ElectraForPreTrainingOutput", "loss", "logits", *_COMMON)

@@ -1,38 +1,54 @@
-"""SentencePiece tokenizer base shared by ALBERT and RemBERT.
+"""Backend-agnostic tokenizer base: transformers 4.46's *slow* ``PreTrainedTokenizer`` semantics.
 
-A converted model is only as good as its inputs, so this class reproduces transformers 4.46's
-*slow* tokenizers id for id (quirks included: per-character lower-casing outside special tokens,
+A converted model is only as good as its inputs, so the tokenizers reproduce transformers 4.46's
+slow tokenizers id for id (quirks included: per-character lower-casing outside special tokens,
 literal special tokens split out of the text, ``[MASK]`` eating the space on its left, the exact
-truncation arithmetic). What differs is speed: all the text chunks of a batch go to
-SentencePiece's C++ batch encoder in one call, and only the rare chunks that need the reference's
-Python logic (an unknown piece, ALBERT's ``2000,`` pieces) are redone piece by piece.
+truncation arithmetic). This class holds everything that does not depend on the vocabulary
+model: special and added tokens, splitting them out of text, truncation, padding, ``__call__``,
+``pad``, ``decode``, the config files. A backend (SentencePiece, WordPiece, byte-level BPE)
+implements the small interface below; its batched ``_encode_chunks`` is where the speed comes from.
+
+Backend interface (subclasses):
+
+* ``__init__``: load the vocabulary, then call ``super().__init__(**every_init_argument)``.
+* ``vocab_files_names``: ``{__init__ argument: file name}`` (``from_pretrained`` and ``save_vocabulary``).
+* ``vocab_size``, ``get_vocab()``, ``_vocab_token_to_id(token)``, ``_vocab_id_to_token(index)``
+  (``None`` when out of range): the model's own vocabulary, without added tokens.
+* ``_tokenize_chunk(text) -> tokens``: the reference's ``_tokenize`` of one chunk (no added tokens in it).
+* ``_encode_chunks(chunks) -> [[id, ...], ...]``: ids of many chunks at once (default: one by one).
+* ``_encode_chunks_detailed(chunks) -> [(ids, offsets, word_ids), ...]``: ids plus ``(start, end)``
+  character spans into each chunk and the index of each token's pre-tokenised word in the chunk.
+* ``convert_tokens_to_string(tokens)``, ``save_vocabulary(directory, filename_prefix) -> paths``.
+* Optional: ``_special_layout(pair)`` (the special-token template; RoBERTa's ``<s> A </s></s> B </s>``),
+  ``_prepare_text(text)`` (text before lower-casing, e.g. RoBERTa's prefix space),
+  ``_lowercase_outside_added`` (the reference's ``do_lower_case`` test), ``_refresh_backend()``
+  (called when the added tokens change), ``_special_ids_in_mask()``, and for offsets
+  ``_finish_offsets(ids, offsets)`` and ``added_token_offsets_include_stripped`` (see :mod:`.offsets`).
 
 Files: ``from_pretrained`` reads hub and ``save_pretrained`` dirs of transformers and PaddleNLP;
 ``save_pretrained`` writes transformers 4.46's layout (see docs/tokenizers.md).
 """
-import contextlib
 import copy
-import gc
-import json
 import os
 import re
 
 import numpy as np
-import sentencepiece as spm
 
 from ..runtime.errors import PaddleRembertError
-from ..runtime.files import atomic_open
-from .types import SPECIAL_TOKENS_ATTRIBUTES, TENSOR_TYPES, AddedToken, BatchEncoding, _check_choice, _type_field
+from .offsets import LazyDetail, call_detailed
+from .types import (SPECIAL_TOKENS_ATTRIBUTES, TENSOR_TYPES, AddedToken, BatchEncoding, _check_choice, _lower_per_char,
+                    _type_field)
+from .utils import check_text, clean_up_tokenization, gc_paused, split_inputs, to_list, write_sorted_json
 
 VERY_LARGE_INTEGER = int(1e30)  # transformers' "no maximum length" sentinel (saved as is)
 LARGE_INTEGER = int(1e20)
-SPIECE_UNDERLINE = "\u2581"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
 ADDED_TOKENS_FILE = "added_tokens.json"
-_PADDED_KEYS = ("input_ids", "token_type_ids", "special_tokens_mask", "attention_mask")
+_PADDED_KEYS = ("input_ids", "token_type_ids", "special_tokens_mask", "attention_mask", "offset_mapping")
 PADDING_STRATEGIES = ("longest", "max_length", "do_not_pad")
 TRUNCATION_STRATEGIES = ("longest_first", "only_first", "only_second", "do_not_truncate")
+
 
 def _special_token_property(attr):
     """``<attr>`` (str, settable) and ``<attr>_id`` properties of one special token."""
@@ -47,40 +63,19 @@ def _special_token_property(attr):
     return property(get, setter), property(lambda self: None if get(self) is None else self._token_to_id(get(self)))
 
 
-class SentencePieceTokenizer:
-    """Base of :class:`AlbertTokenizer` and :class:`RemBertTokenizer` (transformers 4.46 semantics).
+class PreTrainedTokenizer:
+    """Base of every tokenizer here (transformers 4.46 slow semantics); see the module docstring."""
 
-    Subclasses set the file name and defaults and may override :meth:`_normalize` (text of one
-    chunk before SentencePiece), :meth:`_fix_pieces` and :meth:`_needs_exact` (pieces the fast
-    id path cannot handle) and :meth:`convert_tokens_to_string`.
-    """
-
-    vocab_file_name = "spiece.model"
-    vocab_file_names = ("spiece.model", "sentencepiece.model")
+    vocab_files_names = {}
     model_input_names = ["input_ids", "token_type_ids", "attention_mask"]
     padding_side = "right"
     truncation_side = "right"
     pad_token_type_id = 0
-    uses_sp_model_kwargs = True  # RemBERT's reference ignores sp_model_kwargs
-    num_threads = None  # threads of SentencePiece's batch encoder; None: its default (all cores)
-    mask_token_normalized = None  # None: AddedToken default (normalized); ALBERT: False
 
-    def __init__(self, vocab_file, do_lower_case, remove_space, keep_accents, bos_token, eos_token,
-                 unk_token, sep_token, pad_token, cls_token, mask_token, sp_model_kwargs=None, **kwargs):
-        if isinstance(mask_token, str):  # [MASK] behaves like a word: it takes the space on its left
-            mask_token = AddedToken(mask_token, lstrip=True, rstrip=False, normalized=self.mask_token_normalized)
-        self.do_lower_case, self.remove_space, self.keep_accents = do_lower_case, remove_space, keep_accents
-        self.vocab_file = os.fspath(vocab_file) if vocab_file is not None else None
-        self.sp_model_kwargs = {} if sp_model_kwargs is None else dict(sp_model_kwargs)
-        self.sp_model = self._load_sp_model(self.vocab_file)
-        specials = dict(bos_token=bos_token, eos_token=eos_token, unk_token=unk_token, sep_token=sep_token,
-                        pad_token=pad_token, cls_token=cls_token, mask_token=mask_token)
-        init = dict(do_lower_case=do_lower_case, remove_space=remove_space, keep_accents=keep_accents, **specials)
-        if self.uses_sp_model_kwargs:
-            init["sp_model_kwargs"] = self.sp_model_kwargs
+    def __init__(self, **kwargs):
         added_decoder = kwargs.pop("added_tokens_decoder", None) or {}
-        init.update(kwargs)
-        self.init_kwargs = copy.deepcopy(init)
+        self.init_kwargs = copy.deepcopy(kwargs)
+        specials = {k: kwargs.pop(k, None) for k in SPECIAL_TOKENS_ATTRIBUTES[:-1]}
         self.name_or_path = kwargs.pop("name_or_path", "")
         max_len = kwargs.pop("model_max_length", kwargs.pop("max_len", None))
         self.model_max_length = int(max_len) if max_len is not None else VERY_LARGE_INTEGER
@@ -99,34 +94,10 @@ class SentencePieceTokenizer:
         self._added_tokens_decoder = {int(i): AddedToken.coerce(t) if not isinstance(t, str) else AddedToken(t)
                                       for i, t in added_decoder.items()}
         self._added_tokens_encoder = {t.content: i for i, t in self._added_tokens_decoder.items()}
-        self._pieces = self.sp_model.id_to_piece(list(range(len(self.sp_model))))
-        needs_exact = type(self)._needs_exact is not SentencePieceTokenizer._needs_exact
-        self._piece_exact_ids = {i for i, p in enumerate(self._pieces) if self._needs_exact(p)} if needs_exact else set()
         self.add_tokens([t for t in self.all_special_tokens_extended if str(t) not in self._added_tokens_encoder],
                         special_tokens=True)
 
     # ----------------------------------------------------------------- loading and saving
-    def _load_sp_model(self, path):
-        if path is None or not os.path.isfile(path):
-            raise PaddleRembertError(f"SentencePiece model file not found: {path}")
-        sp = spm.SentencePieceProcessor(**(self.sp_model_kwargs if self.uses_sp_model_kwargs else {}))
-        try:
-            sp.Load(path)
-        except (RuntimeError, OSError) as e:
-            raise PaddleRembertError(f"{path} is not a valid SentencePiece model: {e}") from None
-        return sp
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["sp_model"] = self.sp_model.serialized_model_proto()
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        sp = spm.SentencePieceProcessor(**(self.sp_model_kwargs if self.uses_sp_model_kwargs else {}))
-        sp.LoadFromSerializedProto(state["sp_model"])
-        self.sp_model = sp
-
     @classmethod
     def from_pretrained(cls, pretrained_dir, **kwargs):
         """Load a tokenizer dir of transformers (hub or ``save_pretrained``), PaddleNLP or ours.
@@ -136,11 +107,11 @@ class SentencePieceTokenizer:
         """
         from .files import read_tokenizer_dir
 
-        vocab_file, init_kwargs = read_tokenizer_dir(cls, pretrained_dir, kwargs)
-        return cls(vocab_file, **init_kwargs)
+        vocab_files, init_kwargs = read_tokenizer_dir(cls, pretrained_dir, kwargs)
+        return cls(*vocab_files, **init_kwargs)
 
     def save_pretrained(self, save_directory, filename_prefix=None):
-        """Write the model file, tokenizer_config.json and special_tokens_map.json (transformers 4.46 layout).
+        """Write the vocabulary files, tokenizer_config.json and special_tokens_map.json (transformers 4.46 layout).
 
         The dir loads with the same ids in this class, transformers' slow tokenizer and PaddleNLP's
         ``AutoTokenizer``. Each file is written to a temporary name and renamed.
@@ -159,23 +130,29 @@ class SentencePieceTokenizer:
         config["added_tokens_decoder"] = {str(i): t.to_dict() for i, t in sorted(self._added_tokens_decoder.items())}
         config["tokenizer_class"] = type(self).__name__
         config.update(self._extra_saved_config())
-        for key in ("name_or_path", "special_tokens_map_file", "tokenizer_file", "vocab_file"):
+        for key in ("name_or_path", "special_tokens_map_file", "tokenizer_file", *self.vocab_files_names):
             config.pop(key, None)
         files = [os.path.join(save_directory, prefix + TOKENIZER_CONFIG_FILE),
                  os.path.join(save_directory, prefix + SPECIAL_TOKENS_MAP_FILE)]
-        _write_sorted_json(files[0], config)
+        write_sorted_json(files[0], config)
         specials = {k: ([t.to_dict(False) if isinstance(t, AddedToken) else t for t in v] if isinstance(v, list)
                         else v.to_dict(False) if isinstance(v, AddedToken) else v)
                     for k, v in self._special_tokens.items() if v}
-        _write_sorted_json(files[1], specials)
+        write_sorted_json(files[1], specials)
         added = {t.content: i for i, t in sorted(self._added_tokens_decoder.items()) if i >= self.vocab_size}
         if added:
             files.append(os.path.join(save_directory, prefix + ADDED_TOKENS_FILE))
-            _write_sorted_json(files[-1], added)
-        files.append(os.path.join(save_directory, prefix + self.vocab_file_name))
-        with atomic_open(files[-1], "wb") as f:
-            f.write(self.sp_model.serialized_model_proto())
+            write_sorted_json(files[-1], added)
+        files.extend(self.save_vocabulary(save_directory, filename_prefix))
         return tuple(files)
+
+    def save_vocabulary(self, save_directory, filename_prefix=None):
+        """Write the backend's vocabulary files into ``save_directory``; returns their paths."""
+        raise NotImplementedError
+
+    def _vocab_path(self, save_directory, filename_prefix, arg):
+        return os.path.join(save_directory, (filename_prefix + "-" if filename_prefix else "") +
+                            self.vocab_files_names[arg])
 
     def _extra_saved_config(self):
         """Extra tokenizer_config.json keys a subclass needs for other loaders (see AlbertTokenizer)."""
@@ -224,22 +201,17 @@ class SentencePieceTokenizer:
         return {t.content: i for i, t in sorted(self._added_tokens_decoder.items())}
 
     @property
-    def vocab_size(self):
-        """Size of the SentencePiece vocabulary (without added tokens)."""
-        return len(self._pieces)
+    def added_tokens_decoder(self):
+        return dict(sorted(self._added_tokens_decoder.items()))
+
+    @property
+    def _lowercase_outside_added(self):
+        """The reference's ``hasattr(self, "do_lower_case") and self.do_lower_case`` test."""
+        return bool(getattr(self, "do_lower_case", False))
 
     def __len__(self):
         """Size of the full vocabulary with the added tokens."""
         return self._total_vocab_size
-
-    def get_vocab(self):
-        keys = list(self._pieces)
-        for i, tok in self._added_tokens_decoder.items():
-            if i < len(keys):
-                keys[i] = tok.content
-        vocab = dict(zip(keys, range(len(keys))))
-        vocab.update(self.added_tokens_encoder)
-        return vocab
 
     def num_special_tokens_to_add(self, pair=False):
         return len(self.build_inputs_with_special_tokens([], [] if pair else None))
@@ -260,7 +232,7 @@ class SentencePieceTokenizer:
                 token = AddedToken(token, normalized=not special, special=special)
             elif special_tokens:
                 token.special = True
-            if not token.special and token.normalized and self.do_lower_case:
+            if not token.special and token.normalized and self._lowercase_outside_added:
                 token.content = token.content.lower()
             if token.content not in vocab:
                 vocab[token.content] = index = new_idx + added
@@ -284,16 +256,13 @@ class SentencePieceTokenizer:
         protect = list(self.all_special_tokens) + [t.content for t in self._added_tokens_decoder.values()
                                                    if not t.special and t.normalized]
         self._protect_re = re.compile("(" + "|".join(map(re.escape, protect)) + ")") if protect else None
-        slow = set(self._piece_exact_ids)
-        slow.add(self.sp_model.unk_id())
-        for content, idx in self._added_tokens_encoder.items():
-            sp_id = self.sp_model.piece_to_id(content)
-            if self._pieces[sp_id] == content and sp_id != idx:
-                slow.add(sp_id)
-        self._exact_ids = frozenset(i for i in slow if i >= 0)
+        self._refresh_backend()
+
+    def _refresh_backend(self):
+        """Hook: the added or special tokens changed (drop caches that depend on them)."""
 
     def convert_tokens_to_ids(self, tokens):
-        """Token (or list of tokens) to id(s); added tokens first, then the SentencePiece vocabulary."""
+        """Token (or list of tokens) to id(s); added tokens first, then the model's vocabulary."""
         if tokens is None:
             return None
         if isinstance(tokens, str):
@@ -306,32 +275,40 @@ class SentencePieceTokenizer:
         if not isinstance(token, str):
             raise PaddleRembertError(f"tokens must be str, got {type(token).__name__}: {token!r}")
         idx = self._added_tokens_encoder.get(token)
-        return idx if idx is not None else self.sp_model.piece_to_id(token)
+        return idx if idx is not None else self._vocab_token_to_id(token)
 
     def convert_ids_to_tokens(self, ids, skip_special_tokens=False):
         """Id (or list of ids) to token(s); ``skip_special_tokens`` drops special ids from a list."""
         if isinstance(ids, (int, np.integer)):
             return self._id_to_token(int(ids))
         skip = set(self.all_special_ids) if skip_special_tokens else ()
-        return [self._id_to_token(int(i)) for i in _to_list(ids) if int(i) not in skip]
+        return [self._id_to_token(int(i)) for i in to_list(ids) if int(i) not in skip]
 
     def _id_to_token(self, index):
         tok = self._added_tokens_decoder.get(index)
         if tok is not None:
             return tok.content
-        if not 0 <= index < len(self._pieces):
+        token = self._vocab_id_to_token(index) if index >= 0 else None
+        if token is None:
             raise PaddleRembertError(f"token id {index} is out of range: the vocabulary has {len(self)} ids")
-        return self._pieces[index]
+        return token
 
     # ----------------------------------------------------------------- tokenization
+    def _prepare_text(self, text):
+        """Hook: the text before lower-casing and added-token splitting (RoBERTa adds a prefix space)."""
+        return text
+
+    def _lower_outside_protected(self, text):
+        if self._protect_re is None:
+            return _lower_per_char(text)
+        parts = self._protect_re.split(text)
+        return "".join(p if i % 2 else _lower_per_char(p) for i, p in enumerate(parts))
+
     def _split_text(self, text, split_special_tokens):
-        """Reference ``tokenize`` up to SentencePiece: lower-case, split out added tokens, strip around them."""
-        if self.do_lower_case:
-            if self._protect_re is None:
-                text = _lower_per_char(text)
-            else:
-                parts = self._protect_re.split(text)
-                text = "".join(p if i % 2 else _lower_per_char(p) for i, p in enumerate(parts))
+        """Reference ``tokenize`` up to the model: lower-case, split out added tokens, strip around them."""
+        text = self._prepare_text(text)
+        if self._lowercase_outside_added:
+            text = self._lower_outside_protected(text)
         if split_special_tokens or self._added_re is None:
             return [text] if text else []
         tokens = [t for t in self._added_re.split(text) if t]
@@ -356,23 +333,27 @@ class SentencePieceTokenizer:
                 tokens[i] = ""
         return [t for t in tokens if t]
 
-    def _normalize(self, text):
-        """Text of one chunk as handed to SentencePiece (RemBERT: unchanged)."""
-        return text
-
-    def _needs_exact(self, piece):
-        """Whether a piece must go through the reference's piece-by-piece path (ALBERT: ``2000,``)."""
-        return False
-
-    def _fix_pieces(self, pieces):
-        return pieces
-
     def _tokenize_chunk(self, text):
-        return self._fix_pieces(self.sp_model.encode(self._normalize(text), out_type=str))
+        """The reference's ``_tokenize`` of one chunk without added tokens (backend)."""
+        raise NotImplementedError
+
+    def _encode_chunks(self, chunks):
+        """Ids of many chunks (backend; this default goes one by one)."""
+        return [self.convert_tokens_to_ids(self._tokenize_chunk(c)) for c in chunks]
+
+    def _encode_chunks_detailed(self, chunks):
+        """``[(ids, offsets into the chunk, word index per token), ...]`` (backend; offsets and word ids)."""
+        raise PaddleRembertError(f"{type(self).__name__} cannot return offsets or word ids")
+
+    # fast SentencePiece tokenizers: an lstrip token's span ([MASK]) covers the whitespace it took
+    added_token_offsets_include_stripped = False
+
+    def _finish_offsets(self, ids, offsets):
+        """Hook: adjust one sequence's offsets in place once they index the original text (RoBERTa trims spaces)."""
 
     def tokenize(self, text, split_special_tokens=None, **kwargs):
-        """Text to pieces, exactly as the reference's ``tokenize`` (unknown pieces keep their surface)."""
-        _check_text(text, "text")
+        """Text to tokens, exactly as the reference's ``tokenize``."""
+        check_text(text, "text")
         split = self.split_special_tokens if split_special_tokens is None else split_special_tokens
         out = []
         for chunk in self._split_text(text, split):
@@ -380,10 +361,10 @@ class SentencePieceTokenizer:
         return out
 
     def encode_texts(self, texts, split_special_tokens=None):
-        """Ids of each text without special tokens: the batched fast path behind ``__call__``.
+        """Ids of each text without special tokens: the batched path behind ``__call__``.
 
-        All chunks go to SentencePiece's C++ batch encoder at once; a chunk whose ids contain an
-        unknown piece or a piece the subclass must fix is redone with the reference's string path.
+        The texts are cut at their added tokens and all the other chunks go to the backend's
+        ``_encode_chunks`` in one call.
         """
         split = self.split_special_tokens if split_special_tokens is None else split_special_tokens
         encoder, plans, chunks = self._added_tokens_encoder, [], []
@@ -396,13 +377,7 @@ class SentencePieceTokenizer:
                     plan.append(len(chunks))
                     chunks.append(part)
             plans.append(plan)
-        normed = [self._normalize(c) for c in chunks] if type(self)._normalize is not SentencePieceTokenizer._normalize \
-            else chunks
-        ids = self.sp_model.encode(normed, out_type=int, num_threads=self.num_threads) if normed else []
-        exact = self._exact_ids
-        for i, row in enumerate(ids):
-            if not exact.isdisjoint(row):
-                ids[i] = self.convert_tokens_to_ids(self._fix_pieces(self.sp_model.encode(normed[i], out_type=str)))
+        ids = self._encode_chunks(chunks) if chunks else []
         out = []
         for plan in plans:
             if len(plan) == 1 and plan[0] >= 0:
@@ -415,18 +390,28 @@ class SentencePieceTokenizer:
         return out
 
     # ----------------------------------------------------------------- model inputs
-    def build_inputs_with_special_tokens(self, token_ids_0, token_ids_1=None):
-        """``[CLS] A [SEP]`` or ``[CLS] A [SEP] B [SEP]``."""
+    def _special_layout(self, pair):
+        """The model's template: ``[(special ids or 0/1 for the first/second sequence, token type id), ...]``."""
         cls, sep = [self.cls_token_id], [self.sep_token_id]
-        if token_ids_1 is None:
-            return cls + token_ids_0 + sep
-        return cls + token_ids_0 + sep + token_ids_1 + sep
+        if not pair:
+            return [(cls, 0), (0, 0), (sep, 0)]
+        return [(cls, 0), (0, 0), (sep, 0), (1, 1), (sep, 1)]
+
+    def _from_layout(self, token_ids_0, token_ids_1, what):
+        seqs, out = (token_ids_0, token_ids_1), []
+        for part, type_id in self._special_layout(token_ids_1 is not None):
+            items = seqs[part] if isinstance(part, int) else part
+            out += items if what == "ids" else [type_id] * len(items) if what == "types" else \
+                [0 if isinstance(part, int) else 1] * len(items)
+        return out
+
+    def build_inputs_with_special_tokens(self, token_ids_0, token_ids_1=None):
+        """``[CLS] A [SEP]`` or ``[CLS] A [SEP] B [SEP]`` (the model's ``_special_layout``)."""
+        return self._from_layout(token_ids_0, token_ids_1, "ids")
 
     def create_token_type_ids_from_sequences(self, token_ids_0, token_ids_1=None):
-        """0 for ``[CLS] A [SEP]``, 1 for ``B [SEP]``."""
-        if token_ids_1 is None:
-            return [0] * (len(token_ids_0) + 2)
-        return [0] * (len(token_ids_0) + 2) + [1] * (len(token_ids_1) + 1)
+        """0 for ``[CLS] A [SEP]``, 1 for ``B [SEP]`` (the model's ``_special_layout``)."""
+        return self._from_layout(token_ids_0, token_ids_1, "types")
 
     def _special_ids_in_mask(self):
         """Ids marked by ``get_special_tokens_mask(..., already_has_special_tokens=True)``."""
@@ -440,9 +425,7 @@ class SentencePieceTokenizer:
                                          "ids that already hold special tokens are one sequence")
             special = self._special_ids_in_mask()
             return [1 if t in special else 0 for t in token_ids_0]
-        if token_ids_1 is None:
-            return [1] + [0] * len(token_ids_0) + [1]
-        return [1] + [0] * len(token_ids_0) + [1] + [0] * len(token_ids_1) + [1]
+        return self._from_layout(token_ids_0, token_ids_1, "special")
 
     def truncate_sequences(self, ids, pair_ids=None, num_tokens_to_remove=0, truncation_strategy="longest_first",
                            stride=0):
@@ -515,7 +498,7 @@ class SentencePieceTokenizer:
             raise PaddleRembertError("pad() needs encodings that include 'input_ids'")
         if padding_side is not None:
             _check_choice("padding_side", padding_side, ("right", "left"))
-        cols = {k: _to_list(v) for k, v in encoded_inputs.items()}
+        cols = {k: to_list(v) for k, v in encoded_inputs.items()}
         single = not cols["input_ids"] or not isinstance(cols["input_ids"][0], (list, tuple))
         cols = {k: [list(r) for r in ([v] if single else v)] if k in _PADDED_KEYS else ([v] if single else v)
                 for k, v in cols.items()}
@@ -527,12 +510,15 @@ class SentencePieceTokenizer:
 
     def __call__(self, text=None, text_pair=None, add_special_tokens=True, padding=False, truncation=None,
                  max_length=None, stride=0, pad_to_multiple_of=None, padding_side=None, return_tensors=None,
-                 return_token_type_ids=None, return_attention_mask=None, return_special_tokens_mask=False,
-                 return_length=False, split_special_tokens=None, verbose=True, **kwargs):
+                 return_token_type_ids=None, return_attention_mask=None, return_overflowing_tokens=False,
+                 return_special_tokens_mask=False, return_offsets_mapping=False, return_length=False,
+                 split_special_tokens=None, verbose=True, **kwargs):
         """Encode a text, a pair, or a batch (list) of either; same arguments and output as transformers 4.46.
 
         For big pair lists (training), ``tok(texts_a, texts_b, truncation='longest_first',
-        max_length=N)`` is the fast path: one C++ SentencePiece call per batch.
+        max_length=N)`` is the fast path: one batched backend call. ``return_offsets_mapping`` and
+        ``return_overflowing_tokens`` (with ``stride``) give what transformers' fast tokenizers give
+        (see :mod:`.offsets`); ``sequence_ids(i)`` and ``word_ids(i)`` work on every result.
         """
         for name, value in kwargs.items():
             if value not in (False, None, 0):
@@ -543,33 +529,39 @@ class SentencePieceTokenizer:
         if return_token_type_ids and not add_special_tokens:
             raise PaddleRembertError("return_token_type_ids=True needs add_special_tokens=True")
         pad, trunc, max_length = self._resolve_strategies(padding, truncation, max_length, pad_to_multiple_of)
-        firsts, seconds, batched = _split_inputs(text, text_pair)
+        firsts, seconds, batched = split_inputs(text, text_pair)
         if return_token_type_ids is None:
             return_token_type_ids = "token_type_ids" in self.model_input_names
         if return_attention_mask is None:
             return_attention_mask = "attention_mask" in self.model_input_names
-        with _gc_paused(len(firsts) >= 256):  # many new lists, no cycles: skip the collector's passes
-            all_ids = self.encode_texts(firsts + (seconds or []), split_special_tokens)
-            cols = self._build_columns(all_ids, len(firsts), seconds is not None, add_special_tokens,
-                                       trunc if max_length else "do_not_truncate", max_length, stride,
-                                       return_token_type_ids, return_special_tokens_mask)
+        split = self.split_special_tokens if split_special_tokens is None else split_special_tokens
+        trunc = trunc if max_length else "do_not_truncate"
+        args = (firsts, seconds, split, add_special_tokens, trunc, max_length, stride)
+        if return_offsets_mapping or return_overflowing_tokens:
+            return call_detailed(self, args, return_overflowing_tokens, return_offsets_mapping, batched, pad,
+                                       pad_to_multiple_of, padding_side, return_tensors, return_token_type_ids,
+                                       return_attention_mask, return_special_tokens_mask, return_length)
+        with gc_paused(len(firsts) >= 256):  # many new lists, no cycles: skip the collector's passes
+            all_ids = self.encode_texts(firsts + (seconds or []), split)
+            cols = self._build_columns(all_ids, len(firsts), seconds is not None, add_special_tokens, trunc,
+                                       max_length, stride, return_token_type_ids, return_special_tokens_mask)
             if return_length and batched:  # the reference: unpadded in a batch, padded for one text
                 cols["length"] = [len(r) for r in cols["input_ids"]]
             self._pad_columns(cols, max_length, pad, pad_to_multiple_of, padding_side, return_attention_mask)
+            side = padding_side or self.padding_side
             if batched:
-                return BatchEncoding(cols, tensor_type=return_tensors)
+                return BatchEncoding(cols, tensor_type=return_tensors, detail=LazyDetail(self, args, side))
             enc = {k: v[0] for k, v in cols.items()}
             if return_length:
                 enc["length"] = len(enc["input_ids"])
-            return BatchEncoding(enc, tensor_type=return_tensors, prepend_batch_axis=True)
+            return BatchEncoding(enc, tensor_type=return_tensors, prepend_batch_axis=True,
+                                 detail=LazyDetail(self, args, side))
 
     def _build_columns(self, all_ids, n, pair, add_special_tokens, trunc, max_length, stride, with_types,
                        with_special_mask):
         """Truncate and add special tokens to ``n`` rows: ``{"input_ids": [...], ...}`` of lists."""
-        base = SentencePieceTokenizer
-        standard = all(getattr(type(self), m) is getattr(base, m) for m in (
-            "build_inputs_with_special_tokens", "create_token_type_ids_from_sequences", "get_special_tokens_mask"))
         cls_id, sep_id = self.cls_token_id, self.sep_token_id
+        standard = self._special_layout(pair) == PreTrainedTokenizer._special_layout(self, pair)
         n_special = self.num_special_tokens_to_add(pair) if add_special_tokens else 0
         ids_col, types_col, mask_col = [], [], []
         for i in range(n):
@@ -611,7 +603,7 @@ class SentencePieceTokenizer:
         if max_length is not None and pad_to_multiple_of is not None and max_length % pad_to_multiple_of:
             max_length = (max_length // pad_to_multiple_of + 1) * pad_to_multiple_of
         fills = [(k, f) for k, f in (("token_type_ids", self.pad_token_type_id), ("special_tokens_mask", 1),
-                                     ("attention_mask", 0)) if k in cols]
+                                     ("attention_mask", 0), ("offset_mapping", (0, 0))) if k in cols]
         right = (padding_side or self.padding_side) == "right"
         pad_id = self.pad_token_id if strategy != "do_not_pad" else None
         masks = [] if return_attention_mask and "attention_mask" not in cols else None
@@ -650,12 +642,13 @@ class SentencePieceTokenizer:
 
     # ----------------------------------------------------------------- decoding
     def convert_tokens_to_string(self, tokens):
-        return self.sp_model.decode_pieces(tokens)
+        """Tokens back to text (backend)."""
+        raise NotImplementedError
 
     def decode(self, token_ids, skip_special_tokens=False, clean_up_tokenization_spaces=None,
                spaces_between_special_tokens=True, **kwargs):
         """Ids to text, as transformers' slow ``decode`` (added non-special tokens kept verbatim)."""
-        tokens = self.convert_ids_to_tokens(_to_list(token_ids), skip_special_tokens=skip_special_tokens)
+        tokens = self.convert_ids_to_tokens(to_list(token_ids), skip_special_tokens=skip_special_tokens)
         if isinstance(tokens, str):
             tokens = [tokens]
         specials = set(self.all_special_tokens)
@@ -678,84 +671,11 @@ class SentencePieceTokenizer:
             texts.append(self.convert_tokens_to_string(current))
         text = (" " if spaces_between_special_tokens else "").join(texts)
         clean = self.clean_up_tokenization_spaces if clean_up_tokenization_spaces is None else clean_up_tokenization_spaces
-        return _clean_up_tokenization(text) if clean else text
+        return clean_up_tokenization(text) if clean else text
 
     def batch_decode(self, sequences, **kwargs):
-        return [self.decode(seq, **kwargs) for seq in _to_list(sequences)]
+        return [self.decode(seq, **kwargs) for seq in to_list(sequences)]
 
     def __repr__(self):
         return (f"{type(self).__name__}(name_or_path={self.name_or_path!r}, vocab_size={self.vocab_size}, "
                 f"model_max_length={self.model_max_length}, special_tokens={self.special_tokens_map})")
-
-
-@contextlib.contextmanager
-def _gc_paused(pause=True):
-    enabled = pause and gc.isenabled()
-    gc.disable() if enabled else None
-    try:
-        yield
-    finally:
-        gc.enable() if enabled else None
-
-
-def _lower_per_char(text):
-    """``str.lower`` of each character alone, as the reference's regex does: no final-sigma rule."""
-    return text.replace("\u03a3", "\u03c3").lower()
-
-
-def _check_text(value, name):
-    if not isinstance(value, str):
-        raise PaddleRembertError(f"{name} must be a str, got {type(value).__name__}: {value!r}"[:200].replace(
-            "got NoneType: None", "got None"))
-
-
-def _split_inputs(text, text_pair):
-    """Validate ``text``/``text_pair``; return (first texts, second texts or None, batched?)."""
-    if isinstance(text, str):
-        if text_pair is not None:
-            _check_text(text_pair, "text_pair")
-            return [text], [text_pair], False
-        return [text], None, False
-    if not isinstance(text, (list, tuple)):
-        _check_text(text, "text")
-    if not text:
-        raise PaddleRembertError("text is an empty list: there is nothing to encode")
-    if text_pair is not None:
-        if not isinstance(text_pair, (list, tuple)):
-            raise PaddleRembertError(f"text is a batch, so text_pair must be a list, got {type(text_pair).__name__}")
-        if len(text_pair) != len(text):
-            raise PaddleRembertError(f"text has {len(text)} items but text_pair has {len(text_pair)}")
-        firsts, seconds = list(text), list(text_pair)
-    elif isinstance(text[0], (list, tuple)):  # a batch of (text, text_pair)
-        for i, item in enumerate(text):
-            if not isinstance(item, (list, tuple)) or len(item) != 2:
-                raise PaddleRembertError(f"text[{i}] must be a (text, text_pair) pair like text[0], got {item!r}"[:200])
-        firsts, seconds = [t[0] for t in text], [t[1] for t in text]
-    else:
-        firsts, seconds = list(text), None
-    for name, values in (("text", firsts), ("text_pair", seconds or ())):
-        for i in (i for i, v in enumerate(values) if not isinstance(v, str)):
-            _check_text(values[i], f"{name}[{i}]")
-    return firsts, seconds, True
-
-
-def _to_list(value):
-    if hasattr(value, "numpy") and not isinstance(value, np.ndarray):
-        value = value.numpy()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    return value
-
-
-def _clean_up_tokenization(text):
-    for a, b in ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
-                 (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re")):
-        text = text.replace(a, b)
-    return text
-
-
-def _write_sorted_json(path, obj):
-    with atomic_open(path, "w") as f:
-        f.write(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")

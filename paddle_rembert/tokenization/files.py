@@ -13,33 +13,43 @@ from .types import SPECIAL_TOKENS_ATTRIBUTES, AddedToken, _type_field
 # Keys of tokenizer_config.json that describe files or loaders, never __init__ arguments.
 _CONFIG_KEYS_TO_DROP = ("tokenizer_class", "init_inputs", "init_args", "init_class", "name_or_path",
                         "special_tokens_map_file", "tokenizer_file", "auto_map", "processor_class",
-                        "vocab_file", "sentencepiece_model_file")
+                        "vocab_file", "merges_file", "sentencepiece_model_file")
 
 
-def check_dir(pretrained_dir):
+def check_dir(pretrained_dir, revision=None):
+    """The local path of a tokenizer directory or file; a hub id (``google/rembert``) gives its cached snapshot."""
+    from ..checkpoint.hub import resolve
+
     if not isinstance(pretrained_dir, (str, os.PathLike)):
         raise PaddleRembertError(f"pretrained_dir must be a path, got {type(pretrained_dir).__name__}")
-    path = os.fspath(pretrained_dir)
+    path = resolve(os.fspath(pretrained_dir), revision=revision, what="tokenizer", weights=False)
     if not os.path.exists(path):
         raise PaddleRembertError(f"tokenizer directory not found: {path}")
     return path
 
 
 def read_tokenizer_dir(cls, pretrained_dir, kwargs):
-    """``(model file, __init__ kwargs)`` of a tokenizer dir for ``cls``, as transformers 4.46 reads it.
+    """``(vocabulary files, __init__ kwargs)`` of a tokenizer dir for ``cls``, as transformers 4.46 reads it.
 
-    The SentencePiece file may be ``spiece.model`` or ``sentencepiece.model`` (``cls``'s name
-    first); then ``tokenizer_config.json`` (its ``added_tokens_decoder`` if present, else the
-    legacy ``special_tokens_map.json``, ``added_tokens.json`` and the added tokens of
-    ``tokenizer.json``). A path to a model file alone gives ``(path, kwargs)``.
+    The files are ``cls.vocab_files_names`` (``{argument: name}``; for SentencePiece either
+    ``spiece.model`` or ``sentencepiece.model``, ``cls``'s name first, see
+    ``vocab_file_alternatives``); then ``tokenizer_config.json`` (its ``added_tokens_decoder`` if
+    present, else the legacy ``special_tokens_map.json``, ``added_tokens.json`` and the added
+    tokens of ``tokenizer.json``). A path to a single vocabulary file gives ``((path,), kwargs)``.
     """
-    path = check_dir(pretrained_dir)
+    kwargs = dict(kwargs)
+    path = check_dir(pretrained_dir, revision=kwargs.pop("revision", None))
     if os.path.isfile(path):
-        return path, dict(kwargs)
-    names = (cls.vocab_file_name,) + tuple(n for n in cls.vocab_file_names if n != cls.vocab_file_name)
-    vocab_file = next((os.path.join(path, n) for n in names if os.path.isfile(os.path.join(path, n))), None)
-    if vocab_file is None:
-        raise PaddleRembertError(f"no SentencePiece model in {path}: expected one of {', '.join(names)}")
+        return (path,), dict(kwargs)
+    alternatives = getattr(cls, "vocab_file_alternatives", {})
+    vocab_files = []
+    for arg, name in cls.vocab_files_names.items():
+        names = (name,) + tuple(n for n in alternatives.get(arg, ()) if n != name)
+        found = next((os.path.join(path, n) for n in names if os.path.isfile(os.path.join(path, n))), None)
+        if found is None:
+            what = "SentencePiece model" if name.endswith(".model") else "vocabulary file"
+            raise PaddleRembertError(f"no {what} in {path}: expected {' or '.join(names)} ({arg} of {cls.__name__})")
+        vocab_files.append(found)
     config_file = os.path.join(path, "tokenizer_config.json")
     init = read_json(config_file, "tokenizer config") if os.path.isfile(config_file) else {}
     if not isinstance(init, dict):
@@ -63,7 +73,7 @@ def read_tokenizer_dir(cls, pretrained_dir, kwargs):
         if by_content and init.get(key) is not None:
             init[key] = by_content.get(str(init[key]), init[key])
     init["name_or_path"] = path
-    return vocab_file, init
+    return tuple(vocab_files), init
 
 
 def _read_legacy_added_tokens(path, init, kwargs, decoder, by_content):

@@ -49,9 +49,35 @@ class AddedToken:
 class BatchEncoding(dict):
     """The output of ``__call__``: a dict (``input_ids``, ``token_type_ids``, ...) with attribute access."""
 
-    def __init__(self, data=None, tensor_type=None, prepend_batch_axis=False):
+    def __init__(self, data=None, tensor_type=None, prepend_batch_axis=False, detail=None):
         super().__init__(data or {})
+        self._detail = detail  # {"sequence_ids": rows, "word_ids": rows} or a callable computing them on demand
         self.convert_to_tensors(tensor_type, prepend_batch_axis)
+
+    def __getstate__(self):
+        detail = self.__dict__.get("_detail")
+        return {"_detail": detail if isinstance(detail, dict) else None}
+
+    def _detail_rows(self, key):
+        detail = self.__dict__.get("_detail")
+        if detail is None:
+            raise PaddleRembertError(f"{key}() needs an encoding made by a paddle_rembert tokenizer's __call__")
+        if not isinstance(detail, dict):
+            ids = self["input_ids"]
+            ids = ids.tolist() if hasattr(ids, "tolist") else ids.numpy().tolist() if hasattr(ids, "numpy") else ids
+            ids = ids if ids and isinstance(ids[0], (list, tuple)) else [ids]
+            detail = self._detail = {"sequence_ids": None, "word_ids": None, "lazy": detail, "ids": ids}
+        if detail.get(key) is None:
+            detail[key] = detail["lazy"](key, detail["ids"])
+        return detail[key]
+
+    def sequence_ids(self, batch_index=0):
+        """Per token: ``None`` for a special or pad token, 0/1 for the first/second sequence (fast tokenizers')."""
+        return list(self._detail_rows("sequence_ids")[batch_index])
+
+    def word_ids(self, batch_index=0):
+        """Per token: the index of its pre-tokenised word in its sequence, ``None`` for special and pad tokens."""
+        return list(self._detail_rows("word_ids")[batch_index])
 
     def __getattr__(self, item):
         if item.startswith("__"):
@@ -81,6 +107,11 @@ class BatchEncoding(dict):
                 arr = paddle.to_tensor(arr)
             self[key] = arr  # ragged rows with 'np': a 1-d object array, as transformers returns
         return self
+
+
+def _lower_per_char(text):
+    """``str.lower`` of each character alone, as the reference's regex does: no final-sigma rule."""
+    return text.replace("\u03a3", "\u03c3").lower()
 
 
 def _check_choice(name, value, choices):

@@ -6,7 +6,7 @@ model's own normaliser, usually nmt_nfkc, runs inside SentencePiece). ``do_lower
 ``do_lower_case`` has an effect (the shared lower-casing of text outside special tokens).
 Transformers 5 adds quote and space normalisation here; we do not (docs/tokenizers.md).
 """
-from ...tokenization.base import SentencePieceTokenizer
+from ...tokenization.sentencepiece import SentencePieceTokenizer
 
 
 class RemBertTokenizer(SentencePieceTokenizer):

@@ -1,0 +1,77 @@
+"""Small helpers of the tokenizers: input validation, list conversion, decoding clean-up, sorted JSON writes."""
+import contextlib
+import gc
+import json
+
+import numpy as np
+
+from ..runtime.errors import PaddleRembertError
+from ..runtime.files import atomic_open
+
+
+@contextlib.contextmanager
+def gc_paused(pause=True):
+    enabled = pause and gc.isenabled()
+    gc.disable() if enabled else None
+    try:
+        yield
+    finally:
+        gc.enable() if enabled else None
+
+
+def check_text(value, name):
+    if not isinstance(value, str):
+        raise PaddleRembertError(f"{name} must be a str, got {type(value).__name__}: {value!r}"[:200].replace(
+            "got NoneType: None", "got None"))
+
+
+def split_inputs(text, text_pair):
+    """Validate ``text``/``text_pair``; return (first texts, second texts or None, batched?)."""
+    if isinstance(text, str):
+        if text_pair is not None:
+            check_text(text_pair, "text_pair")
+            return [text], [text_pair], False
+        return [text], None, False
+    if not isinstance(text, (list, tuple)):
+        check_text(text, "text")
+    if not text:
+        raise PaddleRembertError("text is an empty list: there is nothing to encode")
+    if text_pair is not None:
+        if not isinstance(text_pair, (list, tuple)):
+            raise PaddleRembertError(f"text is a batch, so text_pair must be a list, got {type(text_pair).__name__}")
+        if len(text_pair) != len(text):
+            raise PaddleRembertError(f"text has {len(text)} items but text_pair has {len(text_pair)}")
+        firsts, seconds = list(text), list(text_pair)
+    elif isinstance(text[0], (list, tuple)):  # a batch of (text, text_pair)
+        for i, item in enumerate(text):
+            if not isinstance(item, (list, tuple)) or len(item) != 2:
+                raise PaddleRembertError(f"text[{i}] must be a (text, text_pair) pair like text[0], got {item!r}"[:200])
+        firsts, seconds = [t[0] for t in text], [t[1] for t in text]
+    else:
+        firsts, seconds = list(text), None
+    for name, values in (("text", firsts), ("text_pair", seconds or ())):
+        for i in (i for i, v in enumerate(values) if not isinstance(v, str)):
+            check_text(values[i], f"{name}[{i}]")
+    return firsts, seconds, True
+
+
+def to_list(value):
+    if hasattr(value, "numpy") and not isinstance(value, np.ndarray):
+        value = value.numpy()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    return value
+
+
+def clean_up_tokenization(text):
+    for a, b in ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
+                 (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re")):
+        text = text.replace(a, b)
+    return text
+
+
+def write_sorted_json(path, obj):
+    with atomic_open(path, "w") as f:
+        f.write(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")

@@ -1,0 +1,202 @@
+"""Offsets, overflow windows, sequence ids and word ids against transformers' *fast* tokenizers.
+
+The ids are the slow reference's; the fast tokenizers (BertTokenizerFast, RobertaTokenizerFast
+with ``trim_offsets=True``, AlbertTokenizerFast, RemBertTokenizerFast) are the yardstick for what
+they add, on every input where their ids equal the slow ones. Every expected value comes from them.
+"""
+import numpy as np
+import pytest
+import transformers
+
+from paddle_rembert.models import registry
+from paddle_rembert.models.bert.tokenizer import BertTokenizer
+from paddle_rembert.models.roberta.tokenizer import RobertaTokenizer
+from paddle_rembert.runtime.errors import PaddleRembertError
+from paddle_rembert.tokenization.auto import AutoTokenizer
+from paddle_rembert.tokenization.sentencepiece_train import train_sentencepiece, write_tokenizer_dir
+
+from .test_tokenization_wordpiece import REAL_DIR, fixture_sentences, make_texts
+
+transformers.logging.set_verbosity_error()
+# ALBERT's user-defined pieces are added tokens in its fast tokenizer (other ids); control characters and CR
+# shift the fast SentencePiece tokenizers' own spans (a defect of theirs, not a convention to copy)
+NO_SYMBOLS = str.maketrans("", "", '().-"\u2013\u00a3\u20ac\x00\x07\x1c\x85\r')
+TEXTS = make_texts(900, seed=41, tricky=0.2) + make_texts(500, seed=42, tricky=0.05, nfd_share=0.05)
+PAIRS_A = [t.translate(NO_SYMBOLS).strip() for t in make_texts(300, seed=43, tricky=0.05)]
+PAIRS_B = [t.translate(NO_SYMBOLS).strip() for t in make_texts(300, seed=44, tricky=0.05)][::-1]
+
+
+@pytest.fixture(scope="module")
+def dirs(tmp_path_factory):
+    from tokenizers import ByteLevelBPETokenizer
+
+    root = tmp_path_factory.mktemp("offsets")
+    corpus = fixture_sentences() + make_texts(2000, seed=7)
+    for layout in ("albert", "rembert"):
+        spm_layout = registry.get(layout).tokenizer_layout
+        model = train_sentencepiece(corpus, root / f"{layout}-spm", layout=spm_layout, vocab_size=3000)
+        write_tokenizer_dir(model, root / layout, layout=spm_layout)
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(corpus, vocab_size=3000, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    (root / "roberta").mkdir()
+    bpe.save_model(str(root / "roberta"))
+    return root
+
+
+def pair_of(name, dirs, **kw):
+    """(ours, transformers' fast tokenizer) of one backend."""
+    if name == "bert":
+        return BertTokenizer.from_pretrained(REAL_DIR, **kw), transformers.BertTokenizerFast.from_pretrained(
+            str(REAL_DIR), **kw)
+    if name == "roberta":
+        d = dirs / "roberta"
+        return RobertaTokenizer.from_pretrained(d, **kw), transformers.RobertaTokenizerFast(
+            str(d / "vocab.json"), str(d / "merges.txt"), trim_offsets=True, **kw)
+    fast_cls = {"albert": transformers.AlbertTokenizerFast, "rembert": transformers.RemBertTokenizerFast}[name]
+    return AutoTokenizer.from_pretrained(dirs / name, **kw), fast_cls.from_pretrained(str(dirs / name), from_slow=True,
+                                                                                       **kw)
+
+
+def compare_details(ours, fast, texts, pairs=None, **kw):
+    """Rows where the ids agree: number compared and the first mismatches of offsets/word/sequence ids."""
+    args = (texts,) if pairs is None else (texts, pairs)
+    got, want = ours(*args, return_offsets_mapping=True, **kw), fast(*args, return_offsets_mapping=True, **kw)
+    plain = ours(*args, **kw)
+    assert got["input_ids"] == plain["input_ids"]  # the flags never change the ids
+    compared, bad = 0, []
+    for i, text in enumerate(texts):
+        if got["input_ids"][i] != want["input_ids"][i]:
+            continue
+        compared += 1
+        mine = (got["offset_mapping"][i], got.word_ids(i), got.sequence_ids(i), plain.word_ids(i),
+                plain.sequence_ids(i))
+        theirs = (want["offset_mapping"][i], want.word_ids(i), want.sequence_ids(i), want.word_ids(i),
+                  want.sequence_ids(i))
+        if mine != theirs:
+            bad.append((text, ours.convert_ids_to_tokens(got["input_ids"][i]), mine[:2], theirs[:2]))
+    return compared, bad[:3]
+
+
+@pytest.mark.parametrize("options", [{}, dict(do_lower_case=False), dict(do_lower_case=False, strip_accents=True)])
+def test_wordpiece_offsets_match_fast(dirs, options):
+    ours, fast = pair_of("bert", dirs, **options)
+    compared, bad = compare_details(ours, fast, TEXTS)
+    assert bad == [] and compared > 0.8 * len(TEXTS)
+
+
+@pytest.mark.parametrize("add_prefix_space", [False, True])
+def test_bpe_offsets_match_fast(dirs, add_prefix_space):
+    ours, fast = pair_of("roberta", dirs, add_prefix_space=add_prefix_space)
+    texts = TEXTS + ["hello <mask> there", "x <mask>", "<mask>", "  two  spaces  ", "a\n\nb", "😀 x"]
+    if add_prefix_space:
+        # RobertaTokenizerFast shifts the spans after "<one whitespace><added token>" at the start of the text
+        texts = [t for t in texts if not (t[:1].isspace() and t[1:2] == "<" and t[1:].lstrip()[:1] == "<")]
+    compared, bad = compare_details(ours, fast, texts)
+    assert bad == [] and compared > 0.8 * len(texts)
+
+
+@pytest.mark.parametrize("name", ["albert", "rembert"])
+def test_sentencepiece_offsets_match_fast(dirs, name):
+    ours, fast = pair_of(name, dirs)
+    # a trailing space is a piece of the fast tokenizers only (other ids): the texts are stripped
+    texts = [t.translate(NO_SYMBOLS).strip() for t in TEXTS] + [
+        "hello world", "  two  spaces ", "Café  naïve ÉTÉ", "He said ``hi'' ok", "x [MASK] y", "In 2000, 3,000 and 1,2,3",
+        "…\u3000ﬁne\xa0 [MASK]", "e\u0301t\u00e9 A\u0308"]
+    compared, bad = compare_details(ours, fast, texts)
+    assert bad == [] and compared > 0.3 * len(texts)  # the fast ids differ on many hard strings (see test_tokenization)
+
+
+@pytest.mark.parametrize("name, padding_side", [("bert", "left"), ("roberta", "right"), ("albert", "left"),
+                                                ("rembert", "right")])
+def test_pairs_sequence_ids_and_word_ids_match_fast(dirs, name, padding_side):
+    ours, fast = pair_of(name, dirs, padding_side=padding_side)
+    a, b = agreeing_pairs(ours, fast)
+    got = ours(a, b, padding=True, return_offsets_mapping=True, return_special_tokens_mask=True)
+    want = fast(a, b, padding=True, return_offsets_mapping=True, return_special_tokens_mask=True)
+    assert dict(got) == dict(want)
+    plain = ours(a, b, padding=True)
+    for i in range(len(a)):
+        assert got.sequence_ids(i) == want.sequence_ids(i) == plain.sequence_ids(i)
+        assert got.word_ids(i) == want.word_ids(i) == plain.word_ids(i)
+    assert set().union(*(want.sequence_ids(i) for i in range(len(a)))) == {None, 0, 1}
+
+
+def agreeing_pairs(ours, fast):
+    """Pairs whose two texts both get the fast tokenizer's ids (so windows are comparable row by row)."""
+    ok = [i for i, (x, y) in enumerate(zip(PAIRS_A, PAIRS_B)) if
+          ours(x)["input_ids"] == fast(x)["input_ids"] and ours(y)["input_ids"] == fast(y)["input_ids"]]
+    assert len(ok) > 40
+    return [PAIRS_A[i] for i in ok], [PAIRS_B[i] for i in ok]
+
+
+def fast_or_none(fast, *args, **kw):
+    """The fast tokenizer's encoding, or None when it refuses (a Rust panic is a BaseException)."""
+    try:
+        return fast(*args, **kw)
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        return None
+
+
+@pytest.mark.parametrize("name", ["bert", "roberta", "albert"])
+def test_overflow_windows_match_fast(dirs, name):
+    ours, fast = pair_of(name, dirs)
+    a, b = agreeing_pairs(ours, fast)
+    long_a = [" ".join(t for t in (x, y, x) if t) for x, y in zip(a, b)]  # long enough for several windows
+    keep = [i for i, t in enumerate(long_a) if ours(t)["input_ids"] == fast(t)["input_ids"]]
+    assert len(keep) > 30
+    a, b, long_a = ([seq[i] for i in keep] for seq in (a, b, long_a))
+    checked = 0
+    for side in ("right", "left"):
+        ours.truncation_side = fast.truncation_side = side
+        for truncation in ("only_second", "only_first", "longest_first"):
+            for max_length, stride, padding in ((40, 8, False), (24, 0, True), (64, 16, "max_length")):
+                kw = dict(truncation=truncation, max_length=max_length, stride=stride, padding=padding,
+                          return_overflowing_tokens=True, return_offsets_mapping=True,
+                          return_special_tokens_mask=True)
+                first, second = (a, long_a) if truncation == "only_second" else (long_a, b)
+                want = fast_or_none(fast, first, second, **kw)
+                if want is None:  # the Rust side refuses (stride too large / sequence too short): so do we
+                    with pytest.raises(PaddleRembertError):
+                        ours(first, second, **kw)
+                    continue
+                got = ours(first, second, **kw)
+                assert dict(got) == dict(want), (side, kw)
+                assert all(got.sequence_ids(i) == want.sequence_ids(i) and got.word_ids(i) == want.word_ids(i)
+                           for i in range(len(want["input_ids"])))
+                checked += len(want["input_ids"]) > len(first)
+    assert checked >= 6  # windows really overflowed
+
+
+def test_single_text_overflow_and_tensors(dirs):
+    ours, fast = pair_of("bert", dirs)
+    text = " ".join(TEXTS[:40])
+    kw = dict(truncation=True, max_length=32, stride=5, return_overflowing_tokens=True, return_offsets_mapping=True)
+    got, want = ours(text, **kw), fast(text, **kw)
+    assert dict(got) == dict(want) and len(got["input_ids"]) > 3
+    assert got["overflow_to_sample_mapping"] == [0] * len(got["input_ids"])
+    arr = ours(PAIRS_A[:5], PAIRS_B[:5], padding=True, return_offsets_mapping=True, return_tensors="np")
+    ref = fast(PAIRS_A[:5], PAIRS_B[:5], padding=True, return_offsets_mapping=True, return_tensors="np")
+    assert arr["offset_mapping"].shape == ref["offset_mapping"].shape and arr["offset_mapping"].shape[-1] == 2
+    single = ours("hello world", return_offsets_mapping=True)
+    assert single["offset_mapping"] == fast("hello world", return_offsets_mapping=True)["offset_mapping"]
+    assert single.word_ids() == [None, 0, 1, None] and single.sequence_ids() == [None, 0, 0, None]
+
+
+def test_plain_calls_are_unchanged_and_errors(dirs):
+    ours, _ = pair_of("bert", dirs)
+    ref = transformers.BertTokenizer.from_pretrained(str(REAL_DIR))
+    kw = dict(truncation="longest_first", max_length=20, padding=True)
+    assert dict(ours(PAIRS_A, PAIRS_B, **kw)) == dict(ref(PAIRS_A, PAIRS_B, **kw))
+    with pytest.raises(PaddleRembertError, match="stride=30"):
+        ours(PAIRS_A[:3], PAIRS_B[:3], truncation="only_second", max_length=20, stride=30,
+             return_overflowing_tokens=True)
+    with pytest.raises(PaddleRembertError, match="only_second"):
+        ours(" ".join(TEXTS[:20]), truncation="only_second", max_length=20, return_overflowing_tokens=True)
+    with pytest.raises(PaddleRembertError, match="word_ids"):
+        from paddle_rembert.tokenization.types import BatchEncoding
+
+        BatchEncoding({"input_ids": [[1, 2]]}).word_ids(0)
+    enc = ours(PAIRS_A[:4], PAIRS_B[:4], padding=True, return_tensors="np")
+    assert isinstance(enc["input_ids"], np.ndarray) and len(enc.word_ids(3)) == enc["input_ids"].shape[1]
