@@ -19,152 +19,24 @@ Results per task (one dict per example):
 * token-classification: ``tokens`` [{``token``, ``label``, ``score``}] for every non-special token,
   and ``entities`` [{``type``, ``text``, ``start_token``, ``end_token``, ``score``}] grouped from
   ``B-``/``I-`` labels.
-* question-answering (``text`` = question, ``text_pair`` = context): ``answer``, ``score``,
-  ``start_token``, ``end_token``: the best context span (as transformers' pipeline scores it).
+* question-answering (``text`` = question, ``text_pair`` = context): as transformers' pipeline
+  answers (see :meth:`Predictor.predict`): ``answer``, ``score`` and the character offsets
+  ``start``, ``end`` into the context, plus ``answers`` when ``top_k`` > 1.
 * masked-lm: ``masks`` [{``position``, ``predictions`` [{``token``, ``token_id``, ``score``}]}] for
   each mask token, ``top_k`` best first.
-* feature-extraction: ``pooler_output`` and ``mean_pooling`` (mean of the last hidden states over
-  real tokens), as lists of floats.
+* feature-extraction: ``pooler_output`` (when the model has a pooler; ELECTRA has none) and
+  ``mean_pooling`` (mean of the last hidden states over real tokens), as lists of floats.
+* replaced-token-detection (ELECTRA's discriminator): ``tokens`` [{``index``, ``token``, ``score``,
+  ``replaced``}]: the probability that each content token was replaced.
 """
 import os
 
 import numpy as np
 
 from ..runtime.errors import PaddleRembertError
-from .export import INPUT_NAMES, MODEL_FILE, PARAMS_FILE, read_meta
 from ..runtime.files import read_json
-
-BACKENDS = ("paddle", "onnxruntime")
-PRECISIONS = ("fp32", "bf16")
-
-
-def _default_threads():
-    from ..runtime.settings import default_num_threads
-
-    return default_num_threads()
-
-
-def _parse_device(device):
-    device = (device or "cpu").lower()
-    kind, _, index = device.partition(":")
-    if kind not in ("cpu", "gpu"):
-        raise PaddleRembertError(f"device must be 'cpu' or 'gpu' (or 'gpu:N'), got {device!r}")
-    try:
-        return kind, int(index or 0)
-    except ValueError:
-        raise PaddleRembertError(f"bad device index in {device!r}") from None
-
-
-class PaddleEngine:
-    """Paddle Inference on a PIR program: oneDNN on CPU by default, optional bf16."""
-
-    backend = "paddle"
-
-    def __init__(self, export_dir, meta, device="cpu", threads=None, precision="fp32", mkldnn=True,
-                 mkldnn_cache_capacity=0, ir_optim=True):
-        import paddle
-        import paddle.inference as paddle_infer
-
-        kind, index = _parse_device(device)
-        model_file = os.path.join(export_dir, meta.get("model_file", MODEL_FILE))
-        params_file = os.path.join(export_dir, meta.get("params_file", PARAMS_FILE))
-        for path in (model_file, params_file):
-            if not os.path.isfile(path):
-                raise PaddleRembertError(f"{export_dir} is incomplete: {os.path.basename(path)} is missing")
-        config = paddle_infer.Config(model_file, params_file)
-        self.threads = int(threads or _default_threads())
-        if kind == "gpu":
-            if not paddle.device.is_compiled_with_cuda():
-                raise PaddleRembertError("device 'gpu' needs a CUDA build of PaddlePaddle (paddlepaddle-gpu); "
-                                         "this one is CPU-only")
-            if precision == "bf16":
-                config.enable_use_gpu(256, index, paddle_infer.PrecisionType.Bfloat16)
-            else:
-                config.enable_use_gpu(256, index)
-        else:
-            config.disable_gpu()
-            if mkldnn:
-                config.enable_mkldnn()
-                if mkldnn_cache_capacity:
-                    config.set_mkldnn_cache_capacity(int(mkldnn_cache_capacity))
-                if precision == "bf16":
-                    config.enable_mkldnn_bfloat16()
-            elif precision == "bf16":
-                raise PaddleRembertError("bf16 on CPU needs oneDNN (do not disable it)")
-        config.set_cpu_math_library_num_threads(self.threads)
-        config.switch_ir_optim(bool(ir_optim))
-        # No enable_memory_optim(): with a PIR program Paddle 3.3.1 fails in create_predictor
-        # ("Not find predictor_id 0 and pass_name memory_optimize_pass").
-        config.disable_glog_info()
-        self.predictor = paddle_infer.create_predictor(config)
-        self.input_names = list(self.predictor.get_input_names())
-        self.output_names = [o["name"] for o in meta["outputs"]]
-        fetch = list(self.predictor.get_output_names())
-        if len(fetch) != len(self.output_names):
-            raise PaddleRembertError(f"{model_file} has {len(fetch)} outputs; export_meta.json names "
-                                     f"{len(self.output_names)}")
-        self._inputs = {n: self.predictor.get_input_handle(n) for n in self.input_names}
-        self._outputs = [self.predictor.get_output_handle(n) for n in fetch]
-
-    def run(self, feed):
-        for name, handle in self._inputs.items():
-            handle.reshape(list(feed[name].shape))
-            handle.copy_from_cpu(np.ascontiguousarray(feed[name], dtype=np.int64))
-        self.predictor.run()
-        return {name: h.copy_to_cpu() for name, h in zip(self.output_names, self._outputs)}
-
-
-class OnnxEngine:
-    """onnxruntime on ``model.onnx``: all graph optimisations, ``threads`` intra-op threads."""
-
-    backend = "onnxruntime"
-
-    def __init__(self, export_dir, meta, device="cpu", threads=None, precision="fp32", **_):
-        from .onnx import onnx_path
-
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise PaddleRembertError("the onnxruntime backend needs onnxruntime: pip install onnxruntime") \
-                from None
-        if precision != "fp32":
-            raise PaddleRembertError("the onnxruntime backend runs fp32 only")
-        kind, index = _parse_device(device)
-        path = onnx_path(export_dir, meta)
-        self.threads = int(threads or _default_threads())
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        if kind == "gpu":
-            if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise PaddleRembertError("device 'gpu' needs onnxruntime-gpu (CUDAExecutionProvider is not available)")
-            providers = [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
-        else:
-            providers = ["CPUExecutionProvider"]
-        self.session = ort.InferenceSession(path, sess_options=options, providers=providers)
-        self.input_names = [i.name for i in self.session.get_inputs()]
-        self.output_names = [o["name"] for o in meta["outputs"]]
-        if len(self.session.get_outputs()) != len(self.output_names):
-            raise PaddleRembertError(f"{path} has {len(self.session.get_outputs())} outputs; export_meta.json "
-                                     f"names {len(self.output_names)}")
-
-    def run(self, feed):
-        outs = self.session.run(None, {n: np.ascontiguousarray(feed[n], dtype=np.int64) for n in self.input_names})
-        return dict(zip(self.output_names, outs))
-
-
-def load_engine(export_dir, meta=None, backend="paddle", **kwargs):
-    """The backend's engine for an export directory; ``engine.run({name: int64 array}) -> {output: array}``."""
-    meta = meta or read_meta(export_dir)
-    if backend == "paddle":
-        return PaddleEngine(export_dir, meta, **kwargs)
-    if backend == "onnxruntime":
-        return OnnxEngine(export_dir, meta, **kwargs)
-    raise PaddleRembertError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
-
+from .engines import BACKENDS, PRECISIONS, load_engine
+from .format import meta_input_names, read_meta
 
 def _softmax(x, axis=-1):
     x = np.asarray(x, dtype=np.float64)
@@ -183,10 +55,16 @@ class Predictor:
     cores, or ``PADDLE_REMBERT_THREADS``); ``backend``: ``"paddle"`` (Paddle Inference) or
     ``"onnxruntime"`` (needs ``export --onnx``); ``precision``: ``"fp32"`` or ``"bf16"`` (Paddle
     Inference with oneDNN, on CPUs with AVX-512 BF16 / AMX); ``mkldnn``: oneDNN on CPU (default on).
+
+    Thread-safe: one Predictor may serve many threads at once. The Paddle backend gives each
+    thread its own ``clone()`` of the Paddle Inference predictor (not re-entrant; clones share
+    the weights, each keeps its own buffers); onnxruntime sessions are safe to share as they are.
+    The model is fed exactly the inputs its export declares (``export_meta.json`` ``inputs``);
+    when it takes ``token_type_ids`` and the tokenizer gives none, they are zeros.
     """
 
     def __init__(self, model_dir, device="cpu", threads=None, backend="paddle", precision="fp32", mkldnn=True,
-                 max_length=None, top_k=5, threshold=0.5, max_answer_length=30):
+                 max_length=None, top_k=5, threshold=0.5):
         from ..tokenization.auto import AutoTokenizer
 
         if backend not in BACKENDS:
@@ -196,30 +74,42 @@ class Predictor:
         self.model_dir = model_dir
         self.meta = read_meta(model_dir)
         self.task = self.meta["task"]
-        self.config = read_json(os.path.join(model_dir, "config.json"), "model config")
-        self.id2label = {int(k): v for k, v in (self.config.get("id2label") or {}).items()}
+        config_path = os.path.join(model_dir, "config.json")
+        self.config = read_json(config_path, "model config")
+        if not isinstance(self.config, dict):
+            raise PaddleRembertError(f"{config_path} must hold a JSON object")
+        self.id2label = _read_id2label(self.config, config_path)
         self.problem_type = self.config.get("problem_type")
+        self.input_names = meta_input_names(self.meta)
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         model_max = int(self.meta.get("max_length") or 512)
-        self.max_length = int(max_length or model_max)
-        if not 2 <= self.max_length <= model_max:
-            raise PaddleRembertError(f"max_length must be between 2 and the model's {model_max}, got {max_length}")
+        if max_length is None:
+            self.max_length = model_max
+        elif isinstance(max_length, bool) or not isinstance(max_length, int) or not 2 <= max_length <= model_max:
+            raise PaddleRembertError(f"max_length must be between 2 and the model's {model_max} (an integer), "
+                                     f"got {max_length!r}")
+        else:
+            self.max_length = max_length
+        # [CLS] A [SEP] B [SEP] holds no text below this; the tokenizer would fail on a long text
+        specials = self.tokenizer.num_special_tokens_to_add(pair=False)
+        if self.max_length <= specials:
+            raise PaddleRembertError(f"max_length {self.max_length} leaves no room for text: the tokenizer adds "
+                                     f"{specials} special tokens")
         self.top_k = int(top_k)
         if self.top_k < 1:
             raise PaddleRembertError(f"top_k must be at least 1, got {top_k}")
         self.threshold = float(threshold)
-        self.max_answer_length = int(max_answer_length)
         self.engine = load_engine(model_dir, self.meta, backend=backend, device=device, threads=threads,
                                   precision=precision, mkldnn=mkldnn)
-        self.backend = backend
+        self.backend = "onnxruntime" if precision == "int8" else backend
 
     # -- raw ------------------------------------------------------------------------------------
     def run(self, feed):
         """Run one batch: ``{input name: int64 [B, L]}`` -> ``{output name: array}`` (no post-processing)."""
-        missing = [n for n in INPUT_NAMES if n not in feed]
+        missing = [n for n in self.input_names if n not in feed]
         if missing:
             raise PaddleRembertError(f"missing model inputs: {', '.join(missing)}")
-        return self.engine.run(feed)
+        return self.engine.run({n: feed[n] for n in self.input_names})
 
     def encode(self, texts, text_pairs=None):
         """Token ids of each example (unpadded), truncated to ``max_length``; a pair may be None."""
@@ -231,14 +121,19 @@ class Predictor:
         rows = [None] * len(texts)
         singles = [i for i in range(len(texts)) if text_pairs is None or text_pairs[i] is None]
         pairs = [i for i in range(len(texts)) if text_pairs is not None and text_pairs[i] is not None]
-        truncation = "only_second" if self.task == "question-answering" else True
         for idx, with_pair in ((singles, False), (pairs, True)):
             if not idx:
                 continue
             enc = self.tokenizer([texts[i] for i in idx], [text_pairs[i] for i in idx] if with_pair else None,
-                                 truncation=truncation, max_length=self.max_length)
+                                 truncation=True, max_length=self.max_length)
             for j, i in enumerate(idx):
-                rows[i] = {"input_ids": list(enc["input_ids"][j]), "token_type_ids": list(enc["token_type_ids"][j])}
+                ids = list(enc["input_ids"][j])
+                if len(ids) > self.max_length:  # the tokenizer leaves what it cannot truncate as it is
+                    raise PaddleRembertError(f"example {i}: cannot be truncated to max_length {self.max_length} "
+                                             f"(the special tokens alone do not fit; it has {len(ids)} tokens); "
+                                             f"raise --max-length")
+                types = list(enc["token_type_ids"][j]) if "token_type_ids" in enc else [0] * len(ids)
+                rows[i] = {"input_ids": ids, "token_type_ids": types}
         return rows
 
     def pad(self, rows):
@@ -254,13 +149,33 @@ class Predictor:
             ids[i, :n] = r["input_ids"]
             types[i, :n] = r["token_type_ids"]
             mask[i, :n] = 1
-        return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
+        return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}  # run() keeps the export's
 
     # -- end to end ----------------------------------------------------------------------------
-    def predict(self, texts, text_pairs=None, batch_size=8):
-        """One result dict per example, in input order (a single str gives a list of one)."""
-        if int(batch_size) < 1:
-            raise PaddleRembertError(f"batch size must be at least 1, got {batch_size}")
+    def predict(self, texts, text_pairs=None, batch_size=8, top_k=None, doc_stride=None, max_answer_len=15,
+                max_seq_len=None, handle_impossible_answer=False):
+        """One result dict per example, in input order (a single str gives a list of one).
+
+        Question answering (``texts`` = questions, ``text_pairs`` = contexts) answers as transformers'
+        question-answering pipeline: contexts of any length in windows of ``max_seq_len`` tokens
+        (default min(the export's, 384)) overlapping by ``doc_stride``, answers aligned to words, as
+        character offsets into the context: ``{"answer", "score", "start", "end"}`` for the best, plus
+        ``"answers"`` (best first) when ``top_k`` > 1; ``handle_impossible_answer`` allows "no answer".
+        ``top_k`` is also the number of predictions per mask for masked-LM (default: the Predictor's).
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise PaddleRembertError(f"batch size must be an integer >= 1, got {batch_size!r}")
+        if self.task == "question-answering":
+            from .pipelines import predict_qa
+
+            texts, text_pairs = _check_texts(texts, text_pairs)
+            return predict_qa(self.tokenizer, self.run, self.input_names, texts, text_pairs, top_k=top_k or 1,
+                              max_length=self.max_length, doc_stride=doc_stride, max_seq_len=max_seq_len,
+                              max_answer_len=max_answer_len, handle_impossible_answer=handle_impossible_answer,
+                              batch_size=batch_size)
+        top_k = self.top_k if top_k is None else top_k
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise PaddleRembertError(f"top_k must be an integer >= 1, got {top_k!r}")
         rows = self.encode(texts, text_pairs)
         order = sorted(range(len(rows)), key=lambda i: len(rows[i]["input_ids"]))
         results = [None] * len(rows)
@@ -270,7 +185,9 @@ class Predictor:
             outputs = self.run(feed)
             for j, i in enumerate(idx):
                 n = len(rows[i]["input_ids"])
-                results[i] = self._postprocess({k: v[j] for k, v in outputs.items()}, rows[i], n)
+                out = {k: v[j] for k, v in outputs.items()}
+                results[i] = self._post_masked_lm(out, rows[i], top_k) if self.task == "masked-lm" else \
+                    getattr(self, "_post_" + self.task.replace("-", "_"))(out, rows[i], n)
         return results
 
     __call__ = predict
@@ -278,9 +195,6 @@ class Predictor:
     # -- post-processing -------------------------------------------------------------------------
     def _label(self, i):
         return self.id2label.get(int(i), f"LABEL_{int(i)}")
-
-    def _postprocess(self, out, row, n):
-        return getattr(self, "_post_" + self.task.replace("-", "_"))(out, row, n)
 
     def _post_sequence_classification(self, out, row, n):
         logits = out["logits"]
@@ -342,37 +256,51 @@ class Predictor:
         close()
         return entities
 
-    def _post_question_answering(self, out, row, n):
-        ids, types = row["input_ids"], row["token_type_ids"]
-        special = set(self.tokenizer.all_special_ids)
-        context = np.array([types[i] == 1 and ids[i] not in special for i in range(n)])
-        if not context.any():
-            return {"answer": "", "score": 0.0, "start_token": None, "end_token": None}
-        start = _softmax(np.where(context, out["start_logits"][:n], -np.inf))
-        end = _softmax(np.where(context, out["end_logits"][:n], -np.inf))
-        scores = np.triu(np.outer(start, end))  # end >= start
-        scores = np.tril(scores, self.max_answer_length - 1)  # and at most max_answer_length tokens
-        s, e = np.unravel_index(int(np.argmax(scores)), scores.shape)
-        pieces = self.tokenizer.convert_ids_to_tokens(ids[s:e + 1])
-        return {"answer": self.tokenizer.convert_tokens_to_string(pieces).strip(), "score": float(scores[s, e]),
-                "start_token": int(s), "end_token": int(e)}
-
-    def _post_masked_lm(self, out, row, n):
+    def _post_masked_lm(self, out, row, top_k):
         ids = row["input_ids"]
         mask_id = self.tokenizer.mask_token_id
         masks = []
         for pos in [i for i, t in enumerate(ids) if t == mask_id]:
             probs = _softmax(out["logits"][pos])
-            top = np.argsort(-probs, kind="stable")[: self.top_k]
+            top = np.argsort(-probs, kind="stable")[: top_k]
             masks.append({"position": pos, "predictions": [
                 {"token": self.tokenizer.convert_ids_to_tokens(int(t)), "token_id": int(t), "score": float(probs[t])}
                 for t in top]})
         return {"masks": masks}
 
+    def _post_replaced_token_detection(self, out, row, n):
+        """Per content token: the probability that it was replaced (ELECTRA's discriminator), as transformers'
+        ``torch.sigmoid(logits)``; ``replaced`` where it is above 0.5."""
+        ids = row["input_ids"]
+        probs = _sigmoid(out["logits"][:n])
+        pieces = self.tokenizer.convert_ids_to_tokens(ids)
+        special = set(self.tokenizer.all_special_ids)
+        return {"tokens": [{"index": i, "token": pieces[i], "score": float(probs[i]), "replaced": bool(probs[i] > 0.5)}
+                           for i in range(n) if ids[i] not in special]}
+
     def _post_feature_extraction(self, out, row, n):
         hidden = out["last_hidden_state"][:n].astype(np.float64)
-        return {"pooler_output": [float(x) for x in out["pooler_output"]],
-                "mean_pooling": [float(x) for x in hidden.mean(axis=0)]}
+        result = {"mean_pooling": [float(x) for x in hidden.mean(axis=0)]}
+        if "pooler_output" in out:  # a backbone without a pooler (ELECTRA) exports none
+            result = {"pooler_output": [float(x) for x in out["pooler_output"]], **result}
+        return result
+
+
+def _read_id2label(config, path):
+    """``config.json``'s ``id2label`` as ``{int: str}``; wrong types name the file and the entry."""
+    raw = config.get("id2label") or {}
+    if not isinstance(raw, dict):
+        raise PaddleRembertError(f"{path}: id2label must be an object of label id -> name, got {raw!r}")
+    out = {}
+    for key, value in raw.items():
+        try:
+            label_id = int(key)
+        except (TypeError, ValueError):
+            raise PaddleRembertError(f"{path}: id2label key {key!r} is not an integer label id") from None
+        if not isinstance(value, str):
+            raise PaddleRembertError(f"{path}: id2label[{key!r}] must be a label name (a string), got {value!r}")
+        out[label_id] = value
+    return out
 
 
 def _check_texts(texts, text_pairs):

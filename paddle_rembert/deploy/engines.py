@@ -1,0 +1,221 @@
+"""The backends that run an export: ``load_engine(export_dir, backend=...)`` -> ``engine.run(feed) -> outputs``.
+
+* :class:`PaddleEngine`: Paddle Inference on the PIR program, oneDNN on CPU, optional bf16;
+* :class:`OnnxEngine`: onnxruntime on ``model.onnx``;
+* :class:`Int8Engine`: onnxruntime on ``model.int8.onnx`` (``export --quantize int8``).
+
+Each takes the export's inputs by name (``export_meta.json``) and returns its outputs by name.
+"""
+import os
+import threading
+
+import numpy as np
+
+from ..runtime.errors import PaddleRembertError
+from .format import INT8_ONNX_FILE, MODEL_FILE, PARAMS_FILE, meta_input_names, read_meta
+
+BACKENDS = ("paddle", "onnxruntime")
+PRECISIONS = ("fp32", "bf16", "int8")  # int8: `export --onnx --quantize int8`'s model.int8.onnx in onnxruntime
+
+
+def _thread_count(threads):
+    """``threads`` checked (a positive integer), or the default (all cores / ``PADDLE_REMBERT_THREADS``)."""
+    from ..runtime.settings import check_threads, default_num_threads
+
+    return check_threads(threads) or default_num_threads()
+
+
+def require_cuda(what):
+    from ..runtime.settings import require_cuda as require
+
+    require(what)
+
+
+def _parse_device(device):
+    device = (device or "cpu").lower()
+    kind, _, index = device.partition(":")
+    if kind not in ("cpu", "gpu"):
+        raise PaddleRembertError(f"device must be 'cpu' or 'gpu' (or 'gpu:N'), got {device!r}")
+    try:
+        return kind, int(index or 0)
+    except ValueError:
+        raise PaddleRembertError(f"bad device index in {device!r}") from None
+
+
+def _first_line(error):
+    lines = [line.strip() for line in str(error).splitlines() if line.strip() and not line.startswith("---")]
+    return lines[-1] if lines else type(error).__name__
+
+
+def _check_inputs(path, found, meta):
+    """The program's inputs must be the ones ``export_meta.json`` declares (any order)."""
+    declared = meta_input_names(meta)
+    if sorted(found) != sorted(declared):
+        raise PaddleRembertError(f"{path} takes inputs {list(found)}; export_meta.json declares {list(declared)}")
+
+
+class PaddleEngine:
+    """Paddle Inference on a PIR program: oneDNN on CPU by default, optional bf16.
+
+    A Paddle Inference predictor is not re-entrant, so each thread runs its own ``clone()`` of
+    the one created here (clones share the weights); :meth:`run` may be called from any thread.
+    """
+
+    backend = "paddle"
+
+    def __init__(self, export_dir, meta, device="cpu", threads=None, precision="fp32", mkldnn=True,
+                 mkldnn_cache_capacity=0, ir_optim=True):
+        import paddle.inference as paddle_infer
+
+        kind, index = _parse_device(device)
+        model_file = os.path.join(export_dir, meta.get("model_file", MODEL_FILE))
+        params_file = os.path.join(export_dir, meta.get("params_file", PARAMS_FILE))
+        for path in (model_file, params_file):
+            if not os.path.isfile(path):
+                raise PaddleRembertError(f"{export_dir} is incomplete: {os.path.basename(path)} is missing")
+        self.threads = _thread_count(threads)
+        if kind == "gpu":
+            require_cuda("device 'gpu'")
+        try:
+            config = paddle_infer.Config(model_file, params_file)
+            if kind == "gpu":
+                if precision == "bf16":
+                    config.enable_use_gpu(256, index, paddle_infer.PrecisionType.Bfloat16)
+                else:
+                    config.enable_use_gpu(256, index)
+            else:
+                config.disable_gpu()
+                if mkldnn:
+                    config.enable_mkldnn()
+                    if mkldnn_cache_capacity:
+                        config.set_mkldnn_cache_capacity(int(mkldnn_cache_capacity))
+                    if precision == "bf16":
+                        config.enable_mkldnn_bfloat16()
+                elif precision == "bf16":
+                    raise PaddleRembertError("bf16 on CPU needs oneDNN (do not disable it)")
+            config.set_cpu_math_library_num_threads(self.threads)
+            config.switch_ir_optim(bool(ir_optim))
+            # No enable_memory_optim(): with a PIR program Paddle 3.3.1 fails in create_predictor
+            # ("Not find predictor_id 0 and pass_name memory_optimize_pass").
+            config.disable_glog_info()
+            self._template = paddle_infer.create_predictor(config)
+        except PaddleRembertError:
+            raise
+        except Exception as e:  # a truncated or foreign file: Paddle's C++ error names neither file
+            raise PaddleRembertError(f"cannot load the exported program {model_file} with {params_file} "
+                                     f"(truncated or not written by `paddle-rembert export`?): {_first_line(e)}") \
+                from None
+        self.input_names = list(self._template.get_input_names())
+        _check_inputs(model_file, self.input_names, meta)
+        self.output_names = [o["name"] for o in meta["outputs"]]
+        self._fetch = list(self._template.get_output_names())
+        if len(self._fetch) != len(self.output_names):
+            raise PaddleRembertError(f"{model_file} has {len(self._fetch)} outputs; export_meta.json names "
+                                     f"{len(self.output_names)}")
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    @property
+    def predictor(self):
+        """This thread's predictor (a clone of the one loaded; made on first use)."""
+        mine = getattr(self._local, "predictor", None)
+        if mine is None:
+            with self._lock:  # clone() reads the template: one thread at a time
+                mine = self._template.clone()
+            self._local.predictor = mine
+            self._local.inputs = {n: mine.get_input_handle(n) for n in self.input_names}
+            self._local.outputs = [mine.get_output_handle(n) for n in self._fetch]
+        return mine
+
+    def run(self, feed):
+        predictor = self.predictor
+        for name, handle in self._local.inputs.items():
+            handle.reshape(list(feed[name].shape))
+            handle.copy_from_cpu(np.ascontiguousarray(feed[name], dtype=np.int64))
+        predictor.run()
+        return {name: h.copy_to_cpu() for name, h in zip(self.output_names, self._local.outputs)}
+
+
+class OnnxEngine:
+    """onnxruntime on ``model.onnx``: all graph optimisations, ``threads`` intra-op threads."""
+
+    backend = "onnxruntime"
+
+    def __init__(self, export_dir, meta, device="cpu", threads=None, precision="fp32", **_):
+        from .onnx import onnx_path
+
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise PaddleRembertError("the onnxruntime backend needs onnxruntime: pip install onnxruntime") \
+                from None
+        if precision != "fp32":
+            raise PaddleRembertError("the onnxruntime backend runs fp32 only")
+        kind, index = _parse_device(device)
+        path = onnx_path(export_dir, meta)
+        self.threads = _thread_count(threads)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        if kind == "gpu":
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise PaddleRembertError("device 'gpu' needs onnxruntime-gpu (CUDAExecutionProvider is not available)")
+            providers = [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
+        else:
+            providers = ["CPUExecutionProvider"]
+        try:
+            self.session = ort.InferenceSession(path, sess_options=options, providers=providers)
+        except Exception as e:  # onnxruntime's message for a truncated file does not say which one
+            raise PaddleRembertError(f"cannot load {path} (truncated or not an ONNX model?): {_first_line(e)}") \
+                from None
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        _check_inputs(path, self.input_names, meta)
+        self.output_names = [o["name"] for o in meta["outputs"]]
+        if len(self.session.get_outputs()) != len(self.output_names):
+            raise PaddleRembertError(f"{path} has {len(self.session.get_outputs())} outputs; export_meta.json "
+                                     f"names {len(self.output_names)}")
+
+    def run(self, feed):  # InferenceSession.run may be called from several threads at once
+        outs = self.session.run(None, {n: np.ascontiguousarray(feed[n], dtype=np.int64) for n in self.input_names})
+        return dict(zip(self.output_names, outs))
+
+
+def load_engine(export_dir, meta=None, backend="paddle", **kwargs):
+    """The backend's engine for an export directory; ``engine.run({name: int64 array}) -> {output: array}``."""
+    meta = meta or read_meta(export_dir)
+    if kwargs.get("precision") == "int8":
+        return Int8Engine(export_dir, meta, **kwargs)
+    if backend == "paddle":
+        return PaddleEngine(export_dir, meta, **kwargs)
+    if backend == "onnxruntime":
+        return OnnxEngine(export_dir, meta, **kwargs)
+    raise PaddleRembertError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+
+
+def int8_path(export_dir, meta):
+    """The int8 model of an export, or a PaddleRembertError saying how to make one."""
+    name = (meta.get("int8") or {}).get("onnx_file") or INT8_ONNX_FILE
+    path = os.path.join(export_dir, os.path.basename(name))
+    if not os.path.isfile(path):
+        raise PaddleRembertError(f"{export_dir} has no {name}: quantize it with `paddle-rembert export --onnx "
+                                 f"--quantize int8` (or paddle_rembert.deploy.quantize.quantize_export)")
+    return path
+
+
+class Int8Engine(OnnxEngine):
+    """onnxruntime on ``model.int8.onnx`` (CPU): ``Int8Engine(export_dir, meta, threads=2).run(feed)``."""
+
+    backend = "onnxruntime"
+    precision = "int8"
+
+    def __init__(self, export_dir, meta, device="cpu", threads=None, precision="int8", **kwargs):
+        if precision != "int8":
+            raise PaddleRembertError(f"Int8Engine runs int8 only, not {precision!r}")
+        if (device or "cpu").lower() != "cpu":
+            raise PaddleRembertError("the int8 model runs on CPU only (device='cpu')")
+        path = int8_path(export_dir, meta)
+        super().__init__(export_dir, dict(meta, onnx_file=os.path.basename(path)), device="cpu", threads=threads,
+                         precision="fp32", **kwargs)
