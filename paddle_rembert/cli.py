@@ -1,14 +1,24 @@
-"""``paddle-rembert``: convert | export | predict | train | benchmark.
+"""``paddle-rembert``: convert | export | predict | train.
 
 Each subcommand's work lives in its own module; this file only parses arguments. Errors the
-user caused (:class:`PaddleRembertError`) print one line and exit with status 2; ``--debug``
-shows the traceback instead.
+user caused (:class:`PaddleRembertError`) and OS errors (a read-only or full disk, a file where a
+directory should be) print one line naming the path and exit with status 2; ``--debug`` (or
+``PADDLE_REMBERT_DEBUG=1``) shows the traceback instead.
 """
 import argparse
 import os
 import sys
+import warnings
 
-from .runtime.errors import PaddleRembertError
+# Paddle warns on import that ccache (for compiling custom C++ operators) is missing: not our users' concern.
+warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
+
+from .runtime.errors import PaddleRembertError  # noqa: E402
+
+OVERWRITE_RULE = ("--overwrite replaces only a previous output of this command: for export, a directory with "
+                  "export_meta.json; for convert, a model directory holding config.json, weights (*.pdparams, "
+                  "*.safetensors, *.bin) and tokenizer files, and nothing else (no subfolder, no hidden or other "
+                  "file). The destination may never be, or contain, the source")
 
 
 def _convert(args):
@@ -16,7 +26,8 @@ def _convert(args):
 
     name = convert_checkpoint(args.src, args.dst, to=args.to, dtype=args.dtype,
                               safe_serialization=args.safetensors, overwrite=args.overwrite,
-                              progress=not args.quiet)
+                              progress=not args.quiet, ignore_mismatched_sizes=args.ignore_mismatched_sizes,
+                              revision=args.revision, tokenizer_dir=args.tokenizer)
     print(f"converted {args.src} ({name}) -> {args.dst}")
 
 
@@ -29,31 +40,43 @@ def _train(args):
 def _export(args):
     from .deploy.export import export_model
 
-    meta = export_model(args.model_dir, args.out_dir, task=args.task, onnx=args.onnx, opset=args.opset,
-                        overwrite=args.overwrite, verify=not args.no_verify)
+    meta = export_model(args.model_dir, args.out_dir, task=args.task, onnx=args.onnx or bool(args.quantize),
+                        opset=args.opset,
+                        overwrite=args.overwrite, verify=not args.no_verify,
+                        ignore_mismatched_sizes=args.ignore_mismatched_sizes, tokenizer_dir=args.tokenizer)
     files = "inference.json, inference.pdiparams" + (", model.onnx" if meta.get("onnx_file") else "")
+    if args.quantize:
+        from .deploy.quantize import quantize_export
+
+        quantize_export(args.out_dir)
+        files += ", model.int8.onnx"
     print(f"exported {args.model_dir} ({meta['task']}) -> {args.out_dir} ({files})")
 
 
 def read_examples(path):
-    """``(texts, pairs)`` from a file of one example per line: a text, or a text, a tab and its pair."""
-    if path == "-":
-        lines = sys.stdin.read().split("\n")
-    else:
-        if not os.path.isfile(path):
-            raise PaddleRembertError(f"input file not found: {path}")
-        try:
-            with open(path, encoding="utf-8") as f:
-                lines = f.read().split("\n")
-        except UnicodeDecodeError as e:
-            raise PaddleRembertError(f"{path} is not UTF-8 text: {e}") from None
-    while lines and not lines[-1].strip():  # trailing newline(s)
+    """``(texts, pairs)`` from a file of one example per line: a text, or a text, a tab and its pair.
+
+    Lines end at ``\\n`` (or ``\\r\\n``) only, for a file as for stdin: a lone ``\\r`` is part of its text.
+    Trailing blank lines are ignored; a line holding a tab is never blank.
+    """
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode("utf-8")
+        else:
+            if not os.path.isfile(path):
+                raise PaddleRembertError(f"input file not found: {path}")
+            with open(path, "rb") as f:
+                data = f.read()
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise PaddleRembertError(f"{path} is not UTF-8 text: {e}") from None
+    lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+    while lines and not lines[-1].strip(" \r\f\v"):  # trailing blank lines (a tab makes a line not blank)
         lines.pop()
     if not lines:
         raise PaddleRembertError(f"{path}: no examples (the file is empty)")
     texts, pairs = [], []
     for number, line in enumerate(lines, 1):
-        line = line[:-1] if line.endswith("\r") else line
         fields = line.split("\t")
         if len(fields) > 2:
             raise PaddleRembertError(f"{path}:{number}: {len(fields) - 1} tabs; a line is a text, or a text, "
@@ -82,10 +105,13 @@ def _predict(args):
         texts, pairs = read_examples(args.input_file)
     if args.batch_size < 1:
         raise PaddleRembertError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.output and os.path.isdir(args.output):
+        raise PaddleRembertError(f"--output {args.output} is a directory; give a file name")
     predictor = Predictor(args.model_dir, device=args.device, threads=getattr(args, "threads", None),
-                          backend=args.backend, precision=args.precision, top_k=args.top_k,
-                          max_length=args.max_length)
-    results = predictor.predict(texts, pairs, batch_size=args.batch_size)
+                          backend=args.backend, precision=args.precision, max_length=args.max_length)
+    qa = dict(doc_stride=args.doc_stride, max_answer_len=args.max_answer_length, max_seq_len=args.max_length,
+              handle_impossible_answer=args.handle_impossible_answer) if predictor.task == "question-answering" else {}
+    results = predictor.predict(texts, pairs, batch_size=args.batch_size, top_k=args.top_k, **qa)
     lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
     if args.output:
         from .runtime.files import atomic_open
@@ -96,39 +122,70 @@ def _predict(args):
         sys.stdout.write(lines)
 
 
+def describe_os_error(e):
+    """One line for an OSError: what went wrong and the path(s) it happened to."""
+    what = e.strerror or str(e) or type(e).__name__
+    paths = [p for p in (e.filename, getattr(e, "filename2", None)) if p is not None]
+    return f"{what}: {' -> '.join(map(str, paths))}" if paths else what
+
+
 def run_guarded(fn, prog, debug=None):
-    """Run ``fn``; a PaddleRembertError becomes one line on stderr and exit status 2."""
+    """Run ``fn``; a PaddleRembertError or an OSError becomes one line on stderr and exit status 2."""
     if debug is None:
         debug = bool(os.environ.get("PADDLE_REMBERT_DEBUG"))
     try:
         fn()
-    except PaddleRembertError as e:
+    except (PaddleRembertError, OSError) as e:
         if debug:
             raise
-        print(f"{prog}: error: {e}", file=sys.stderr)
+        message = describe_os_error(e) if isinstance(e, OSError) else str(e)
+        print(f"{prog}: error: {message}", file=sys.stderr)
         return 2
     return 0
 
 
+def positive_int(text):
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="paddle-rembert", description=__doc__.splitlines()[0])
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="paddle-rembert", description=__doc__.splitlines()[0],
+                                     epilog=OVERWRITE_RULE + ".")
+    parser.add_argument("--version", action="version", version=f"paddle-rembert {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    parser.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: all cores)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("convert", help="convert a transformers PyTorch checkpoint to Paddle, or back")
-    p.add_argument("src", help="source model directory")
+    p.add_argument("src", help="source model directory, or a Hugging Face Hub id (org/name) fetched into its cache")
     p.add_argument("dst", help="destination directory (written atomically)")
     p.add_argument("--to", choices=("paddle", "torch"), default="paddle")
-    p.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default=None,
-                   help="cast floating-point weights (default: keep the source dtype)")
+    p.add_argument("--dtype", choices=("float32", "float16", "bfloat16", "keep"), default=None,
+                   help="dtype of the floating-point weights written (default float32: fp16/bf16 checkpoints are "
+                        "upcast, as transformers loads them; 'keep' keeps the source's dtype)")
+    p.add_argument("--revision", default=None, help="with a hub id: the branch, tag or commit (default main)")
+    p.add_argument("--ignore-mismatched-sizes", action="store_true",
+                   help="leave out tensors whose shape differs from the config's model instead of refusing them")
     p.add_argument("--safetensors", action="store_true",
                    help="with --to paddle: write Paddle-layout model.safetensors instead of model_state.pdparams")
-    p.add_argument("--overwrite", action="store_true", help="replace a non-empty destination")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a previous convert output (config.json, weights and tokenizer files only; never "
+                        "a directory holding anything else, and never the source or a folder containing it)")
+    p.add_argument("--tokenizer", metavar="DIR", default=None,
+                   help="copy the tokenizer files from DIR (for a checkpoint that ships none, e.g. a SQuAD fine-tune)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_convert)
 
-    from .deploy.export import TASKS
+    from .deploy.format import TASKS
 
     p = sub.add_parser("export", help="export a model to a static graph (Paddle Inference, Taskflow, ONNX)")
     p.add_argument("model_dir", help="model directory (config.json, weights, tokenizer)")
@@ -137,7 +194,18 @@ def build_parser():
                    help="the head to export (default: inferred from config.json's architectures)")
     p.add_argument("--onnx", action="store_true", help="also write model.onnx through paddle2onnx")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17)")
-    p.add_argument("--overwrite", action="store_true", help="replace a non-empty export directory")
+    p.add_argument("--quantize", choices=("int8",), default=None,
+                   help="also write model.int8.onnx (onnxruntime dynamic int8: int8 weights, int8 activations "
+                        "quantized per call) beside the fp32 export (implies --onnx); run it with "
+                        "predict --precision int8")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a previous export (a directory with export_meta.json; never another directory, "
+                        "and never the model directory or a folder containing it)")
+    p.add_argument("--ignore-mismatched-sizes", action="store_true",
+                   help="initialise weights whose checkpoint shape differs from the model's (e.g. another "
+                        "num_labels) instead of refusing them")
+    p.add_argument("--tokenizer", metavar="DIR", default=None,
+                   help="take the tokenizer from DIR (for a model directory that ships none)")
     p.add_argument("--no-verify", action="store_true",
                    help="skip running the export against the dygraph model before writing it")
     p.set_defaults(func=_export)
@@ -151,12 +219,24 @@ def build_parser():
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--backend", choices=("paddle", "onnxruntime"), default="paddle")
     p.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N (default cpu)")
-    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
-                   help="bf16: oneDNN bfloat16 on CPUs that have it (Paddle backend)")
-    p.add_argument("--max-length", type=int, default=None, help="truncate to this many tokens (default: the export's)")
-    p.add_argument("--top-k", type=int, default=5, help="masked-lm: predictions per mask (default 5)")
+    p.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32",
+                   help="bf16: oneDNN bfloat16 on CPUs that have it (Paddle backend); int8: the export's "
+                        "model.int8.onnx (export --onnx --quantize int8) in onnxruntime")
+    p.add_argument("--max-length", type=positive_int, default=None,
+                   help="truncate to this many tokens (default and maximum: the export's); question-answering: "
+                        "the window length (default min(the export's, 384))")
+    p.add_argument("--top-k", type=positive_int, default=None,
+                   help="masked-lm: predictions per mask (default 5); question-answering: answers per question "
+                        "(default 1; above 1 each line also lists \"answers\", best first)")
+    p.add_argument("--doc-stride", type=int, default=None,
+                   help="question-answering: tokens shared by consecutive windows of a long context (default: "
+                        "min(128, window / 2))")
+    p.add_argument("--max-answer-length", type=positive_int, default=15,
+                   help="question-answering: longest answer in tokens (default 15)")
+    p.add_argument("--handle-impossible-answer", action="store_true",
+                   help="question-answering: allow \"no answer\" (an empty answer) when it scores best")
     p.add_argument("--output", help="write the JSON lines here (atomically) instead of stdout")
-    p.add_argument("--threads", type=int, default=argparse.SUPPRESS, help="CPU threads (default: all cores)")
+    p.add_argument("--threads", type=positive_int, default=argparse.SUPPRESS, help="CPU threads (default: all cores)")
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("train", help="fine-tune on XNLI / PAWS-X from a YAML recipe (see tools/train.py)")
@@ -169,11 +249,15 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .runtime.settings import set_num_threads, setup_logging
+    from .runtime.settings import quiet_third_party, set_num_threads, setup_logging
 
-    setup_logging()
-    set_num_threads(args.threads)
-    return run_guarded(lambda: args.func(args), f"paddle-rembert {args.command}", args.debug)
+    def command():
+        setup_logging()
+        quiet_third_party()
+        set_num_threads(args.threads)
+        args.func(args)
+
+    return run_guarded(command, f"paddle-rembert {args.command}", args.debug)
 
 
 if __name__ == "__main__":

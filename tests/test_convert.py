@@ -106,12 +106,12 @@ def test_errors_name_the_problem_and_leave_no_half_written_output(tmp_path, caps
     code, _, err = cli(capsys, tmp_path / "empty", dst)
     assert code == 2 and "no weights in" in err
 
-    save_torch("albert", "AlbertModel", tmp_path / "bert")
-    cfg = json.loads((tmp_path / "bert" / "config.json").read_text())
-    cfg["model_type"] = "bert"
-    (tmp_path / "bert" / "config.json").write_text(json.dumps(cfg))
-    code, _, err = cli(capsys, tmp_path / "bert", dst)
-    assert code == 2 and "unknown model_type 'bert'" in err and "config.json" in err
+    save_torch("albert", "AlbertModel", tmp_path / "gpt2")
+    cfg = json.loads((tmp_path / "gpt2" / "config.json").read_text())
+    cfg["model_type"] = "gpt2"
+    (tmp_path / "gpt2" / "config.json").write_text(json.dumps(cfg))
+    code, _, err = cli(capsys, tmp_path / "gpt2", dst)
+    assert code == 2 and "unknown model_type 'gpt2'" in err and "config.json" in err
 
     save_torch("albert", "AlbertModel", tmp_path / "trunc")
     weights = tmp_path / "trunc" / "model.safetensors"
@@ -167,8 +167,11 @@ def test_direction_and_destination_checks(tmp_path, capsys):
     (tmp_path / "busy" / "keep.txt").write_text("mine")
     code, _, err = cli(capsys, tmp_path / "hf", tmp_path / "busy")
     assert code == 2 and "--overwrite" in err and (tmp_path / "busy" / "keep.txt").exists()
-    assert cli(capsys, tmp_path / "hf", tmp_path / "busy", "--overwrite")[0] == 0
-    assert not (tmp_path / "busy" / "keep.txt").exists()
+    code, _, err = cli(capsys, tmp_path / "hf", tmp_path / "busy", "--overwrite")  # not ours to delete
+    assert code == 2 and "not a model directory written by paddle-rembert" in err
+    assert (tmp_path / "busy" / "keep.txt").exists()
+    assert cli(capsys, tmp_path / "hf", tmp_path / "x2")[0] == 0
+    assert cli(capsys, tmp_path / "hf", tmp_path / "x2", "--overwrite")[0] == 0  # a previous convert output
 
 
 def test_console_script_and_torch_free_safetensors_path(tmp_path):
@@ -204,3 +207,28 @@ def test_safetensors_header_is_validated(tmp_path):
     bad.write_bytes(struct.pack("<Q", 5) + b"{oops")
     with pytest.raises(PaddleRembertError, match="corrupt safetensors header"):
         SafetensorsFile(str(bad))
+
+
+def test_a_checkpoint_without_tokenizer_files_takes_one_at_convert_and_export(tmp_path, capsys):
+    """SpanBERT's SQuAD fine-tunes ship weights and config only: --tokenizer DIR supplies the tokenizer."""
+    import shutil
+
+    full = T.write_tiny_model_dir(str(tmp_path / "full"), "albert", T.synthetic_texts(60), vocab_size=120,
+                                  torch_layout=True)
+    bare = tmp_path / "weights-only"
+    bare.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(os.path.join(full, name), bare / name)
+    code, _, err = cli(capsys, bare, tmp_path / "out", "--tokenizer", full)
+    assert code == 0, err
+    assert (tmp_path / "out" / "spiece.model").read_bytes() == open(os.path.join(full, "spiece.model"), "rb").read()
+    assert pr.AutoTokenizer.from_pretrained(str(tmp_path / "out"))("river stone")["input_ids"] == \
+        pr.AutoTokenizer.from_pretrained(full)("river stone")["input_ids"]
+    # export: the Paddle directory without tokenizer files, the tokenizer from --tokenizer
+    paddle_bare = tmp_path / "paddle-weights-only"
+    paddle_bare.mkdir()
+    for name in ("config.json", "model_state.pdparams"):
+        shutil.copy(tmp_path / "out" / name, paddle_bare / name)
+    assert main(["export", str(paddle_bare), str(tmp_path / "export"), "--task", "feature-extraction", "--tokenizer",
+                 full, "--no-verify"]) == 0
+    assert (tmp_path / "export" / "spiece.model").is_file()

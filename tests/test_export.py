@@ -1,7 +1,6 @@
 """``paddle-rembert export``: files, metadata, task inference, atomicity, and equality with dygraph.
 
-The session fixtures here (tiny "fine-tuned" model directories and their exports, ONNX included)
-are shared by test_inference.py, test_taskflow.py and test_onnx.py.
+The exports come from the session fixtures in conftest.py (``deploy_root``, ``exports``).
 """
 import json
 import os
@@ -12,110 +11,18 @@ import pytest
 
 import paddle_rembert as pr
 from paddle_rembert import testing as T
-from paddle_rembert.modeling.auto import _auto
+from paddle_rembert.modeling.auto import auto_class
 from paddle_rembert.cli import main as cli_main
 from paddle_rembert.runtime.errors import PaddleRembertError
 from paddle_rembert.deploy.export import INPUT_NAMES, TASKS, export_model, infer_task, read_meta
-from paddle_rembert.deploy.inference import load_engine
+from paddle_rembert.deploy.format import input_names_for, meta_input_names
+from paddle_rembert.deploy.engines import load_engine
+from paddle_rembert.models import registry
 from paddle_rembert.tokenization.auto import AutoTokenizer
 
-FAMILIES = ("albert", "rembert")
-LABELS = {
-    "sequence-classification": {0: "negative", 1: "neutral", 2: "positive"},
-    "token-classification": {0: "O", 1: "B-LOC", 2: "I-LOC", 3: "B-PER", 4: "I-PER"},
-}
-SHAPES = [(9, 6, 3), (4,), (12, 12, 2, 7, 1), (30, 17)]  # lengths per row: padded batches of several shapes
+from .conftest import LABELS, SHAPES, batch, load_dygraph, make_model_dir
 
-
-def make_model_dir(root, family, task, seed=0):
-    """A tokenizer plus a tiny model with the ``task`` head, like a fine-tuned checkpoint.
-
-    A random head on a random backbone predicts one label for every input (the features share a
-    large common component), so the classification heads are calibrated the way fine-tuning
-    would leave them: random directions through the centred features of synthetic texts, scaled
-    to logits of a few units. Predictions then vary with the input and have clear margins.
-    """
-    base = os.path.join(root, f"{family}-base")
-    if not os.path.isdir(base):
-        T.write_tiny_model_dir(base, family, T.synthetic_texts(200), seed=seed, initializer_range=0.2)
-    if task == "feature-extraction":
-        return base
-    out = os.path.join(root, f"{family}-{task}")
-    if os.path.isdir(out):
-        return out
-    overrides = {"id2label": LABELS[task]} if task in LABELS else {}
-    model = _auto(TASKS[task][0]).from_pretrained(base, **overrides).eval()
-    tokenizer = AutoTokenizer.from_pretrained(base)
-    paddle.seed(seed + 1)
-    prefix = model.base_model_prefix + "."
-    for name, p in model.named_parameters():
-        if not name.startswith(prefix):
-            p.set_value(paddle.normal(0.0, 1.0, p.shape).astype(p.dtype))
-    head = {"sequence-classification": "classifier", "token-classification": "classifier",
-            "question-answering": "qa_outputs"}.get(task)
-    if head:
-        texts = T.synthetic_texts(30, seed=seed + 2)
-        enc = tokenizer(texts, padding=True, return_tensors="np")
-        with paddle.no_grad():
-            hidden = model.base_model(**{k: paddle.to_tensor(v) for k, v in enc.items()})
-        if task == "sequence-classification":
-            feats = hidden.pooler_output.numpy()
-        else:
-            feats = hidden.last_hidden_state.numpy()[enc["attention_mask"] == 1]
-        rng = np.random.RandomState(seed + 3)
-        centred = feats - feats.mean(0)
-        directions = centred[rng.choice(len(centred), size=model.config.num_labels, replace=False)].T
-        logits = centred @ directions
-        weight = directions * (3.0 / logits.std(0))
-        layer = getattr(model, head)
-        layer.weight.set_value(paddle.to_tensor(weight.astype("float32")))
-        layer.bias.set_value(paddle.to_tensor((-feats.mean(0) @ weight).astype("float32")))
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
-
-
-# Other test modules import these fixtures; pytest would build a session fixture once per
-# importing module, so the directories are cached here, once per process.
-_CACHE = {}
-
-
-@pytest.fixture(scope="session")
-def deploy_root(tmp_path_factory):
-    if "root" not in _CACHE:
-        _CACHE["root"] = str(tmp_path_factory.mktemp("deploy"))
-    return _CACHE["root"]
-
-
-@pytest.fixture(scope="session")
-def exports(deploy_root):
-    """(family, task) -> (model_dir, export_dir); each exported once, with ONNX."""
-
-    def get(family, task):
-        if (family, task) not in _CACHE:
-            model_dir = make_model_dir(deploy_root, family, task)
-            out = os.path.join(deploy_root, "exports", f"{family}-{task}")
-            export_model(model_dir, out, onnx=True)  # the task is inferred from config.json
-            _CACHE[family, task] = (model_dir, out)
-        return _CACHE[family, task]
-
-    return get
-
-
-def load_dygraph(model_dir, task):
-    return _auto(TASKS[task][0]).from_pretrained(model_dir).eval()
-
-
-def dygraph_outputs(model, task, feed):
-    with paddle.no_grad():
-        out = model(**{k: paddle.to_tensor(v) for k, v in feed.items()})
-    return {name: out[name].numpy() for name, _ in TASKS[task][1]}
-
-
-def batch(tokenizer, lengths, seed=0):
-    inputs = T.make_inputs("albert", "AlbertModel", len(tokenizer), seed=seed, lengths=lengths, with_labels=False)
-    inputs["input_ids"] = np.where(inputs["attention_mask"] == 1, inputs["input_ids"], tokenizer.pad_token_id)
-    return {k: inputs[k] for k in INPUT_NAMES}
+FAMILIES = registry.model_types()
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -126,23 +33,29 @@ def test_export_equals_dygraph_on_padded_batches_of_several_shapes(exports, fami
     tokenizer = AutoTokenizer.from_pretrained(out)
     loaded = paddle.jit.load(os.path.join(out, "inference"))
     engine = load_engine(out, threads=2)  # Paddle Inference with oneDNN, as deployed
+    names = meta_input_names(read_meta(out))  # without token_type_ids when the tokenizer has none (RoBERTa)
+    assert names == input_names_for(tokenizer)
     for i, lengths in enumerate(SHAPES):
-        feed = batch(tokenizer, lengths, seed=i)
-        expected = dygraph_outputs(model, task, feed)
-        jit_out = loaded(*[paddle.to_tensor(feed[n]) for n in INPUT_NAMES])
+        feed = {k: v for k, v in batch(tokenizer, lengths, seed=i).items() if k in names}
+        with paddle.no_grad():  # the outputs the export declares (ELECTRA's backbone has no pooler_output)
+            got = model(**{k: paddle.to_tensor(v) for k, v in feed.items()})
+        expected = {o["name"]: got[o["name"]].numpy() for o in read_meta(out)["outputs"]}
+        jit_out = loaded(*[paddle.to_tensor(feed[n]) for n in names])
         jit_out = jit_out if isinstance(jit_out, (list, tuple)) else [jit_out]
         inference_out = engine.run(feed)
-        for j, (name, _) in enumerate(TASKS[task][1]):
+        for j, name in enumerate(o["name"] for o in read_meta(out)["outputs"]):  # ELECTRA: no pooler_output
             assert inference_out[name].shape == expected[name].shape
             np.testing.assert_allclose(jit_out[j].numpy(), expected[name], atol=1e-5, rtol=0)
             # oneDNN's fused fp32 kernels round differently: the same 1e-5, relative for large logits
             np.testing.assert_allclose(inference_out[name], expected[name], atol=1e-5, rtol=1e-5)
     # padding is masked: each row alone equals its padded row (real positions)
-    feed = batch(tokenizer, SHAPES[0])
+    feed = {k: v for k, v in batch(tokenizer, SHAPES[0]).items() if k in names}
     together = engine.run(feed)
     for i, n in enumerate(SHAPES[0]):
         alone = engine.run({k: v[i:i + 1, :n] for k, v in feed.items()})
         for name, shape in TASKS[task][1]:
+            if name not in together:
+                continue
             got = alone[name][0]
             want = together[name][i][:n] if "sequence" in shape else together[name][i]
             np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
@@ -154,22 +67,27 @@ def test_export_writes_program_tokenizer_config_and_metadata(exports, family):
     files = set(os.listdir(out))
     assert {"inference.json", "inference.pdiparams", "config.json", "export_meta.json", "tokenizer_config.json",
             "special_tokens_map.json", "model.onnx"} <= files
-    assert ("spiece.model" if family == "albert" else "sentencepiece.model") in files
+    vocab_files = set(registry.get(family).tokenizer_files) & set(os.listdir(model_dir)) - {"tokenizer_config.json"}
+    assert vocab_files and vocab_files <= files  # the tokenizer's vocabulary travels with the export
     assert not [f for f in files if f.startswith(".")], "temporary files left behind"
     config = json.load(open(os.path.join(out, "config.json")))
     assert config["id2label"] == {str(k): v for k, v in LABELS["sequence-classification"].items()}
     assert config["label2id"] == {v: k for k, v in LABELS["sequence-classification"].items()}
     meta = read_meta(out)
     assert meta["task"] == "sequence-classification" and meta["model_type"] == family
-    assert [i["name"] for i in meta["inputs"]] == ["input_ids", "token_type_ids", "attention_mask"]
+    # the tokenizer's model_input_names decide whether the export takes token types (RoBERTa's has none)
+    expected_inputs = ["input_ids", "attention_mask"] if family == "roberta" else list(INPUT_NAMES)
+    assert [i["name"] for i in meta["inputs"]] == expected_inputs == list(
+        input_names_for(AutoTokenizer.from_pretrained(model_dir)))
     assert all(i["dtype"] == "int64" and i["shape"] == ["batch", "sequence"] for i in meta["inputs"])
     assert meta["outputs"] == [{"name": "logits", "dtype": "float32", "shape": ["batch", 3]}]
     assert meta["paddle_version"] == paddle.__version__ and meta["paddle_rembert_version"] == pr.__version__
-    assert meta["max_length"] == 128 and meta["newly_initialized_keys"] == []
+    # RoBERTa's positions start after the padding id: 128 positions hold 128 - (pad 1 + 1) tokens
+    assert meta["max_length"] == (126 if family == "roberta" else 128) and meta["newly_initialized_keys"] == []
     assert meta["check"]["max_abs_diff"]["logits"] < 1e-5
     # the program's own input names, as Paddle Inference reports them
     engine = load_engine(out)
-    assert engine.input_names == ["input_ids", "token_type_ids", "attention_mask"]
+    assert engine.input_names == expected_inputs
     # the tokenizer saved with the export tokenizes like the source's
     text = "river stone [MASK] cloud"
     assert AutoTokenizer.from_pretrained(out)(text)["input_ids"] == AutoTokenizer.from_pretrained(model_dir)(text)[
@@ -206,8 +124,11 @@ def test_export_refuses_bad_destinations_and_leaves_nothing_on_failure(deploy_ro
     model_dir = make_model_dir(deploy_root, "rembert", "sequence-classification")
     with pytest.raises(PaddleRembertError, match="model directory not found"):
         export_model(str(tmp_path / "missing"), str(tmp_path / "out"))
-    with pytest.raises(PaddleRembertError, match="must differ"):
+    with pytest.raises(PaddleRembertError, match="is the source"):
         export_model(model_dir, model_dir)
+    with pytest.raises(PaddleRembertError, match="contains the source"):
+        export_model(model_dir, os.path.dirname(model_dir), overwrite=True)
+    assert os.path.isfile(os.path.join(model_dir, "config.json"))
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "keep.txt").write_text("x")
@@ -227,9 +148,12 @@ def test_export_refuses_bad_destinations_and_leaves_nothing_on_failure(deploy_ro
     with pytest.raises(PaddleRembertError, match="simulated"):
         export_model(model_dir, str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
+    with pytest.raises(PaddleRembertError, match="not a previous export"):
+        export_model(model_dir, str(busy), overwrite=True)  # --overwrite never deletes what it did not write
+    (busy / "export_meta.json").write_text("{}")  # a previous export: replaceable, but only by a good one
     with pytest.raises(PaddleRembertError, match="simulated"):
         export_model(model_dir, str(busy), overwrite=True)
-    assert os.listdir(busy) == ["keep.txt"]
+    assert sorted(os.listdir(busy)) == ["export_meta.json", "keep.txt"]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 

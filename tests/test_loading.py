@@ -65,14 +65,22 @@ def test_head_checkpoint_into_backbone_lists_unexpected_head_keys(albert_mlm_dir
         pr.AlbertModel.from_pretrained(albert_mlm_dir, strict=True)
 
 
-def test_shape_mismatch_is_reported_by_name(tmp_path):
+def test_shape_mismatch_raises_unless_ignored(tmp_path):
+    """A 3-label classifier into a 5-label model is refused (as transformers), naming key, shapes and file."""
     T.torch_model("albert", "AlbertForSequenceClassification").save_pretrained(tmp_path)
+    with pytest.raises(PaddleRembertError, match=r"model.safetensors: classifier.bias has shape \[3\] in the "
+                                                 r"checkpoint, the model needs \[5\] \(and 1 more: classifier.weight\)"
+                                                 r".*ignore_mismatched_sizes"):
+        pr.AlbertForSequenceClassification.from_pretrained(str(tmp_path), num_labels=5)
     model, report = pr.AlbertForSequenceClassification.from_pretrained(
-        str(tmp_path), num_labels=5, output_loading_info=True)
+        str(tmp_path), num_labels=5, output_loading_info=True, ignore_mismatched_sizes=True)
     assert {k for k, _, _ in report.mismatched_keys} == {"classifier.weight", "classifier.bias"}
     assert ("classifier.bias", (3,), (5,)) in report.mismatched_keys
-    with pytest.raises(PaddleRembertError, match=r"shape mismatch for classifier.bias: checkpoint \[3\], expected \[5\]"):
-        pr.AlbertForSequenceClassification.from_pretrained(str(tmp_path), num_labels=5, strict=True)
+    assert tuple(model.classifier.bias.shape) == (5,)
+    strict_message = r"shape mismatch for classifier.bias: checkpoint \[3\], expected \[5\]"
+    with pytest.raises(PaddleRembertError, match=strict_message):
+        pr.AlbertForSequenceClassification.from_pretrained(str(tmp_path), num_labels=5, strict=True,
+                                                           ignore_mismatched_sizes=True)
 
 
 @pytest.mark.parametrize("safe", [False, True])

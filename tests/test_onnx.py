@@ -10,12 +10,11 @@ import pytest
 
 from paddle_rembert.runtime.errors import PaddleRembertError
 from paddle_rembert.deploy.export import TASKS, export_model, read_meta
-from paddle_rembert.deploy.inference import Predictor, load_engine
-from paddle_rembert.deploy.onnx import explicit_tanh_gelu
+from paddle_rembert.deploy.engines import load_engine
+from paddle_rembert.deploy.inference import Predictor
 from paddle_rembert.tokenization.auto import AutoTokenizer
 
-from .test_export import SHAPES, batch, deploy_root, dygraph_outputs, exports, load_dygraph  # noqa: F401
-from .test_inference import PAIRS, TEXTS
+from .conftest import PAIRS, SHAPES, TEXTS, batch, dygraph_outputs, load_dygraph, make_model_dir
 
 
 @pytest.mark.parametrize("family", ["albert", "rembert"])
@@ -61,20 +60,29 @@ def test_predictor_onnxruntime_backend_equals_paddle(exports):
         assert x["probabilities"] == pytest.approx(y["probabilities"], abs=1e-4)
 
 
-def test_tanh_gelu_is_spelled_out_for_paddle2onnx():
-    """paddle2onnx 2.1.0 exports gelu(approximate=True) as the erf gelu; ALBERT's gelu_new needs tanh."""
+def test_tanh_gelu_is_spelled_out_for_paddle2onnx_without_patching_paddle(deploy_root):
+    """paddle2onnx 2.1.0 exports gelu(approximate=True) as the erf gelu; ALBERT's gelu_new needs tanh.
+
+    The traced copy takes the explicit formula from the activation table; ``F.gelu`` stays Paddle's.
+    """
+    from paddle_rembert.deploy.onnx import onnx_traceable
+    from paddle_rembert.modeling.layers import get_activation
+
     x = paddle.linspace(-6, 6, 2001)
-    with explicit_tanh_gelu():
-        spelled = F.gelu(x, approximate=True).numpy()
-        exact = F.gelu(x).numpy()
+    spelled = get_activation("gelu_tanh_formula")(x).numpy()
     np.testing.assert_allclose(spelled, F.gelu(x, approximate=True).numpy(), atol=2e-6)
-    np.testing.assert_allclose(exact, F.gelu(x, approximate=False).numpy(), atol=0)
-    assert np.abs(spelled - exact).max() > 1e-4  # the two really differ: the test above can tell them apart
+    assert np.abs(spelled - F.gelu(x).numpy()).max() > 1e-4  # the two really differ
+    gelu = F.gelu
+    model = load_dygraph(make_model_dir(deploy_root, "albert", "sequence-classification"), "sequence-classification")
+    twin = onnx_traceable(model)
+    assert F.gelu is gelu and model.config.hidden_act == "gelu_new"
+    assert twin is not model and twin.config.hidden_act == "gelu_tanh_formula"
+    ids = paddle.to_tensor(np.array([[2, 9, 14, 3]], dtype=np.int64))
+    with paddle.no_grad():
+        np.testing.assert_allclose(twin(input_ids=ids).logits.numpy(), model(input_ids=ids).logits.numpy(), atol=1e-5)
 
 
 def test_onnxruntime_backend_without_model_onnx_is_a_clear_error(deploy_root, tmp_path):
-    from .test_export import make_model_dir
-
     out = str(tmp_path / "no-onnx")
     export_model(make_model_dir(deploy_root, "albert", "sequence-classification"), out, verify=False)
     assert read_meta(out)["onnx_file"] is None and not os.path.exists(os.path.join(out, "model.onnx"))
@@ -85,7 +93,6 @@ def test_onnxruntime_backend_without_model_onnx_is_a_clear_error(deploy_root, tm
 def test_models_over_the_onnx_size_limit_fail_clearly(deploy_root, tmp_path, monkeypatch):
     """A model.onnx is one protobuf (2 GiB at most): the full RemBERT cannot be one. Simulated with a low limit."""
     import paddle_rembert.deploy.onnx as onnx_export
-    from .test_export import make_model_dir
 
     monkeypatch.setattr(onnx_export, "ONNX_LIMIT", 1000)
     out = tmp_path / "too-big"

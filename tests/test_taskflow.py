@@ -1,4 +1,4 @@
-"""PaddleNLP 2.8.1 Taskflow runs our PIR export after ``import paddle_rembert.taskflow``.
+"""PaddleNLP 2.8.1 Taskflow runs our PIR export after ``import paddle_rembert.deploy.taskflow``.
 
 These use the real paddlenlp package (a test dependency), not a stand-in.
 """
@@ -14,8 +14,7 @@ from paddlenlp.taskflow.taskflow import TASKS
 import paddle_rembert.deploy.taskflow as rt
 from paddle_rembert.deploy.inference import Predictor
 
-from .test_export import deploy_root, exports  # noqa: F401 (fixtures)
-from .test_inference import TEXTS
+from .conftest import TEXTS
 
 # Lengths from 3 to ~40 tokens, so that batches of 8 are padded a lot.
 MANY = TEXTS + [" ".join(TEXTS[:4]), "lamp", " ".join(TEXTS[2:5])]
@@ -115,3 +114,25 @@ def test_taskflow_rejects_an_export_of_another_task(exports):
 def test_register_is_idempotent():
     assert rt.register() is rt.ExportTextClassificationTask
     assert TASKS["text_classification"]["modes"]["finetune"]["task_class"] is rt.ExportTextClassificationTask
+
+
+def test_an_empty_list_gives_no_results_and_the_download_flag_stays_untouched(exports, monkeypatch):
+    import paddlenlp.taskflow.task as taskflow_task
+    from paddlenlp.taskflow import utils as taskflow_utils
+
+    monkeypatch.setattr(taskflow_utils, "DOWNLOAD_CHECK", False)
+    checks = []
+    monkeypatch.setattr(taskflow_task, "download_check", checks.append)  # no network request from the test
+    flow = Taskflow("text_classification", task_path=exports("albert", "sequence-classification")[1])
+    assert checks == [] and taskflow_utils.DOWNLOAD_CHECK is False  # skipped for our export only
+    assert flow([]) == []
+
+
+def test_taskflow_feeds_exactly_the_inputs_of_an_export_without_token_types(export_without_token_types):
+    _, out = export_without_token_types
+    flow = Taskflow("text_classification", task_path=out, batch_size=4)
+    assert flow.task_instance.input_names == ["input_ids", "attention_mask"]
+    expected = Predictor(out).predict(MANY)
+    for got, want in zip(flow(MANY), expected):
+        assert got["predictions"][0]["label"] == want["label"]
+        assert float(got["predictions"][0]["score"]) == pytest.approx(want["score"], abs=1e-5)

@@ -9,9 +9,15 @@
 on test; see README.md for the protocol and the outputs.
 """
 import sys
+import warnings
 
-from paddle_rembert.cli import run_guarded
-from paddle_rembert.trainer import from_example_flags, run
+# Paddle warns on import that ccache (for compiling custom C++ operators) is missing: not our users' concern.
+warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
+
+from paddle_rembert.cli import run_guarded  # noqa: E402
+from paddle_rembert.runtime.settings import quiet_third_party  # noqa: E402
+from paddle_rembert.trainer import from_example_flags, run  # noqa: E402
 
 if __name__ == "__main__":
+    quiet_third_party()
     sys.exit(run_guarded(lambda: run(from_example_flags(sys.argv[1:])), "main.py"))

@@ -4,10 +4,12 @@ Layouts:
 
 * ``paddle``: our ``model_state.pdparams`` (also PaddleNLP's), or a ``model.safetensors`` whose
   metadata says ``format: paddle``. Linear weights are ``[in, out]``.
-* ``torch``: transformers' ``model.safetensors`` (metadata ``format: pt``), ``pytorch_model.bin``,
-  or their shards with a ``*.index.json``. Linear weights are ``[out, in]``.
+* ``torch``: transformers' ``model.safetensors`` (metadata ``format: pt``), ``pytorch_model.bin``
+  (zip, or the legacy pre-1.6 pickle), or their shards with a ``*.index.json``. Linear weights
+  are ``[out, in]``.
 """
 import os
+import zipfile
 
 import numpy as np
 
@@ -48,8 +50,9 @@ class Checkpoint:
         """``key`` as numpy (bfloat16 as uint16 bits), transposed and cast to ``dtype`` if asked."""
         return self._files[key].read(key, transpose=transpose, dtype=dtype)
 
-    def sources(self):
-        return sorted({getattr(f, "path", self.path) for f in self._files.values()})
+    def source(self, key):
+        """The file that holds ``key`` (its shard, for sharded checkpoints): error messages name it."""
+        return getattr(self._files[key], "path", self.path)
 
 
 class _InMemory:
@@ -96,8 +99,11 @@ def _load_torch_file(path):
             f"reading {path} needs PyTorch (pip install torch), or convert the checkpoint to safetensors "
             "with transformers first; safetensors checkpoints need no torch"
         ) from None
+    # mmap needs the zip format (torch >= 1.6); older files (e.g. SpanBERT's) are legacy pickles read whole.
+    # Either way weights_only=True: torch's own restricted unpickler, no code from the file runs.
+    mmap = zipfile.is_zipfile(path)
     try:
-        state = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+        state = torch.load(path, map_location="cpu", mmap=mmap, weights_only=True)
     except Exception as e:  # torch raises many types for truncated/corrupt zips
         raise PaddleRembertError(f"cannot read {path}: it is truncated or not a PyTorch checkpoint ({e})") from None
     if not isinstance(state, dict):
@@ -122,11 +128,14 @@ def _load_pdparams(path):
 def _shards(directory, index_name, opener):
     index_path = os.path.join(directory, index_name)
     index = read_json(index_path, "shard index")
-    weight_map = index.get("weight_map")
+    weight_map = index.get("weight_map") if isinstance(index, dict) else None
     if not isinstance(weight_map, dict) or not weight_map:
         raise PaddleRembertError(f"{index_path} has no weight_map")
     opened, files = {}, {}
     for key, shard in weight_map.items():
+        # a shard is a file beside the index: a crafted index must not make us read /etc/... or ../..
+        if not isinstance(shard, str) or not shard or os.path.basename(shard) != shard or shard in (".", ".."):
+            raise PaddleRembertError(f"{index_path} maps {key!r} to {shard!r}, which is not a file name in {directory}")
         if shard not in opened:
             shard_path = os.path.join(directory, shard)
             if not os.path.isfile(shard_path):

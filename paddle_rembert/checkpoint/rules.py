@@ -12,15 +12,27 @@ rule between layouts is:
 3. **The base-model prefix** (``albert.`` / ``rembert.``) is added or stripped when a backbone
    checkpoint meets a head model or the reverse, as transformers does.
 4. Keys of non-persistent buffers that old transformers versions saved
-   (``embeddings.position_ids``) are dropped.
+   (``embeddings.position_ids``, ``embeddings.token_type_ids``) are dropped.
+5. Old TF-converted checkpoints name LayerNorm parameters ``gamma``/``beta``: read as
+   ``weight``/``bias`` (transformers' ``_fix_key``).
+6. A checkpoint that stores only the tied copy of a parameter (a decoder bias without the head's
+   bias) fills the parameter from it; when both are stored, the copy is dropped (rule 2).
 
 Everything else -- a key the model lacks, a key the checkpoint lacks, a shape that differs -- is
-reported by name.
+reported by name; :func:`paddle_rembert.checkpoint.loading.check_plan` then refuses shape
+mismatches (unless ``ignore_mismatched_sizes``) and integer data for float parameters.
 """
 import re
 from dataclasses import dataclass, field
 
-IGNORED_CHECKPOINT_KEYS = (re.compile(r"(^|\.)embeddings\.position_ids$"),)
+IGNORED_CHECKPOINT_KEYS = (re.compile(r"(^|\.)embeddings\.(position_ids|token_type_ids)$"),)
+_TF_NAMES = {"gamma": "weight", "beta": "bias"}
+
+
+def fix_key(key):
+    """``...LayerNorm.gamma`` -> ``...LayerNorm.weight``, ``beta`` -> ``bias`` (TF-converted checkpoints)."""
+    head, dot, last = key.rpartition(".")
+    return head + dot + _TF_NAMES[last] if last in _TF_NAMES else key
 
 
 @dataclass
@@ -60,6 +72,7 @@ class Plan:
 
     pairs: list
     report: LoadReport
+    mismatched_sources: dict = field(default_factory=dict)  # model key -> checkpoint key, for shape mismatches
 
 
 def plan_load(model_shapes, linear_keys, tied, prefix, ckpt_shapes, ckpt_layout):
@@ -79,26 +92,41 @@ def plan_load(model_shapes, linear_keys, tied, prefix, ckpt_shapes, ckpt_layout)
             return ckpt_key[len(dotted):]  # head checkpoint into a backbone
         return ckpt_key
 
-    pairs, seen = [], set()
-    for ckpt_key, ckpt_shape in ckpt_shapes.items():
+    def resolve(ckpt_key):
         key = model_key(ckpt_key)
-        if key in tied or any(p.search(key) for p in IGNORED_CHECKPOINT_KEYS):
+        if key not in model_shapes and fix_key(key) != key:
+            key = model_key(fix_key(ckpt_key))
+        return key
+
+    mapped = {ckpt_key: resolve(ckpt_key) for ckpt_key in ckpt_shapes}
+    present = set(mapped.values())
+    pairs, seen, mismatched_sources = [], set(), {}
+    for ckpt_key, ckpt_shape in ckpt_shapes.items():
+        key = mapped[ckpt_key]
+        if key in tied:
+            if tied[key] in present or tied[key] not in model_shapes:
+                report.dropped_keys.append(ckpt_key)
+                continue
+            key = tied[key]  # only the tied copy is stored: it fills the parameter it equals
+            present.add(key)
+        if key not in model_shapes and any(p.search(key) for p in IGNORED_CHECKPOINT_KEYS):
             report.dropped_keys.append(ckpt_key)
             continue
-        if key not in model_shapes:
+        if key not in model_shapes or key in seen:
             report.unexpected_keys.append(ckpt_key)
             continue
         transpose = ckpt_layout == "torch" and key in linear_keys
         expected = tuple(model_shapes[key])[::-1] if transpose else tuple(model_shapes[key])
         if tuple(ckpt_shape) != expected:
             report.mismatched_keys.append((key, tuple(ckpt_shape), expected))
+            mismatched_sources[key] = ckpt_key
             seen.add(key)
             continue
         pairs.append((key, ckpt_key, transpose))
         report.loaded.append(key)
         seen.add(key)
     report.missing_keys = [k for k in model_shapes if k not in seen]
-    return Plan(pairs, report)
+    return Plan(pairs, report, mismatched_sources)
 
 
 def torch_key_shapes(model_shapes, linear_keys, tied):

@@ -45,6 +45,30 @@ class Task:
         """Languages found in the ``split`` (``dev``/``test``) files, in evaluation order."""
         raise NotImplementedError
 
+    def check_files(self, data_dir: str, train_languages: Optional[Sequence[str]] = None,
+                    splits: Sequence[str] = ()) -> None:
+        """Raise a PaddleRembertError naming the first missing file the run will need.
+
+        Cheap (no file is read): the trainer calls it at start-up, so a missing test file is
+        found before training, not after it. ``train_languages=None`` checks no training file.
+        """
+        if train_languages is not None:
+            langs = _language_list(train_languages)
+            if langs == ["all"]:
+                if not self.train_languages(data_dir):
+                    raise PaddleRembertError(f"{self.name}: no training file under {data_dir}")
+            else:
+                for lang in langs:
+                    self._require_train(data_dir, lang)
+        for split in splits:
+            self._require_eval(data_dir, split)
+
+    def _require_train(self, data_dir, language):
+        raise NotImplementedError
+
+    def _require_eval(self, data_dir, split):
+        raise NotImplementedError
+
     def load_train(self, data_dir: str, languages: Sequence[str] = ("en",)
                    ) -> Tuple[List[Example], List[FileReport]]:
         """Read the training files of ``languages`` (concatenated in that order).
@@ -109,6 +133,12 @@ class XnliTask(Task):
     def _read_train(self, data_dir, language):
         return xnli.read_train(xnli.train_path(data_dir, language), language)
 
+    def _require_train(self, data_dir, language):
+        require_file(xnli.train_path(data_dir, language), "XNLI-MT training file")
+
+    def _require_eval(self, data_dir, split):
+        require_file(xnli.eval_path(data_dir, split), "XNLI evaluation file")
+
     def _read_eval(self, data_dir, split, languages):
         # One file holds every language; reading it whole is fast (75,150 rows for test).
         return xnli.read_eval(xnli.eval_path(data_dir, split))
@@ -130,6 +160,12 @@ class PawsxTask(Task):
 
     def _read_train(self, data_dir, language):
         return pawsx.read_train(pawsx.train_path(data_dir, language), language)
+
+    def _require_train(self, data_dir, language):
+        require_file(pawsx.train_path(data_dir, language), "PAWS-X training file")
+
+    def _require_eval(self, data_dir, split):
+        self.eval_languages(data_dir, split)  # every language folder found needs its split file
 
     def _read_eval(self, data_dir, split, languages):
         found = pawsx.languages(data_dir)

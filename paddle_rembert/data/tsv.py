@@ -90,7 +90,8 @@ def iter_rows(path: str, header: Tuple[str, ...], what: str) -> Iterator[Tuple[i
     """Yield ``(row, fields)`` for each data line of ``path`` after checking its header.
 
     ``fields`` is the raw ``line.split("\\t")`` (a trailing ``"\\n"`` or ``"\\r\\n"`` removed);
-    its length is not checked here, because a bad row is an error in an evaluation file but a
+    blank lines at the end of the file (an editor's extra newline) are not rows. Its length is
+    not checked here, because a bad row is an error in an evaluation file but a
     counted skip in a training file. A missing or empty file, a wrong header or bytes that are not
     UTF-8 raise :class:`PaddleRembertError` naming the file.
     """
@@ -106,8 +107,16 @@ def iter_rows(path: str, header: Tuple[str, ...], what: str) -> Iterator[Tuple[i
             if found != header:
                 raise PaddleRembertError(f"{path}:1: wrong header for the {what}: expected "
                                          f"{_show(header)}, found {_show(found)}")
+            blank = []  # blank lines are held back: at the end of the file they are not rows
             for row, line in enumerate(f):
-                yield row, line.rstrip("\r\n").split("\t")
+                line = line.rstrip("\r\n")
+                if not line.strip(" "):
+                    blank.append(row)
+                    continue
+                for r in blank:
+                    yield r, [""]
+                blank = []
+                yield row, line.split("\t")
         except UnicodeDecodeError as e:
             raise PaddleRembertError(f"{path}: not valid UTF-8 at or after line {row + 3} "
                                      f"({e.reason})") from None

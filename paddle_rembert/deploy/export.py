@@ -1,13 +1,14 @@
 """``paddle-rembert export``: a model directory -> a static-graph deployment directory.
 
 The output directory holds everything :class:`paddle_rembert.inference.Predictor`, PaddleNLP's
-Taskflow (after ``import paddle_rembert.taskflow``) and onnxruntime need, and nothing else:
+Taskflow (after ``import paddle_rembert.deploy.taskflow``) and onnxruntime need, and nothing else:
 
 * ``inference.json`` + ``inference.pdiparams``: the PIR program and weights written by
   ``paddle.jit.save`` from ``paddle.jit.to_static(..., full_graph=True)``. Its inputs are
   ``input_ids``, ``token_type_ids`` and ``attention_mask`` (all ``int64 [batch, length]``, both
-  dimensions dynamic). The mask is always an input, so padding never changes a result and
-  results never depend on how examples were batched.
+  dimensions dynamic), without ``token_type_ids`` when the tokenizer's ``model_input_names``
+  has none (RoBERTa); ``export_meta.json`` lists them. The mask is always an input, so padding
+  never changes a result and results never depend on how examples were batched.
 * the tokenizer files (``tokenizer_config.json``, ``special_tokens_map.json``, the
   SentencePiece model);
 * ``config.json`` with ``id2label`` / ``label2id`` always present;
@@ -26,55 +27,31 @@ import tempfile
 
 import numpy as np
 
+from ..models import registry
 from ..runtime.errors import PaddleRembertError
-from ..runtime.files import atomic_dir, read_json, write_json
+from ..runtime.files import atomic_dir, check_destination, read_json, write_json
+from .format import (EXPORT_FORMAT, FORMAT_VERSION, INPUT_NAMES, META_FILE, MODEL_FILE, ONNX_FILE, OPTIONAL_OUTPUTS,
+                     PARAMS_FILE, TASKS, input_names_for, is_export_dir, read_meta,
+                     task_for_architecture)
 
 logger = logging.getLogger("paddle_rembert")
 
-MODEL_FILE = "inference.json"
-PARAMS_FILE = "inference.pdiparams"
-META_FILE = "export_meta.json"
-ONNX_FILE = "model.onnx"
-EXPORT_FORMAT = "paddle-rembert-export"
-FORMAT_VERSION = 1
-INPUT_NAMES = ("input_ids", "token_type_ids", "attention_mask")
-
-# task -> (head class suffix, output fields in the order the program returns them, their shapes)
-TASKS = {
-    "sequence-classification": ("ForSequenceClassification", (("logits", ["batch", "num_labels"]),)),
-    "token-classification": ("ForTokenClassification", (("logits", ["batch", "sequence", "num_labels"]),)),
-    "question-answering": ("ForQuestionAnswering", (("start_logits", ["batch", "sequence"]),
-                                                    ("end_logits", ["batch", "sequence"]))),
-    "masked-lm": ("ForMaskedLM", (("logits", ["batch", "sequence", "vocab_size"]),)),
-    "feature-extraction": ("Model", (("last_hidden_state", ["batch", "sequence", "hidden_size"]),
-                                     ("pooler_output", ["batch", "hidden_size"]))),
-}
-# config.json "architectures" suffix -> task
-_ARCH_TASKS = (
-    ("ForSequenceClassification", "sequence-classification"),
-    ("ForTokenClassification", "token-classification"),
-    ("ForQuestionAnswering", "question-answering"),
-    ("ForMaskedLM", "masked-lm"),
-    ("ForPreTraining", "masked-lm"),
-    ("Model", "feature-extraction"),
-)
-
-
 def infer_task(config_dict, source="config.json"):
-    """The export task a config describes, from its ``architectures`` entry."""
+    """The export task a config describes, from its ``architectures`` entry (and the family's overrides)."""
     archs = config_dict.get("architectures") or []
     for arch in archs:
-        for suffix, task in _ARCH_TASKS:
-            if arch.endswith(suffix):
-                return task
-    names = ", ".join(archs) if archs else "none"
+        family = registry.family_of_class(arch) if isinstance(arch, str) else None
+        task = task_for_architecture(arch, family.export_tasks if family else None) if isinstance(arch, str) else None
+        if task is not None:
+            return task
+    names = ", ".join(map(str, archs)) if archs else "none"
     raise PaddleRembertError(
         f"cannot infer the export task from {source} (architectures: {names}); "
         f"pass --task, one of {', '.join(TASKS)}")
 
 
-def _export_layer(model, output_names):
-    """A layer whose forward takes the three named inputs and returns the task's output tensors."""
+def _export_layer(model, output_names, input_names=INPUT_NAMES):
+    """A layer whose forward takes the named inputs (with or without token types) and returns the outputs."""
     import paddle
 
     class ExportModel(paddle.nn.Layer):
@@ -87,20 +64,29 @@ def _export_layer(model, output_names):
                              return_dict=True)
             return tuple(out[name] for name in output_names)
 
-    return ExportModel(model).eval()
+    class ExportModelWithoutTypes(ExportModel):
+        def forward(self, input_ids, attention_mask):
+            out = self.model(input_ids=input_ids, attention_mask=attention_mask, return_dict=True)
+            return tuple(out[name] for name in output_names)
+
+    if tuple(input_names) == INPUT_NAMES:
+        return ExportModel(model).eval()
+    if tuple(input_names) == ("input_ids", "attention_mask"):
+        return ExportModelWithoutTypes(model).eval()
+    raise PaddleRembertError(f"cannot export with inputs {list(input_names)}")
 
 
-def check_batch(tokenizer, max_length):
+def check_batch(tokenizer, max_length, input_names=INPUT_NAMES):
     """A padded batch of two unequal rows (one a pair) for checking an export, as numpy int64."""
     texts = ["the quick brown fox jumps over the lazy dog", "hello"]
     pairs = ["a second segment", None]
     rows = [tokenizer(t, p, truncation=True, max_length=max_length) for t, p in zip(texts, pairs)]
     batch = tokenizer.pad(rows, padding="longest", return_tensors="np")
-    return {name: np.asarray(batch[name], dtype=np.int64) for name in INPUT_NAMES}
+    return {name: np.asarray(batch[name], dtype=np.int64) for name in input_names}
 
 
 def _max_length(config, tokenizer=None):
-    n = int(getattr(config, "max_position_embeddings", 512) or 512)
+    n = int(config.max_sequence_length or 512)
     tok_max = getattr(tokenizer, "model_max_length", None) if tokenizer is not None else None
     if tok_max and tok_max < n:
         n = int(tok_max)
@@ -115,31 +101,46 @@ def _config_dict(config, model):
     return d
 
 
-def _check_destination(out_dir, overwrite, model_dir=None):
-    if model_dir is not None and os.path.abspath(model_dir) == os.path.abspath(out_dir):
-        raise PaddleRembertError("the export directory must differ from the model directory")
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise PaddleRembertError(f"export destination exists and is not a directory: {out_dir}")
-    if os.path.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
-        raise PaddleRembertError(f"export directory {out_dir} is not empty; pass --overwrite to replace it")
+def _produced_outputs(model, outputs):
+    """The task's outputs less the optional ones this model does not produce (ELECTRA has no pooler)."""
+    import paddle
+
+    if not any(name in OPTIONAL_OUTPUTS for name, _ in outputs):
+        return outputs
+    with paddle.no_grad():
+        probe = model(input_ids=paddle.to_tensor([[1, 2]], dtype="int64"), return_dict=True)
+    return tuple((name, shape) for name, shape in outputs
+                 if name not in OPTIONAL_OUTPUTS or probe.get(name) is not None)
+
+
+def _check_destination(out_dir, overwrite, *sources):
+    """See :func:`~paddle_rembert.runtime.files.check_destination`: --overwrite replaces only an export."""
+    check_destination(out_dir, sources, overwrite, replaceable=is_export_dir, what="export directory",
+                      rule=f"a previous export (it has no {META_FILE})")
 
 
 def export_model(model_dir, out_dir, task=None, onnx=False, opset=None, overwrite=False, verify=True,
-                 tokenizer_dir=None, atol=1e-4):
+                 tokenizer_dir=None, atol=1e-4, ignore_mismatched_sizes=False):
     """Export ``model_dir`` to ``out_dir`` (see the module docstring); returns the export metadata.
 
+    A checkpoint tensor whose shape differs from the model's raises unless ``ignore_mismatched_sizes``
+    (then it is initialised like a missing head and listed in ``newly_initialized_keys``).
+
+    ``model_dir`` may be a hub id; ``tokenizer_dir`` gives the tokenizer of a checkpoint that ships none.
     ``task`` defaults to the one ``config.json``'s ``architectures`` names. A head that the
     checkpoint lacks (``--task sequence-classification`` on a backbone) is initialised randomly,
     with a warning, and listed in ``export_meta.json`` under ``newly_initialized_keys``.
     """
     import paddle
 
-    from ..modeling.auto import _auto, read_model_type
+    from ..checkpoint.hub import resolve
+    from ..modeling.auto import auto_class, read_model_type
     from ..tokenization.auto import AutoTokenizer
 
+    model_dir = resolve(model_dir)  # a hub id becomes its snapshot in the Hugging Face cache
     if not os.path.isdir(model_dir):
         raise PaddleRembertError(f"model directory not found: {model_dir}")
-    _check_destination(out_dir, overwrite, model_dir)
+    _check_destination(out_dir, overwrite, model_dir, tokenizer_dir)
     _, config_path = read_model_type(model_dir)
     config_dict = read_json(config_path, "config file")
     if task is None:
@@ -148,12 +149,14 @@ def export_model(model_dir, out_dir, task=None, onnx=False, opset=None, overwrit
         raise PaddleRembertError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir or model_dir)
     paddle.disable_static()
-    model, report = _auto(TASKS[task][0]).from_pretrained(model_dir, output_loading_info=True)
-    if report.missing_keys and task != "feature-extraction":
+    model, report = auto_class(TASKS[task][0]).from_pretrained(model_dir, output_loading_info=True,
+                                                               ignore_mismatched_sizes=ignore_mismatched_sizes)
+    initialised = report.missing_keys + [key for key, _, _ in report.mismatched_keys]
+    if initialised and task != "feature-extraction":
         logger.warning("%s: the %s head was not in the checkpoint and is randomly initialised; its "
                        "predictions are meaningless until it is fine-tuned", model_dir, task)
     meta = export_loaded(model, out_dir, task, tokenizer=tokenizer, onnx=onnx, opset=opset, overwrite=overwrite,
-                         verify=verify, atol=atol, newly_initialized_keys=report.missing_keys)
+                         verify=verify, atol=atol, newly_initialized_keys=initialised)
     logger.info("exported %s (%s) to %s", model_dir, task, out_dir)
     return meta
 
@@ -177,9 +180,11 @@ def export_loaded(model, out_dir, task, tokenizer=None, onnx=False, opset=None, 
     _check_destination(out_dir, overwrite)
     paddle.disable_static()
     model.eval()
+    outputs = _produced_outputs(model, outputs)
     output_names = [name for name, _ in outputs]
-    layer = _export_layer(model, output_names)
-    spec = [paddle.static.InputSpec([None, None], "int64", name) for name in INPUT_NAMES]
+    input_names = input_names_for(tokenizer) if tokenizer is not None else INPUT_NAMES
+    layer = _export_layer(model, output_names, input_names)
+    spec = [paddle.static.InputSpec([None, None], "int64", name) for name in input_names]
     max_length = _max_length(model.config, tokenizer)
     sizes = {"num_labels": model.config.num_labels, "vocab_size": model.config.vocab_size,
              "hidden_size": model.config.hidden_size}
@@ -192,7 +197,7 @@ def export_loaded(model, out_dir, task, tokenizer=None, onnx=False, opset=None, 
         "model_file": MODEL_FILE,
         "params_file": PARAMS_FILE,
         "onnx_file": None,
-        "inputs": [{"name": name, "dtype": "int64", "shape": ["batch", "sequence"]} for name in INPUT_NAMES],
+        "inputs": [{"name": name, "dtype": "int64", "shape": ["batch", "sequence"]} for name in input_names],
         "outputs": [{"name": name, "dtype": "float32",
                      "shape": [d if d in ("batch", "sequence") else sizes[d] for d in shape]}
                     for name, shape in outputs],
@@ -203,10 +208,10 @@ def export_loaded(model, out_dir, task, tokenizer=None, onnx=False, opset=None, 
         "newly_initialized_keys": list(newly_initialized_keys),
     }
     if verify:  # the dygraph reference, computed before to_static replaces the layer's forward
-        batch = check_batch(tokenizer, max_length) if tokenizer is not None else \
+        batch = check_batch(tokenizer, max_length, input_names) if tokenizer is not None else \
             random_batch(model.config.vocab_size, model.config.pad_token_id or 0, (min(16, max_length), 5))
         with paddle.no_grad():
-            expected = layer(*[paddle.to_tensor(batch[n]) for n in INPUT_NAMES])
+            expected = layer(*[paddle.to_tensor(batch[n]) for n in input_names])
         expected = {n: t.numpy() for n, t in zip(output_names, expected)}
     with atomic_dir(out_dir) as tmp:
         static = paddle.jit.to_static(layer, input_spec=spec, full_graph=True)
@@ -222,15 +227,15 @@ def export_loaded(model, out_dir, task, tokenizer=None, onnx=False, opset=None, 
         if verify:
             meta["check"] = _check(tmp, meta, batch, expected, "paddle", atol)
         if onnx:
-            from .onnx import explicit_tanh_gelu, paddle_to_onnx
+            from .onnx import onnx_traceable, paddle_to_onnx
 
             # paddle2onnx 2.1.0 turns gelu(approximate=True) (ALBERT's gelu_new) into the exact erf
             # gelu, a 5e-4 error per activation: the ONNX source program spells the tanh formula out.
             with tempfile.TemporaryDirectory(dir=tmp) as src:
-                with explicit_tanh_gelu():
-                    onnx_layer = _export_layer(model, output_names)
-                    paddle.jit.save(paddle.jit.to_static(onnx_layer, input_spec=spec, full_graph=True),
-                                    os.path.join(src, "inference"))
+                onnx_layer = _export_layer(onnx_traceable(model), output_names, input_names)
+                paddle.jit.save(paddle.jit.to_static(onnx_layer, input_spec=spec, full_graph=True),
+                                os.path.join(src, "inference"))
+                del onnx_layer
                 paddle.disable_static()
                 meta["onnx_file"] = ONNX_FILE
                 meta["onnx_opset"] = paddle_to_onnx(os.path.join(src, MODEL_FILE), os.path.join(src, PARAMS_FILE),
@@ -257,7 +262,7 @@ def random_batch(vocab_size, pad_token_id, lengths, seed=0):
 
 def _check(export_dir, meta, batch, expected, backend, atol):
     """Run the export on ``batch`` and compare with dygraph; raises when they differ."""
-    from .inference import load_engine
+    from .engines import load_engine
 
     engine = load_engine(export_dir, meta, backend=backend, threads=None)
     got = engine.run(batch)
@@ -273,22 +278,3 @@ def _check(export_dir, meta, batch, expected, backend, atol):
             raise PaddleRembertError(f"{backend} export check failed: {name} differs from dygraph by "
                                      f"{diffs[name]:.3g} (tolerance {atol * scale:.3g})")
     return {"backend": backend, "batch_shape": list(batch["input_ids"].shape), "max_abs_diff": diffs}
-
-
-def read_meta(export_dir):
-    """``export_meta.json`` of an export directory, with clear errors for anything else."""
-    if not os.path.isdir(export_dir):
-        raise PaddleRembertError(f"exported model directory not found: {export_dir}")
-    path = os.path.join(export_dir, META_FILE)
-    if not os.path.isfile(path):
-        raise PaddleRembertError(f"{export_dir} is not a paddle-rembert export (no {META_FILE}); "
-                                 f"create one with `paddle-rembert export MODEL_DIR {export_dir}`")
-    meta = read_json(path, "export metadata")
-    if not isinstance(meta, dict) or meta.get("format") != EXPORT_FORMAT:
-        raise PaddleRembertError(f"{path} is not paddle-rembert export metadata")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise PaddleRembertError(f"{path} has format_version {meta['format_version']}; this paddle-rembert "
-                                 f"reads up to {FORMAT_VERSION}: upgrade paddle-rembert")
-    if meta.get("task") not in TASKS:
-        raise PaddleRembertError(f"{path} names unknown task {meta.get('task')!r}")
-    return meta

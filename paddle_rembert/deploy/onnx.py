@@ -6,8 +6,8 @@ and the dynamic batch and length dimensions carry over; outputs keep the program
 ``export_meta.json`` names.
 """
 import contextlib
+import copy
 import io
-import math
 import os
 
 from ..runtime.errors import PaddleRembertError
@@ -45,30 +45,28 @@ def paddle_to_onnx(model_file, params_file, save_path, opset=None):
     return onnx_opset(save_path, default=opset)
 
 
-@contextlib.contextmanager
-def explicit_tanh_gelu():
-    """While tracing: ``F.gelu(x, approximate=True)`` as its tanh formula, in elementary ops.
+# hidden_act values that paddle2onnx 2.1.0 converts wrongly -> the same function in elementary ops
+EXPLICIT_ACTIVATIONS = {"gelu_new": "gelu_tanh_formula", "gelu_pytorch_tanh": "gelu_tanh_formula",
+                        "gelu_fast": "gelu_tanh_formula"}
 
-    paddle2onnx 2.1.0 ignores ``approximate`` and writes the exact (erf) gelu, which differs by
-    up to 5e-4 per activation; elementary ops convert exactly (and onnxruntime fuses them back
-    into one FastGelu kernel).
+
+def onnx_traceable(model):
+    """``model``, or a copy of it built with the tanh gelu spelled out, to trace for paddle2onnx.
+
+    paddle2onnx 2.1.0 ignores ``F.gelu(approximate=True)``'s ``approximate`` and writes the exact
+    (erf) gelu, up to 5e-4 off per activation; elementary ops convert exactly (and onnxruntime
+    fuses them back into one FastGelu kernel). The copy comes from a config copy whose
+    ``hidden_act`` names the explicit formula in the activation table, with ``model``'s weights;
+    nothing global changes, so other threads tracing or running models are unaffected.
     """
-    import paddle
-    import paddle.nn.functional as F
-
-    original = F.gelu
-    coef = math.sqrt(2.0 / math.pi)
-
-    def gelu(x, approximate=False, name=None):
-        if approximate is True or approximate == "tanh":
-            return 0.5 * x * (1.0 + paddle.tanh(coef * (x + 0.044715 * x * x * x)))
-        return original(x, approximate=approximate, name=name)
-
-    F.gelu = gelu
-    try:
-        yield
-    finally:
-        F.gelu = original
+    act = getattr(model.config, "hidden_act", None)
+    if act not in EXPLICIT_ACTIVATIONS:
+        return model
+    config = copy.deepcopy(model.config)
+    config.hidden_act = EXPLICIT_ACTIVATIONS[act]
+    twin = type(model)(config)
+    twin.set_state_dict(model.state_dict())
+    return twin.eval()
 
 
 def onnx_opset(path, default=None):

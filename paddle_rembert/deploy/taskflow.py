@@ -1,6 +1,6 @@
-"""PaddleNLP Taskflow for paddle-rembert exports: ``import paddle_rembert.taskflow`` first.
+"""PaddleNLP Taskflow for paddle-rembert exports: ``import paddle_rembert.deploy.taskflow`` first.
 
->>> import paddle_rembert.taskflow  # noqa: F401  (registers the task class below)
+>>> import paddle_rembert.deploy.taskflow  # noqa: F401  (registers the task class below)
 >>> from paddlenlp import Taskflow
 >>> cls = Taskflow("text_classification", task_path="exported/", is_static_model=True, batch_size=8)
 >>> cls(["a text", "another"])
@@ -21,11 +21,14 @@ needs and otherwise defers to PaddleNLP:
   not called for ``.json`` programs. Everything else is as PaddleNLP sets it (oneDNN on CPU).
 * **Our exports only** (a folder with ``export_meta.json``; ``is_static_model=True`` is implied):
   the tokenizer is paddle-rembert's (identical to transformers'), the maximum length is the
-  export's, and the inputs are fed by name as the export declares them: ``input_ids``,
-  ``token_type_ids`` and the 0/1 ``int64`` ``attention_mask``. (PaddleNLP turns the mask into a
-  4-D float ``-1e4`` mask and feeds inputs by position.) The mask is always fed, so results
-  never depend on the batch size. PaddleNLP's usage-statistics request is skipped for a local
-  export.
+  export's, and exactly the inputs the export declares are fed, by name: ``input_ids``, the
+  0/1 ``int64`` ``attention_mask`` and, if the export takes them, ``token_type_ids`` (zeros when
+  the tokenizer gives none). (PaddleNLP turns the mask into a 4-D float ``-1e4`` mask and feeds
+  inputs by position.) The mask is always fed, so results never depend on the batch size.
+  PaddleNLP's usage-statistics request is skipped for a local export, for that task object only
+  (``from_hf_hub=True``, which in PaddleNLP 2.8.1 only skips that request and a dygraph path
+  that static models never take; the module-global ``DOWNLOAD_CHECK`` is left alone).
+* **An empty list** of texts gives an empty list of results (PaddleNLP raises IndexError).
 
 Labels come from ``config.json``'s ``id2label`` (PaddleNLP reads it there); tokenization,
 batching, softmax and the output format are PaddleNLP's own.
@@ -35,14 +38,13 @@ import os
 import numpy as np
 
 from ..runtime.errors import PaddleRembertError
-from .export import INPUT_NAMES, META_FILE, read_meta
+from .format import META_FILE, read_meta
 
 try:
     from paddlenlp.taskflow import taskflow as _taskflow
-    from paddlenlp.taskflow import utils as _taskflow_utils
     from paddlenlp.taskflow.text_classification import TextClassificationTask
 except ImportError as e:  # pragma: no cover - paddlenlp is in the test extra
-    raise ImportError(f"paddle_rembert.taskflow needs paddlenlp (pip install paddlenlp): {e}") from e
+    raise ImportError(f"paddle_rembert.deploy.taskflow needs paddlenlp (pip install paddlenlp): {e}") from e
 
 
 def find_static_model(task_path):
@@ -82,7 +84,7 @@ class ExportTextClassificationTask(TextClassificationTask):
             if self._export_meta["task"] != "sequence-classification":
                 raise ValueError(f"{task_path} is a {self._export_meta['task']} export; text_classification "
                                  f"needs `paddle-rembert export --task sequence-classification`")
-            _taskflow_utils.DOWNLOAD_CHECK = True  # a local export: no usage-statistics request
+            kwargs["from_hf_hub"] = True  # a local export: no usage-statistics request (see above)
         super().__init__(task=task, model=model, **kwargs)
         if self._export_meta is not None and "max_length" not in self.kwargs:
             self._max_length = int(self._export_meta.get("max_length") or self._max_length)
@@ -143,6 +145,11 @@ class ExportTextClassificationTask(TextClassificationTask):
         self.input_handles = [self.predictor.get_input_handle(name) for name in self.input_names]
         self.output_handle = [self.predictor.get_output_handle(name) for name in self.predictor.get_output_names()]
 
+    def _check_input_text(self, inputs):
+        if isinstance(inputs, (list, tuple)) and len(inputs) == 1 and isinstance(inputs[0], list) and not inputs[0]:
+            return []  # Taskflow(...)([]): no texts, no results
+        return super()._check_input_text(inputs)
+
     # -- our exports: tokenizer and inputs -------------------------------------------------------
     def _construct_tokenizer(self):
         if self._export_meta is None:
@@ -156,10 +163,10 @@ class ExportTextClassificationTask(TextClassificationTask):
             return super()._run_model(inputs)
         outputs = {"text": inputs["text"], "batch_logits": []}
         for batch in inputs["batches"]:
-            feed = {name: np.asarray(batch[name], dtype=np.int64) for name in INPUT_NAMES if name in batch}
+            feed = {name: np.asarray(batch[name], dtype=np.int64) for name in self.input_names if name in batch}
             if "attention_mask" not in feed:  # a tokenizer without masks: padding is pad_token_id
                 feed["attention_mask"] = (feed["input_ids"] != self._tokenizer.pad_token_id).astype(np.int64)
-            if "token_type_ids" not in feed:
+            if "token_type_ids" in self.input_names and "token_type_ids" not in feed:
                 feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
             for name, handle in zip(self.input_names, self.input_handles):
                 handle.copy_from_cpu(np.ascontiguousarray(feed[name]))

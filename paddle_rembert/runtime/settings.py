@@ -1,4 +1,4 @@
-"""Process-level settings: CPU threads and logging.
+"""Process-level settings: CPU threads, logging, the GPU check, and the noise our entry points hide.
 
 Importing paddle sets ``OMP_NUM_THREADS=1`` when it is unset, which leaves all but one core idle.
 Entry points call :func:`set_num_threads` deliberately instead.
@@ -9,8 +9,13 @@ import ctypes
 import logging
 import os
 import sys
+import warnings
 
-import paddle
+with warnings.catch_warnings():  # only while importing Paddle, once
+    # Paddle looks for ccache (to compile custom C++ operators, which this package never does) and warns
+    # on import when it is missing: noise on every command. This hides that one message, nothing else.
+    warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
+    import paddle
 
 _SKX_FLAGS = {"avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl"}
 
@@ -73,24 +78,57 @@ def _keep_freed_memory(mmap_threshold=32 << 20):
         return False
 
 
+def check_threads(n, what="--threads"):
+    """``n`` if it is a positive integer, None for None; anything else is a PaddleRembertError."""
+    from .errors import PaddleRembertError
+
+    if n is None:
+        return None
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise PaddleRembertError(f"{what} must be a positive integer, got {n!r}")
+    return n
+
+
 def default_num_threads(world_size=1):
     """``PADDLE_REMBERT_THREADS`` if set, else the cores this process may use, split among ranks."""
     env = os.environ.get("PADDLE_REMBERT_THREADS")
     if env:
-        return max(1, int(env))
+        from .errors import PaddleRembertError
+
+        try:
+            value = int(env)
+        except ValueError:
+            raise PaddleRembertError(f"PADDLE_REMBERT_THREADS must be a positive integer, got {env!r}") from None
+        return check_threads(value, "PADDLE_REMBERT_THREADS")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return max(1, cores // max(1, world_size))
 
 
 def set_num_threads(n=None, world_size=1):
     """Set Paddle's CPU math threads (oneDNN/MKL/OpenMP); returns the number set."""
-    n = n or default_num_threads(world_size)
+    n = check_threads(n) or default_num_threads(world_size)
     paddle.base.core.set_num_threads(n)
     return n
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to ``sys.stderr`` as it is when a record is emitted, not as it was when the handler was made
+    (a test harness or a caller that swaps stderr would otherwise leave it writing to a closed stream)."""
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):  # StreamHandler.__init__ / setStream assign it; the current stderr always wins
+        pass
+
+
 def setup_logging(level=logging.INFO, log_file=None):
-    handlers = [logging.StreamHandler()]
+    handlers = [_StderrHandler()]
     if log_file:
         os.makedirs(os.path.dirname(os.path.abspath(log_file)), exist_ok=True)
         handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
@@ -104,3 +142,33 @@ def setup_logging(level=logging.INFO, log_file=None):
         root.addHandler(h)
     root.propagate = False
     return root
+
+
+def require_cuda(what):
+    """Raise a clear PaddleRembertError when this Paddle wheel has no CUDA (the CPU wheel) or sees no GPU."""
+    from .errors import PaddleRembertError
+
+    if not paddle.device.is_compiled_with_cuda():
+        raise PaddleRembertError(f"{what} needs a CUDA build of PaddlePaddle, and this one ({paddle.__version__}) is "
+                                 f"CPU-only: install the GPU wheel (README.md, 'GPU'), e.g. make install "
+                                 f"PADDLE=paddlepaddle-gpu==3.3.1 "
+                                 f"PADDLE_INDEX=https://www.paddlepaddle.org.cn/packages/stable/cu126/")
+    if paddle.device.cuda.device_count() < 1:
+        raise PaddleRembertError(f"{what}: this PaddlePaddle has CUDA but sees no GPU (check the driver and "
+                                 f"CUDA_VISIBLE_DEVICES)")
+
+
+# Library messages our entry points hide: (category, message regex). Each is noise for a user of the
+# command line; a library user importing paddle_rembert keeps them (quiet_third_party is never called).
+_QUIET_WARNINGS = (
+    (UserWarning, r"Tensor do not have 'place' interface for pir graph mode"),  # paddle.jit.to_static (export)
+)
+
+
+def quiet_third_party():
+    """Entry points only (the CLI, tools/train.py, the example): hide library noise that is not the user's concern.
+
+    Adds targeted ``warnings`` filters (see ``_QUIET_WARNINGS``); nothing else changes.
+    """
+    for category, message in _QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category)

@@ -9,11 +9,13 @@ Both build one :class:`TrainingArguments`; nothing else in the trainer parses an
 """
 import argparse
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 from typing import List, Optional
 
 import yaml
 
+from ..models import registry
 from ..runtime.errors import PaddleRembertError
 
 
@@ -23,7 +25,7 @@ class TrainingArguments:
     task: str = "xnli"
     data_dir: str = "data"
     model_name_or_path: Optional[str] = None
-    model_type: str = "rembert"
+    model_type: Optional[str] = None  # checked against the checkpoint's config.json when given
     output_dir: str = "outputs"
     do_train: bool = False
     do_eval: bool = False
@@ -53,6 +55,7 @@ class TrainingArguments:
     save_total_limit: int = 3
     logging_steps: int = 50
     resume: bool = False
+    overwrite_output_dir: bool = False  # train into a non-empty output_dir, removing its previous run's outputs
     threads: Optional[int] = None
 
     def __post_init__(self):
@@ -67,13 +70,16 @@ class TrainingArguments:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.warmup_proportion < 1:
             problems.append(f"warmup_proportion must be in [0, 1), got {self.warmup_proportion}")
+        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
+                                         or self.threads < 1):
+            problems.append(f"threads must be a positive integer, got {self.threads!r}")
         if self.device not in (None, "cpu", "gpu"):
             problems.append(f"device must be cpu or gpu, got {self.device!r}")
         if not (self.do_train or self.do_eval):
             problems.append("nothing to do: give do_train and/or do_eval")
         if self.model_name_or_path is None:
-            problems.append("model_name_or_path is required: a Paddle model directory or a transformers "
-                            "PyTorch directory (there is no model hub download)")
+            problems.append("model_name_or_path is required: a Paddle model directory, a transformers "
+                            "PyTorch directory, or a Hugging Face Hub id (org/name)")
         if problems:
             raise PaddleRembertError("; ".join(problems))
 
@@ -100,15 +106,18 @@ def example_parser():
     p.add_argument("--learning_rate", type=float, default=8e-6)
     p.add_argument("--weight_decay", type=float, default=0.01)
     p.add_argument("--task", type=str, required=True, choices=["xnli", "paws"])
-    p.add_argument("--model_type", type=str, default="rembert", choices=["rembert", "albert"])
+    p.add_argument("--model_type", type=str, default=None, choices=registry.model_types(),
+                   help="the family; checked against the checkpoint's config.json (default: whatever it holds)")
     p.add_argument("--eval_step", type=int, default=2000, help="evaluate every N optimizer steps")
     # ours
     p.add_argument("--model_name_or_path", type=str, required=True,
-                   help="a Paddle model dir or a transformers PyTorch dir (converted in memory)")
+                   help="a Paddle model dir, a transformers PyTorch dir (converted in memory) or a hub id (org/name)")
     p.add_argument("--save_steps", type=int, default=2000)
     p.add_argument("--max_steps", type=int, default=-1)
     p.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none")
     p.add_argument("--resume", action="store_true", help="continue from the last complete checkpoint")
+    p.add_argument("--overwrite_output_dir", action="store_true",
+                   help="train into a non-empty --output_dir: its checkpoints, best/ and results are removed first")
     p.add_argument("--select_on", type=str, default="en", help="dev language for selection, or 'all'")
     p.add_argument("--train_languages", type=str, default="en", help="comma-separated (translate-train)")
     p.add_argument("--logging_steps", type=int, default=50)
@@ -147,4 +156,54 @@ def from_yaml(path, overrides=()):
     unknown = sorted(set(values) - known)
     if unknown:
         raise PaddleRembertError(f"unknown argument(s) {unknown} in {path} or overrides; known: {sorted(known)}")
-    return TrainingArguments(**values)
+    return TrainingArguments(**check_types(values, f"{path} or overrides"))
+
+
+def _describe(kind):
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+            list: "a list of strings (or one comma-separated string)"}[kind]
+
+
+def check_types(values, source):
+    """``values`` checked against :class:`TrainingArguments`' field types (YAML gives ints, lists, ...).
+
+    A number where a string is expected (``output_dir=2024``) becomes that string; an integer
+    is a number, and so is a string like ``1e-5`` (YAML 1.1 reads it as one); anything else of the
+    wrong type is a PaddleRembertError naming the key.
+    """
+    hints = typing.get_type_hints(TrainingArguments)
+    out = dict(values)
+    problems = []
+    for key, value in values.items():
+        hint = hints[key]
+        args = typing.get_args(hint)
+        optional = type(None) in args
+        if optional:
+            hint = next(a for a in args if a is not type(None))
+        kind = typing.get_origin(hint) or hint
+        if value is None:
+            ok = optional
+        elif kind is bool:
+            ok = isinstance(value, bool)
+        elif kind is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif kind is float:
+            if isinstance(value, str):  # YAML 1.1 reads 1e-5 (no dot) as a string
+                try:
+                    out[key] = value = float(value)
+                except ValueError:
+                    pass
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif kind is str:
+            ok = isinstance(value, str) or isinstance(value, (int, float)) and not isinstance(value, bool)
+            if ok:
+                out[key] = str(value)
+        elif kind is list:
+            ok = isinstance(value, str) or isinstance(value, list) and all(isinstance(v, str) for v in value)
+        else:  # pragma: no cover - a field type this check does not know
+            ok = True
+        if not ok:
+            problems.append(f"{key} must be {_describe(kind)}{' or null' if optional else ''}, got {value!r}")
+    if problems:
+        raise PaddleRembertError(f"{source}: " + "; ".join(problems))
+    return out

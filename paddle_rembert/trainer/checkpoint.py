@@ -63,7 +63,9 @@ def save(output_dir, step, model, tokenizer, optimizer, scheduler, scaler, rng_s
         tokenizer.save_pretrained(tmp)
         paddle.save(rename_optimizer_state(optimizer.state_dict(), _param_names(model)),
                     os.path.join(tmp, OPTIMIZER_FILE))
-        paddle.save(scaler.state_dict(), os.path.join(tmp, SCALER_FILE))
+        scaler_state = scaler.state_dict()
+        if scaler_state:  # a disabled scaler (fp32, bf16) has no state: no file, and no Paddle warning about it
+            paddle.save(scaler_state, os.path.join(tmp, SCALER_FILE))
         with open(os.path.join(tmp, RNG_FILE), "w", encoding="utf-8") as f:
             json.dump(rng_states, f)
         full = dict(state, scheduler=scheduler.state_dict())
@@ -102,7 +104,8 @@ def load(path, model, optimizer, scheduler, scaler):
     saved = _read_state_pickle(os.path.join(path, OPTIMIZER_FILE), "optimizer state")
     back = {key: name for name, key in _param_names(model).items()}
     optimizer.set_state_dict(rename_optimizer_state(saved, back))
-    scaler.load_state_dict(_read_state_pickle(os.path.join(path, SCALER_FILE), "loss-scaler state"))
+    if os.path.isfile(os.path.join(path, SCALER_FILE)):
+        scaler.load_state_dict(_read_state_pickle(os.path.join(path, SCALER_FILE), "loss-scaler state"))
     state = read_json(os.path.join(path, STATE_FILE), "trainer state")
     scheduler.set_state_dict(state.pop("scheduler"))
     return state, load_rng_states(path)

@@ -4,13 +4,13 @@ Runs the same under ``python -m paddle.distributed.launch --nproc_per_node N`` (
 nccl on GPU) and under plain ``python`` (world size 1, no collectives at all).
 """
 import contextlib
+import sys
 from dataclasses import dataclass
 
 import numpy as np
 import paddle
 import paddle.distributed as dist
 
-from ..runtime.errors import PaddleRembertError
 
 
 @dataclass
@@ -26,16 +26,39 @@ class Env:
 
 def init(device=None):
     """Select the device and, when launched with several processes, join the process group."""
+    from ..runtime.settings import require_cuda
+
     has_gpu = paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
     if device is None:
         device = "gpu" if has_gpu else "cpu"
-    if device == "gpu" and not has_gpu:
-        raise PaddleRembertError("--device gpu, but this Paddle build has no CUDA or sees no GPU; use --device cpu")
+    if device == "gpu":
+        require_cuda("--device gpu")
     world_size = dist.get_world_size()
     paddle.set_device(f"gpu:{dist.ParallelEnv().device_id}" if device == "gpu" and world_size > 1 else device)
     if world_size > 1:
-        dist.init_parallel_env()
+        _init_parallel_env_quietly()
     return Env(rank=dist.get_rank(), world_size=world_size, device=device)
+
+
+def _init_parallel_env_quietly():
+    """``init_parallel_env`` without its "Modified FLAGS detected" banner on every rank's stderr.
+
+    Paddle writes it straight to ``sys.stderr`` when any flag differs from its default (the
+    launcher sets some); it is logged at debug level instead. Runs once, at start-up, before
+    the trainer starts any thread.
+    """
+    import io
+    import logging
+
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            dist.init_parallel_env()
+    except BaseException:
+        sys.stderr.write(captured.getvalue())
+        raise
+    if captured.getvalue().strip():
+        logging.getLogger("paddle_rembert.trainer").debug("paddle.distributed: %s", captured.getvalue().strip())
 
 
 def wrap(model, env):

@@ -48,6 +48,13 @@ def grad_scaler(amp):
 
 
 def autocast(amp):
+    """The mixed-precision context of ``--amp``. On CPU, Paddle's ``auto_cast`` does nothing (it
+    only acts on CUDA places), so bf16 uses our oneDNN kernels (:mod:`paddle_rembert.kernels.bf16`:
+    bf16 GEMMs with fp32 accumulation; fp32 with one warning where the CPU lacks bf16)."""
     if amp == "none":
         return paddle.amp.auto_cast(enable=False)
+    if amp == "bf16" and paddle.get_device().startswith("cpu"):
+        from ..kernels import bf16
+
+        return bf16.autocast()
     return paddle.amp.auto_cast(enable=True, dtype="bfloat16" if amp == "bf16" else "float16", level="O1")

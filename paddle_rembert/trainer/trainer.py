@@ -14,15 +14,17 @@ import logging
 import math
 import os
 import random
+import re
+import shutil
 import time
 
 import numpy as np
 import paddle
 from tqdm.auto import tqdm
 
-from .. import AutoModelForSequenceClassification
 from ..data import TrainBatchSampler, get_task, write_predictions
 from ..data.features import encode_examples
+from ..modeling.auto import AutoConfig, AutoModelForSequenceClassification
 from ..runtime.errors import PaddleRembertError
 from ..runtime.files import read_json, write_json
 from ..runtime.settings import set_num_threads, setup_logging
@@ -38,13 +40,19 @@ def run(args):
     """Train and/or evaluate as ``args`` says; returns the eval_results dict (rank 0) or None."""
     env = distributed.init(args.device)
     set_num_threads(args.threads, env.world_size)
+    task = get_task(args.task)
+    notes = preflight(args, task)  # every rank, before any rank writes: nothing is lost to a late error
+    distributed.barrier(env)
     if env.is_main:
-        os.makedirs(args.output_dir, exist_ok=True)
+        prepare_output_dir(args)
     distributed.barrier(env)
     setup_logging(logging.INFO if env.is_main else logging.WARNING,
                   os.path.join(args.output_dir, "train.log") if env.is_main else None)
+    if not env.is_main:  # every rank reads the same files: rank 0 reports their skipped rows
+        logging.getLogger("paddle_rembert.data").setLevel(logging.ERROR)
     logger.info("rank %d of %d on %s; arguments: %s", env.rank, env.world_size, env.device, args.to_dict())
-    task = get_task(args.task)
+    for note in notes:
+        logger.warning("%s", note)
     tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
     model_dir = args.model_name_or_path
     if args.do_train:
@@ -63,10 +71,7 @@ def train(args, env, task, tokenizer):
         model.gradient_checkpointing_enable()
     pad_id = tokenizer.pad_token_id
 
-    train_examples, reports = task.load_train(args.data_dir, args.train_languages)
-    for report in reports:
-        if report.num_skipped:
-            logger.warning(report.summary())
+    train_examples, _ = task.load_train(args.data_dir, args.train_languages)  # the reader logs skipped rows
     train_data = encode(tokenizer, train_examples, args, env, "train")
     dev = load_eval_set(task, tokenizer, args, env, "dev", None if args.select_on == "all" else [args.select_on])
 
@@ -80,7 +85,7 @@ def train(args, env, task, tokenizer):
     state = {"global_step": 0, "epoch": 0, "batch_in_epoch": 0, "best_score": None, "best_step": None,
              "history": [], "sampler": sampler.fingerprint()}
     if args.resume:
-        state = resume(args, env, model, optimizer, scheduler, scaler, sampler, state)
+        state = resume(args, env, model, optimizer, scheduler, scaler, sampler, state, total_steps)
     logger.info("%d training examples, %d optimizer steps (%d per epoch, warm-up %d), global batch %d x %d "
                 "accumulation", len(train_data), total_steps, steps_per_epoch, warmup, sampler.global_batch_size,
                 accum)
@@ -195,12 +200,26 @@ def save_checkpoint(args, env, model, tokenizer, optimizer, scheduler, scaler, s
     distributed.barrier(env)
 
 
-def resume(args, env, model, optimizer, scheduler, scaler, sampler, state):
-    path = checkpoint.latest(args.output_dir)
-    if path is None:
+def resume(args, env, model, optimizer, scheduler, scaler, sampler, state, total_steps=None):
+    """Load the newest checkpoint that loads; a corrupt newer one is skipped with a warning."""
+    candidates = checkpoint.list_checkpoints(args.output_dir)[::-1]
+    if not candidates:
         logger.warning("--resume: no complete checkpoint in %s, starting from the beginning", args.output_dir)
         return state
-    saved, rng_states = checkpoint.load(path, model, optimizer, scheduler, scaler)
+    for path in candidates:
+        try:
+            saved, rng_states = checkpoint.load(path, model, optimizer, scheduler, scaler)
+            break
+        except (PaddleRembertError, OSError, ValueError, KeyError, TypeError, EOFError, RuntimeError) as e:
+            logger.warning("--resume: %s cannot be loaded (%s); trying the previous checkpoint", path,
+                           str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
+    else:
+        raise PaddleRembertError(f"--resume: none of the checkpoints in {args.output_dir} can be loaded "
+                                 f"({', '.join(os.path.basename(p) for p in candidates)})")
+    if total_steps is not None and saved["global_step"] >= total_steps:
+        logger.warning("--resume: %s is at step %d, and this run trains %d steps (max_steps %d): nothing is left "
+                       "to train; raise max_steps (or num_train_epochs) to train further", path,
+                       saved["global_step"], total_steps, args.max_steps)
     sampler.check_resume(saved["sampler"])
     if len(rng_states) == env.world_size:
         paddle.set_rng_state(rng_states[env.rank])
@@ -210,6 +229,67 @@ def resume(args, env, model, optimizer, scheduler, scaler, sampler, state):
     logger.info("resumed from %s at step %d (epoch %d, batch %d)", path, saved["global_step"], saved["epoch"],
                 saved["batch_in_epoch"])
     return saved
+
+
+# -- start-up checks -------------------------------------------------------------------------------
+# What a training run writes into output_dir (and --overwrite_output_dir removes): nothing else is touched.
+RUN_OUTPUTS = re.compile(r"checkpoint-\d+|best|vdl|eval_results\.json|predictions_(dev|test)\.tsv|train\.log")
+
+
+def _inside(path, directory):
+    path, directory = os.path.realpath(path), os.path.realpath(directory)
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
+
+
+def preflight(args, task):
+    """Check what would otherwise fail late; returns warnings to log once logging is set up.
+
+    * every data file the run needs (training languages; dev for selection; dev and test for
+      do_eval) exists;
+    * training never writes into the directory of its starting model, and a non-empty
+      output_dir needs ``resume`` or ``overwrite_output_dir``;
+    * ``max_seq_length`` fits the model's position table (clamped, with a warning).
+    """
+    notes = []
+    splits = (["dev"] if args.do_train else []) + (["dev", "test"] if args.do_eval else [])
+    task.check_files(args.data_dir, args.train_languages if args.do_train else None, list(dict.fromkeys(splits)))
+    out = args.output_dir
+    if os.path.lexists(out) and not os.path.isdir(out):
+        raise PaddleRembertError(f"output_dir {out} exists and is not a directory")
+    if args.do_train:
+        if os.path.exists(args.model_name_or_path) and _inside(args.model_name_or_path, out):
+            raise PaddleRembertError(f"model_name_or_path {args.model_name_or_path} is inside output_dir {out}: "
+                                     f"training would overwrite (or remove) its own starting model; copy it "
+                                     f"elsewhere or choose another output_dir")
+        existing = sorted(os.listdir(out)) if os.path.isdir(out) else []
+        if existing and not (args.resume or args.overwrite_output_dir):
+            shown = ", ".join(existing[:5]) + (", ..." if len(existing) > 5 else "")
+            raise PaddleRembertError(f"output_dir {out} is not empty ({shown}); pass resume (--resume) to continue "
+                                     f"its last checkpoint, or overwrite_output_dir (--overwrite_output_dir) to "
+                                     f"start over")
+        if args.resume and args.overwrite_output_dir:
+            raise PaddleRembertError("resume and overwrite_output_dir contradict each other: give one")
+    limit = AutoConfig.from_pretrained(args.model_name_or_path).max_sequence_length
+    if limit is not None and args.max_seq_length > limit:
+        notes.append(f"max_seq_length {args.max_seq_length} is more than {args.model_name_or_path}'s config "
+                     f"allows (its position table): using {limit}")
+        args.max_seq_length = limit
+    return notes
+
+
+def prepare_output_dir(args):
+    """Create output_dir; with overwrite_output_dir (and training), remove a previous run's outputs."""
+    os.makedirs(args.output_dir, exist_ok=True)
+    if not (args.do_train and args.overwrite_output_dir):
+        return
+    for name in os.listdir(args.output_dir):
+        if RUN_OUTPUTS.fullmatch(name):
+            path = os.path.join(args.output_dir, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
+            logger.info("overwrite_output_dir: removed %s", path)
 
 
 # -- evaluation ------------------------------------------------------------------------------------
@@ -260,7 +340,7 @@ def load_model(args, task):
     """The classifier, from a Paddle or transformers directory, with the task's label names."""
     model = AutoModelForSequenceClassification.from_pretrained(
         args.model_name_or_path, num_labels=task.num_labels, id2label=dict(enumerate(task.labels)))
-    if model.config.model_type != args.model_type:
+    if args.model_type is not None and model.config.model_type != args.model_type:
         raise PaddleRembertError(f"--model_type {args.model_type} but {args.model_name_or_path} holds a "
                                  f"{model.config.model_type} model")
     return model

@@ -1,0 +1,113 @@
+"""Hub ids (``google/rembert``) to local directories, as transformers resolves them.
+
+A local directory of that name wins. Otherwise the id is fetched with ``huggingface_hub``'s
+``snapshot_download`` into its cache -- only the config, one weight format and the tokenizer
+files, not every framework's weights -- or found there when offline. The environment is read at
+call time (``HF_HOME``, ``HF_HUB_CACHE``, ``HF_HUB_OFFLINE``, ``HF_ENDPOINT``), not when
+``huggingface_hub`` was imported, so a process can switch it. Progress bars are the library's.
+"""
+import os
+import re
+
+from ..runtime.errors import PaddleRembertError
+from .readers import PADDLE_WEIGHTS, SAFETENSORS, SAFETENSORS_INDEX, TORCH_BIN, TORCH_BIN_INDEX, WEIGHT_FILES
+
+CONFIG_FILES = ("config.json",)
+# Each weight file of readers.WEIGHT_FILES with the shards its index names.
+_WEIGHT_PATTERNS = {PADDLE_WEIGHTS: (PADDLE_WEIGHTS,), SAFETENSORS: (SAFETENSORS,),
+                    SAFETENSORS_INDEX: (SAFETENSORS_INDEX, "model-*-of-*.safetensors"), TORCH_BIN: (TORCH_BIN,),
+                    TORCH_BIN_INDEX: (TORCH_BIN_INDEX, "pytorch_model-*-of-*.bin")}
+# huggingface_hub's REGEX_REPO_ID rules: "name" or "org/name", at most 96 characters, no "--" or "..".
+_REPO_ID = re.compile(r"^(?:[\w\-.]+/)?[\w\-.]+$")
+
+
+def is_hub_id(name):
+    """Whether ``name`` can only mean a hub repository: not a path that exists, and shaped like a repo id."""
+    if not isinstance(name, str) or os.path.exists(name) or os.path.isabs(name) or len(name) > 96:
+        return False
+    return bool(_REPO_ID.match(name)) and "--" not in name and ".." not in name \
+        and not name.startswith((".", "-")) and not name.endswith((".", "-"))
+
+
+def tokenizer_patterns():
+    from ..models import registry
+
+    return sorted({name for family in registry.families() for name in family.tokenizer_files})
+
+
+def _offline():
+    return any(os.environ.get(v, "").strip().upper() in ("1", "ON", "YES", "TRUE")
+               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def cache_dir():
+    """huggingface_hub's cache: ``HF_HUB_CACHE``, else ``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.path.expanduser(os.environ["HF_HUB_CACHE"])
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "huggingface")
+    return os.path.join(os.path.expanduser(home), "hub")
+
+
+def weight_patterns(repo_files):
+    """The patterns of the one weight format to fetch: the first of ``WEIGHT_FILES`` the repository has.
+
+    Hub repositories often hold the same weights several times (safetensors, ``.bin``, TF, Flax);
+    reading needs one. An empty listing (not known) gives every format we read.
+    """
+    for name in WEIGHT_FILES:
+        if name in repo_files:
+            return list(_WEIGHT_PATTERNS[name])
+    return [p for name in WEIGHT_FILES for p in _WEIGHT_PATTERNS[name]]
+
+
+def resolve(name_or_path, revision=None, what="model", weights=True):
+    """A local directory for ``name_or_path``: the path itself, or the hub snapshot of that id.
+
+    Anything that is not a hub id (an existing path, an absolute or malformed path) comes back
+    unchanged for the caller to report. ``weights=False`` fetches the config and tokenizer only.
+    """
+    if isinstance(name_or_path, os.PathLike):
+        name_or_path = os.fspath(name_or_path)
+    if not is_hub_id(name_or_path):  # as transformers, a local path ignores ``revision``
+        return name_or_path
+    try:
+        import huggingface_hub
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise PaddleRembertError(f"{what} {name_or_path!r} is not a local directory, and fetching it from the "
+                                 "Hugging Face Hub needs huggingface_hub (pip install huggingface_hub)") from None
+    offline = _offline()
+    endpoint = os.environ.get("HF_ENDPOINT") or None
+    patterns = list(CONFIG_FILES) + tokenizer_patterns()
+    if weights:
+        repo_files = ()
+        if not offline:
+            try:
+                info = huggingface_hub.HfApi(endpoint=endpoint).model_info(name_or_path, revision=revision, timeout=10)
+                repo_files = {s.rfilename for s in info.siblings or ()}
+            except Exception:  # unreachable, private, missing: snapshot_download below says which, or uses the cache
+                pass
+        patterns += weight_patterns(repo_files)
+    try:
+        path = snapshot_download(name_or_path, revision=revision, cache_dir=cache_dir(), local_files_only=offline,
+                                 allow_patterns=patterns, endpoint=endpoint)
+    except Exception as e:  # huggingface_hub raises its own errors, requests' and OSError
+        reason = _reason(e, offline)
+        raise PaddleRembertError(
+            f"{what} {name_or_path!r}{'' if revision is None else f' (revision {revision!r})'} is not a local "
+            f"directory and could not be fetched from the Hugging Face Hub ({reason}); download it on a machine "
+            f"with access (huggingface-cli download {name_or_path} --local-dir DIR) and pass that directory") from None
+    return path
+
+
+def _reason(error, offline):
+    name = type(error).__name__
+    if name == "RepositoryNotFoundError":
+        return "no such repository, or it is private"
+    if name == "RevisionNotFoundError":
+        return "no such revision"
+    if name in ("LocalEntryNotFoundError", "OfflineModeIsEnabled") or offline:
+        return "not in the cache at " + cache_dir() + (" and HF_HUB_OFFLINE is set" if offline else
+                                                       " and the Hub is unreachable")
+    return f"{name}: {str(error).splitlines()[0] if str(error) else ''}".rstrip(": ")

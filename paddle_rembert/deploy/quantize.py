@@ -1,0 +1,118 @@
+"""int8 deployment: a dynamically quantized ``model.int8.onnx`` beside an export's ``model.onnx``.
+
+>>> from paddle_rembert.deploy.quantize import quantize_export
+>>> from paddle_rembert.deploy.engines import Int8Engine
+>>> quantize_export("exported/")          # needs an export made with onnx=True (export --onnx)
+>>> engine = Int8Engine("exported/", read_meta("exported/"), threads=2)
+>>> engine.run({"input_ids": ids, "token_type_ids": types, "attention_mask": mask})
+
+The quantizer is onnxruntime's ``quantize_dynamic``: every MatMul with a constant weight gets
+int8 weights (symmetric, per output channel by default) and activations quantized per batch at
+run time (uint8, ``DynamicQuantizeLinear`` + ``MatMulInteger``), which onnxruntime's MLAS runs
+with AVX512-VNNI / AMX-INT8 where the CPU has them. Attention's activation-by-activation MatMuls,
+LayerNorm, softmax and the embeddings stay fp32. No calibration data is needed, so an export
+can be quantized anywhere. ``export_meta.json`` records the file, the settings and how far the
+int8 outputs are from the fp32 ones on a check batch.
+"""
+import os
+import tempfile
+
+import numpy as np
+
+from ..runtime.errors import PaddleRembertError
+from ..runtime.files import write_json
+from .engines import OnnxEngine, int8_path
+from .format import INT8_ONNX_FILE, META_FILE, meta_input_names, read_meta
+
+
+
+def _quantization():
+    try:
+        import onnxruntime
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+    except ImportError as e:  # onnxruntime.quantization also needs onnx and ml_dtypes
+        raise PaddleRembertError(f"int8 quantization needs onnxruntime, onnx and ml_dtypes ({e}): "
+                                 f"pip install onnxruntime onnx ml_dtypes") from None
+    return onnxruntime, QuantType, quantize_dynamic, quant_pre_process
+
+
+def quantize_export(export_dir, per_channel=True, check=True):
+    """Write ``model.int8.onnx`` (atomically) beside the export's ``model.onnx``; returns the updated meta.
+
+    ``per_channel``: one weight scale per output column (more faithful; same speed). ``check``:
+    run fp32 and int8 on a random padded batch and record the largest output difference, the
+    largest probability change and the label agreement in ``export_meta.json`` under ``int8``.
+    """
+    ort, QuantType, quantize_dynamic, quant_pre_process = _quantization()
+    meta = read_meta(export_dir)
+    if not meta.get("onnx_file"):
+        raise PaddleRembertError(f"{export_dir} has no ONNX model to quantize: export it with --onnx")
+    src = os.path.join(export_dir, meta["onnx_file"])
+    if not os.path.isfile(src):
+        raise PaddleRembertError(f"{export_dir} is incomplete: {meta['onnx_file']} is missing")
+    dst = os.path.join(export_dir, INT8_ONNX_FILE)
+    with tempfile.TemporaryDirectory(dir=export_dir, prefix=".quantize-") as work:
+        pre = os.path.join(work, "pre.onnx")
+        # onnx shape inference + onnxruntime's offline graph clean-up, as onnxruntime recommends before
+        # quantizing; its symbolic shape inference cannot follow paddle2onnx's dynamic reshapes, so it is skipped
+        quant_pre_process(src, pre, skip_symbolic_shape=True)
+        out = os.path.join(work, INT8_ONNX_FILE)
+        quantize_dynamic(pre, out, per_channel=per_channel, reduce_range=False, weight_type=QuantType.QInt8,
+                         op_types_to_quantize=["MatMul", "Gemm"], extra_options={"MatMulConstBOnly": True})
+        os.replace(out, dst)  # same directory: atomic
+    info = {"onnx_file": INT8_ONNX_FILE, "method": "onnxruntime.quantization.quantize_dynamic",
+            "weights": "int8 symmetric, per output channel" if per_channel else "int8 symmetric, per tensor",
+            "activations": "uint8, per batch at run time", "onnxruntime_version": ort.__version__}
+    if check:
+        info["check"] = compare(export_dir, meta, dst)
+    meta["int8"] = info
+    write_json(os.path.join(export_dir, META_FILE), meta)
+    return meta
+
+
+def _check_feed(meta, vocab_size, pad_id, batch=16, length=48, seed=0):
+    rng = np.random.RandomState(seed)
+    lengths = rng.randint(length // 4, length + 1, size=batch)
+    lengths[0] = length
+    ids = np.full((batch, length), pad_id, dtype=np.int64)
+    mask = np.zeros_like(ids)
+    types = np.zeros_like(ids)
+    for i, n in enumerate(lengths):
+        ids[i, :n] = rng.randint(min(5, vocab_size - 1), vocab_size, size=n)
+        mask[i, :n] = 1
+        types[i, n // 2:n] = 1
+    feed = {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
+    return {name: feed[name] for name in meta_input_names(meta)}
+
+
+def _probabilities(logits):
+    z = np.asarray(logits, dtype=np.float64)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def compare(export_dir, meta, int8_file, threads=None):
+    """fp32 (``model.onnx``) against int8 on a random padded batch: max abs output difference per output,
+    and for the first output the largest softmax-probability change and the argmax agreement."""
+    from ..modeling.auto import AutoConfig
+
+    config = AutoConfig.from_pretrained(export_dir)  # config.json omits defaults such as ALBERT's vocab_size
+    feed = _check_feed(meta, int(config.vocab_size), int(config.pad_token_id or 0))
+    fp32 = OnnxEngine(export_dir, meta, threads=threads).run(feed)
+    int8 = _Int8Session(export_dir, meta, int8_file, threads).run(feed)
+    first = meta["outputs"][0]["name"]
+    mask = feed["attention_mask"].astype(bool)
+    a, b = np.asarray(fp32[first]), np.asarray(int8[first])
+    if a.ndim == 3:  # per-token outputs: compare real tokens only
+        a, b = a[mask], b[mask]
+    pa, pb = _probabilities(a), _probabilities(b)
+    return {"batch": list(feed["input_ids"].shape),
+            "max_abs_diff": {n: float(np.max(np.abs(np.asarray(fp32[n]) - np.asarray(int8[n])))) for n in fp32},
+            "max_probability_change": float(np.max(np.abs(pa - pb))),
+            "label_agreement": float(np.mean(pa.argmax(-1) == pb.argmax(-1)))}
+
+
+class _Int8Session(OnnxEngine):
+    def __init__(self, export_dir, meta, path, threads=None):
+        super().__init__(export_dir, dict(meta, onnx_file=os.path.basename(path)), threads=threads)

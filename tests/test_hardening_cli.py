@@ -1,0 +1,246 @@
+"""Hardening of the command line and the file layer: destinations, OS errors, temporaries, inputs, noise."""
+import errno
+import io
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from paddle_rembert.cli import main as cli_main
+from paddle_rembert.cli import read_examples, run_guarded
+from paddle_rembert.runtime import files
+from paddle_rembert.runtime.errors import PaddleRembertError
+from paddle_rembert.trainer import from_yaml
+
+from .conftest import REPO, make_model_dir, run_cli
+
+
+def _model_copy(deploy_root, tmp_path):
+    """A model directory inside a "project" folder that also holds a .git."""
+    import shutil
+
+    project = tmp_path / "proj"
+    model = project / "model"
+    shutil.copytree(make_model_dir(deploy_root, "albert", "sequence-classification"), model)
+    (project / ".git").mkdir()
+    (project / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    return project, model
+
+
+# -- destinations ------------------------------------------------------------------------------------
+def test_export_and_convert_refuse_a_destination_that_is_or_contains_the_source(deploy_root, tmp_path, capsys,
+                                                                                 monkeypatch):
+    project, model = _model_copy(deploy_root, tmp_path)
+    link = tmp_path / "link-to-proj"
+    link.symlink_to(project)
+    for command in ("export", "convert"):
+        for dst in (str(project), str(model), str(link)):
+            assert cli_main([command, str(model), dst, "--overwrite"]) == 2
+            err = capsys.readouterr().err
+            assert "would delete the source" in err and "Traceback" not in err, err
+    monkeypatch.chdir(project)
+    assert cli_main(["export", "model", ".", "--overwrite"]) == 2
+    assert "contains the source" in capsys.readouterr().err
+    assert (project / ".git" / "HEAD").is_file() and (model / "config.json").is_file()
+
+
+def _converted(path):
+    path.mkdir()
+    for name in ("config.json", "model_state.pdparams", "spiece.model", "tokenizer_config.json"):
+        (path / name).write_text("x")
+    return path
+
+
+@pytest.mark.parametrize("foreign", ["notes.txt", ".git", "sub"])
+def test_overwrite_replaces_only_previous_outputs_of_the_tool(tmp_path, foreign):
+    previous = _converted(tmp_path / "converted")
+    files.check_destination(str(previous), [], overwrite=True)  # a convert output: replaceable
+    with pytest.raises(PaddleRembertError, match="pass --overwrite"):
+        files.check_destination(str(previous), [], overwrite=False)
+    other = _converted(tmp_path / "other")
+    (other / foreign).mkdir() if foreign != "notes.txt" else (other / foreign).write_text("mine")
+    with pytest.raises(PaddleRembertError, match="is not a model directory written by paddle-rembert"):
+        files.check_destination(str(other), [], overwrite=True)
+    no_weights = tmp_path / "no-weights"
+    no_weights.mkdir()
+    (no_weights / "config.json").write_text("{}")
+    assert not files.is_model_output(str(no_weights))
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    with pytest.raises(PaddleRembertError, match="exists and is not a directory"):
+        files.check_destination(str(a_file), [], overwrite=True)
+
+
+def test_export_overwrite_refuses_a_directory_that_is_not_an_export(deploy_root, tmp_path, capsys):
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "thesis.tex").write_text("months of work")
+    model = make_model_dir(deploy_root, "albert", "sequence-classification")
+    assert cli_main(["export", model, str(out), "--overwrite"]) == 2
+    assert "not a previous export (it has no export_meta.json)" in capsys.readouterr().err
+    assert (out / "thesis.tex").read_text() == "months of work"
+
+
+def test_help_documents_the_overwrite_rule_and_version():
+    from paddle_rembert import __version__
+    from paddle_rembert.cli import build_parser
+
+    text = build_parser().format_help()
+    assert "benchmark" not in text and "export_meta.json" in text and "--version" in text
+    with pytest.raises(SystemExit) as e:
+        cli_main(["--version"])
+    assert e.value.code == 0
+    assert __version__
+
+
+# -- OS errors ---------------------------------------------------------------------------------------
+def test_os_errors_print_one_line_naming_the_path(tmp_path, capsys):
+    def disk_full():
+        with files.atomic_open(str(tmp_path / "out.json"), "w") as f:
+            f.write("x")
+            raise OSError(errno.ENOSPC, "No space left on device")  # a write error names no file
+
+    assert run_guarded(disk_full, "paddle-rembert predict") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "No space left on device" in err and str(tmp_path / "out.json") in err
+    assert os.listdir(tmp_path) == []  # nothing half-written
+
+
+def test_a_file_where_a_directory_should_be_is_named(tmp_path, capsys):
+    (tmp_path / "a-file").write_text("x")
+
+    def write():
+        files.write_json(str(tmp_path / "a-file" / "sub" / "out.json"), {})
+
+    assert run_guarded(write, "paddle-rembert export") == 2
+    assert capsys.readouterr().err == f"paddle-rembert export: error: a file is where a directory should be: " \
+                                      f"{tmp_path / 'a-file'}\n"
+
+
+def test_predict_output_that_is_a_directory_is_refused_before_running(tmp_path, capsys):
+    (tmp_path / "in.txt").write_text("a text\n")
+    (tmp_path / "outdir").mkdir()
+    code = cli_main(["predict", str(tmp_path / "missing-export"), "--input-file", str(tmp_path / "in.txt"),
+                     "--output", str(tmp_path / "outdir")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "is a directory" in err and "Traceback" not in err
+    with pytest.raises(IsADirectoryError):
+        with files.atomic_open(str(tmp_path / "outdir")) as f:
+            f.write("x")
+
+
+def test_export_destination_that_is_a_file(deploy_root, tmp_path, capsys):
+    dst = tmp_path / "a-file"
+    dst.write_text("x")
+    model = make_model_dir(deploy_root, "albert", "sequence-classification")
+    assert cli_main(["export", model, str(dst)]) == 2
+    assert "exists and is not a directory" in capsys.readouterr().err
+
+
+# -- temporaries ------------------------------------------------------------------------------------
+def _dead_pid():
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
+    host = files._HOST
+    dead = tmp_path / f".out.tmp-{_dead_pid()}.{host}-abc"
+    dead.mkdir()
+    (dead / "big.pdiparams").write_bytes(b"0" * 1000)
+    dead_old = tmp_path / f".out.old-{_dead_pid()}.{host}-xyz"
+    dead_old.mkdir()
+    live = tmp_path / f".out.tmp-{os.getppid()}.{host}-def"
+    live.mkdir()
+    other_host = tmp_path / f".out.tmp-{_dead_pid()}.{'0' * 8 if host != '0' * 8 else '1' * 8}-ghi"
+    other_host.mkdir()
+    other_name = tmp_path / f".other.tmp-{_dead_pid()}.{host}-jkl"
+    other_name.mkdir()
+    legacy = tmp_path / ".out.tmp-k2j4h5"  # no pid: not known to be dead
+    legacy.mkdir()
+    with files.atomic_dir(str(tmp_path / "out")) as tmp:
+        assert os.path.basename(tmp).startswith(f".out.tmp-{os.getpid()}.{host}-")
+        open(os.path.join(tmp, "f"), "w").close()
+    assert not dead.exists() and not dead_old.exists() and not other_name.exists()
+    assert live.exists() and other_host.exists() and legacy.exists()
+    dead_file = tmp_path / f".x.json.tmp-{_dead_pid()}.{host}-q"
+    dead_file.write_text("half")
+    files.write_json(str(tmp_path / "x.json"), {"a": 1})
+    assert not dead_file.exists()
+    assert socket.gethostname()
+
+
+def test_writes_never_touch_the_process_umask(tmp_path, monkeypatch):
+    """Setting the umask to read it races other threads' file creation: it is read once, at import."""
+    def forbidden(*_):
+        raise AssertionError("os.umask called during a write")
+
+    monkeypatch.setattr(os, "umask", forbidden)
+    files.write_json(str(tmp_path / "a.json"), {})
+    with files.atomic_dir(str(tmp_path / "d")) as tmp:
+        open(os.path.join(tmp, "f"), "w").close()
+    assert oct(os.stat(tmp_path / "a.json").st_mode & 0o777) == oct(0o666 & ~files._UMASK)
+
+
+# -- predict inputs -----------------------------------------------------------------------------------
+def test_read_examples_splits_at_newlines_only(tmp_path, monkeypatch):
+    f = tmp_path / "in.txt"
+    f.write_bytes("one\rstill one\ttwo\r\nthree\n\n  \n".encode("utf-8"))
+    assert read_examples(str(f)) == (["one\rstill one", "three"], ["two", None])
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(f.read_bytes()), encoding="utf-8"))
+    assert read_examples("-") == (["one\rstill one", "three"], ["two", None])
+
+
+def test_a_tab_only_line_is_an_empty_text_not_an_empty_file(tmp_path):
+    f = tmp_path / "in.txt"
+    f.write_text("\t\n", encoding="utf-8")
+    with pytest.raises(PaddleRembertError, match=r"in.txt:1: empty text"):
+        read_examples(str(f))
+    f.write_text("\n\n", encoding="utf-8")
+    with pytest.raises(PaddleRembertError, match="the file is empty"):
+        read_examples(str(f))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--threads", "-2", "predict", "x", "--text", "a"], "--threads: must be a positive integer"),
+    (["predict", "x", "--text", "a", "--max-length", "0"], "--max-length: must be a positive integer"),
+    (["predict", "x", "--text", "a", "--threads", "0"], "--threads: must be a positive integer"),
+])
+def test_numeric_options_are_validated(argv, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli_main(argv)
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_train_overrides_are_type_checked():
+    config = os.path.join(REPO, "configs", "albert-base-v2_xnli.yaml")
+    with pytest.raises(PaddleRembertError, match="max_steps must be an integer, got 'ten'"):
+        from_yaml(config, ["max_steps=ten"])
+    with pytest.raises(PaddleRembertError, match="do_train must be true or false"):
+        from_yaml(config, ["do_train=3"])
+    with pytest.raises(PaddleRembertError, match="threads must be a positive integer"):
+        from_yaml(config, ["threads=-2"])
+    args = from_yaml(config, ["output_dir=2024", "learning_rate=1e-5", "overwrite_output_dir=true"])
+    assert args.output_dir == "2024" and args.learning_rate == 1e-5 and args.overwrite_output_dir is True
+
+
+# -- noise ---------------------------------------------------------------------------------------------
+def test_commands_do_not_print_the_ccache_warning():
+    result = run_cli("--help")
+    assert result.returncode == 0 and "convert" in result.stdout
+    assert "ccache" not in result.stderr, result.stderr
+    result = subprocess.run([sys.executable, os.path.join(REPO, "tools", "train.py"), "--config", "missing.yaml"],
+                            capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        "train.py: error: config file not found: missing.yaml"]
+
+
+def test_export_prints_no_paddle_warnings(deploy_root, tmp_path):
+    model = make_model_dir(deploy_root, "albert", "sequence-classification")
+    result = run_cli("export", model, str(tmp_path / "out"), "--no-verify")
+    assert result.returncode == 0, result.stderr
+    assert "UserWarning" not in result.stderr and "ccache" not in result.stderr, result.stderr

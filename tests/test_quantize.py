@@ -1,0 +1,113 @@
+"""int8 deployment (paddle_rembert.deploy.quantize): onnxruntime dynamic quantization of an export."""
+import json
+import os
+import shutil
+
+import numpy as np
+import paddle
+import pytest
+
+import paddle_rembert as pr
+from paddle_rembert import testing as T
+from paddle_rembert.deploy.export import export_model
+from paddle_rembert.deploy.format import META_FILE, read_meta
+from paddle_rembert.deploy.engines import OnnxEngine
+from paddle_rembert.deploy.engines import Int8Engine
+from paddle_rembert.deploy.format import INT8_ONNX_FILE
+from paddle_rembert.deploy.quantize import quantize_export
+from paddle_rembert.runtime.errors import PaddleRembertError
+
+
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory):
+    """A small ALBERT classifier (hidden 64) whose head is scaled up so that its probabilities are spread
+    out like a trained model's, exported with ONNX and quantized."""
+    root = tmp_path_factory.mktemp("quantize")
+    model_dir = str(root / "model")
+    T.write_tiny_model_dir(model_dir, "albert", T.synthetic_texts(), vocab_size=120, embedding_size=32,
+                           hidden_size=64, num_attention_heads=4, intermediate_size=128, num_hidden_layers=3,
+                           num_hidden_groups=1, inner_group_num=1, num_labels=3)
+    paddle.seed(3)
+    model = pr.AlbertForSequenceClassification.from_pretrained(model_dir)
+    with paddle.no_grad():
+        model.classifier.weight.set_value(model.classifier.weight * 200.0)
+    model.save_pretrained(model_dir)
+    out = str(root / "export")
+    export_model(model_dir, out, task="sequence-classification", onnx=True)
+    quantize_export(out)
+    return out
+
+
+def test_quantize_writes_the_int8_model_and_records_it(export_dir):
+    meta = read_meta(export_dir)
+    assert os.path.isfile(os.path.join(export_dir, INT8_ONNX_FILE))
+    assert os.path.isfile(os.path.join(export_dir, meta["onnx_file"]))  # the fp32 model stays
+    info = meta["int8"]
+    assert info["onnx_file"] == INT8_ONNX_FILE and "per output channel" in info["weights"]
+    assert not [n for n in os.listdir(export_dir) if n.startswith(".")]  # no temporary left behind
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(os.path.join(export_dir, INT8_ONNX_FILE)).graph.node}
+    assert {"MatMulInteger", "DynamicQuantizeLinear"} <= ops
+
+
+def test_int8_follows_fp32(export_dir):
+    """Measured on this model (logits scaled x200, mean top probability ~0.9): probabilities move by at most
+    0.060 (check batch) / 0.023 (the batch below) and every label agrees; the bounds leave 2x margin."""
+    meta = read_meta(export_dir)
+    check = meta["int8"]["check"]
+    assert check["label_agreement"] >= 0.95, check
+    assert check["max_probability_change"] <= 0.12, check
+    # a fresh batch through the engines themselves, with the spread-out probabilities we meant to test
+    rng = np.random.RandomState(7)
+    vocab = json.load(open(os.path.join(export_dir, "config.json")))["vocab_size"]
+    ids = rng.randint(5, vocab, (32, 40))
+    mask = (np.arange(40)[None] < rng.randint(8, 41, (32, 1))).astype(np.int64)
+    feed = {"input_ids": np.where(mask == 1, ids, 0), "token_type_ids": np.zeros_like(ids), "attention_mask": mask}
+    fp32 = OnnxEngine(export_dir, meta, threads=2).run(feed)["logits"]
+    int8 = Int8Engine(export_dir, meta, threads=2).run(feed)["logits"]
+    assert int8.shape == fp32.shape == (32, 3)
+    p32 = np.exp(fp32) / np.exp(fp32).sum(-1, keepdims=True)
+    p8 = np.exp(int8) / np.exp(int8).sum(-1, keepdims=True)
+    # a confident classifier with several labels in use, where quantization errors show
+    assert p32.max(-1).mean() > 0.75 and len(set(p32.argmax(-1))) >= 2
+    assert np.abs(p8 - p32).max() <= 0.12
+    assert (p8.argmax(-1) == p32.argmax(-1)).mean() >= 0.95
+    assert np.abs(int8 - fp32).max() > 0  # it really is another model
+
+
+def test_errors_name_the_fix(export_dir, tmp_path):
+    no_onnx = str(tmp_path / "no-onnx")
+    shutil.copytree(export_dir, no_onnx)
+    meta = read_meta(no_onnx)
+    meta["onnx_file"] = None
+    meta.pop("int8")
+    with open(os.path.join(no_onnx, META_FILE), "w") as f:
+        json.dump(meta, f)
+    os.remove(os.path.join(no_onnx, INT8_ONNX_FILE))
+    with pytest.raises(PaddleRembertError, match="--onnx"):
+        quantize_export(no_onnx)
+    with pytest.raises(PaddleRembertError, match="--quantize int8"):
+        Int8Engine(no_onnx, read_meta(no_onnx))
+    with pytest.raises(PaddleRembertError, match="CPU only"):
+        Int8Engine(export_dir, read_meta(export_dir), device="gpu")
+
+
+def test_export_quantize_and_predict_int8_from_the_command_line(export_dir, tmp_path, capsys):
+    """`export --quantize int8` writes model.int8.onnx beside the fp32 export; `predict --precision int8`
+    runs it and agrees with fp32 on the labels of the synthetic texts."""
+    from paddle_rembert.cli import main
+    from paddle_rembert.deploy.inference import Predictor
+
+    model_dir = os.path.join(os.path.dirname(export_dir), "model")
+    out = str(tmp_path / "export")
+    assert main(["export", model_dir, out, "--task", "sequence-classification", "--quantize", "int8"]) == 0
+    assert "model.int8.onnx" in capsys.readouterr().out
+    assert {INT8_ONNX_FILE, "model.onnx", "inference.json"} <= set(os.listdir(out))
+    texts = T.synthetic_texts(20, seed=5)
+    assert main(["predict", out, "--text", texts[0], "--precision", "int8"]) == 0
+    line = json.loads(capsys.readouterr().out)
+    fp32, int8 = Predictor(out), Predictor(out, precision="int8")
+    assert int8.backend == "onnxruntime" and line["label"] == int8.predict([texts[0]])[0]["label"]
+    agree = [a["label"] == b["label"] for a, b in zip(fp32.predict(texts), int8.predict(texts))]
+    assert np.mean(agree) >= 0.95
