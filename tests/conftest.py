@@ -14,8 +14,9 @@ import paddle  # noqa: E402
 
 from paddle_rembert import testing as T  # noqa: E402
 from paddle_rembert.deploy.export import export_model  # noqa: E402
-from paddle_rembert.deploy.format import TASKS  # noqa: E402
+from paddle_rembert.deploy.format import TASKS, task_for_architecture  # noqa: E402
 from paddle_rembert.modeling.auto import auto_class  # noqa: E402
+from paddle_rembert.models import registry  # noqa: E402
 from paddle_rembert.runtime.settings import set_num_threads  # noqa: E402
 from paddle_rembert.tokenization.auto import AutoTokenizer  # noqa: E402
 
@@ -72,6 +73,13 @@ def saved(tmp_path_factory):
 
 
 # -- deployment: tiny fine-tuned-like models and their exports, shared by the deploy tests --------------
+def export_cases(families=None):
+    """(family, task) for every export task a family's heads deploy as (ELECTRA's discriminator alone is
+    replaced-token detection); ``families`` restricts the model types."""
+    return [(f.model_type, task) for f in registry.families() if families is None or f.model_type in families
+            for task in TASKS if any(task_for_architecture(c.__name__, f.export_tasks) == task for c in f.model_classes)]
+
+
 LABELS = {
     "sequence-classification": {0: "negative", 1: "neutral", 2: "positive"},
     "token-classification": {0: "O", 1: "B-LOC", 2: "I-LOC", 3: "B-PER", 4: "I-PER"},

@@ -234,7 +234,8 @@ def test_skipped_line_list_is_capped_in_the_log_but_complete_in_the_report(tmp_p
     assert len(examples) == 1 and examples[0].row == 25
     assert reports[0].skipped == {SKIP_EMPTY: list(range(2, 27))}
     message = caplog.records[0].getMessage()
-    assert "lines 2, 3," in message and "21, ... (+5 more)" in message and "22" not in message
+    listed = message.split("(lines", 1)[1]  # the path itself may hold any digits (pytest-223/...)
+    assert listed.startswith(" 2, 3,") and "21, ... (+5 more)" in listed and "22" not in listed
 
 
 def test_training_file_without_a_usable_row_is_an_error(tmp_path):

@@ -20,13 +20,12 @@ from paddle_rembert.deploy.engines import load_engine
 from paddle_rembert.models import registry
 from paddle_rembert.tokenization.auto import AutoTokenizer
 
-from .conftest import LABELS, SHAPES, batch, load_dygraph, make_model_dir
+from .conftest import LABELS, SHAPES, batch, export_cases, load_dygraph, make_model_dir
 
 FAMILIES = registry.model_types()
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("task", list(TASKS))
+@pytest.mark.parametrize("family,task", export_cases())
 def test_export_equals_dygraph_on_padded_batches_of_several_shapes(exports, family, task):
     model_dir, out = exports(family, task)
     model = load_dygraph(model_dir, task)

@@ -96,3 +96,11 @@ def write_tokenizer_dir(model_file, out_dir, layout, style="hub", model_max_leng
     write_json(os.path.join(out_dir, "tokenizer_config.json"), dict(tok_config, **config))
     write_json(os.path.join(out_dir, "special_tokens_map.json"), special_map)
     return out_dir
+
+
+def train_tokenizer_dir(texts, out_dir, vocab_size=200, *, layout, **options):
+    """A SentencePiece model trained on ``texts`` in ``layout``, written as a hub directory (a family's
+    ``make_tiny_tokenizer``, with its layout bound)."""
+    train_sentencepiece(list(texts), os.path.join(out_dir, layout["vocab_file"]), layout, vocab_size=vocab_size,
+                        tokenizer_dir=out_dir, **options)
+    return out_dir

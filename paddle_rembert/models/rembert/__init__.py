@@ -1,5 +1,7 @@
 """RemBERT: configuration, models and tokenizer, declared to the registry below."""
-from ...tokenization.sentencepiece_train import train_sentencepiece
+import functools
+
+from ...tokenization.sentencepiece_train import train_tokenizer_dir
 from ..registry import Family, register
 from .configuration import RemBertConfig
 from .modeling import (
@@ -29,13 +31,8 @@ TOKENIZER_LAYOUT = {
 }
 
 
-def make_tiny_tokenizer(texts, out_dir, vocab_size=200, **options):
-    """A SentencePiece model trained on ``texts`` in RemBERT's layout, as a hub directory."""
-    import os
-
-    train_sentencepiece(list(texts), os.path.join(out_dir, TOKENIZER_LAYOUT["vocab_file"]), TOKENIZER_LAYOUT,
-                        vocab_size=vocab_size, tokenizer_dir=out_dir, **options)
-    return out_dir
+# a SentencePiece model trained on the given texts in RemBERT's layout, as a hub directory
+make_tiny_tokenizer = functools.partial(train_tokenizer_dir, layout=TOKENIZER_LAYOUT)
 
 
 FAMILY = register(Family(
