@@ -10,8 +10,6 @@ import paddle
 import pytest
 
 import paddle_rembert as pr
-from paddle_rembert import testing as T
-from paddle_rembert.modeling.auto import auto_class
 from paddle_rembert.cli import main as cli_main
 from paddle_rembert.runtime.errors import PaddleRembertError
 from paddle_rembert.deploy.export import INPUT_NAMES, TASKS, export_model, infer_task, read_meta

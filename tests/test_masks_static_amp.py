@@ -2,8 +2,6 @@
 import numpy as np
 import paddle
 import pytest
-import torch
-import transformers
 
 import paddle_rembert as pr
 from paddle_rembert import testing as T

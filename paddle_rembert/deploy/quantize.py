@@ -21,7 +21,7 @@ import numpy as np
 
 from ..runtime.errors import PaddleRembertError
 from ..runtime.files import write_json
-from .engines import OnnxEngine, int8_path
+from .engines import OnnxEngine
 from .format import INT8_ONNX_FILE, META_FILE, meta_input_names, read_meta
 
 

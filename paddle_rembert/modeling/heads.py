@@ -11,7 +11,6 @@ layers. Where families differ they override a hook, not ``forward``:
 * ``choice_logits(outputs)``: the same for one multiple-choice row (default as above);
 * ``lm_head(sequence_output)``: the vocabulary logits of a masked-LM head.
 """
-import paddle
 from paddle import nn
 
 from .layers import linear

@@ -14,7 +14,6 @@ files cannot be downloaded here.
 (575.9M parameters, random weights) in a fresh process and reports its peak RSS.
 """
 import argparse
-import os
 import resource
 import sys
 import time

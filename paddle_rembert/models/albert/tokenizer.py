@@ -63,7 +63,7 @@ class AlbertTokenizer(SentencePieceTokenizer):
             if self.remove_space else [(c, i, i + 1) for i, c in enumerate(text)]
         if self.remove_space:
             words = [m.start() for m in re.finditer(r"\S+", text)][1:]
-            chars, k = sorted(chars + [(" ", w - 1, w) for w in words], key=lambda c: (c[1], c[0] != " ")), None
+            chars = sorted(chars + [(" ", w - 1, w) for w in words], key=lambda c: (c[1], c[0] != " "))
         for quote in ("``", "''"):
             out, i = [], 0
             while i < len(chars):
