@@ -29,8 +29,9 @@ __version__ = "0.1.0"
 
 _FAMILY_NAMES = {name: cls for family in _registry.families() for name, cls in family.public_names().items()}
 globals().update(_FAMILY_NAMES)
-__all__ = sorted(["AutoConfig", "AutoModel", "AutoModelForCausalLM", "AutoModelForMaskedLM", "AutoModelForMultipleChoice",
-                  "AutoModelForNextSentencePrediction", "AutoModelForPreTraining", "AutoModelForQuestionAnswering",
-                  "AutoModelForSequenceClassification", "AutoModelForTokenClassification", "AutoTokenizer",
-                  "AddedToken", "BatchEncoding", "PaddleRembertError", "pipeline", "train_sentencepiece", "write_tokenizer_dir",
-                  "__version__", *_FAMILY_NAMES])
+__all__ = sorted([
+    "AutoConfig", "AutoModel", "AutoModelForCausalLM", "AutoModelForMaskedLM", "AutoModelForMultipleChoice",
+    "AutoModelForNextSentencePrediction", "AutoModelForPreTraining", "AutoModelForQuestionAnswering",
+    "AutoModelForSequenceClassification", "AutoModelForTokenClassification", "AutoTokenizer", "AddedToken",
+    "BatchEncoding", "PaddleRembertError", "pipeline", "train_sentencepiece", "write_tokenizer_dir", "__version__",
+    *_FAMILY_NAMES])

@@ -12,7 +12,8 @@ from ..runtime.errors import PaddleRembertError
 
 # (module, name) pairs a weights or optimizer-state pickle may reference. Each one only builds data.
 SAFE_GLOBALS = frozenset({
-    *((mod, name) for mod in ("numpy.core.multiarray", "numpy._core.multiarray") for name in ("_reconstruct", "scalar")),
+    *((mod, name) for mod in ("numpy.core.multiarray", "numpy._core.multiarray")
+      for name in ("_reconstruct", "scalar")),
     ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),  # protocol 5 arrays
     ("numpy", "ndarray"), ("numpy", "dtype"),
     ("collections", "OrderedDict"),

@@ -176,7 +176,8 @@ def answer_question(tokenizer, run, input_names, question: str, context: str, *,
         starts.extend(np.asarray(out["start_logits"]))
         ends.extend(np.asarray(out["end_logits"]))
     return postprocess_qa(features, starts, ends, context, top_k=top_k,
-                          handle_impossible_answer=handle_impossible_answer, max_answer_len=max_answer_len, align_to_words=align_to_words,
+                          handle_impossible_answer=handle_impossible_answer, max_answer_len=max_answer_len,
+                          align_to_words=align_to_words,
                           cls_token_id=tokenizer.cls_token_id, pad_token_id=tokenizer.pad_token_id,
                           padding_side=tokenizer.padding_side)
 
