@@ -16,8 +16,8 @@ from paddle import nn
 
 from ..runtime.errors import PaddleRembertError
 from .layers import (
-    LayerNorm,
     Embedding,
+    LayerNorm,
     Linear,
     additive_attention_mask,
     attention,

@@ -63,6 +63,8 @@ def _special_token_property(attr):
     return property(get, setter), property(lambda self: None if get(self) is None else self._token_to_id(get(self)))
 
 
+WORD_CACHE_LIMIT = 200_000  # words; a backend's word cache is dropped (not trimmed) when it grows past this
+
 class PreTrainedTokenizer:
     """Base of every tokenizer here (transformers 4.46 slow semantics); see the module docstring."""
 
@@ -358,6 +360,23 @@ class PreTrainedTokenizer:
         out = []
         for chunk in self._split_text(text, split):
             out.extend([chunk] if chunk in self._added_tokens_encoder and not split else self._tokenize_chunk(chunk))
+        return out
+
+    def _encode_words_cached(self, chunks, split, tokens_of):
+        """Ids of each chunk: ``split(chunk)`` gives its words, ``tokens_of(word)`` a word's tokens. Natural text
+        repeats words, so each word's ids are cached on the tokenizer (``self._cache``, a new dict when full)."""
+        cache = self._cache
+        if len(cache) > WORD_CACHE_LIMIT:
+            cache = self._cache = {}
+        out = []
+        for chunk in chunks:
+            row = []
+            for word in split(chunk):
+                ids = cache.get(word)
+                if ids is None:
+                    ids = cache[word] = self.convert_tokens_to_ids(tokens_of(word))
+                row += ids
+            out.append(row)
         return out
 
     def encode_texts(self, texts, split_special_tokens=None):

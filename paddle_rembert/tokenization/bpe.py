@@ -13,10 +13,10 @@ import regex
 
 from ..runtime.errors import PaddleRembertError
 from ..runtime.files import atomic_open
+from .base import WORD_CACHE_LIMIT as _CACHE_LIMIT
 from .base import PreTrainedTokenizer
 
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
-_CACHE_LIMIT = 200_000
 
 
 @functools.lru_cache(maxsize=None)
@@ -156,19 +156,7 @@ class BPETokenizer(PreTrainedTokenizer):
         return [t for pretoken in self.pat.findall(text) for t in self._pretoken_tokens(pretoken)]
 
     def _encode_chunks(self, chunks):
-        cache = self._cache
-        if len(cache) > _CACHE_LIMIT:
-            cache = self._cache = {}
-        findall, out = self.pat.findall, []
-        for chunk in chunks:
-            row = []
-            for pretoken in findall(chunk):
-                ids = cache.get(pretoken)
-                if ids is None:
-                    ids = cache[pretoken] = self.convert_tokens_to_ids(self._pretoken_tokens(pretoken))
-                row += ids
-            out.append(row)
-        return out
+        return self._encode_words_cached(chunks, self.pat.findall, self._pretoken_tokens)
 
     def _encode_chunks_detailed(self, chunks):
         """Ids, untrimmed character offsets and pre-token word ids per chunk (trimmed in :meth:`_finish_offsets`)."""

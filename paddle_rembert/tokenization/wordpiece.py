@@ -16,11 +16,11 @@ import unicodedata
 
 from ..runtime.errors import PaddleRembertError
 from ..runtime.files import atomic_open
+from .base import WORD_CACHE_LIMIT as _CACHE_LIMIT
 from .base import PreTrainedTokenizer
 
 _CJK_RANGES = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F), (0x2B740, 0x2B81F),
                (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F))  # the reference's _is_chinese_char
-_CACHE_LIMIT = 200_000  # words; the cache is dropped (not trimmed) when it grows past this
 
 
 def _char_class(codepoints):
@@ -243,19 +243,7 @@ class WordPieceTokenizer(PreTrainedTokenizer):
         return [t for word in self._words(text) for t in self._word_tokens(word)]
 
     def _encode_chunks(self, chunks):
-        cache = self._cache
-        if len(cache) > _CACHE_LIMIT:
-            cache = self._cache = {}
-        out = []
-        for chunk in chunks:
-            row = []
-            for word in self._words(chunk):
-                ids = cache.get(word)
-                if ids is None:
-                    ids = cache[word] = self.convert_tokens_to_ids(self._word_tokens(word))
-                row += ids
-            out.append(row)
-        return out
+        return self._encode_words_cached(chunks, self._words, self._word_tokens)
 
     # ----------------------------------------------------------------- offsets
     def _encode_chunks_detailed(self, chunks):

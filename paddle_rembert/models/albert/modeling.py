@@ -22,8 +22,8 @@ from ...modeling.heads import (
     TokenClassificationHead,
 )
 from ...modeling.layers import (
-    LayerNorm,
     Embedding,
+    LayerNorm,
     Linear,
     additive_attention_mask,
     attention,
