@@ -5,7 +5,7 @@ setup(
     version="0.1.0",
     description="RemBERT, ALBERT and the BERT family for PaddlePaddle 3, numerically equal to Hugging Face transformers",
     packages=find_packages(include=["paddle_rembert", "paddle_rembert.*"]),
-    package_data={"paddle_rembert.kernels": ["csrc/*.cc", "csrc/*.h"]},  # built on first bf16 use
+    package_data={"paddle_rembert.kernels": ["csrc/*.cc", "csrc/*.h"]},  # built by make install, or on first use
     python_requires=">=3.9",
     install_requires=[
         "paddlepaddle>=3.0",

@@ -16,21 +16,32 @@ def test_runner_runs_every_backend_on_the_same_weights(tmp_path):
     report = tmp_path / "bench.json"
     cmd = [sys.executable, "-m", "tools.benchmark", "run", "--family", "albert", "--tiny", "--batches", "1,3",
            "--seq-len", "16", "--repeat", "1", "--warmup", "1", "--threads", "2", "--work-dir", str(tmp_path / "work"),
-           "--json", str(report)]
+           "--ceiling-seconds", "0.1", "--json", str(report)]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "transformers (PyTorch)" in done.stdout and "B1 / PyTorch" in done.stdout
+    assert "transformers (PyTorch) fp32" in done.stdout and "B1 / PyTorch" in done.stdout
+    assert "B3 of ceiling" in done.stdout and "int8 onnxruntime (u8 x s8)" in done.stdout
     assert "met" not in done.stdout.replace("Paddle", "")  # measurements, no verdicts
     results = {r["backend"]: r for r in json.loads(report.read_text())["results"]}
-    assert set(results) == {"ours", "torch", "paddlenlp", "paddle-inference", "paddle-inference-bf16", "onnxruntime"}
+    ceilings = {k: v for r in results.values() for k, v in (r.get("ceilings") or {}).items()}
+    assert {"fp32 Paddle", "fp32 PyTorch", "bf16 ours (oneDNN)", "bf16 PyTorch", "int8 onnxruntime (u8 x s8)"} \
+        <= set(ceilings)
+    assert all(v["gflops"] > 0 for v in ceilings.values())
+    assert set(results) == {"ceiling-paddle", "ceiling-torch", "ceiling-ort", "ours", "ours-bf16", "torch",
+                            "torch-bf16", "paddlenlp", "paddle-inference", "paddle-inference-bf16", "onnxruntime",
+                            "onnxruntime-int8", "predictor-int8"}
     for b in ("1", "3"):
         reference = np.array(results["ours"]["batches"][b]["logits"])
         assert reference.shape == (int(b), 2)
         for name, r in results.items():
+            if name.startswith("ceiling"):
+                continue
             entry = r["batches"][b]
             assert entry["forward"]["median_s"] > 0, name
-            if name in ("ours", "torch", "paddlenlp"):
+            if name in ("ours", "ours-bf16", "torch", "torch-bf16", "paddlenlp"):
                 assert entry["train"]["median_s"] > 0, name
-            if name != "paddlenlp":  # PaddleNLP runs its own random weights
-                tolerance = 0.05 if name.endswith("bf16") else 1e-5
+            if name == "predictor-int8":  # runs texts: no logits to compare
+                assert entry["logits"] is None
+            elif name != "paddlenlp":  # PaddleNLP runs its own random weights
+                tolerance = 0.05 if name.endswith(("bf16", "int8")) else 1e-5
                 np.testing.assert_allclose(entry["logits"], reference, atol=tolerance, err_msg=name)

@@ -111,3 +111,14 @@ def test_export_quantize_and_predict_int8_from_the_command_line(export_dir, tmp_
     assert int8.backend == "onnxruntime" and line["label"] == int8.predict([texts[0]])[0]["label"]
     agree = [a["label"] == b["label"] for a, b in zip(fp32.predict(texts), int8.predict(texts))]
     assert np.mean(agree) >= 0.95
+
+
+def test_the_check_batch_fits_a_model_with_few_positions(tmp_path):
+    """RoBERTa with 20 positions (18 usable after its padding offset): the fp32-vs-int8 check batch must not
+    exceed them."""
+    model_dir, out = str(tmp_path / "model"), str(tmp_path / "export")
+    T.write_tiny_model_dir(model_dir, "roberta", T.synthetic_texts(), max_position_embeddings=20)
+    export_model(model_dir, out, task="feature-extraction", onnx=True)
+    check = quantize_export(out)["int8"]["check"]
+    assert check["batch"][1] == 18
+    assert all(np.isfinite(v) for v in check["max_abs_diff"].values())

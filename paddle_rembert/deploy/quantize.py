@@ -98,7 +98,8 @@ def compare(export_dir, meta, int8_file, threads=None):
     from ..modeling.auto import AutoConfig
 
     config = AutoConfig.from_pretrained(export_dir)  # config.json omits defaults such as ALBERT's vocab_size
-    feed = _check_feed(meta, int(config.vocab_size), int(config.pad_token_id or 0))
+    length = min(48, config.max_sequence_length or 48)  # no longer than the model's positions
+    feed = _check_feed(meta, int(config.vocab_size), int(config.pad_token_id or 0), length=length)
     fp32 = OnnxEngine(export_dir, meta, threads=threads).run(feed)
     int8 = _Int8Session(export_dir, meta, int8_file, threads).run(feed)
     first = meta["outputs"][0]["name"]

@@ -11,35 +11,26 @@ there is no Paddle AMP state to read. bf16 is therefore requested with this modu
 
 Inside it, :func:`paddle_rembert.modeling.layers.linear` and ``attention`` send their GEMMs
 (forward and both backward GEMMs) through the ``pr_bf16_matmul`` custom operator: operands
-rounded to bf16, fp32 accumulation, fp32 results, so every other op keeps its fp32 kernel.
-Outside it (and in static graphs / export) nothing changes: fp32 stays bit-for-bit.
+rounded to bf16, fp32 accumulation, fp32 results, so every other op stays fp32 (softmax, gelu,
+LayerNorm and dropout take :mod:`.ops`' kernels, as they do outside it). Attention's scale and
+mask ride in the scores GEMM's epilogue. Outside the block, and in static graphs and exports,
+the GEMMs are Paddle's fp32 ones.
 
-Attention's scale and mask ride in the scores GEMM's epilogue and its softmax is oneDNN's.
-:func:`gelu` and :func:`layer_norm` (oneDNN fp32 kernels, several times faster than Paddle's CPU
-ones, backward included) are there for the models' activations and LayerNorms.
-
-The operators are compiled with ``paddle.utils.cpp_extension`` against the oneDNN inside the
-Paddle wheel on first bf16 use (12 s on an idle 2-core machine, 30-60 s on a busy one; once per
-machine and source version, cached under ``$PADDLE_REMBERT_CACHE`` or ``~/.cache/paddle_rembert``).
-No compiler, a failed build or a CPU without AVX512-BF16 gives one warning and fp32 everywhere.
+The operator is built with the others (:mod:`.build`). A CPU without AVX512-BF16 or AMX-BF16, or
+no build, gives one warning and fp32 GEMMs.
 """
 import contextlib
 import contextvars
-import hashlib
 import logging
-import os
-import shutil
-import sys
-import tempfile
 import threading
 
 import paddle
 from paddle.autograd import PyLayer
 
+from . import build
+
 logger = logging.getLogger("paddle_rembert")
 
-_CSRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc")
-_SOURCES = ("bf16_matmul.cc", "dnnl_min.h")
 _REQUESTED = contextvars.ContextVar("paddle_rembert_bf16", default=False)
 _LOCK = threading.Lock()
 _STATE = {}  # "ok": bool once decided; "error": why not
@@ -76,7 +67,7 @@ def active(*tensors):
     return available()
 
 
-# -- the build ----------------------------------------------------------------------------------
+# -- availability ---------------------------------------------------------------------------------
 def cpu_has_bf16(cpuinfo="/proc/cpuinfo"):
     """Whether the CPU runs bf16 dot products natively (AVX512-BF16 or AMX-BF16)."""
     try:
@@ -90,86 +81,22 @@ def cpu_has_bf16(cpuinfo="/proc/cpuinfo"):
     return False
 
 
-def cache_dir():
-    root = os.environ.get("PADDLE_REMBERT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "paddle_rembert")
-    return os.path.join(root, "kernels")
-
-
-def _build_tag():
-    """Changes whenever the sources, Paddle or the Python ABI change, so a stale build is never loaded."""
-    h = hashlib.sha256()
-    for name in _SOURCES:
-        with open(os.path.join(_CSRC, name), "rb") as f:
-            h.update(name.encode() + b"\0" + f.read())
-    h.update(f"{paddle.__version__}|{paddle.version.commit}|{sys.version_info[:2]}|{sys.platform}".encode())
-    return "pr_kernels_" + h.hexdigest()[:16]
-
-
-def _paddle_libs():
-    return os.path.join(os.path.dirname(paddle.__file__), "libs")
-
-
-def _compile(name, out_path):
-    """Build the operator in a temporary directory and move the shared library to ``out_path`` atomically."""
-    from paddle.utils.cpp_extension import load
-
-    libs = _paddle_libs()
-    work = tempfile.mkdtemp(prefix=".build-", dir=os.path.dirname(out_path))
-    try:
-        load(name=name, sources=[os.path.join(_CSRC, "bf16_matmul.cc")], extra_include_paths=[_CSRC],
-             extra_cxx_cflags=["-O2"], extra_ldflags=[f"-L{libs}", "-l:libdnnl.so.3", f"-Wl,-rpath,{libs}"],
-             build_directory=work, verbose=False)
-        built = os.path.join(work, name, name + ".so")
-        tmp = out_path + f".tmp-{os.getpid()}"
-        shutil.copyfile(built, tmp)
-        os.replace(tmp, out_path)
-        return True  # load() registered the operators already
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def _load():
-    """Register the custom operators, building them first if the cache has none (a file lock keeps
-    concurrent processes from building at once)."""
-    import fcntl
-
-    from paddle.utils.cpp_extension import load_op_meta_info_and_register_op
-
-    if not os.path.exists(os.path.join(_paddle_libs(), "libdnnl.so.3")):
-        raise RuntimeError("this Paddle wheel ships no oneDNN (paddle/libs/libdnnl.so.3)")
-    name = _build_tag()
-    d = cache_dir()
-    os.makedirs(d, exist_ok=True)
-    so = os.path.join(d, name + ".so")
-    with open(os.path.join(d, name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if not os.path.exists(so):
-                logger.info("building the bf16 kernels (once per machine, 15-60 s) into %s", d)
-                if _compile(name, so):
-                    return
-            load_op_meta_info_and_register_op(so)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def available():
-    """Whether the bf16 operator can be used; the first call decides (and builds it if needed)."""
+    """Whether the bf16 GEMMs can be used: a bf16 CPU and the operators built (:mod:`.build`). The first
+    call decides; a "no" logs one warning, and the GEMMs stay fp32."""
     ok = _STATE.get("ok")
     if ok is not None:
         return ok
     with _LOCK:
         if "ok" in _STATE:
             return _STATE["ok"]
-        try:
-            if not cpu_has_bf16():
-                raise RuntimeError("this CPU has no AVX512-BF16 / AMX-BF16")
-            _load()
-            _STATE["ok"] = True
-        except Exception as e:  # a failed build must not break training: fall back to fp32
-            _STATE["error"] = f"{type(e).__name__}: {e}".strip().splitlines()[0][:300]
+        if not cpu_has_bf16():
+            _STATE["error"] = "this CPU has no AVX512-BF16 / AMX-BF16"
+        elif not build.available():
+            _STATE["error"] = build.unavailable_reason()
+        _STATE["ok"] = "error" not in _STATE
+        if not _STATE["ok"]:
             logger.warning("bf16 GEMMs unavailable, running them in fp32 (%s)", _STATE["error"])
-            _STATE["ok"] = False
         return _STATE["ok"]
 
 
@@ -185,13 +112,12 @@ def matmul_raw(x, y, bias=None, transpose_x=False, transpose_y=False, mode=None,
     post-ops), so attention's scale and mask cost no extra pass over the scores. See :data:`MODE`.
     """
     mode = MODE if mode is None else int(mode)
-    return paddle._C_ops._run_custom_op("pr_bf16_matmul", x, y, bias, add, bool(transpose_x), bool(transpose_y),
-                                        mode, float(alpha))[0]
+    return build.run("pr_bf16_matmul", x, y, bias, add, bool(transpose_x), bool(transpose_y), mode, float(alpha))[0]
 
 
 def implementations():
     """``{cache key: oneDNN implementation}`` of every primitive built so far (diagnostics)."""
-    raw = paddle._C_ops._run_custom_op("pr_bf16_matmul_impls", paddle.zeros([1]))[0]
+    raw = build.run("pr_bf16_matmul_impls", paddle.zeros([1]))[0]
     lines = bytes(raw.numpy().tolist()).decode().splitlines()
     return dict(line.split(" => ", 1) for line in lines if " => " in line)
 
@@ -289,74 +215,3 @@ def matmul(x, y, transpose_y=False, alpha=1.0, add=None):
     if not paddle.is_grad_enabled() or (x.stop_gradient and y.stop_gradient):
         return matmul_raw(x, y, None, False, transpose_y, alpha=alpha, add=add)
     return _Matmul.apply(x, y, transpose_y, float(alpha), add)
-
-
-class _Softmax(PyLayer):
-    @staticmethod
-    def forward(ctx, x):
-        y = paddle._C_ops._run_custom_op("pr_softmax", x)[0]
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, dy):
-        (y,) = ctx.saved_tensor()
-        return paddle._C_ops._run_custom_op("pr_softmax_grad", y, dy.contiguous())[0]
-
-
-def softmax(x):
-    """fp32 softmax over the last axis with oneDNN's kernel (Paddle's CPU softmax is several times slower on
-    attention scores); differentiable. Used on the bf16 path, where bit-parity with Paddle's kernel is not promised."""
-    x = x.contiguous()
-    if not paddle.is_grad_enabled() or x.stop_gradient:
-        return paddle._C_ops._run_custom_op("pr_softmax", x)[0]
-    return _Softmax.apply(x)
-
-
-class _Gelu(PyLayer):
-    @staticmethod
-    def forward(ctx, x, approximate):
-        ctx.save_for_backward(x)
-        ctx.approximate = approximate
-        return paddle._C_ops._run_custom_op("pr_gelu", x, approximate)[0]
-
-    @staticmethod
-    def backward(ctx, dy):
-        (x,) = ctx.saved_tensor()
-        return paddle._C_ops._run_custom_op("pr_gelu_grad", x, dy.contiguous(), ctx.approximate)[0]
-
-
-def gelu(x, approximate=False):
-    """fp32 gelu (erf, or the tanh form with ``approximate``) with oneDNN's kernel; differentiable.
-    Paddle's CPU gelu is the slowest op of a BERT layer once its GEMMs run in bf16."""
-    x = x.contiguous()
-    if not paddle.is_grad_enabled() or x.stop_gradient:
-        return paddle._C_ops._run_custom_op("pr_gelu", x, bool(approximate))[0]
-    return _Gelu.apply(x, bool(approximate))
-
-
-class _LayerNorm(PyLayer):
-    @staticmethod
-    def forward(ctx, x, weight, bias, epsilon):
-        out, mean, var = paddle._C_ops._run_custom_op("pr_layer_norm", x, weight, bias, epsilon)
-        ctx.save_for_backward(x, mean, var, weight)
-        ctx.epsilon = epsilon
-        ctx.needs = (not x.stop_gradient, not weight.stop_gradient, not bias.stop_gradient)
-        return out
-
-    @staticmethod
-    def backward(ctx, dy):
-        x, mean, var, weight = ctx.saved_tensor()
-        dx, dw, db = paddle._C_ops._run_custom_op("pr_layer_norm_grad", x, dy.contiguous(), mean, var, weight,
-                                                 ctx.epsilon)
-        need_x, need_w, need_b = ctx.needs
-        return dx if need_x else None, dw if need_w else None, db if need_b else None
-
-
-def layer_norm(x, weight, bias, epsilon=1e-5):
-    """fp32 LayerNorm over the last axis (with ``weight`` and ``bias``) with oneDNN's kernels; differentiable.
-    Paddle's CPU layer_norm backward is ~10x slower than oneDNN's on [1024, 768]."""
-    x = x.contiguous()
-    if not paddle.is_grad_enabled() or (x.stop_gradient and weight.stop_gradient and bias.stop_gradient):
-        return paddle._C_ops._run_custom_op("pr_layer_norm", x, weight, bias, float(epsilon))[0]
-    return _LayerNorm.apply(x, weight, bias, float(epsilon))

@@ -16,6 +16,7 @@ from paddle import nn
 
 from ..runtime.errors import PaddleRembertError
 from .layers import (
+    Dropout,
     Embedding,
     LayerNorm,
     Linear,
@@ -43,7 +44,7 @@ class TransformerSelfAttention(nn.Layer):
         self.query = Linear(config.hidden_size, all_head_size)
         self.key = Linear(config.hidden_size, all_head_size)
         self.value = Linear(config.hidden_size, all_head_size)
-        self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
+        self.dropout = Dropout(config.attention_probs_dropout_prob)
         self.position_embedding_type = position_embedding_type or getattr(config, "position_embedding_type",
                                                                           "absolute")
         if self.position_embedding_type in RELATIVE:
@@ -100,7 +101,7 @@ class TransformerSelfOutput(nn.Layer):
         super().__init__()
         self.dense = Linear(in_size, config.hidden_size)
         self.LayerNorm = LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden_states, input_tensor):
         return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
@@ -281,7 +282,7 @@ class TransformerEmbeddings(nn.Layer):
         self.position_embeddings = Embedding(config.max_position_embeddings, size, position_padding_idx)
         self.token_type_embeddings = Embedding(config.type_vocab_size, size)
         self.LayerNorm = LayerNorm(size, epsilon=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
         self.absolute_positions = getattr(config, "position_embedding_type", "absolute") == "absolute"
 
     def forward(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None):

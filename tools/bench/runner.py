@@ -7,12 +7,17 @@ exported (Paddle Inference program + ONNX), so that every backend runs the same 
 =========================  ==================================================  ==============
 backend                    what runs                                           modes
 =========================  ==================================================  ==============
-``ours``                   our Paddle model, dygraph                           train, forward
-``torch``                  transformers (PyTorch), eager                       train, forward
+``ours``                   our Paddle model, dygraph, fp32                     train, forward
+``ours-bf16``              the same in ``paddle_rembert.kernels.bf16.autocast``  train, forward
+``torch``                  transformers (PyTorch), eager, fp32                 train, forward
+``torch-bf16``             the same in ``torch.autocast("cpu", bfloat16)``     train, forward
 ``paddlenlp``              PaddleNLP's model of the family (its own weights)   train, forward
 ``paddle-inference``       the export, Paddle Inference + oneDNN, fp32         forward
 ``paddle-inference-bf16``  the same with oneDNN bfloat16                       forward
 ``onnxruntime``            ``model.onnx``, all graph optimisations             forward
+``onnxruntime-int8``       ``model.int8.onnx`` (``export --quantize int8``)    forward
+``predictor-int8``         ``Predictor(precision="int8")`` on texts: tokenising,  forward
+                           batching and softmax included
 =========================  ==================================================  ==============
 
 ``train`` is one step: forward with labels, ``loss.backward()``, AdamW, gradients cleared;
@@ -20,10 +25,19 @@ backend                    what runs                                           m
 OpenMP pools and allocators of different runtimes compete otherwise) with the same thread
 count; before each measurement the runner waits, up to ``--wait-quiet`` seconds, for other
 processes to leave the CPU idle, and it prints the load they caused. Every forward's logits are
-compared with ``ours``, so a fast but wrong path shows. Output: medians and ratios to PyTorch
-(below 1.00x = faster); measurements only.
+compared with ``ours``, so a fast but wrong path shows (the predictor's inputs are texts, so it
+has no logits to compare).
+
+The same run measures the machine's matmul ceilings (``--ceilings``, on by default): a 2048^3
+GEMM in fp32 (Paddle, PyTorch, onnxruntime), bf16 (our kernel, PyTorch) and int8 (onnxruntime's
+u8 x s8), each in its own subprocess. Each backend is reported as its model FLOP/s (GEMMs of the
+forward, x3 for a train step) over the best ceiling of its precision.
+
+Output: medians, ratios to PyTorch fp32 eager (below 1.00x = faster) and fractions of the
+ceiling; measurements only.
 """
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -32,14 +46,23 @@ import time
 
 import numpy as np
 
+from . import ceilings as ceiling_gemms
 from . import common
 
 REPO = common.REPO
-BACKENDS = ("ours", "torch", "paddlenlp", "paddle-inference", "paddle-inference-bf16", "onnxruntime")
-DYGRAPH = ("ours", "torch", "paddlenlp")  # the backends that train
-LABELS = {"ours": "ours (Paddle dygraph)", "torch": "transformers (PyTorch)", "paddlenlp": "PaddleNLP",
-          "paddle-inference": "Paddle Inference fp32", "paddle-inference-bf16": "Paddle Inference bf16",
-          "onnxruntime": "onnxruntime"}
+BACKENDS = ("ours", "ours-bf16", "torch", "torch-bf16", "paddlenlp", "paddle-inference", "paddle-inference-bf16",
+            "onnxruntime", "onnxruntime-int8", "predictor-int8")
+DYGRAPH = ("ours", "ours-bf16", "torch", "torch-bf16", "paddlenlp")  # the backends that train
+EXPORTS = ("paddle-inference", "paddle-inference-bf16", "onnxruntime", "onnxruntime-int8", "predictor-int8")
+INT8 = ("onnxruntime-int8", "predictor-int8")
+LABELS = {"ours": "ours (Paddle dygraph) fp32", "ours-bf16": "ours (Paddle dygraph) bf16",
+          "torch": "transformers (PyTorch) fp32", "torch-bf16": "transformers (PyTorch) bf16 autocast",
+          "paddlenlp": "PaddleNLP fp32", "paddle-inference": "Paddle Inference fp32",
+          "paddle-inference-bf16": "Paddle Inference bf16", "onnxruntime": "onnxruntime fp32",
+          "onnxruntime-int8": "onnxruntime int8", "predictor-int8": "ours, Predictor int8 (with tokenising)"}
+PRECISION = {name: "bf16" if name.endswith("bf16") else "int8" if name.endswith("int8") else "fp32"
+             for name in BACKENDS}
+CEILINGS = ("ceiling-paddle", "ceiling-torch", "ceiling-ort")
 MODES = ("train", "forward")
 PACKAGES = ("paddlepaddle", "torch", "transformers", "paddlenlp", "paddle2onnx", "onnxruntime", "numpy")
 # Real configs the repository ships, by family; other families use their config class's defaults.
@@ -55,6 +78,10 @@ def parse_args(argv):
     p.add_argument("--layers", type=int, help="override num_hidden_layers (e.g. full-width RemBERT with 4)")
     p.add_argument("--tiny", action="store_true", help="the family's tiny test config (for checking the tool)")
     p.add_argument("--backends", default=",".join(BACKENDS), help=f"comma-separated subset of {','.join(BACKENDS)}")
+    p.add_argument("--no-ceilings", dest="ceilings", action="store_false",
+                   help="skip measuring the fp32/bf16/int8 matmul ceilings")
+    p.add_argument("--ceiling-seconds", type=float, default=ceiling_gemms.SECONDS,
+                   help=f"time per ceiling GEMM (default {ceiling_gemms.SECONDS:g})")
     p.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of train,forward")
     p.add_argument("--batches", default="8", help="comma-separated batch sizes (default 8)")
     p.add_argument("--seq-len", type=int, default=128)
@@ -75,7 +102,7 @@ def parse_args(argv):
     args.modes = [m for m in args.modes.split(",") if m]
     args.batches = [int(b) for b in args.batches.split(",") if b]
     for b in args.backends:
-        if b not in BACKENDS:
+        if b not in BACKENDS + CEILINGS:
             p.error(f"unknown backend {b!r}; choose from {', '.join(BACKENDS)}")
     for m in args.modes:
         if m not in MODES:
@@ -114,27 +141,65 @@ def model_dirs(args):
 
 
 def prepare(args):
-    """Build the model once (seeded random weights), convert it to PyTorch and export it (+ ONNX)."""
+    """Build the model once (seeded random weights), convert it to PyTorch and, for the export backends, give
+    it a tokenizer (trained here on synthetic text: timing only) and export it (+ ONNX, + int8). Each step is
+    skipped when its output exists."""
     cfg, dirs = model_dirs(args)
-    if os.path.isfile(dirs["done"]):
+    wants_export = any(b in EXPORTS for b in args.backends)
+    wants_int8 = any(b in INT8 for b in args.backends)
+    int8_file = os.path.join(dirs["export"], "model.int8.onnx")
+    if os.path.isfile(dirs["done"]) and (not wants_export or os.path.isfile(os.path.join(dirs["export"], "meta.json"))) \
+            and (not wants_int8 or os.path.isfile(int8_file)):
         return cfg, dirs
     common.set_threads(args.threads, ("paddle",))
     import paddle
 
     import paddle_rembert as pr
+    from paddle_rembert import testing
     from paddle_rembert.convert import convert_checkpoint
-    from paddle_rembert.deploy.export import export_loaded
+    from paddle_rembert.deploy.export import export_model
+    from paddle_rembert.deploy.quantize import quantize_export
+    from paddle_rembert.models import registry
 
-    paddle.seed(args.seed)
-    model = pr.AutoModelForSequenceClassification.from_config(pr.AutoConfig.for_model(args.family, **cfg)).eval()
-    model.save_pretrained(dirs["paddle"])
-    common.log(f"[run] {args.family}: converting to PyTorch ...")
-    convert_checkpoint(dirs["paddle"], dirs["torch"], to="torch", overwrite=True, progress=False)
-    if any(b in args.backends for b in ("paddle-inference", "paddle-inference-bf16", "onnxruntime")):
-        common.log(f"[run] {args.family}: exporting (Paddle Inference + ONNX) ...")
-        export_loaded(model, dirs["export"], "sequence-classification", onnx=True, overwrite=True)
-    common.write_json(dirs["done"], {"family": args.family, "config": cfg})
+    if not os.path.isfile(dirs["done"]):
+        paddle.seed(args.seed)
+        model = pr.AutoModelForSequenceClassification.from_config(pr.AutoConfig.for_model(args.family, **cfg)).eval()
+        model.save_pretrained(dirs["paddle"])
+        common.log(f"[run] {args.family}: converting to PyTorch ...")
+        convert_checkpoint(dirs["paddle"], dirs["torch"], to="torch", overwrite=True, progress=False)
+        common.write_json(dirs["done"], {"family": args.family, "config": cfg})
+    if wants_export and not os.path.isfile(os.path.join(dirs["export"], "meta.json")):
+        common.log(f"[run] {args.family}: training a tokenizer, exporting (Paddle Inference + ONNX) ...")
+        registry.get(args.family).make_tiny_tokenizer(testing.synthetic_texts(), dirs["paddle"], 400)
+        export_model(dirs["paddle"], dirs["export"], task="sequence-classification", onnx=True, overwrite=True)
+    if wants_int8 and not os.path.isfile(int8_file):
+        common.log(f"[run] {args.family}: quantizing the ONNX model to int8 ...")
+        quantize_export(dirs["export"])
     return cfg, dirs
+
+
+def forward_flops(cfg, batch, seq_len):
+    """2 x multiply-adds of one forward's GEMMs: the layers' projections, FFN and attention, an embedding
+    projection where the embedding size differs from the hidden size, and the pooler."""
+    t, h, i = batch * seq_len, cfg["hidden_size"], cfg["intermediate_size"]
+    layer = 2 * t * (4 * h * h + 2 * h * i) + 4 * batch * seq_len * seq_len * h
+    e = cfg.get("embedding_size") or cfg.get("input_embedding_size") or h
+    return cfg["num_hidden_layers"] * layer + (2 * t * e * h if e != h else 0) + 2 * batch * h * h
+
+
+def _texts(tokenizer, n, seq_len, seed):
+    """``n`` synthetic texts of at least ``seq_len`` tokens each (the predictor truncates them)."""
+    from paddle_rembert import testing
+
+    pool = testing.synthetic_texts(num=200, seed=seed)
+    out, i = [], 0
+    while len(out) < n:
+        words = []
+        while len(tokenizer(" ".join(words))["input_ids"]) < seq_len:
+            words.append(pool[i % len(pool)])
+            i += 1
+        out.append(" ".join(words))
+    return out
 
 
 def make_batch(cfg, batch, seq_len, seed):
@@ -150,10 +215,17 @@ class Backend:
 
     def __init__(self, name, args, cfg, dirs, threads):
         self.name = name
-        if name == "ours":
+        self.ctx = contextlib.nullcontext
+        if name in ("ours", "ours-bf16"):
             import paddle_rembert as pr
 
             self._paddle(pr.AutoModelForSequenceClassification.from_pretrained(dirs["paddle"]))
+            if name == "ours-bf16":
+                from paddle_rembert.kernels import bf16
+
+                if not bf16.available():
+                    raise RuntimeError(f"bf16 unavailable: {bf16.unavailable_reason()}")
+                self.ctx = bf16.autocast
         elif name == "paddlenlp":
             import paddlenlp.transformers as nlp
 
@@ -165,19 +237,27 @@ class Backend:
             # PaddleNLP's Auto class picks the class from the config's architectures
             config = getattr(nlp, prefix + "Config")(**cfg, architectures=[prefix + "ForSequenceClassification"])
             self._paddle(nlp.AutoModelForSequenceClassification.from_config(config))
-        elif name == "torch":
+        elif name in ("torch", "torch-bf16"):
             import torch
             import transformers
 
             self.torch = torch
             self.model = transformers.AutoModelForSequenceClassification.from_pretrained(dirs["torch"])
             self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-5, weight_decay=0.01)
+            if name == "torch-bf16":
+                self.ctx = lambda: torch.autocast("cpu", dtype=torch.bfloat16)
+        elif name == "predictor-int8":
+            from paddle_rembert.deploy.inference import Predictor
+
+            self.predictor = Predictor(dirs["export"], backend="onnxruntime", precision="int8", threads=threads,
+                                       max_length=args.seq_len)
+            self.texts = {b: _texts(self.predictor.tokenizer, b, args.seq_len, seed=args.seed + b)
+                          for b in args.batches}
         else:
             from paddle_rembert.deploy.engines import load_engine
 
-            backend = "onnxruntime" if name == "onnxruntime" else "paddle"
-            precision = "bf16" if name.endswith("bf16") else "fp32"
-            self.engine = load_engine(dirs["export"], backend=backend, threads=threads, precision=precision)
+            backend = "paddle" if name.startswith("paddle") else "onnxruntime"
+            self.engine = load_engine(dirs["export"], backend=backend, threads=threads, precision=PRECISION[name])
 
     def _paddle(self, model):
         import paddle
@@ -190,28 +270,36 @@ class Backend:
         return out[0] if isinstance(out, (tuple, list)) else out.logits if hasattr(out, "logits") else out
 
     def forward(self, feed):
+        """Logits of ``feed`` (None for the predictor, which runs the batch's texts instead)."""
+        if hasattr(self, "predictor"):
+            texts = self.texts[len(feed["input_ids"])]
+            self.predictor.predict(texts, batch_size=len(texts))
+            return None
         if hasattr(self, "engine"):
             return self.engine.run(feed)["logits"]
         self.model.eval()
         if hasattr(self, "torch"):
-            with self.torch.no_grad():
-                return self.model(**{k: self.torch.from_numpy(v) for k, v in feed.items()}).logits.numpy()
-        with self.paddle.no_grad():
+            with self.torch.no_grad(), self.ctx():
+                return self.model(**{k: self.torch.from_numpy(v) for k, v in feed.items()}).logits.float().numpy()
+        with self.paddle.no_grad(), self.ctx():
             return self._logits(self.model(**{k: self.paddle.to_tensor(v) for k, v in feed.items()})).numpy()
 
     def train_step(self, feed, labels):
-        if hasattr(self, "engine"):
+        if not hasattr(self, "model"):
             raise RuntimeError("an export only runs forward")
         self.model.train()
         if hasattr(self, "torch"):
-            out = self.model(**{k: self.torch.from_numpy(v) for k, v in feed.items()},
-                             labels=self.torch.from_numpy(labels))
+            with self.ctx():
+                out = self.model(**{k: self.torch.from_numpy(v) for k, v in feed.items()},
+                                 labels=self.torch.from_numpy(labels))
             out.loss.backward()
             self.opt.step()
             self.opt.zero_grad()
             return
-        logits = self._logits(self.model(**{k: self.paddle.to_tensor(v) for k, v in feed.items()}))
-        self.paddle.nn.functional.cross_entropy(logits, self.paddle.to_tensor(labels)).backward()
+        with self.ctx():
+            logits = self._logits(self.model(**{k: self.paddle.to_tensor(v) for k, v in feed.items()}))
+            loss = self.paddle.nn.functional.cross_entropy(logits, self.paddle.to_tensor(labels))
+        loss.backward()
         self.opt.step()
         self.opt.clear_grad()
 
@@ -233,7 +321,7 @@ def measure_quietly(fn, args):
 def bench_backend(args):
     """Time one backend (``args.child``) on every batch size and mode; errors are recorded, not raised."""
     name = args.child
-    frameworks = ("torch",) if name == "torch" else ("paddle",)
+    frameworks = ("torch",) if name.startswith("torch") else ("paddle",)
     threads = common.set_threads(args.threads, frameworks)
     cfg, dirs = model_dirs(args)
     result = {"backend": name, "threads": threads, "batches": {}}
@@ -248,7 +336,8 @@ def bench_backend(args):
     for b, (feed, _) in batches.items():  # every batch's logits before any train step changes the weights
         entry = result["batches"][str(b)] = {}
         try:
-            entry["logits"] = np.asarray(backend.forward(feed), dtype=np.float64).tolist()
+            logits = backend.forward(feed)
+            entry["logits"] = None if logits is None else np.asarray(logits, dtype=np.float64).tolist()
         except Exception as exc:
             entry["forward"] = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"}
     for b, (feed, labels) in batches.items():
@@ -285,25 +374,34 @@ def _logit_diff(res, ref, b):
 
 def report(args, cfg, results):
     by = {r["backend"]: r for r in results}
+    measured = {k: v for r in results for k, v in (r.get("ceilings") or {}).items()}
+    best = ceiling_gemms.best(measured)
     print(f"\n{args.family} ({cfg.get('num_hidden_layers')} layers, hidden {cfg.get('hidden_size')}), "
           f"seq len {args.seq_len}, {results[0]['threads']} thread(s) per backend, median of {args.repeat} after "
           f"{args.warmup} warm-up, one subprocess per backend")
-    headers = ["backend", "mode"] + [f"B{b}" for b in args.batches] + [f"B{b} / PyTorch" for b in args.batches]
+    if measured:
+        print(ceiling_gemms.table(measured))
+    headers = (["backend", "mode"] + [f"B{b}" for b in args.batches] + [f"B{b} / PyTorch" for b in args.batches]
+               + ([f"B{b} of ceiling" for b in args.batches] if best else []))
     rows = []
     for name in args.backends:
         res = by.get(name, {})
         for mode in args.modes:
             if mode == "train" and name not in DYGRAPH:
                 continue
-            cells, ratios = [], []
+            cells, ratios, fractions = [], [], []
             for b in args.batches:
                 e = _entry(res, b, mode)
-                cells.append("error" if "error" in res or "error" in e else common.fmt_seconds(e.get("median_s")))
-                ratios.append(common.fmt_ratio(common.ratio(e.get("median_s"), _entry(by.get("torch"), b, mode)
-                                                            .get("median_s"))))
-            rows.append([LABELS[name], mode] + cells + ratios)
+                t = e.get("median_s")
+                cells.append("error" if "error" in res or "error" in e else common.fmt_seconds(t))
+                ratios.append(common.fmt_ratio(common.ratio(t, _entry(by.get("torch"), b, mode).get("median_s"))))
+                ceiling = best.get(PRECISION[name])
+                flops = forward_flops(cfg, b, args.seq_len) * (3 if mode == "train" else 1)
+                fractions.append(f"{100 * flops / t / 1e9 / ceiling:.0f}%" if t and ceiling else "-")
+            rows.append([LABELS[name], mode] + cells + ratios + (fractions if best else []))
     print(common.format_table(headers, rows))
-    print("Ratios are time ratios to PyTorch eager: below 1.00x is faster. PaddleNLP runs its own random weights.")
+    print("Ratios are time ratios to PyTorch fp32 eager: below 1.00x is faster. \"of ceiling\": the model's GEMM "
+          "FLOP/s over the best 2048^3 GEMM of the backend's precision. PaddleNLP runs its own random weights.")
     for name in args.backends:
         if name in ("ours", "paddlenlp") or name not in by:
             continue
@@ -312,6 +410,10 @@ def report(args, cfg, results):
         if shown:
             print(f"{LABELS[name]}: max |logits - ours| {shown}")
     for r in results:
+        if r["backend"] in CEILINGS:
+            if r.get("error"):
+                print(f"{r['backend']}: {r['error']}")
+            continue
         for b in args.batches:
             for mode in args.modes:
                 load = _entry(r, b, mode).get("other_load_cores")
@@ -326,14 +428,20 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     if args.child:
-        common.write_json(args.result_file, bench_backend(args))
+        if args.child in ceiling_gemms.CHILDREN:
+            ceiling_gemms.SECONDS = args.ceiling_seconds
+            result = {"backend": args.child, "threads": args.threads,
+                      "ceilings": ceiling_gemms.CHILDREN[args.child](args.threads)}
+        else:
+            result = bench_backend(args)
+        common.write_json(args.result_file, result)
         return 0
     args.threads = common.set_threads(args.threads, ())
     t0 = time.perf_counter()
     cfg, _ = prepare(args)
     common.log(f"[run] prepared in {time.perf_counter() - t0:.1f} s")
     results = []
-    for name in args.backends:
+    for name in (CEILINGS if args.ceilings else ()) + tuple(args.backends):
         child = child_argv(argv, name)
         if "--threads" not in argv:
             child += ["--threads", str(args.threads)]

@@ -1,4 +1,4 @@
-// The part of oneDNN 3.x's C API that bf16_matmul.cc calls, declared here because the Paddle wheel
+// The part of oneDNN 3.x's C API that the operators call, declared here because the Paddle wheel
 // ships libdnnl.so.3 but not its headers. Values are oneDNN's documented, ABI-stable constants.
 #pragma once
 #include <cstddef>

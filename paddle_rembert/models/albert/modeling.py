@@ -22,6 +22,7 @@ from ...modeling.heads import (
     TokenClassificationHead,
 )
 from ...modeling.layers import (
+    Dropout,
     Embedding,
     LayerNorm,
     Linear,
@@ -45,7 +46,7 @@ class AlbertEmbeddings(nn.Layer):
         self.position_embeddings = Embedding(config.max_position_embeddings, config.embedding_size)
         self.token_type_embeddings = Embedding(config.type_vocab_size, config.embedding_size)
         self.LayerNorm = LayerNorm(config.embedding_size, epsilon=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
         self.absolute_positions = config.position_embedding_type == "absolute"
 
     def forward(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None):
@@ -66,8 +67,8 @@ class AlbertAttention(nn.Layer):
         self.query = Linear(config.hidden_size, all_head_size)
         self.key = Linear(config.hidden_size, all_head_size)
         self.value = Linear(config.hidden_size, all_head_size)
-        self.attention_dropout = nn.Dropout(config.attention_probs_dropout_prob)
-        self.output_dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.attention_dropout = Dropout(config.attention_probs_dropout_prob)
+        self.output_dropout = Dropout(config.hidden_dropout_prob)
         self.dense = Linear(all_head_size, config.hidden_size)
         self.LayerNorm = LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
         self.position_embedding_type = config.position_embedding_type
@@ -222,7 +223,7 @@ class AlbertMLMHead(nn.Layer):
 class AlbertSOPHead(nn.Layer):
     def __init__(self, config):
         super().__init__()
-        self.dropout = nn.Dropout(config.classifier_dropout_prob)
+        self.dropout = Dropout(config.classifier_dropout_prob)
         self.classifier = Linear(config.hidden_size, config.num_labels)
 
     def forward(self, pooled_output):
@@ -273,7 +274,7 @@ class AlbertForSequenceClassification(SequenceClassificationHead, AlbertPreTrain
     def __init__(self, config):
         super().__init__(config)
         self.albert = AlbertModel(config)
-        self.dropout = nn.Dropout(config.classifier_dropout_prob)
+        self.dropout = Dropout(config.classifier_dropout_prob)
         self.classifier = Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
@@ -283,7 +284,7 @@ class AlbertForTokenClassification(TokenClassificationHead, AlbertPreTrainedMode
         super().__init__(config)
         self.albert = AlbertModel(config, add_pooling_layer=False)
         p = config.classifier_dropout_prob
-        self.dropout = nn.Dropout(p if p is not None else config.hidden_dropout_prob)
+        self.dropout = Dropout(p if p is not None else config.hidden_dropout_prob)
         self.classifier = Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
@@ -300,6 +301,6 @@ class AlbertForMultipleChoice(MultipleChoiceHead, AlbertPreTrainedModel):
     def __init__(self, config):
         super().__init__(config)
         self.albert = AlbertModel(config)
-        self.dropout = nn.Dropout(config.classifier_dropout_prob)
+        self.dropout = Dropout(config.classifier_dropout_prob)
         self.classifier = Linear(config.hidden_size, 1)
         self.post_init()

@@ -23,7 +23,7 @@ from ...modeling.heads import (
     TiedLMDecoder,
     TokenClassificationHead,
 )
-from ...modeling.layers import Linear, LayerNorm, get_activation
+from ...modeling.layers import Dropout, Linear, LayerNorm, get_activation
 from ...modeling.losses import next_sentence_loss, token_loss
 from ...modeling.modeling_utils import PretrainedModel
 from ...modeling.outputs import (
@@ -199,7 +199,7 @@ class BertForSequenceClassification(SequenceClassificationHead, BertPreTrainedMo
     def __init__(self, config):
         super().__init__(config)
         self.bert = BertModel(config)
-        self.dropout = nn.Dropout(classifier_dropout(config))
+        self.dropout = Dropout(classifier_dropout(config))
         self.classifier = Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
@@ -208,7 +208,7 @@ class BertForMultipleChoice(MultipleChoiceHead, BertPreTrainedModel):
     def __init__(self, config):
         super().__init__(config)
         self.bert = BertModel(config)
-        self.dropout = nn.Dropout(classifier_dropout(config))
+        self.dropout = Dropout(classifier_dropout(config))
         self.classifier = Linear(config.hidden_size, 1)
         self.post_init()
 
@@ -217,7 +217,7 @@ class BertForTokenClassification(TokenClassificationHead, BertPreTrainedModel):
     def __init__(self, config):
         super().__init__(config)
         self.bert = BertModel(config, add_pooling_layer=False)
-        self.dropout = nn.Dropout(classifier_dropout(config))
+        self.dropout = Dropout(classifier_dropout(config))
         self.classifier = Linear(config.hidden_size, config.num_labels)
         self.post_init()
 

@@ -21,7 +21,7 @@ from ...modeling.heads import (
     TiedLMDecoder,
     TokenClassificationHead,
 )
-from ...modeling.layers import Linear, LayerNorm, get_activation
+from ...modeling.layers import Dropout, Linear, LayerNorm, get_activation
 from ...modeling.losses import replaced_token_loss
 from ...modeling.modeling_utils import PretrainedModel
 from ...modeling.outputs import BaseModelOutputWithCrossAttentions, ElectraForPreTrainingOutput
@@ -68,7 +68,7 @@ class ElectraClassificationHead(nn.Layer):
         super().__init__()
         self.dense = Linear(config.hidden_size, config.hidden_size)
         self.activation = get_activation("gelu")
-        self.dropout = nn.Dropout(classifier_dropout(config))
+        self.dropout = Dropout(classifier_dropout(config))
         self.out_proj = Linear(config.hidden_size, config.num_labels)
 
     def forward(self, features):
@@ -94,8 +94,8 @@ class SequenceSummary(nn.Layer):
         activation = getattr(config, "summary_activation", None)
         self.activation = get_activation(activation) if activation else None
         first, last = getattr(config, "summary_first_dropout", 0) or 0, getattr(config, "summary_last_dropout", 0) or 0
-        self.first_dropout = nn.Dropout(first) if first > 0 else None
-        self.last_dropout = nn.Dropout(last) if last > 0 else None
+        self.first_dropout = Dropout(first) if first > 0 else None
+        self.last_dropout = Dropout(last) if last > 0 else None
 
     def forward(self, hidden_states, cls_index=None):
         if self.summary_type == "last":
@@ -222,7 +222,7 @@ class ElectraForTokenClassification(TokenClassificationHead, ElectraPreTrainedMo
     def __init__(self, config):
         super().__init__(config)
         self.electra = ElectraModel(config)
-        self.dropout = nn.Dropout(classifier_dropout(config))
+        self.dropout = Dropout(classifier_dropout(config))
         self.classifier = Linear(config.hidden_size, config.num_labels)
         self.post_init()
 

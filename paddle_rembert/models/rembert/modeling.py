@@ -21,7 +21,7 @@ from ...modeling.heads import (
     TokenClassificationHead,
 )
 from ...modeling.encoder import EncoderBackbone, TransformerEncoder, TransformerPooler
-from ...modeling.layers import Embedding, Linear, LayerNorm, get_activation
+from ...modeling.layers import Dropout, Embedding, Linear, LayerNorm, get_activation
 from ...modeling.losses import cross_entropy
 from ...modeling.outputs import BaseModelOutputWithPoolingAndCrossAttentions, CausalLMOutputWithCrossAttentions
 from ...modeling.modeling_utils import PretrainedModel
@@ -35,7 +35,7 @@ class RemBertEmbeddings(nn.Layer):
         self.position_embeddings = Embedding(config.max_position_embeddings, config.input_embedding_size)
         self.token_type_embeddings = Embedding(config.type_vocab_size, config.input_embedding_size)
         self.LayerNorm = LayerNorm(config.input_embedding_size, epsilon=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
 
     def forward(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None):
         if inputs_embeds is None:
@@ -146,7 +146,7 @@ class RemBertForSequenceClassification(SequenceClassificationHead, RemBertPreTra
     def __init__(self, config):
         super().__init__(config)
         self.rembert = RemBertModel(config)
-        self.dropout = nn.Dropout(config.classifier_dropout_prob)
+        self.dropout = Dropout(config.classifier_dropout_prob)
         self.classifier = Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
@@ -155,7 +155,7 @@ class RemBertForTokenClassification(TokenClassificationHead, RemBertPreTrainedMo
     def __init__(self, config):
         super().__init__(config)
         self.rembert = RemBertModel(config, add_pooling_layer=False)
-        self.dropout = nn.Dropout(config.classifier_dropout_prob)
+        self.dropout = Dropout(config.classifier_dropout_prob)
         self.classifier = Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
@@ -172,6 +172,6 @@ class RemBertForMultipleChoice(MultipleChoiceHead, RemBertPreTrainedModel):
     def __init__(self, config):
         super().__init__(config)
         self.rembert = RemBertModel(config)
-        self.dropout = nn.Dropout(config.classifier_dropout_prob)
+        self.dropout = Dropout(config.classifier_dropout_prob)
         self.classifier = Linear(config.hidden_size, 1)
         self.post_init()

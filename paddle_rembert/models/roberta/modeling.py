@@ -26,7 +26,7 @@ from ...modeling.heads import (
     TiedLMDecoder,
     TokenClassificationHead,
 )
-from ...modeling.layers import Linear, LayerNorm
+from ...modeling.layers import Dropout, Linear, LayerNorm
 from ...modeling.modeling_utils import PretrainedModel
 from ...modeling.outputs import BaseModelOutputWithPoolingAndCrossAttentions
 from ..bert.modeling import classifier_dropout
@@ -68,7 +68,7 @@ class RobertaClassificationHead(nn.Layer):
     def __init__(self, config):
         super().__init__()
         self.dense = Linear(config.hidden_size, config.hidden_size)
-        self.dropout = nn.Dropout(classifier_dropout(config))
+        self.dropout = Dropout(classifier_dropout(config))
         self.out_proj = Linear(config.hidden_size, config.num_labels)
 
     def forward(self, features):
@@ -144,7 +144,7 @@ class RobertaForMultipleChoice(MultipleChoiceHead, RobertaPreTrainedModel):
     def __init__(self, config):
         super().__init__(config)
         self.roberta = RobertaModel(config)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
         self.classifier = Linear(config.hidden_size, 1)
         self.post_init()
 
@@ -161,7 +161,7 @@ class RobertaForTokenClassification(TokenClassificationHead, RobertaPreTrainedMo
     def __init__(self, config):
         super().__init__(config)
         self.roberta = RobertaModel(config, add_pooling_layer=False)
-        self.dropout = nn.Dropout(classifier_dropout(config))
+        self.dropout = Dropout(classifier_dropout(config))
         self.classifier = Linear(config.hidden_size, config.num_labels)
         self.post_init()
 

@@ -1,0 +1,215 @@
+// bf16 GEMMs for Paddle dygraph on CPU through the oneDNN that ships inside the Paddle wheel.
+//
+// Paddle 3.3's CPU build registers no bf16 `matmul` kernel for dygraph, so auto_cast(bfloat16)
+// leaves every GEMM in fp32. This op takes fp32 (or bf16) operands, rounds them to bf16 and runs
+// oneDNN's matmul (AMX / AVX512-BF16 brgemm) with fp32 accumulation and an fp32 result, so the
+// rest of the model keeps its fp32 kernels.
+//
+// The wheel ships libdnnl.so.3 without its headers: dnnl_min.h declares the few C-API entry
+// points used here (the oneDNN C ABI is stable across 3.x).
+#include "dnnl_util.h"
+
+namespace {
+using namespace pr;
+
+dnnl_data_type_t dnnl_type(const paddle::Tensor& t) {
+  if (t.dtype() == paddle::DataType::FLOAT32) return dnnl_f32;
+  if (t.dtype() == paddle::DataType::BFLOAT16) return dnnl_bf16;
+  PD_THROW("bf16 matmul: operands must be float32 or bfloat16");
+}
+
+// A logical view of a tensor operand: dims and element strides (transposed = last two swapped).
+struct View {
+  std::vector<int64_t> dims, strides;
+};
+
+View view_of(const paddle::Tensor& t, bool transposed) {
+  View v;
+  auto d = t.dims();
+  auto s = t.strides();
+  for (int i = 0; i < d.size(); ++i) {
+    v.dims.push_back(d[i]);
+    v.strides.push_back(s.size() == d.size() ? s[i] : 0);
+  }
+  if (s.size() != d.size() || t.is_contiguous()) {  // dense row-major
+    int64_t acc = 1;
+    for (int i = static_cast<int>(v.dims.size()) - 1; i >= 0; --i) v.strides[i] = acc, acc *= v.dims[i];
+  }
+  if (transposed) {
+    size_t n = v.dims.size();
+    std::swap(v.dims[n - 1], v.dims[n - 2]);
+    std::swap(v.strides[n - 1], v.strides[n - 2]);
+  }
+  return v;
+}
+
+// Fold leading dims into the row dim when they are laid out as one (e.g. [B, L, K] -> [B*L, K]).
+bool fold_rows(View& v) {
+  size_t n = v.dims.size();
+  if (n <= 2) return true;
+  int64_t rows = v.dims[n - 2];
+  for (size_t i = n - 2; i-- > 0;) {
+    if (v.strides[i] != v.strides[i + 1] * v.dims[i + 1]) return false;
+    rows *= v.dims[i];
+  }
+  v.dims = {rows, v.dims[n - 1]};
+  v.strides = {v.strides[n - 2], v.strides[n - 1]};
+  return true;
+}
+
+// fp32 -> bf16 copy with oneDNN's (threaded) reorder, into a dense buffer of the logical shape.
+paddle::Tensor to_bf16(const paddle::Tensor& t, const View& v) {
+  auto dense = dense_strides(v.dims);
+  std::ostringstream key;
+  key << "reorder;";
+  append(key, v.dims);
+  append(key, v.strides);
+  auto p = cached(key.str(), [&] {
+    auto p = std::make_shared<Primitive>();
+    p->a.reset(new Md(v.dims, v.strides, dnnl_f32));
+    p->c.reset(new Md(v.dims, dense, dnnl_bf16));
+    dnnl_primitive_desc_t pd = nullptr;
+    check(dnnl_reorder_primitive_desc_create(&pd, p->a->md, engine(), p->c->md, engine(), nullptr), "reorder_pd");
+    return finish(pd, p);
+  });
+  auto out = paddle::empty(v.dims, paddle::DataType::BFLOAT16, paddle::CPUPlace());
+  Memories mem;
+  execute(*p, {{DNNL_ARG_FROM, mem.add(*p->a, t.data())}, {DNNL_ARG_TO, mem.add(*p->c, out.data())}});
+  return out;
+}
+}  // namespace
+
+
+// out[..., M, N] = alpha * (op(X) @ op(Y) (+ Bias[N])) (+ Add) in fp32, from bf16-rounded X and Y; Add
+// broadcasts over size-1 dims (attention's [B, 1, 1, L] mask) and is added by the GEMM's epilogue.
+// X [..., M, K] (or [..., K, M] with trans_x), Y [..., K, N] (or [..., N, K] with trans_y). A 2-D Y
+// is shared by every row of X; otherwise the batch dims must match (size-1 dims of Y broadcast).
+// mode 0: operands rounded to bf16 by a reorder (dense copies) first; 1: oneDNN's fpmath_mode
+// bf16 on the fp32 operands (rounded inside the kernel).
+std::vector<paddle::Tensor> Bf16Matmul(const paddle::Tensor& x, const paddle::Tensor& y,
+                                       const paddle::optional<paddle::Tensor>& bias,
+                                       const paddle::optional<paddle::Tensor>& add, bool trans_x, bool trans_y,
+                                       int mode, float alpha) {
+  PD_CHECK(x.is_cpu() && y.is_cpu(), "bf16 matmul runs on CPU tensors");
+  PD_CHECK(x.dims().size() >= 2 && y.dims().size() >= 2, "bf16 matmul needs operands of rank >= 2");
+  View a = view_of(x, trans_x), b = view_of(y, trans_y);
+  std::vector<int64_t> out_dims = a.dims;  // [..., M, K] -> [..., M, N]
+  out_dims.back() = b.dims.back();
+  if (b.dims.size() == 2) {
+    PD_CHECK(!trans_x || a.dims.size() == 2, "bf16 matmul: a transposed X needs a 2-D X");
+    if (!fold_rows(a)) {
+      // rows not foldable (a strided view): pad Y with broadcast batch dims instead
+      while (b.dims.size() < a.dims.size()) b.dims.insert(b.dims.begin(), 1), b.strides.insert(b.strides.begin(), 0);
+    }
+  }
+  PD_CHECK(a.dims.size() == b.dims.size(), "bf16 matmul: X and Y ranks differ");
+  size_t n = a.dims.size();
+  PD_CHECK(a.dims[n - 1] == b.dims[n - 2], "bf16 matmul: inner dims differ (", a.dims[n - 1], " vs ",
+           b.dims[n - 2], ")");
+  for (size_t i = 0; i + 2 < n; ++i) {
+    PD_CHECK(b.dims[i] == a.dims[i] || b.dims[i] == 1, "bf16 matmul: batch dims differ");
+    if (b.dims[i] == 1) b.strides[i] = 0;
+  }
+  std::vector<int64_t> c_dims = a.dims;
+  c_dims[n - 1] = b.dims[n - 1];
+  auto out = paddle::empty(out_dims, paddle::DataType::FLOAT32, paddle::CPUPlace());
+
+  paddle::Tensor xa = x, yb = y;
+  dnnl_data_type_t ta = dnnl_type(x), tb = dnnl_type(y);
+  if (mode == 0) {
+    if (ta == dnnl_f32) xa = to_bf16(x, a), a.strides = dense_strides(a.dims), ta = dnnl_bf16;
+    if (tb == dnnl_f32) {
+      View bb = b;
+      for (size_t i = 0; i + 2 < n; ++i) bb.dims[i] = b.strides[i] == 0 ? 1 : b.dims[i];
+      yb = to_bf16(y, bb);
+      b.strides = dense_strides(bb.dims);
+      for (size_t i = 0; i + 2 < n; ++i)
+        if (bb.dims[i] == 1) b.strides[i] = 0;
+      tb = dnnl_bf16;
+    }
+  }
+  bool has_bias = bias.is_initialized();
+  if (has_bias) {
+    PD_CHECK(bias->dtype() == paddle::DataType::FLOAT32 && bias->numel() == c_dims[n - 1],
+             "bf16 matmul: bias must be float32 [N]");
+  }
+  bool has_add = add.is_initialized();
+  std::vector<int64_t> add_dims;
+  if (has_add) {
+    PD_CHECK(add->dtype() == paddle::DataType::FLOAT32 && add->is_contiguous() && add->is_cpu(),
+             "bf16 matmul: Add must be a contiguous float32 CPU tensor");
+    for (int i = 0; i < add->dims().size(); ++i) add_dims.push_back(add->dims()[i]);
+    PD_CHECK(add_dims.size() <= n, "bf16 matmul: Add has a higher rank than the product");
+    while (add_dims.size() < n) add_dims.insert(add_dims.begin(), 1);
+    for (size_t i = 0; i < n; ++i)
+      PD_CHECK(add_dims[i] == c_dims[i] || add_dims[i] == 1, "bf16 matmul: Add does not broadcast to the product");
+  }
+  std::ostringstream key;
+  key << "matmul;" << ta << ';' << tb << ';' << has_bias << ';' << mode << ';' << alpha << ';' << has_add << ';';
+  append(key, add_dims);
+  append(key, a.dims);
+  append(key, a.strides);
+  append(key, b.dims);
+  append(key, b.strides);
+  auto p = cached(key.str(), [&] {
+    auto p = std::make_shared<Primitive>();
+    p->a.reset(new Md(a.dims, a.strides, ta));
+    p->b.reset(new Md(b.dims, b.strides, tb));
+    p->c.reset(new Md(c_dims, dense_strides(c_dims), dnnl_f32));
+    if (has_bias) {
+      std::vector<int64_t> bd(n, 1);
+      bd[n - 1] = c_dims[n - 1];
+      p->bias.reset(new Md(bd, dense_strides(bd), dnnl_f32));
+    }
+    dnnl_primitive_attr_t attr = nullptr;
+    check(dnnl_primitive_attr_create(&attr), "attr_create");
+    if (ta == dnnl_f32 || tb == dnnl_f32)
+      check(dnnl_primitive_attr_set_fpmath_mode(attr, dnnl_fpmath_mode_bf16), "fpmath");
+    if (alpha != 1.0f || has_add) {
+      dnnl_post_ops_t po = nullptr;
+      check(dnnl_post_ops_create(&po), "post_ops_create");
+      if (alpha != 1.0f) check(dnnl_post_ops_append_eltwise(po, dnnl_eltwise_linear, alpha, 0.0f), "post_op scale");
+      if (has_add) {
+        p->add.reset(new Md(add_dims, dense_strides(add_dims), dnnl_f32));
+        check(dnnl_post_ops_append_binary(po, dnnl_binary_add, p->add->md), "post_op add");
+      }
+      check(dnnl_primitive_attr_set_post_ops(attr, po), "set_post_ops");
+      dnnl_post_ops_destroy(po);
+    }
+    dnnl_primitive_desc_t pd = nullptr;
+    dnnl_status_t st = dnnl_matmul_primitive_desc_create(&pd, engine(), p->a->md, p->b->md,
+                                                         has_bias ? p->bias->md : nullptr, p->c->md, attr);
+    dnnl_primitive_attr_destroy(attr);
+    check(st, "matmul_pd");
+    return finish(pd, p);
+  });
+  Memories mem;
+  std::vector<dnnl_exec_arg_t> args = {{DNNL_ARG_SRC, mem.add(*p->a, xa.data())},
+                                       {DNNL_ARG_WEIGHTS, mem.add(*p->b, yb.data())},
+                                       {DNNL_ARG_DST, mem.add(*p->c, out.data())}};
+  if (has_bias) args.push_back({DNNL_ARG_BIAS, mem.add(*p->bias, bias->data())});
+  if (has_add) {
+    int index = alpha != 1.0f ? 1 : 0;  // the binary add follows the scale in the post-op chain
+    args.push_back({DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_SRC_1, mem.add(*p->add, add->data())});
+  }
+  execute(*p, args);
+  return {out};
+}
+
+// The oneDNN implementation chosen for the last-built matmul of each shape (for diagnostics).
+std::vector<paddle::Tensor> Bf16MatmulImpls(const paddle::Tensor& x) {
+  std::lock_guard<std::mutex> lock(cache_mutex);
+  std::string all;
+  for (auto& kv : cache()) all += kv.first + " => " + kv.second->impl + "\n";
+  auto out = paddle::empty({static_cast<int64_t>(all.size())}, paddle::DataType::UINT8, paddle::CPUPlace());
+  if (!all.empty()) std::memcpy(out.data(), all.data(), all.size());
+  return {out};
+}
+
+PD_BUILD_OP(pr_bf16_matmul)
+    .Inputs({"X", "Y", paddle::Optional("Bias"), paddle::Optional("Add")})
+    .Outputs({"Out"})
+    .Attrs({"trans_x: bool", "trans_y: bool", "mode: int", "alpha: float"})
+    .SetKernelFn(PD_KERNEL(Bf16Matmul));
+
+PD_BUILD_OP(pr_bf16_matmul_impls).Inputs({"X"}).Outputs({"Out"}).SetKernelFn(PD_KERNEL(Bf16MatmulImpls));
