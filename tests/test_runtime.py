@@ -1,6 +1,11 @@
-"""Process-level CPU settings: MKL's code path on AMD, threads, the transpose flag."""
+"""Process-level CPU settings: MKL's code path on AMD, glibc's freed memory, threads, the transpose flag."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import paddle
+import pytest
 
 from paddle_rembert.modeling.layers import transpose
 from paddle_rembert.runtime.settings import default_num_threads, mkl_cpu_type
@@ -39,3 +44,16 @@ def test_contiguous_transpose_leaves_the_stride_flag_alone():
     (y * paddle.arange(24, dtype="float32").reshape([4, 2, 3])).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), np.arange(24, dtype="float32").reshape(4, 2, 3).transpose(1, 2, 0))
     assert paddle.get_flags(["FLAGS_use_stride_kernel"])["FLAGS_use_stride_kernel"] == before
+
+
+@pytest.mark.parametrize("value,expected", [(None, True), ("1", True), ("0", False)])
+def test_glibc_keeps_freed_memory_unless_turned_off(value, expected):
+    """On by default (Paddle's CPU outputs come from malloc: without it, every large output faults in
+    fresh pages); PADDLE_REMBERT_MALLOC_TUNING=0 leaves glibc alone."""
+    env = {k: v for k, v in os.environ.items() if k != "PADDLE_REMBERT_MALLOC_TUNING"}
+    if value is not None:
+        env["PADDLE_REMBERT_MALLOC_TUNING"] = value
+    code = "from paddle_rembert.runtime.settings import tune_cpu; print(tune_cpu().get('malloc', False))"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(expected)

@@ -53,8 +53,11 @@ def tune_cpu():
     * ``MKL_DEBUG_CPU_TYPE`` on AMD CPUs (see :func:`mkl_cpu_type`): 2.5-4x faster GEMMs.
       MKL reads it at its first call, so this must run before any matmul; a value already in
       the environment is left alone.
-    * with ``PADDLE_REMBERT_MALLOC_TUNING=1`` only: glibc keeps freed memory (see
-      :func:`_keep_freed_memory`); 1-3% on ALBERT-base, so off by default.
+    * glibc keeps freed memory (see :func:`_keep_freed_memory`; ``PADDLE_REMBERT_MALLOC_TUNING=0``
+      turns it off). Paddle's CPU allocator takes every output from malloc, so without it large
+      outputs fault in fresh pages on every op: BERT-base's bf16 forward at batch 32 took 1.50x as
+      long (attention scores 14.3 ms per layer instead of 3.1 ms). The heap then stays at its peak
+      size, as PyTorch's caching allocator does.
     """
     if os.environ.get("PADDLE_REMBERT_CPU_TUNING", "1") == "0":
         return {}
@@ -62,14 +65,15 @@ def tune_cpu():
     cpu_type = mkl_cpu_type()
     if cpu_type and "MKL_DEBUG_CPU_TYPE" not in os.environ:
         os.environ["MKL_DEBUG_CPU_TYPE"] = done["MKL_DEBUG_CPU_TYPE"] = cpu_type
-    if os.environ.get("PADDLE_REMBERT_MALLOC_TUNING", "0") == "1" and sys.platform.startswith("linux"):
+    if os.environ.get("PADDLE_REMBERT_MALLOC_TUNING", "1") != "0" and sys.platform.startswith("linux"):
         done["malloc"] = _keep_freed_memory()
     return done
 
 
 def _keep_freed_memory(mmap_threshold=32 << 20):
-    """glibc: serve blocks up to 32 MiB from the heap and never trim it, so that an op's output
-    buffer reuses freed memory instead of faulting in fresh pages (up to 20x on elementwise ops)."""
+    """glibc: serve blocks up to 32 MiB (glibc's largest mmap threshold) from the heap and never trim it,
+    so that an op's output buffer reuses freed memory instead of faulting in fresh pages (up to 20x on
+    elementwise ops). Set once at import; nothing is toggled around calls."""
     try:
         libc = ctypes.CDLL("libc.so.6")
         # M_MMAP_THRESHOLD = -3, M_TRIM_THRESHOLD = -1
