@@ -306,3 +306,44 @@ def test_concurrent_calls_from_threads_give_the_serial_results(kernel):
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_parameter_copies_are_made_once_per_autocast_block_and_change_nothing(kernel, monkeypatch):
+    """As PyTorch's autocast: a parameter's bf16 copy is made once per (outermost) block and reused by every
+    GEMM and their backward -- ALBERT's shared layers convert once, not per layer -- with the same results
+    as converting inside each GEMM."""
+    from paddle_rembert.kernels import build
+
+    cfg = pr.AlbertConfig(vocab_size=99, embedding_size=16, hidden_size=32, num_hidden_layers=3,
+                          num_attention_heads=4, intermediate_size=40, num_labels=3, hidden_dropout_prob=0.0,
+                          attention_probs_dropout_prob=0.0, classifier_dropout_prob=0.0)
+    batch = {"input_ids": paddle.to_tensor(np.random.RandomState(0).randint(5, 99, (2, 9))),
+             "labels": paddle.to_tensor([0, 2])}
+    converted = []  # ids of the tensors given bf16 copies
+    real_run = build.run
+    monkeypatch.setattr(build, "run", lambda op, *a: (op == "pr_to_bf16" and converted.append(id(a[0])),
+                                                      real_run(op, *a))[1])
+
+    def step(model):
+        with bf16.autocast():
+            loss = model(**batch).loss
+        loss.backward()
+        return float(loss), {n: p.grad.numpy() for n, p in model.named_parameters() if p.grad is not None}
+
+    paddle.seed(0)
+    model = pr.AlbertForSequenceClassification(cfg)
+    cached_loss, cached_grads = step(model)
+    shared = model.albert.encoder.albert_layer_groups[0].albert_layers[0]
+    shared_weights = {id(layer.weight) for layer in shared.sublayers() if isinstance(layer, paddle.nn.Linear)}
+    assert len(shared_weights) == 6 and shared_weights <= set(converted)
+    assert len(converted) == len(set(converted))  # the 3 layers share one group: each weight converted once
+    first = len(converted)
+    step(model)
+    assert len(converted) == 2 * first and set(converted[first:]) == set(converted[:first])  # a new block: again
+
+    monkeypatch.setattr(bf16, "_bf16_weight", lambda w: w)  # convert inside every GEMM instead
+    paddle.seed(0)
+    plain_loss, plain_grads = step(pr.AlbertForSequenceClassification(cfg))
+    assert cached_loss == plain_loss
+    for name, g in plain_grads.items():
+        np.testing.assert_array_equal(cached_grads[name], g, err_msg=name)

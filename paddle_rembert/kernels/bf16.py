@@ -32,6 +32,8 @@ from . import build
 logger = logging.getLogger("paddle_rembert")
 
 _REQUESTED = contextvars.ContextVar("paddle_rembert_bf16", default=False)
+# bf16 copies of the fp32 parameters used inside the outermost autocast block: {id: (param, copy)}
+_WEIGHTS = contextvars.ContextVar("paddle_rembert_bf16_weights", default=None)
 _LOCK = threading.Lock()
 _STATE = {}  # "ok": bool once decided; "error": why not
 # 0: fp32 operands rounded to bf16 by a oneDNN reorder into dense copies, then a bf16 x bf16 GEMM (always bf16);
@@ -43,12 +45,33 @@ MODE = 0
 # -- the switch -------------------------------------------------------------------------------
 @contextlib.contextmanager
 def autocast(enable=True):
-    """Run dygraph GEMMs on CPU in bf16 (fp32 accumulation) inside the block; ``enable=False`` forces fp32."""
+    """Run dygraph GEMMs on CPU in bf16 (fp32 accumulation) inside the block; ``enable=False`` forces fp32.
+
+    As PyTorch's autocast does, the bf16 copy of each parameter is made once per outermost block and
+    reused by every GEMM in it, and by their backward (ALBERT's shared layers convert their weights once
+    per step instead of 24 times). So do not update parameters inside the block (wrap the forward, as
+    the trainer does, not the optimizer step): a GEMM there would still read the old copy.
+    """
     token = _REQUESTED.set(bool(enable))
+    weights = _WEIGHTS.set({}) if _WEIGHTS.get() is None else None
     try:
         yield
     finally:
+        if weights is not None:
+            _WEIGHTS.reset(weights)
         _REQUESTED.reset(token)
+
+
+def _bf16_weight(w):
+    """``w`` as a dense bf16 tensor: a parameter's copy is cached for the autocast block; other tensors
+    (activations) are converted inside the GEMM instead."""
+    cache = _WEIGHTS.get()
+    if cache is None or w.dtype != paddle.float32 or w.stop_gradient or not w.is_leaf:
+        return w
+    hit = cache.get(id(w))
+    if hit is None:
+        hit = cache[id(w)] = (w, build.run("pr_to_bf16", w)[0])  # the parameter itself keeps its id unique
+    return hit[1]
 
 
 def requested():
@@ -127,9 +150,10 @@ def _rows(t):
 
 
 def _linear_forward(ctx, x, weight, bias, transpose_w):
+    ctx.needs = (not x.stop_gradient, not weight.stop_gradient, bias is not None and not bias.stop_gradient)
+    weight = _bf16_weight(weight)  # its backward GEMM reuses the copy
     ctx.save_for_backward(x, weight)
     ctx.transpose_w = transpose_w
-    ctx.needs = (not x.stop_gradient, not weight.stop_gradient, bias is not None and not bias.stop_gradient)
     return matmul_raw(x, weight, bias, False, transpose_w)
 
 
@@ -174,7 +198,7 @@ def linear(x, weight, bias=None, transpose_w=False):
     """bf16 ``x @ weight (+ bias)``; differentiable."""
     if not paddle.is_grad_enabled() or (x.stop_gradient and weight.stop_gradient
                                         and (bias is None or bias.stop_gradient)):
-        return matmul_raw(x, weight, bias, False, transpose_w)
+        return matmul_raw(x, _bf16_weight(weight), bias, False, transpose_w)
     if bias is None:
         return _LinearNoBias.apply(x, weight, transpose_w)
     return _LinearWithBias.apply(x, weight, bias, transpose_w)

@@ -196,6 +196,12 @@ std::vector<paddle::Tensor> Bf16Matmul(const paddle::Tensor& x, const paddle::Te
   return {out};
 }
 
+// X (float32, any strides) -> a dense bfloat16 copy (round to nearest even), with oneDNN's threaded reorder.
+std::vector<paddle::Tensor> ToBf16(const paddle::Tensor& x) {
+  PD_CHECK(x.is_cpu() && x.dtype() == paddle::DataType::FLOAT32, "to_bf16: X must be a float32 CPU tensor");
+  return {to_bf16(x, view_of(x, false))};
+}
+
 // The oneDNN implementation chosen for the last-built matmul of each shape (for diagnostics).
 std::vector<paddle::Tensor> Bf16MatmulImpls(const paddle::Tensor& x) {
   std::lock_guard<std::mutex> lock(cache_mutex);
@@ -211,5 +217,7 @@ PD_BUILD_OP(pr_bf16_matmul)
     .Outputs({"Out"})
     .Attrs({"trans_x: bool", "trans_y: bool", "mode: int", "alpha: float"})
     .SetKernelFn(PD_KERNEL(Bf16Matmul));
+
+PD_BUILD_OP(pr_to_bf16).Inputs({"X"}).Outputs({"Out"}).SetKernelFn(PD_KERNEL(ToBf16));
 
 PD_BUILD_OP(pr_bf16_matmul_impls).Inputs({"X"}).Outputs({"Out"}).SetKernelFn(PD_KERNEL(Bf16MatmulImpls));
