@@ -104,23 +104,20 @@ def cpu_has_bf16(cpuinfo="/proc/cpuinfo"):
     return False
 
 
+def _decide():
+    if not cpu_has_bf16():
+        _STATE["error"] = "this CPU has no AVX512-BF16 / AMX-BF16"
+    elif not build.available():
+        _STATE["error"] = build.unavailable_reason()
+    _STATE["ok"] = "error" not in _STATE
+    if not _STATE["ok"]:
+        logger.warning("bf16 GEMMs unavailable, running them in fp32 (%s)", _STATE["error"])
+
+
 def available():
     """Whether the bf16 GEMMs can be used: a bf16 CPU and the operators built (:mod:`.build`). The first
     call decides; a "no" logs one warning, and the GEMMs stay fp32."""
-    ok = _STATE.get("ok")
-    if ok is not None:
-        return ok
-    with _LOCK:
-        if "ok" in _STATE:
-            return _STATE["ok"]
-        if not cpu_has_bf16():
-            _STATE["error"] = "this CPU has no AVX512-BF16 / AMX-BF16"
-        elif not build.available():
-            _STATE["error"] = build.unavailable_reason()
-        _STATE["ok"] = "error" not in _STATE
-        if not _STATE["ok"]:
-            logger.warning("bf16 GEMMs unavailable, running them in fp32 (%s)", _STATE["error"])
-        return _STATE["ok"]
+    return build.decide_once(_STATE, _LOCK, _decide)
 
 
 def unavailable_reason():

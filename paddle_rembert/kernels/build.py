@@ -102,25 +102,33 @@ def _load():
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def available():
-    """Whether the operators can be used; the first call decides (and builds them if needed)."""
-    ok = _STATE.get("ok")
+def decide_once(state, lock, decide):
+    """``state["ok"]``, set by ``decide()`` on the first call only (under ``lock``; later calls take no lock)."""
+    ok = state.get("ok")
     if ok is not None:
         return ok
-    with _LOCK:
-        if "ok" in _STATE:
-            return _STATE["ok"]
-        if os.environ.get("PADDLE_REMBERT_KERNELS", "1") == "0":
-            _STATE.update(ok=False, error="PADDLE_REMBERT_KERNELS=0")
-            return False
-        try:
-            _load()
-            _STATE["ok"] = True
-        except Exception as e:  # a failed build must not break anything: Paddle's kernels remain
-            _STATE["error"] = f"{type(e).__name__}: {e}".strip().splitlines()[0][:300]
-            logger.warning("the package's CPU kernels are unavailable, using Paddle's (%s)", _STATE["error"])
-            _STATE["ok"] = False
-        return _STATE["ok"]
+    with lock:
+        if "ok" not in state:
+            decide()
+        return state["ok"]
+
+
+def _decide():
+    if os.environ.get("PADDLE_REMBERT_KERNELS", "1") == "0":
+        _STATE.update(ok=False, error="PADDLE_REMBERT_KERNELS=0")
+        return
+    try:
+        _load()
+        _STATE["ok"] = True
+    except Exception as e:  # a failed build must not break anything: Paddle's kernels remain
+        _STATE["error"] = f"{type(e).__name__}: {e}".strip().splitlines()[0][:300]
+        logger.warning("the package's CPU kernels are unavailable, using Paddle's (%s)", _STATE["error"])
+        _STATE["ok"] = False
+
+
+def available():
+    """Whether the operators can be used; the first call decides (and builds them if needed)."""
+    return decide_once(_STATE, _LOCK, _decide)
 
 
 def unavailable_reason():
