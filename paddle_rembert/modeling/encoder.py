@@ -5,8 +5,9 @@ Module attribute names are transformers' (``encoder.layer.N.attention.self.query
 family's state-dict keys equal transformers' without renaming. The layers cover everything
 ``BertLayer`` does: relative position scores (``relative_key`` / ``relative_key_query``), decoders
 (causal mask), cross-attention, the key/value cache, head masks and attention outputs.
-:class:`EncoderBackbone` is the backbone forward pass (embeddings, masks, encoder, output)
-that the families' ``*Model`` classes share; :class:`CrossAttendingMaskedLMHead` and
+:class:`EncoderBackbone` is the backbone forward pass (embeddings, masks, encoder) that the
+families' ``*Model`` classes share, and :class:`PooledEncoderBackbone` their whole ``forward`` where
+a pooler follows; :class:`CrossAttendingMaskedLMHead` and
 :class:`CausalLMHead` are their language-model forward passes (the backbone may cross-attend).
 """
 import math
@@ -28,7 +29,7 @@ from .layers import (
     split_heads,
 )
 from .losses import cross_entropy, token_loss
-from .outputs import CausalLMOutputWithCrossAttentions, MaskedLMOutput
+from .outputs import BaseModelOutputWithPoolingAndCrossAttentions, CausalLMOutputWithCrossAttentions, MaskedLMOutput
 
 RELATIVE = ("relative_key", "relative_key_query")
 
@@ -253,19 +254,28 @@ class EncoderBackbone:
                             encoder_hidden_states, encoder_mask, past_key_values, use_cache, output_attentions,
                             output_hidden_states)
 
-    def pooled_output(self, output_class, encoded, pooler, return_dict):
-        """The backbone's output with a pooler; ``return_dict=False`` gives transformers' tuple, whose
-        order (``last, pooled, cache, hidden_states, ...``, ``pooled`` kept even when ``None``) is
-        not the output class's field order."""
-        sequence_output, cache, hidden_states, attentions, cross = encoded
-        pooled = pooler(sequence_output) if pooler is not None else None
+
+class PooledEncoderBackbone(EncoderBackbone):
+    """:class:`EncoderBackbone` with transformers' ``*Model.forward`` for a backbone with a ``pooler``
+    (``None`` without ``add_pooling_layer``): BERT's, RoBERTa's and RemBERT's."""
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
+                inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None, past_key_values=None,
+                use_cache=None, output_attentions=None, output_hidden_states=None, return_dict=None):
+        """``return_dict=False`` gives transformers' tuple, whose order (``last, pooled, cache, hidden_states,
+        ...``, ``pooled`` kept even when ``None``) is not the output class's field order."""
+        sequence_output, cache, hidden_states, attentions, cross = self.encode(
+            input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds, encoder_hidden_states,
+            encoder_attention_mask, past_key_values, use_cache, output_attentions, output_hidden_states)
+        pooled = self.pooler(sequence_output) if self.pooler is not None else None
         if return_dict is None:
             return_dict = getattr(self.config, "return_dict", True)
         if not return_dict:
             return (sequence_output, pooled) + tuple(v for v in (cache, hidden_states, attentions, cross)
                                                      if v is not None)
-        return output_class(last_hidden_state=sequence_output, pooler_output=pooled, past_key_values=cache,
-                            hidden_states=hidden_states, attentions=attentions, cross_attentions=cross)
+        return BaseModelOutputWithPoolingAndCrossAttentions(
+            last_hidden_state=sequence_output, pooler_output=pooled, past_key_values=cache,
+            hidden_states=hidden_states, attentions=attentions, cross_attentions=cross)
 
 
 class TransformerEmbeddings(nn.Layer):

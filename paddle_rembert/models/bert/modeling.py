@@ -11,7 +11,7 @@ from paddle import nn
 from ...modeling.encoder import (
     CausalLMHead,
     CrossAttendingMaskedLMHead,
-    EncoderBackbone,
+    PooledEncoderBackbone,
     TransformerEmbeddings,
     TransformerEncoder,
     TransformerPooler,
@@ -27,7 +27,6 @@ from ...modeling.layers import Dropout, Linear, LayerNorm, get_activation
 from ...modeling.losses import next_sentence_loss, token_loss
 from ...modeling.modeling_utils import PretrainedModel
 from ...modeling.outputs import (
-    BaseModelOutputWithPoolingAndCrossAttentions,
     BertForPreTrainingOutput,
     NextSentencePredictorOutput,
 )
@@ -99,7 +98,7 @@ class BertPreTrainedModel(PretrainedModel):
     base_model_prefix = "bert"
 
 
-class BertModel(EncoderBackbone, BertPreTrainedModel):
+class BertModel(PooledEncoderBackbone, BertPreTrainedModel):
     """Embeddings, the encoder and (``add_pooling_layer``) the ``tanh`` pooler of ``[CLS]``."""
 
     def __init__(self, config, add_pooling_layer=True):
@@ -108,14 +107,6 @@ class BertModel(EncoderBackbone, BertPreTrainedModel):
         self.encoder = TransformerEncoder(config)
         self.pooler = TransformerPooler(config) if add_pooling_layer else None
         self.post_init()
-
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
-                inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None, past_key_values=None,
-                use_cache=None, output_attentions=None, output_hidden_states=None, return_dict=None):
-        encoded = self.encode(input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
-                              encoder_hidden_states, encoder_attention_mask, past_key_values, use_cache,
-                              output_attentions, output_hidden_states)
-        return self.pooled_output(BaseModelOutputWithPoolingAndCrossAttentions, encoded, self.pooler, return_dict)
 
 
 class _BertWithMLMHead(BertPreTrainedModel):

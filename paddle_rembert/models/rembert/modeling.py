@@ -20,10 +20,10 @@ from ...modeling.heads import (
     SequenceClassificationHead,
     TokenClassificationHead,
 )
-from ...modeling.encoder import EncoderBackbone, TransformerEncoder, TransformerPooler
+from ...modeling.encoder import PooledEncoderBackbone, TransformerEncoder, TransformerPooler
 from ...modeling.layers import Dropout, Embedding, Linear, LayerNorm, get_activation
 from ...modeling.losses import cross_entropy
-from ...modeling.outputs import BaseModelOutputWithPoolingAndCrossAttentions, CausalLMOutputWithCrossAttentions
+from ...modeling.outputs import CausalLMOutputWithCrossAttentions
 from ...modeling.modeling_utils import PretrainedModel
 from .configuration import RemBertConfig
 
@@ -84,21 +84,13 @@ class RemBertPreTrainedModel(PretrainedModel):
     base_model_prefix = "rembert"
 
 
-class RemBertModel(EncoderBackbone, RemBertPreTrainedModel):
+class RemBertModel(PooledEncoderBackbone, RemBertPreTrainedModel):
     def __init__(self, config, add_pooling_layer=True):
         super().__init__(config)
         self.embeddings = RemBertEmbeddings(config)
         self.encoder = RemBertEncoder(config)
         self.pooler = TransformerPooler(config) if add_pooling_layer else None
         self.post_init()
-
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
-                inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None, past_key_values=None,
-                use_cache=None, output_attentions=None, output_hidden_states=None, return_dict=None):
-        encoded = self.encode(input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
-                              encoder_hidden_states, encoder_attention_mask, past_key_values, use_cache,
-                              output_attentions, output_hidden_states)
-        return self.pooled_output(BaseModelOutputWithPoolingAndCrossAttentions, encoded, self.pooler, return_dict)
 
 
 class _RemBertWithLMHead(RemBertPreTrainedModel):

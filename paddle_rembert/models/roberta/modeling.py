@@ -14,7 +14,7 @@ from paddle import nn
 from ...modeling.encoder import (
     CausalLMHead,
     CrossAttendingMaskedLMHead,
-    EncoderBackbone,
+    PooledEncoderBackbone,
     TransformerEmbeddings,
     TransformerEncoder,
     TransformerPooler,
@@ -28,7 +28,6 @@ from ...modeling.heads import (
 )
 from ...modeling.layers import Dropout, Linear, LayerNorm
 from ...modeling.modeling_utils import PretrainedModel
-from ...modeling.outputs import BaseModelOutputWithPoolingAndCrossAttentions
 from ..bert.modeling import classifier_dropout
 from .configuration import RobertaConfig
 
@@ -91,21 +90,13 @@ class RobertaPreTrainedModel(PretrainedModel):
         return positions.expand(shape[:2])
 
 
-class RobertaModel(EncoderBackbone, RobertaPreTrainedModel):
+class RobertaModel(PooledEncoderBackbone, RobertaPreTrainedModel):
     def __init__(self, config, add_pooling_layer=True):
         super().__init__(config)
         self.embeddings = RobertaEmbeddings(config)
         self.encoder = TransformerEncoder(config)
         self.pooler = TransformerPooler(config) if add_pooling_layer else None
         self.post_init()
-
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
-                inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None, past_key_values=None,
-                use_cache=None, output_attentions=None, output_hidden_states=None, return_dict=None):
-        encoded = self.encode(input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
-                              encoder_hidden_states, encoder_attention_mask, past_key_values, use_cache,
-                              output_attentions, output_hidden_states)
-        return self.pooled_output(BaseModelOutputWithPoolingAndCrossAttentions, encoded, self.pooler, return_dict)
 
 
 class _RobertaWithLMHead(RobertaPreTrainedModel):
