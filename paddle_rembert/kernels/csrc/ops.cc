@@ -201,6 +201,16 @@ inline uint64_t splitmix64(uint64_t z) {
 
 constexpr int64_t kBlock = 1 << 14;  // elements per task
 
+// f(block, begin, length) for each kBlock-sized block of n elements, blocks split over threads.
+template <typename F>
+void for_each_block(int64_t n, F f) {
+#pragma omp parallel for schedule(static)
+  for (int64_t block = 0; block < (n + kBlock - 1) / kBlock; ++block) {
+    const int64_t begin = block * kBlock;
+    f(block, begin, std::min(n - begin, kBlock));
+  }
+}
+
 void check_p(float p) { PD_CHECK(p >= 0.f && p < 1.f, "dropout: p must be in [0, 1), got ", p); }
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -240,12 +250,10 @@ std::vector<paddle::Tensor> Dropout(const paddle::Tensor& x, float p, int64_t se
   const uint32_t threshold = static_cast<uint32_t>(static_cast<double>(p) * 16777216.0 + 0.5);
   const float scale = 1.f / (1.f - p);
   const uint64_t key = splitmix64(static_cast<uint64_t>(seed));
-#pragma omp parallel for schedule(static)
-  for (int64_t block = 0; block < (n + kBlock - 1) / kBlock; ++block) {
-    const int64_t begin = block * kBlock, len = std::min(n - begin, kBlock);
+  for_each_block(n, [&](int64_t block, int64_t begin, int64_t len) {
     dropout_block(xs + begin, ys + begin, ms + begin, len, splitmix64(key ^ static_cast<uint64_t>(block)),
                   threshold, scale);
-  }
+  });
   return {out, mask};
 }
 
@@ -261,11 +269,9 @@ std::vector<paddle::Tensor> DropoutGrad(const paddle::Tensor& dout, const paddle
   float* d = dx.data<float>();
   const int64_t n = dout.numel();
   const float scale = 1.f / (1.f - p);
-#pragma omp parallel for schedule(static)
-  for (int64_t block = 0; block < (n + kBlock - 1) / kBlock; ++block) {
-    const int64_t begin = block * kBlock;
-    dropout_grad_block(dy + begin, ms + begin, d + begin, std::min(n - begin, kBlock), scale);
-  }
+  for_each_block(n, [&](int64_t, int64_t begin, int64_t len) {
+    dropout_grad_block(dy + begin, ms + begin, d + begin, len, scale);
+  });
   return {dx};
 }
 
