@@ -22,12 +22,13 @@ no build, gives one warning and fp32 GEMMs.
 import contextlib
 import contextvars
 import logging
+import math
 import threading
 
 import paddle
 from paddle.autograd import PyLayer
 
-from . import build
+from . import build, ops
 
 logger = logging.getLogger("paddle_rembert")
 
@@ -125,14 +126,28 @@ def unavailable_reason():
 
 
 # -- the operators --------------------------------------------------------------------------------
-def matmul_raw(x, y, bias=None, transpose_x=False, transpose_y=False, mode=None, alpha=1.0, add=None):
-    """``alpha * (op(x) @ op(y) (+ bias)) (+ add)`` in bf16 with fp32 accumulation, fp32 result; no autograd.
+EPILOGUES = {None: 0, "gelu": 1, "gelu_tanh": 2}
 
-    ``add`` (float32, broadcast over size-1 dims) and ``alpha`` are applied by the GEMM's epilogue (oneDNN
-    post-ops), so attention's scale and mask cost no extra pass over the scores. See :data:`MODE`.
+
+def matmul_raw(x, y, bias=None, transpose_x=False, transpose_y=False, mode=None, alpha=1.0, add=None, act=None,
+               out_bf16=False, x_view=None, y_view=None, out_heads=False):
+    """``act(alpha * (op(x) @ op(y) (+ bias))) (+ add)`` in bf16 with fp32 accumulation; no autograd.
+
+    ``alpha``, ``act`` (None, "gelu" or "gelu_tanh") and ``add`` (float32, broadcast over size-1 dims) are
+    applied by the GEMM's epilogue (oneDNN post-ops), so attention's scale and mask, a residual or an
+    activation cost no extra pass over the output. The result is fp32, or bf16 with ``out_bf16``.
+    ``x_view`` / ``y_view`` (:func:`view_spec`) read ``x`` / ``y`` as strided views of themselves;
+    ``out_heads`` returns a ``[B, H, M, N]`` product as ``[B, M, H*N]``. See :data:`MODE`.
     """
     mode = MODE if mode is None else int(mode)
-    return build.run("pr_bf16_matmul", x, y, bias, add, bool(transpose_x), bool(transpose_y), mode, float(alpha))[0]
+    return build.run("pr_bf16_matmul", x, y, bias, add, bool(transpose_x), bool(transpose_y), mode, float(alpha),
+                     EPILOGUES[act], bool(out_bf16), list(x_view or []), list(y_view or []), bool(out_heads))[0]
+
+
+def view_spec(offset, dims, strides):
+    """A strided view for :func:`matmul_raw` (elements). Paddle hands custom operators contiguous tensors
+    (a strided view is copied first, slowly), so views are passed as their base tensor and this spec."""
+    return [int(offset), len(dims)] + [int(d) for d in dims] + [int(s) for s in strides]
 
 
 def implementations():
@@ -140,6 +155,67 @@ def implementations():
     raw = build.run("pr_bf16_matmul_impls", paddle.zeros([1]))[0]
     lines = bytes(raw.numpy().tolist()).decode().splitlines()
     return dict(line.split(" => ", 1) for line in lines if " => " in line)
+
+
+# -- inference: fused GEMMs (no autograd) -----------------------------------------------------------
+def inference(*tensors):
+    """True when GEMMs on ``tensors`` take the bf16 path and no gradient is wanted, so that epilogues may
+    fuse what the backward would otherwise need apart (an activation's input, a residual)."""
+    if paddle.is_grad_enabled() and not all(t is None or t.stop_gradient for t in tensors):
+        return False
+    return active(*tensors)
+
+
+def linear_inference(x, layer, act=None, add=None, out_bf16=False):
+    """``act(layer(x)) (+ add)`` for a Linear ``layer`` as one bf16 GEMM (see :func:`matmul_raw`); call only
+    when :func:`inference` holds."""
+    return matmul_raw(x, _bf16_weight(layer.weight), layer.bias, act=act, add=add, out_bf16=out_bf16)
+
+
+def concat_linear_inference(x, layers, out_bf16=False):
+    """``concat([l(x) for l in layers], -1)`` as one bf16 GEMM: the layers' weights (and biases) are
+    concatenated once per autocast block, so ``x`` is converted and read once (attention's q, k, v)."""
+    cache = _WEIGHTS.get()
+    key = ("concat",) + tuple(id(layer.weight) for layer in layers)
+    hit = cache.get(key) if cache is not None else None
+    if hit is None:
+        weight = paddle.concat([_bf16_weight(layer.weight) for layer in layers], axis=1)
+        bias = None
+        if any(layer.bias is not None for layer in layers):
+            bias = paddle.concat([layer.bias if layer.bias is not None else paddle.zeros([layer.weight.shape[1]])
+                                  for layer in layers], axis=0)
+        hit = (tuple(layer.weight for layer in layers), weight, bias)  # the parameters keep the ids unique
+        if cache is not None:
+            cache[key] = hit
+    return matmul_raw(x, hit[1], hit[2], out_bf16=out_bf16)
+
+
+def self_attention_inference(x, layers, num_heads, additive_mask=None):
+    """Self-attention with its q, k, v projections ``layers``: ``(context [B, L, H*D], probs [B, H, L, L])``,
+    both in bf16 (the context is the next GEMM's operand; ``output_attentions`` casts the probabilities).
+
+    One GEMM computes q|k|v (bf16, as the next GEMMs read them), the scores GEMM reads q and k as strided
+    views of it (scale and mask in its epilogue), and the context GEMM writes its heads merged: no
+    transposes, and q, k, v are never copied. Call only when :func:`inference` holds; dropout on the
+    probabilities must be the identity.
+    """
+    qkv = concat_linear_inference(x, layers, out_bf16=True)  # [B, L, 3*H*D]
+    b, length, width = qkv.shape
+    hd = width // len(layers)
+    d = hd // num_heads
+
+    def heads(i):  # [B, H, L, D] of the i-th projection
+        return view_spec(i * hd, [b, num_heads, length, d], [length * width, d, width, 1])
+
+    add = None if additive_mask is None else additive_mask.astype("float32").contiguous()
+    scores = matmul_raw(qkv, qkv, None, False, True, alpha=1.0 / math.sqrt(d), add=add, x_view=heads(0),
+                        y_view=heads(1))
+    if ops.enabled(scores):
+        probs = ops.softmax(scores, out_bf16=True)
+    else:
+        probs = paddle.nn.functional.softmax(scores, axis=-1)
+    # bf16 results: the next GEMM's operands
+    return matmul_raw(probs, qkv, y_view=heads(2), out_heads=True, out_bf16=True), probs
 
 
 def _rows(t):

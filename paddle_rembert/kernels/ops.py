@@ -35,7 +35,7 @@ def _needs_grad(*tensors):
 class _Softmax(PyLayer):
     @staticmethod
     def forward(ctx, x):
-        y = build.run("pr_softmax", x)[0]
+        y = build.run("pr_softmax", x, False)[0]
         ctx.save_for_backward(y)
         return y
 
@@ -45,10 +45,12 @@ class _Softmax(PyLayer):
         return build.run("pr_softmax_grad", y, dy.contiguous())[0]
 
 
-def softmax(x):
-    """fp32 softmax over the last axis (oneDNN); differentiable."""
+def softmax(x, out_bf16=False):
+    """fp32 softmax over the last axis (oneDNN); differentiable. ``out_bf16`` (no autograd): bf16 probabilities."""
     x = x.contiguous()
-    return _Softmax.apply(x) if _needs_grad(x) else build.run("pr_softmax", x)[0]
+    if out_bf16:
+        return build.run("pr_softmax", x, True)[0]
+    return _Softmax.apply(x) if _needs_grad(x) else build.run("pr_softmax", x, False)[0]
 
 
 # -- gelu -------------------------------------------------------------------------------------------

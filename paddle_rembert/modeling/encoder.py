@@ -23,8 +23,12 @@ from .layers import (
     Linear,
     additive_attention_mask,
     attention,
+    dense_act,
+    dense_residual,
     expand_head_mask,
+    fused_self_attention,
     get_activation,
+    like,
     merge_heads,
     split_heads,
 )
@@ -56,6 +60,12 @@ class TransformerSelfAttention(nn.Layer):
     def forward(self, hidden_states, attention_mask=None, head_mask=None, encoder_hidden_states=None,
                 encoder_attention_mask=None, past_key_value=None):
         heads = self.num_attention_heads
+        if encoder_hidden_states is None and past_key_value is None and not self.is_decoder \
+                and self.position_embedding_type not in RELATIVE:
+            fused = fused_self_attention(hidden_states, (self.query, self.key, self.value), heads, attention_mask,
+                                         self.dropout, head_mask)
+            if fused is not None:
+                return fused[0], fused[1], None
         q = split_heads(self.query(hidden_states), heads)
         if encoder_hidden_states is not None:  # cross-attention: keys/values from the encoder
             attention_mask = encoder_attention_mask
@@ -105,7 +115,7 @@ class TransformerSelfOutput(nn.Layer):
         self.dropout = Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden_states, input_tensor):
-        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+        return self.LayerNorm(dense_residual(self.dense, self.dropout, hidden_states, input_tensor))
 
 
 class TransformerAttention(nn.Layer):
@@ -126,7 +136,7 @@ class TransformerIntermediate(nn.Layer):
         self.intermediate_act_fn = get_activation(config.hidden_act)
 
     def forward(self, hidden_states):
-        return self.intermediate_act_fn(self.dense(hidden_states))
+        return dense_act(self.dense, self.intermediate_act_fn, hidden_states)
 
 
 class TransformerLayer(nn.Layer):
@@ -201,7 +211,7 @@ class TransformerEncoder(nn.Layer):
             hidden_states,
             tuple(cache) if use_cache else None,
             tuple(all_hidden) if output_hidden_states else None,
-            tuple(all_attentions) if output_attentions else None,
+            tuple(like(p, hidden_states) for p in all_attentions) if output_attentions else None,
             tuple(all_cross) if output_attentions and self.config.add_cross_attention else None,
         )
 

@@ -15,8 +15,13 @@ from ..kernels import ops as _ops
 from ..runtime.errors import PaddleRembertError
 
 def _gelu(approximate):
-    """gelu (erf, or the tanh formula); in dygraph on CPU oneDNN's kernel (:mod:`paddle_rembert.kernels.ops`)."""
-    return lambda x: _ops.gelu(x, approximate) if _ops.enabled(x) else F.gelu(x, approximate=approximate)
+    """gelu (erf, or the tanh formula); in dygraph on CPU oneDNN's kernel (:mod:`paddle_rembert.kernels.ops`).
+    ``bf16_epilogue`` names it for a bf16 GEMM's epilogue (:func:`dense_act`)."""
+    def gelu(x):
+        return _ops.gelu(x, approximate) if _ops.enabled(x) else F.gelu(x, approximate=approximate)
+
+    gelu.bf16_epilogue = "gelu_tanh" if approximate else "gelu"
+    return gelu
 
 
 ACT2FN = {
@@ -55,8 +60,11 @@ class Dropout(nn.Dropout):
     """``nn.Dropout``; when training in dygraph on CPU, the threaded kernel of :mod:`paddle_rembert.kernels.ops`
     (Paddle's CPU dropout draws every element on one thread: 12% of a BERT-base train step)."""
 
+    def is_identity(self):
+        return self.mode == "upscale_in_train" and (not self.training or self.p == 0)
+
     def forward(self, x):
-        if self.mode == "upscale_in_train" and (not self.training or self.p == 0):
+        if self.is_identity():
             return x  # the identity (Paddle's eval-mode dropout still runs a 3 ms copy kernel per call)
         if self.training and 0 < self.p < 1 and self.axis is None and self.mode == "upscale_in_train" \
                 and _ops.enabled(x):
@@ -225,6 +233,45 @@ def transpose(x, perm):
     if x.stop_gradient or not paddle.is_grad_enabled():
         return _transpose_copy(x, perm)
     return _ContiguousTranspose.apply(x, perm)
+
+
+# -- fused bf16 inference: fewer passes over the activations, the same math -----------------------------
+# Inside kernels.bf16.autocast() with no gradient wanted, these run as single GEMMs with epilogues; otherwise
+# they are the plain compositions spelled out in their docstrings (training, fp32, static graphs, exports).
+def dense_act(layer, act, x):
+    """``act(layer(x))``. A gelu rides in the bf16 GEMM's epilogue and the result stays bf16: it is the next
+    GEMM's operand, which would round it to bf16 anyway (PyTorch's autocast also hands bf16 on)."""
+    epilogue = getattr(act, "bf16_epilogue", None)
+    if epilogue and _bf16.inference(x, layer.weight, layer.bias):
+        return _bf16.linear_inference(x, layer, act=epilogue, out_bf16=True)
+    return act(layer(x))
+
+
+def dense_residual(layer, dropout, x, residual):
+    """``dropout(layer(x)) + residual`` (``dropout`` may be None). With dropout the identity (eval), the bf16
+    GEMM's epilogue adds the residual."""
+    if (dropout is None or dropout.is_identity()) and residual.dtype == paddle.float32 \
+            and _bf16.inference(x, layer.weight, layer.bias, residual):
+        return _bf16.linear_inference(x, layer, add=residual.contiguous())
+    out = layer(x) if dropout is None else dropout(layer(x))
+    return out + residual
+
+
+def fused_self_attention(x, layers, num_heads, additive_mask, dropout, head_mask=None):
+    """``(merge_heads(context), probs)`` of :func:`attention` over ``[split_heads(l(x)) for l in layers]``
+    (query, key, value) as bf16 inference runs it, or None where that does not apply (then compose the
+    steps). One GEMM projects q|k|v and the attention GEMMs read the heads in place, writing the context
+    with its heads merged (see :func:`paddle_rembert.kernels.bf16.self_attention_inference`)."""
+    if head_mask is not None or not dropout.is_identity() \
+            or (additive_mask is not None and additive_mask.stop_gradient is False) \
+            or not _bf16.inference(x, *[t for layer in layers for t in (layer.weight, layer.bias)]):
+        return None
+    return _bf16.self_attention_inference(x, layers, num_heads, additive_mask)
+
+
+def like(t, other):
+    """``t`` in ``other``'s dtype (bf16 inference keeps attention probabilities in bf16; callers get the model's)."""
+    return t if t is None or t.dtype == other.dtype else t.astype(other.dtype)
 
 
 def split_heads(x, num_heads):

@@ -23,17 +23,36 @@ struct View {
   std::vector<int64_t> dims, strides;
 };
 
-View view_of(const paddle::Tensor& t, bool transposed) {
+// `spec` ([offset, rank, dims..., strides...], in elements) reads T as that strided view instead (Paddle
+// hands custom operators contiguous tensors, so a view is passed as its base and a spec); *offset gets the
+// view's first element.
+View view_of(const paddle::Tensor& t, bool transposed, const std::vector<int64_t>& spec = {},
+             int64_t* offset = nullptr) {
   View v;
-  auto d = t.dims();
-  auto s = t.strides();
-  for (int i = 0; i < d.size(); ++i) {
-    v.dims.push_back(d[i]);
-    v.strides.push_back(s.size() == d.size() ? s[i] : 0);
-  }
-  if (s.size() != d.size() || t.is_contiguous()) {  // dense row-major
-    int64_t acc = 1;
-    for (int i = static_cast<int>(v.dims.size()) - 1; i >= 0; --i) v.strides[i] = acc, acc *= v.dims[i];
+  if (offset) *offset = 0;
+  if (!spec.empty()) {
+    PD_CHECK(spec.size() >= 2 && spec[1] >= 2 && spec.size() == static_cast<size_t>(2 + 2 * spec[1]),
+             "bf16 matmul: a view spec is [offset, rank, dims..., strides...]");
+    int64_t rank = spec[1], last = spec[0];
+    for (int64_t i = 0; i < rank; ++i) {
+      v.dims.push_back(spec[2 + i]);
+      v.strides.push_back(spec[2 + rank + i]);
+      PD_CHECK(v.dims.back() > 0 && v.strides.back() >= 0, "bf16 matmul: bad view spec");
+      last += (v.dims.back() - 1) * v.strides.back();
+    }
+    PD_CHECK(spec[0] >= 0 && last < t.numel(), "bf16 matmul: the view spec reaches outside its tensor");
+    if (offset) *offset = spec[0];
+  } else {
+    auto d = t.dims();
+    auto s = t.strides();
+    for (int i = 0; i < d.size(); ++i) {
+      v.dims.push_back(d[i]);
+      v.strides.push_back(s.size() == d.size() ? s[i] : 0);
+    }
+    if (s.size() != d.size() || t.is_contiguous()) {  // dense row-major
+      int64_t acc = 1;
+      for (int i = static_cast<int>(v.dims.size()) - 1; i >= 0; --i) v.strides[i] = acc, acc *= v.dims[i];
+    }
   }
   if (transposed) {
     size_t n = v.dims.size();
@@ -58,7 +77,7 @@ bool fold_rows(View& v) {
 }
 
 // fp32 -> bf16 copy with oneDNN's (threaded) reorder, into a dense buffer of the logical shape.
-paddle::Tensor to_bf16(const paddle::Tensor& t, const View& v) {
+paddle::Tensor to_bf16(const void* data, const View& v) {
   auto dense = dense_strides(v.dims);
   std::ostringstream key;
   key << "reorder;";
@@ -74,14 +93,18 @@ paddle::Tensor to_bf16(const paddle::Tensor& t, const View& v) {
   });
   auto out = paddle::empty(v.dims, paddle::DataType::BFLOAT16, paddle::CPUPlace());
   Memories mem;
-  execute(*p, {{DNNL_ARG_FROM, mem.add(*p->a, t.data())}, {DNNL_ARG_TO, mem.add(*p->c, out.data())}});
+  execute(*p, {{DNNL_ARG_FROM, mem.add(*p->a, data)}, {DNNL_ARG_TO, mem.add(*p->c, out.data())}});
   return out;
 }
 }  // namespace
 
 
-// out[..., M, N] = alpha * (op(X) @ op(Y) (+ Bias[N])) (+ Add) in fp32, from bf16-rounded X and Y; Add
-// broadcasts over size-1 dims (attention's [B, 1, 1, L] mask) and is added by the GEMM's epilogue.
+// out[..., M, N] = act(alpha * (op(X) @ op(Y) (+ Bias[N]))) (+ Add), from bf16-rounded X and Y, accumulated
+// in fp32; Add broadcasts over size-1 dims (attention's [B, 1, 1, L] mask, or a residual of the output's
+// shape) and, like alpha and act (post: 0 none, 1 gelu erf, 2 gelu tanh), is applied by the GEMM's
+// epilogue. Out is fp32, or bf16 with out_bf16 (for a next GEMM that would round it to bf16 anyway).
+// x_view / y_view read X / Y as strided views (see view_of: attention's heads inside one q|k|v
+// projection); out_heads writes a [B, H, M, N] product as [B, M, H*N] (the context, heads merged).
 // X [..., M, K] (or [..., K, M] with trans_x), Y [..., K, N] (or [..., N, K] with trans_y). A 2-D Y
 // is shared by every row of X; otherwise the batch dims must match (size-1 dims of Y broadcast).
 // mode 0: operands rounded to bf16 by a reorder (dense copies) first; 1: oneDNN's fpmath_mode
@@ -89,10 +112,14 @@ paddle::Tensor to_bf16(const paddle::Tensor& t, const View& v) {
 std::vector<paddle::Tensor> Bf16Matmul(const paddle::Tensor& x, const paddle::Tensor& y,
                                        const paddle::optional<paddle::Tensor>& bias,
                                        const paddle::optional<paddle::Tensor>& add, bool trans_x, bool trans_y,
-                                       int mode, float alpha) {
+                                       int mode, float alpha, int post, bool out_bf16,
+                                       const std::vector<int64_t>& x_view, const std::vector<int64_t>& y_view,
+                                       bool out_heads) {
+  PD_CHECK(post >= 0 && post <= 2, "bf16 matmul: post must be 0 (none), 1 (gelu) or 2 (gelu tanh)");
   PD_CHECK(x.is_cpu() && y.is_cpu(), "bf16 matmul runs on CPU tensors");
   PD_CHECK(x.dims().size() >= 2 && y.dims().size() >= 2, "bf16 matmul needs operands of rank >= 2");
-  View a = view_of(x, trans_x), b = view_of(y, trans_y);
+  int64_t x_off = 0, y_off = 0;
+  View a = view_of(x, trans_x, x_view, &x_off), b = view_of(y, trans_y, y_view, &y_off);
   std::vector<int64_t> out_dims = a.dims;  // [..., M, K] -> [..., M, N]
   out_dims.back() = b.dims.back();
   if (b.dims.size() == 2) {
@@ -108,20 +135,33 @@ std::vector<paddle::Tensor> Bf16Matmul(const paddle::Tensor& x, const paddle::Te
            b.dims[n - 2], ")");
   for (size_t i = 0; i + 2 < n; ++i) {
     PD_CHECK(b.dims[i] == a.dims[i] || b.dims[i] == 1, "bf16 matmul: batch dims differ");
-    if (b.dims[i] == 1) b.strides[i] = 0;
+    // a broadcast dim gets stride 0; not a size-1 dim of both (with a strided Y, oneDNN would fall back to
+    // its reference kernel)
+    if (b.dims[i] == 1 && a.dims[i] != 1) b.strides[i] = 0;
   }
   std::vector<int64_t> c_dims = a.dims;
   c_dims[n - 1] = b.dims[n - 1];
-  auto out = paddle::empty(out_dims, paddle::DataType::FLOAT32, paddle::CPUPlace());
+  std::vector<int64_t> c_strides = dense_strides(c_dims);
+  if (out_heads) {  // [B, H, M, N] written into [B, M, H*N]
+    PD_CHECK(n == 4, "bf16 matmul: out_heads needs a 4-D product");
+    out_dims = {c_dims[0], c_dims[2], c_dims[1] * c_dims[3]};
+    c_strides = {c_dims[2] * c_dims[1] * c_dims[3], c_dims[3], c_dims[1] * c_dims[3], 1};
+  }
+  auto out = paddle::empty(out_dims, out_bf16 ? paddle::DataType::BFLOAT16 : paddle::DataType::FLOAT32,
+                           paddle::CPUPlace());
+  dnnl_data_type_t tc = out_bf16 ? dnnl_bf16 : dnnl_f32;
 
-  paddle::Tensor xa = x, yb = y;
+  paddle::Tensor xa, yb;  // bf16 copies, when made
   dnnl_data_type_t ta = dnnl_type(x), tb = dnnl_type(y);
+  const void* xp = static_cast<const char*>(x.data()) + x_off * (ta == dnnl_f32 ? 4 : 2);
+  const void* yp = static_cast<const char*>(y.data()) + y_off * (tb == dnnl_f32 ? 4 : 2);
   if (mode == 0) {
-    if (ta == dnnl_f32) xa = to_bf16(x, a), a.strides = dense_strides(a.dims), ta = dnnl_bf16;
+    if (ta == dnnl_f32) xa = to_bf16(xp, a), xp = xa.data(), a.strides = dense_strides(a.dims), ta = dnnl_bf16;
     if (tb == dnnl_f32) {
       View bb = b;
       for (size_t i = 0; i + 2 < n; ++i) bb.dims[i] = b.strides[i] == 0 ? 1 : b.dims[i];
-      yb = to_bf16(y, bb);
+      yb = to_bf16(yp, bb);
+      yp = yb.data();
       b.strides = dense_strides(bb.dims);
       for (size_t i = 0; i + 2 < n; ++i)
         if (bb.dims[i] == 1) b.strides[i] = 0;
@@ -139,13 +179,19 @@ std::vector<paddle::Tensor> Bf16Matmul(const paddle::Tensor& x, const paddle::Te
     PD_CHECK(add->dtype() == paddle::DataType::FLOAT32 && add->is_contiguous() && add->is_cpu(),
              "bf16 matmul: Add must be a contiguous float32 CPU tensor");
     for (int i = 0; i < add->dims().size(); ++i) add_dims.push_back(add->dims()[i]);
+    if (add_dims.size() > n && n == 2) {  // X's rows were folded ([B, L, K] -> [B*L, K]): fold Add's too
+      int64_t rows = 1;
+      for (size_t i = 0; i + 1 < add_dims.size(); ++i) rows *= add_dims[i];
+      add_dims = {rows, add_dims.back()};
+    }
     PD_CHECK(add_dims.size() <= n, "bf16 matmul: Add has a higher rank than the product");
     while (add_dims.size() < n) add_dims.insert(add_dims.begin(), 1);
     for (size_t i = 0; i < n; ++i)
       PD_CHECK(add_dims[i] == c_dims[i] || add_dims[i] == 1, "bf16 matmul: Add does not broadcast to the product");
   }
   std::ostringstream key;
-  key << "matmul;" << ta << ';' << tb << ';' << has_bias << ';' << mode << ';' << alpha << ';' << has_add << ';';
+  key << "matmul;" << ta << ';' << tb << ';' << tc << ';' << has_bias << ';' << mode << ';' << alpha << ';' << post
+      << ';' << has_add << ';' << out_heads << ';';
   append(key, add_dims);
   append(key, a.dims);
   append(key, a.strides);
@@ -155,7 +201,7 @@ std::vector<paddle::Tensor> Bf16Matmul(const paddle::Tensor& x, const paddle::Te
     auto p = std::make_shared<Primitive>();
     p->a.reset(new Md(a.dims, a.strides, ta));
     p->b.reset(new Md(b.dims, b.strides, tb));
-    p->c.reset(new Md(c_dims, dense_strides(c_dims), dnnl_f32));
+    p->c.reset(new Md(c_dims, c_strides, tc));
     if (has_bias) {
       std::vector<int64_t> bd(n, 1);
       bd[n - 1] = c_dims[n - 1];
@@ -165,10 +211,13 @@ std::vector<paddle::Tensor> Bf16Matmul(const paddle::Tensor& x, const paddle::Te
     check(dnnl_primitive_attr_create(&attr), "attr_create");
     if (ta == dnnl_f32 || tb == dnnl_f32)
       check(dnnl_primitive_attr_set_fpmath_mode(attr, dnnl_fpmath_mode_bf16), "fpmath");
-    if (alpha != 1.0f || has_add) {
+    if (alpha != 1.0f || post != 0 || has_add) {
       dnnl_post_ops_t po = nullptr;
       check(dnnl_post_ops_create(&po), "post_ops_create");
       if (alpha != 1.0f) check(dnnl_post_ops_append_eltwise(po, dnnl_eltwise_linear, alpha, 0.0f), "post_op scale");
+      if (post != 0)
+        check(dnnl_post_ops_append_eltwise(po, post == 1 ? dnnl_eltwise_gelu_erf : dnnl_eltwise_gelu_tanh, 0.0f, 0.0f),
+              "post_op gelu");
       if (has_add) {
         p->add.reset(new Md(add_dims, dense_strides(add_dims), dnnl_f32));
         check(dnnl_post_ops_append_binary(po, dnnl_binary_add, p->add->md), "post_op add");
@@ -184,12 +233,12 @@ std::vector<paddle::Tensor> Bf16Matmul(const paddle::Tensor& x, const paddle::Te
     return finish(pd, p);
   });
   Memories mem;
-  std::vector<dnnl_exec_arg_t> args = {{DNNL_ARG_SRC, mem.add(*p->a, xa.data())},
-                                       {DNNL_ARG_WEIGHTS, mem.add(*p->b, yb.data())},
+  std::vector<dnnl_exec_arg_t> args = {{DNNL_ARG_SRC, mem.add(*p->a, xp)},
+                                       {DNNL_ARG_WEIGHTS, mem.add(*p->b, yp)},
                                        {DNNL_ARG_DST, mem.add(*p->c, out.data())}};
   if (has_bias) args.push_back({DNNL_ARG_BIAS, mem.add(*p->bias, bias->data())});
   if (has_add) {
-    int index = alpha != 1.0f ? 1 : 0;  // the binary add follows the scale in the post-op chain
+    int index = (alpha != 1.0f) + (post != 0);  // the binary add follows the scale and act in the post-op chain
     args.push_back({DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_SRC_1, mem.add(*p->add, add->data())});
   }
   execute(*p, args);
@@ -199,7 +248,7 @@ std::vector<paddle::Tensor> Bf16Matmul(const paddle::Tensor& x, const paddle::Te
 // X (float32, any strides) -> a dense bfloat16 copy (round to nearest even), with oneDNN's threaded reorder.
 std::vector<paddle::Tensor> ToBf16(const paddle::Tensor& x) {
   PD_CHECK(x.is_cpu() && x.dtype() == paddle::DataType::FLOAT32, "to_bf16: X must be a float32 CPU tensor");
-  return {to_bf16(x, view_of(x, false))};
+  return {to_bf16(x.data(), view_of(x, false))};
 }
 
 // The oneDNN implementation chosen for the last-built matmul of each shape (for diagnostics).
@@ -215,7 +264,8 @@ std::vector<paddle::Tensor> Bf16MatmulImpls(const paddle::Tensor& x) {
 PD_BUILD_OP(pr_bf16_matmul)
     .Inputs({"X", "Y", paddle::Optional("Bias"), paddle::Optional("Add")})
     .Outputs({"Out"})
-    .Attrs({"trans_x: bool", "trans_y: bool", "mode: int", "alpha: float"})
+    .Attrs({"trans_x: bool", "trans_y: bool", "mode: int", "alpha: float", "post: int", "out_bf16: bool",
+            "x_view: std::vector<int64_t>", "y_view: std::vector<int64_t>", "out_heads: bool"})
     .SetKernelFn(PD_KERNEL(Bf16Matmul));
 
 PD_BUILD_OP(pr_to_bf16).Inputs({"X"}).Outputs({"Out"}).SetKernelFn(PD_KERNEL(ToBf16));

@@ -11,15 +11,15 @@ using namespace pr;
 // Softmax over the last axis of a float32 tensor (oneDNN's jit kernel; Paddle's CPU softmax is
 // ~5-10x slower on attention scores). Forward: Out = softmax(X); backward: DX from Y and DY.
 namespace {
-std::shared_ptr<Primitive> softmax_primitive(const std::vector<int64_t>& dims, bool backward) {
+std::shared_ptr<Primitive> softmax_primitive(const std::vector<int64_t>& dims, bool backward, bool out_bf16 = false) {
   std::ostringstream key;
-  key << (backward ? "softmax_bwd;" : "softmax_fwd;");
+  key << (backward ? "softmax_bwd;" : "softmax_fwd;") << out_bf16 << ';';
   append(key, dims);
   return cached(key.str(), [&] {
     auto p = std::make_shared<Primitive>();
     auto strides = dense_strides(dims);
     p->a.reset(new Md(dims, strides, dnnl_f32));
-    p->c.reset(new Md(dims, strides, dnnl_f32));
+    p->c.reset(new Md(dims, strides, out_bf16 ? dnnl_bf16 : dnnl_f32));
     int axis = static_cast<int>(dims.size()) - 1;
     dnnl_primitive_desc_t fwd = nullptr;
     check(dnnl_softmax_forward_primitive_desc_create(&fwd, engine(), dnnl_forward_training, dnnl_softmax_accurate,
@@ -39,10 +39,12 @@ std::shared_ptr<Primitive> softmax_primitive(const std::vector<int64_t>& dims, b
 
 }  // namespace
 
-std::vector<paddle::Tensor> Softmax(const paddle::Tensor& x) {
+// out_bf16: the probabilities in bf16, for bf16 inference whose next GEMM would round them anyway.
+std::vector<paddle::Tensor> Softmax(const paddle::Tensor& x, bool out_bf16) {
   check_dense_f32(x, "X");
-  auto p = softmax_primitive(dims_of(x), false);
-  auto out = paddle::empty(dims_of(x), paddle::DataType::FLOAT32, paddle::CPUPlace());
+  auto p = softmax_primitive(dims_of(x), false, out_bf16);
+  auto out = paddle::empty(dims_of(x), out_bf16 ? paddle::DataType::BFLOAT16 : paddle::DataType::FLOAT32,
+                           paddle::CPUPlace());
   Memories mem;
   execute(*p, {{DNNL_ARG_SRC, mem.add(*p->a, x.data())}, {DNNL_ARG_DST, mem.add(*p->c, out.data())}});
   return {out};
@@ -275,7 +277,7 @@ std::vector<paddle::Tensor> DropoutGrad(const paddle::Tensor& dout, const paddle
   return {dx};
 }
 
-PD_BUILD_OP(pr_softmax).Inputs({"X"}).Outputs({"Out"}).SetKernelFn(PD_KERNEL(Softmax));
+PD_BUILD_OP(pr_softmax).Inputs({"X"}).Outputs({"Out"}).Attrs({"out_bf16: bool"}).SetKernelFn(PD_KERNEL(Softmax));
 
 PD_BUILD_OP(pr_softmax_grad).Inputs({"Y", "DY"}).Outputs({"DX"}).SetKernelFn(PD_KERNEL(SoftmaxGrad));
 

@@ -28,8 +28,12 @@ from ...modeling.layers import (
     Linear,
     additive_attention_mask,
     attention,
+    dense_act,
+    dense_residual,
     expand_head_mask,
+    fused_self_attention,
     get_activation,
+    like,
     merge_heads,
     split_heads,
 )
@@ -77,13 +81,18 @@ class AlbertAttention(nn.Layer):
             self.distance_embedding = Embedding(2 * config.max_position_embeddings - 1, self.attention_head_size)
 
     def forward(self, hidden_states, attention_mask=None, head_mask=None):
-        q = split_heads(self.query(hidden_states), self.num_attention_heads)
-        k = split_heads(self.key(hidden_states), self.num_attention_heads)
-        v = split_heads(self.value(hidden_states), self.num_attention_heads)
-        context, probs = attention(q, k, v, attention_mask, self.attention_dropout, head_mask,
-                                   self._relative_scores(q, k))
-        projected = self.output_dropout(self.dense(merge_heads(context)))
-        return self.LayerNorm(hidden_states + projected), probs
+        layers, heads = (self.query, self.key, self.value), self.num_attention_heads
+        fused = None
+        if self.position_embedding_type == "absolute":
+            fused = fused_self_attention(hidden_states, layers, heads, attention_mask, self.attention_dropout,
+                                         head_mask)
+        if fused is None:
+            q, k, v = [split_heads(layer(hidden_states), heads) for layer in layers]
+            context, probs = attention(q, k, v, attention_mask, self.attention_dropout, head_mask,
+                                       self._relative_scores(q, k))
+            fused = merge_heads(context), probs
+        # transformers adds hidden_states + projected: the same sum
+        return self.LayerNorm(dense_residual(self.dense, self.output_dropout, fused[0], hidden_states)), fused[1]
 
     def _relative_scores(self, q, k):
         if self.position_embedding_type == "absolute":
@@ -110,8 +119,8 @@ class AlbertLayer(nn.Layer):
     def forward(self, hidden_states, attention_mask=None, head_mask=None):
         # No dropout after the feed-forward block: transformers (and the original) have none.
         attention_output, probs = self.attention(hidden_states, attention_mask, head_mask)
-        ffn_output = self.ffn_output(self.activation(self.ffn(attention_output)))
-        hidden_states = self.full_layer_layer_norm(ffn_output + attention_output)
+        ffn = dense_act(self.ffn, self.activation, attention_output)
+        hidden_states = self.full_layer_layer_norm(dense_residual(self.ffn_output, None, ffn, attention_output))
         return hidden_states, probs
 
 
@@ -125,7 +134,7 @@ class AlbertLayerGroup(nn.Layer):
         for layer, head_mask in zip(self.albert_layers, head_masks):
             hidden_states, probs = layer(hidden_states, attention_mask, head_mask)
             if output_attentions:
-                attentions.append(probs)
+                attentions.append(like(probs, hidden_states))
         return hidden_states, attentions
 
 
