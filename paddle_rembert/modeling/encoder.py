@@ -61,11 +61,12 @@ class TransformerSelfAttention(nn.Layer):
                 encoder_attention_mask=None, past_key_value=None):
         heads = self.num_attention_heads
         if encoder_hidden_states is None and past_key_value is None and not self.is_decoder \
-                and self.position_embedding_type not in RELATIVE:
+                and self.position_embedding_type not in RELATIVE:  # bf16 inference: one fused pass (else None)
             fused = fused_self_attention(hidden_states, (self.query, self.key, self.value), heads, attention_mask,
                                          self.dropout, head_mask)
             if fused is not None:
-                return fused[0], fused[1], None
+                context, probs = fused
+                return context, probs, None
         q = split_heads(self.query(hidden_states), heads)
         if encoder_hidden_states is not None:  # cross-attention: keys/values from the encoder
             attention_mask = encoder_attention_mask

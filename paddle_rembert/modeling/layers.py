@@ -263,8 +263,7 @@ def fused_self_attention(x, layers, num_heads, additive_mask, dropout, head_mask
     steps). One GEMM projects q|k|v and the attention GEMMs read the heads in place, writing the context
     with its heads merged (see :func:`paddle_rembert.kernels.bf16.self_attention_inference`)."""
     if head_mask is not None or not dropout.is_identity() \
-            or (additive_mask is not None and additive_mask.stop_gradient is False) \
-            or not _bf16.inference(x, *[t for layer in layers for t in (layer.weight, layer.bias)]):
+            or not _bf16.inference(x, additive_mask, *[t for layer in layers for t in (layer.weight, layer.bias)]):
         return None
     return _bf16.self_attention_inference(x, layers, num_heads, additive_mask)
 

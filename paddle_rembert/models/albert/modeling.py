@@ -82,17 +82,18 @@ class AlbertAttention(nn.Layer):
 
     def forward(self, hidden_states, attention_mask=None, head_mask=None):
         layers, heads = (self.query, self.key, self.value), self.num_attention_heads
-        fused = None
-        if self.position_embedding_type == "absolute":
-            fused = fused_self_attention(hidden_states, layers, heads, attention_mask, self.attention_dropout,
-                                         head_mask)
-        if fused is None:
+        out = None  # (context with its heads merged, probabilities)
+        if self.position_embedding_type == "absolute":  # bf16 inference: one fused pass (else None)
+            out = fused_self_attention(hidden_states, layers, heads, attention_mask, self.attention_dropout,
+                                       head_mask)
+        if out is None:
             q, k, v = [split_heads(layer(hidden_states), heads) for layer in layers]
             context, probs = attention(q, k, v, attention_mask, self.attention_dropout, head_mask,
                                        self._relative_scores(q, k))
-            fused = merge_heads(context), probs
+            out = merge_heads(context), probs
+        context, probs = out
         # transformers adds hidden_states + projected: the same sum
-        return self.LayerNorm(dense_residual(self.dense, self.output_dropout, fused[0], hidden_states)), fused[1]
+        return self.LayerNorm(dense_residual(self.dense, self.output_dropout, context, hidden_states)), probs
 
     def _relative_scores(self, q, k):
         if self.position_embedding_type == "absolute":
