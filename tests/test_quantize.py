@@ -122,3 +122,30 @@ def test_the_check_batch_fits_a_model_with_few_positions(tmp_path):
     check = quantize_export(out)["int8"]["check"]
     assert check["batch"][1] == 18
     assert all(np.isfinite(v) for v in check["max_abs_diff"].values())
+
+
+def test_onnxruntime_runs_without_its_slow_skip_layernorm_fusion(export_dir, tmp_path, monkeypatch):
+    """onnxruntime fuses our graphs' residual Add + LayerNormalization into SkipLayerNormalization, whose
+    CPU kernel is 3x slower than the ops it replaces (deploy/engines.py); the engines turn that fusion off."""
+    import onnx
+    import onnxruntime as ort
+
+    from paddle_rembert.deploy import engines
+
+    path = os.path.join(export_dir, INT8_ONNX_FILE)
+
+    def optimized_ops(disabled):
+        options = engines.session_options(ort, 1)
+        options.optimized_model_filepath = str(tmp_path / f"optimized-{len(disabled)}.onnx")
+        ort.InferenceSession(path, options, providers=["CPUExecutionProvider"], disabled_optimizers=list(disabled))
+        return {node.op_type for node in onnx.load(options.optimized_model_filepath).graph.node}
+
+    assert "SkipLayerNormalization" in optimized_ops(())  # the fusion applies to our graphs
+    assert "SkipLayerNormalization" not in optimized_ops(engines.DISABLED_FUSIONS)
+
+    sessions = []
+    real = ort.InferenceSession
+    monkeypatch.setattr(ort, "InferenceSession", lambda *a, **k: (sessions.append(k), real(*a, **k))[1])
+    Int8Engine(export_dir, read_meta(export_dir), threads=1)
+    OnnxEngine(export_dir, read_meta(export_dir), threads=1)
+    assert [k.get("disabled_optimizers") for k in sessions] == [list(engines.DISABLED_FUSIONS)] * 2
