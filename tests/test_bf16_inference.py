@@ -87,6 +87,16 @@ def test_gelu_and_residual_ride_in_the_epilogue(kernel):
     _close(bf16.matmul_raw(X, W, Bias, add=paddle.to_tensor(residual)).numpy(), pre + residual)
 
 
+def test_weight_copies_in_either_layout(kernel):
+    from paddle_rembert.kernels import build
+
+    w = np.random.RandomState(2).randn(20, 36).astype("float32")
+    plain, transposed = (build.run("pr_to_bf16", paddle.to_tensor(w), t)[0] for t in (False, True))
+    assert plain.dtype == transposed.dtype == paddle.bfloat16 and transposed.shape == [36, 20]
+    np.testing.assert_array_equal(plain.astype("float32").numpy(), _round_bf16(w))
+    np.testing.assert_array_equal(transposed.astype("float32").numpy(), _round_bf16(w).T)
+
+
 def test_bad_view_specs_are_refused(kernel):
     t = paddle.randn([B, L, WIDTH])
     outside = bf16.view_spec(2 * H * D + 1, [B, H, L, D], [L * WIDTH, D, WIDTH, 1])  # v's heads, one element on
@@ -116,7 +126,10 @@ def _tiny(family):
 
 
 @pytest.mark.parametrize("family", ["bert", "albert"])
-def test_fused_inference_matches_the_unfused_bf16_steps(kernel, family, monkeypatch):
+@pytest.mark.parametrize("transposed_weights", [False, True])
+def test_fused_inference_matches_the_unfused_bf16_steps(kernel, family, transposed_weights, monkeypatch):
+    """Both weight layouts: [in, out], and the [out, in] copies read transposed from 2,048 rows on."""
+    monkeypatch.setattr(bf16, "TRANSPOSED_WEIGHT_ROWS", 1 if transposed_weights else 10 ** 9)
     paddle.seed(3)
     model = _tiny(family).eval()
     rng = np.random.RandomState(4)

@@ -246,9 +246,12 @@ std::vector<paddle::Tensor> Bf16Matmul(const paddle::Tensor& x, const paddle::Te
 }
 
 // X (float32, any strides) -> a dense bfloat16 copy (round to nearest even), with oneDNN's threaded reorder.
-std::vector<paddle::Tensor> ToBf16(const paddle::Tensor& x) {
+// transposed: a 2-D X [K, N] becomes a dense [N, K] copy (inference keeps weights so: oneDNN's AMX matmul
+// runs 4-9% faster on a weight read transposed).
+std::vector<paddle::Tensor> ToBf16(const paddle::Tensor& x, bool transposed) {
   PD_CHECK(x.is_cpu() && x.dtype() == paddle::DataType::FLOAT32, "to_bf16: X must be a float32 CPU tensor");
-  return {to_bf16(x.data(), view_of(x, false))};
+  PD_CHECK(!transposed || x.dims().size() == 2, "to_bf16: only a 2-D X can be transposed");
+  return {to_bf16(x.data(), view_of(x, transposed))};
 }
 
 // The oneDNN implementation chosen for the last-built matmul of each shape (for diagnostics).
@@ -268,6 +271,6 @@ PD_BUILD_OP(pr_bf16_matmul)
             "x_view: std::vector<int64_t>", "y_view: std::vector<int64_t>", "out_heads: bool"})
     .SetKernelFn(PD_KERNEL(Bf16Matmul));
 
-PD_BUILD_OP(pr_to_bf16).Inputs({"X"}).Outputs({"Out"}).SetKernelFn(PD_KERNEL(ToBf16));
+PD_BUILD_OP(pr_to_bf16).Inputs({"X"}).Outputs({"Out"}).Attrs({"transposed: bool"}).SetKernelFn(PD_KERNEL(ToBf16));
 
 PD_BUILD_OP(pr_bf16_matmul_impls).Inputs({"X"}).Outputs({"Out"}).SetKernelFn(PD_KERNEL(Bf16MatmulImpls));
