@@ -199,8 +199,10 @@ def concat_linear_inference(x, layers, out_bf16=False):
     key = ("concat", transposed) + tuple(id(layer.weight) for layer in layers)
     hit = cache.get(key) if cache is not None else None
     if hit is None:
-        weight = paddle.concat([_bf16_weight(layer.weight, transposed) for layer in layers],
-                               axis=0 if transposed else 1)
+        # each weight converted straight into the concatenation (a cached copy per layer would only duplicate it)
+        convert = all(_cacheable(layer.weight) for layer in layers)
+        weight = paddle.concat([build.run("pr_to_bf16", layer.weight, transposed)[0] if convert else layer.weight
+                                for layer in layers], axis=0 if transposed else 1)
         bias = None
         if any(layer.bias is not None for layer in layers):
             bias = paddle.concat([layer.bias if layer.bias is not None else paddle.zeros([layer.weight.shape[1]])
