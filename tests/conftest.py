@@ -202,3 +202,21 @@ def export_without_token_types(deploy_root):
     out = os.path.join(deploy_root, "exports", "albert-no-token-types")
     export_model(model_dir, out, onnx=True)
     return model_dir, out
+
+
+# -- the bf16 kernels (test_kernels.py, test_bf16_inference.py) ---------------------------------------
+def round_bf16(a):
+    """Round-to-nearest-even fp32 -> bf16 -> fp32, as oneDNN's conversion does."""
+    u = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    u = (u + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000
+    return u.astype(np.uint32).view(np.float32)
+
+
+@pytest.fixture(scope="session")
+def kernel():
+    """:mod:`paddle_rembert.kernels.bf16`, asserted usable (a bf16 CPU and the operators built)."""
+    from paddle_rembert.kernels import bf16
+
+    assert bf16.cpu_has_bf16(), "these tests need a CPU with AVX512-BF16 / AMX-BF16"
+    assert bf16.available(), bf16.unavailable_reason()
+    return bf16

@@ -14,28 +14,16 @@ import pytest
 import paddle_rembert as pr
 from paddle_rembert.kernels import bf16
 
-
-def _round_bf16(a):
-    """Round-to-nearest-even fp32 -> bf16 -> fp32, as oneDNN's conversion does."""
-    u = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32).astype(np.uint64)
-    u = (u + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000
-    return u.astype(np.uint32).view(np.float32)
+from .conftest import round_bf16
 
 
 def _gemm(x, y):
     """fp64 product of the bf16-rounded operands (the kernel accumulates in fp32)."""
-    return _round_bf16(x).astype(np.float64) @ _round_bf16(y).astype(np.float64)
+    return round_bf16(x).astype(np.float64) @ round_bf16(y).astype(np.float64)
 
 
 def _close(got, ref, rel=1e-5):
     np.testing.assert_allclose(got, ref, rtol=rel, atol=rel * np.abs(ref).max())
-
-
-@pytest.fixture(scope="module")
-def kernel():
-    assert bf16.cpu_has_bf16(), "these tests need a CPU with AVX512-BF16 / AMX-BF16"
-    assert bf16.available(), bf16.unavailable_reason()
-    return bf16
 
 
 # -- the kernel: views, merged heads, epilogues ----------------------------------------------------------
@@ -93,8 +81,8 @@ def test_weight_copies_in_either_layout(kernel):
     w = np.random.RandomState(2).randn(20, 36).astype("float32")
     plain, transposed = (build.run("pr_to_bf16", paddle.to_tensor(w), t)[0] for t in (False, True))
     assert plain.dtype == transposed.dtype == paddle.bfloat16 and transposed.shape == [36, 20]
-    np.testing.assert_array_equal(plain.astype("float32").numpy(), _round_bf16(w))
-    np.testing.assert_array_equal(transposed.astype("float32").numpy(), _round_bf16(w).T)
+    np.testing.assert_array_equal(plain.astype("float32").numpy(), round_bf16(w))
+    np.testing.assert_array_equal(transposed.astype("float32").numpy(), round_bf16(w).T)
 
 
 def test_bad_view_specs_are_refused(kernel):

@@ -16,23 +16,11 @@ import paddle_rembert as pr
 from paddle_rembert.kernels import bf16
 from paddle_rembert.modeling import layers
 
-
-def _round_bf16(a):
-    """Round-to-nearest-even fp32 -> bf16 -> fp32, as oneDNN's conversion does."""
-    u = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32).astype(np.uint64)
-    u = (u + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000
-    return u.astype(np.uint32).view(np.float32)
+from .conftest import round_bf16
 
 
 def _np(t):
     return t.numpy().astype(np.float64)
-
-
-@pytest.fixture(scope="module")
-def kernel():
-    assert bf16.cpu_has_bf16(), "these tests need a CPU with AVX512-BF16 / AMX-BF16"
-    assert bf16.available(), bf16.unavailable_reason()
-    return bf16
 
 
 # -- the thread-safe transpose ---------------------------------------------------------------------
@@ -156,7 +144,7 @@ def test_reorder_mode_is_fp32_accumulation_of_bf16_rounded_operands(kernel, xs, 
     rng = np.random.RandomState(0)
     x, y = rng.randn(*xs).astype("float32"), rng.randn(*ys).astype("float32")
     out = bf16.matmul_raw(paddle.to_tensor(x), paddle.to_tensor(y), None, tx, ty, mode=0).numpy()
-    xr, yr = _round_bf16(x).astype(np.float64), _round_bf16(y).astype(np.float64)
+    xr, yr = round_bf16(x).astype(np.float64), round_bf16(y).astype(np.float64)
     ref = np.matmul(np.swapaxes(xr, -1, -2) if tx else xr, np.swapaxes(yr, -1, -2) if ty else yr)
     assert out.dtype == np.float32 and out.shape == ref.shape
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
@@ -281,7 +269,7 @@ def test_scale_and_broadcast_add_run_in_the_gemm_epilogue(kernel):
     mask = np.where(rng.rand(2, 1, 1, 11) < 0.3, -1e4, 0.0).astype("float32")
     out = bf16.matmul_raw(paddle.to_tensor(q), paddle.to_tensor(k), None, False, True, mode=0, alpha=0.25,
                           add=paddle.to_tensor(mask)).numpy()
-    ref = 0.25 * (_round_bf16(q).astype(np.float64) @ np.swapaxes(_round_bf16(k), -1, -2)) + mask
+    ref = 0.25 * (round_bf16(q).astype(np.float64) @ np.swapaxes(round_bf16(k), -1, -2)) + mask
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-4)
 
 
