@@ -33,7 +33,8 @@ from . import build, ops
 logger = logging.getLogger("paddle_rembert")
 
 _REQUESTED = contextvars.ContextVar("paddle_rembert_bf16", default=False)
-# bf16 copies of the fp32 parameters used inside the outermost autocast block: {id: (param, copy)}
+# bf16 copies of the fp32 parameters used inside the outermost autocast block: {(id, transposed): (param, copy)},
+# and inference's q|k|v concatenations: {("concat", transposed, ids...): (params, weight, bias)}
 _WEIGHTS = contextvars.ContextVar("paddle_rembert_bf16_weights", default=None)
 _LOCK = threading.Lock()
 _STATE = {}  # "ok": bool once decided; "error": why not
