@@ -38,8 +38,12 @@ $(STAMP): setup.py constraints.txt $(PADDLE_STAMP)
 	$(PY) -c 'from paddle_rembert.kernels.build import main; main()'
 	touch $(STAMP)
 
+# Two pytest workers (one per core on the 2-core machines CI uses); test files, not single tests, are
+# spread over them, so a file's shared fixtures are built once. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
+
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 
 demo: install
 	$(PY) tools/demo.py

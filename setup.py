@@ -22,6 +22,7 @@ setup(
         "test": [
             "pytest",
             "pytest-timeout",
+            "pytest-xdist",  # make test runs two workers
             "safetensors",
             "torch",
             "transformers",
