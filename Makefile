@@ -34,7 +34,7 @@ $(STAMP): setup.py constraints.txt $(PADDLE_STAMP)
 		print("\n".join(k for k in keep if not k.lower().startswith("paddlepaddle")))' > $(VENV)/requirements.txt
 	grep -v '^paddlepaddle' constraints.txt > $(VENV)/constraints.txt
 	$(PY) -m pip install --quiet -c $(VENV)/constraints.txt -r $(VENV)/requirements.txt
-	$(PY) -c 'import paddle; print("installed PaddlePaddle", paddle.__version__, "(CUDA)" if paddle.device.is_compiled_with_cuda() else "(CPU)")'
+	$(PY) -W 'ignore:No ccache found:UserWarning' -c 'import paddle; print("installed PaddlePaddle", paddle.__version__, "(CUDA)" if paddle.device.is_compiled_with_cuda() else "(CPU)")'
 	$(PY) -c 'from paddle_rembert.kernels.build import main; main()'
 	touch $(STAMP)
 

@@ -35,6 +35,7 @@ def set_threads(n=None, frameworks=("paddle", "torch")):
     os.environ["OMP_NUM_THREADS"] = str(n)
     if "paddle" in frameworks:
         try:
+            import paddle_rembert.runtime.settings  # noqa: F401  (imports Paddle without its ccache warning)
             import paddle
 
             paddle.base.core.set_num_threads(n)
