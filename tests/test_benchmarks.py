@@ -1,13 +1,16 @@
-"""The benchmark runner works end to end on a tiny model: every backend runs the same weights.
+"""The benchmark runner and the alternating timer work end to end on a tiny model: every backend runs the
+same weights.
 
 Timings are not asserted (speed is measured in tools/, not tested); what is checked is that each
 backend ran, and that every forward gives the logits our dygraph model gives.
 """
 import json
+import re
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from .conftest import REPO
 
@@ -45,3 +48,45 @@ def test_runner_runs_every_backend_on_the_same_weights(tmp_path):
             elif name != "paddlenlp":  # PaddleNLP runs its own random weights
                 tolerance = 0.05 if name.endswith(("bf16", "int8")) else 1e-5
                 np.testing.assert_allclose(entry["logits"], reference, atol=tolerance, err_msg=name)
+
+
+def test_alternate_times_two_backends_in_turns_on_the_same_weights(tmp_path):
+    cmd = [sys.executable, "-m", "tools.benchmark", "alternate", "--family", "bert", "--tiny", "--pair", "ours,torch",
+           "--batch", "3", "--seq-len", "16", "--rounds", "3", "--warmup", "1", "--threads", "2",
+           "--work-dir", str(tmp_path / "work")]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    assert "forward, batch 3, seq len 16, 2 thread(s), one process, 3 rounds alternating" in out
+    assert "| ours (Paddle dygraph) fp32 " in out and "| transformers (PyTorch) fp32 " in out
+    assert "ours (Paddle dygraph) fp32 / transformers (PyTorch) fp32: " in out and "(ratio of the medians)" in out
+    diff = float(re.search(r"max \|logits A - logits B\| (\S+)", out).group(1))
+    assert diff < 1e-5  # the same weights on both sides
+    assert "No ccache found" not in done.stderr
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--pair", "ours"], "--pair takes two different backends"),
+    (["--pair", "ours,ours"], "--pair takes two different backends"),
+    (["--pair", "ours,tensorflow"], "unknown backend 'tensorflow'"),
+    (["--pair", "onnxruntime,torch", "--mode", "train"], "onnxruntime only runs forward"),
+    (["--rounds", "0"], "--rounds and --batch must be at least 1"),
+])
+def test_alternate_refuses_bad_options_with_one_line(argv, message, capsys):
+    from tools.bench import alternate
+
+    with pytest.raises(SystemExit) as exc:
+        alternate.parse_args(argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_alternate_reports_a_failing_backend_in_one_line(tmp_path):
+    """PaddleNLP 2.8.1's RemBERT fails in forward: alternate says so in one line and exits 1."""
+    cmd = [sys.executable, "-m", "tools.benchmark", "alternate", "--family", "rembert", "--tiny",
+           "--pair", "paddlenlp,torch", "--batch", "2", "--seq-len", "8", "--rounds", "1", "--threads", "2",
+           "--work-dir", str(tmp_path / "work")]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 1
+    assert "alternate: paddlenlp failed: " in done.stderr and "Traceback" not in done.stderr
+    assert done.stdout.strip() == ""

@@ -70,13 +70,24 @@ REAL_CONFIGS = {"albert": "albert-base-v2", "rembert": "google-rembert"}
 QUIET = 0.25  # cores other processes may keep busy for a measurement to count as undisturbed
 
 
-def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m tools.benchmark run", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_model_options(p):
+    """The options that pick the workload (model, length, threads, where it is prepared); shared with
+    ``alternate``."""
     p.add_argument("--family", default="albert", help="model_type of a registered family (default albert)")
     p.add_argument("--config", help="a config.json to use instead of the family's base-size config")
     p.add_argument("--layers", type=int, help="override num_hidden_layers (e.g. full-width RemBERT with 4)")
     p.add_argument("--tiny", action="store_true", help="the family's tiny test config (for checking the tool)")
+    p.add_argument("--seq-len", type=int, default=128)
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for every backend (default: all cores)")
+    p.add_argument("--work-dir", default=os.path.join(REPO, "bench_output", "models"),
+                   help="where the prepared model, export and PyTorch copy are kept (reused when the config matches)")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m tools.benchmark run", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_options(p)
     p.add_argument("--backends", default=",".join(BACKENDS), help=f"comma-separated subset of {','.join(BACKENDS)}")
     p.add_argument("--no-ceilings", dest="ceilings", action="store_false",
                    help="skip measuring the fp32/bf16/int8 matmul ceilings")
@@ -84,16 +95,11 @@ def parse_args(argv):
                    help=f"time per ceiling GEMM (default {ceiling_gemms.SECONDS:g})")
     p.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of train,forward")
     p.add_argument("--batches", default="8", help="comma-separated batch sizes (default 8)")
-    p.add_argument("--seq-len", type=int, default=128)
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for every backend (default: all cores)")
     p.add_argument("--repeat", type=int, default=5, help="timed runs; the median is reported (default 5)")
     p.add_argument("--warmup", type=int, default=2, help="untimed runs first (default 2)")
     p.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
                    help="before each measurement wait up to SECONDS for the CPU to be idle; a disturbed one is "
                         "taken again (twice at most)")
-    p.add_argument("--work-dir", default=os.path.join(REPO, "bench_output", "models"),
-                   help="where the prepared model, export and PyTorch copy are kept (reused when the config matches)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", metavar="PATH", help="also write every timing and the environment as JSON")
     p.add_argument("--child", help=argparse.SUPPRESS)  # child mode: one backend, result to --result-file
     p.add_argument("--result-file", help=argparse.SUPPRESS)
