@@ -2,8 +2,8 @@
 
   run         one model on every backend (ours, PyTorch, PaddleNLP, Paddle Inference fp32/bf16,
               onnxruntime), train step and forward, side by side (tools/bench/runner.py)
-  alternate   two of those backends in one process, call by call in turns: robust to a machine
-              whose speed drifts (tools/bench/alternate.py)
+  alternate   two of those backends in one process, call by call in turns, for a machine whose
+              speed drifts (tools/bench/alternate.py)
   tokenizers  tokenizer throughput against transformers' slow and fast tokenizers (tools/bench/tokenizers.py)
   training    padding strategies over an epoch, full-size RemBERT step (tools/bench/training.py)
   all         every subcommand above with its defaults (training: padding)
@@ -14,7 +14,12 @@ measurements (times and ratios), never verdicts; see docs/benchmarks.md.
 import importlib
 import sys
 
-SUBCOMMANDS = {"run": "tools.bench.runner", "alternate": "tools.bench.alternate", "tokenizers": "tools.bench.tokenizers", "training": "tools.bench.training"}
+SUBCOMMANDS = {
+    "run": "tools.bench.runner",
+    "alternate": "tools.bench.alternate",
+    "tokenizers": "tools.bench.tokenizers",
+    "training": "tools.bench.training",
+}
 ALL_ARGS = {"training": ["padding"]}  # what `all` passes to a subcommand that needs arguments
 
 
