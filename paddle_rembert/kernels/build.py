@@ -81,11 +81,8 @@ def _load():
     """Register the custom operators, building them first if the cache has none (a file lock keeps
     concurrent processes from building at once)."""
     import fcntl
-    import warnings
 
-    with warnings.catch_warnings():  # importing it warns that ccache is missing: noise, we compile once
-        warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
-        from paddle.utils.cpp_extension import load_op_meta_info_and_register_op
+    from paddle.utils.cpp_extension import load_op_meta_info_and_register_op
 
     for lib in ("libdnnl.so.3", "libiomp5.so"):
         if not os.path.exists(os.path.join(_paddle_libs(), lib)):
