@@ -22,11 +22,18 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(REPO, "examples", "demo")
 
 
+def _quiet_paddle_import(environ):
+    """``environ`` with Paddle's ccache warning hidden in the children: Paddle's launcher imports Paddle
+    itself, before any of our code could hide it."""
+    hide = "ignore:No ccache found:UserWarning"
+    return dict(environ, PYTHONWARNINGS=",".join(filter(None, [environ.get("PYTHONWARNINGS"), hide])))
+
+
 def step(title, cmd, env=None):
     print(f"\n=== {title}\n$ {' '.join(os.path.relpath(c, REPO) if c.startswith(REPO) else c for c in cmd)}",
           flush=True)
     start = time.time()
-    result = subprocess.run(cmd, cwd=REPO, env=dict(os.environ, **(env or {})))
+    result = subprocess.run(cmd, cwd=REPO, env=dict(_quiet_paddle_import(os.environ), **(env or {})))
     if result.returncode != 0:
         sys.exit(f"demo step '{title}' failed with exit status {result.returncode}")
     print(f"--- {title}: {time.time() - start:.1f} s", flush=True)
