@@ -194,11 +194,12 @@ def linear_inference(x, layer, act=None, add=None, out_bf16=False):
 
 def concat_linear_inference(x, layers, out_bf16=False):
     """``concat([l(x) for l in layers], -1)`` as one bf16 GEMM: the layers' weights (and biases) are
-    concatenated once per autocast block, so ``x`` is converted and read once (attention's q, k, v)."""
+    concatenated once per autocast block, so ``x`` is converted and read once (attention's q, k, v). Call only
+    when :func:`inference` holds (then an ``autocast()`` block has set the cache)."""
     cache = _WEIGHTS.get()
     transposed = _read_transposed(x, [layer.weight for layer in layers])
     key = ("concat", transposed) + tuple(id(layer.weight) for layer in layers)
-    hit = cache.get(key) if cache is not None else None
+    hit = cache.get(key)
     if hit is None:
         # each weight converted straight into the concatenation (a cached copy per layer would only duplicate it)
         convert = all(_cacheable(layer.weight) for layer in layers)
@@ -208,9 +209,7 @@ def concat_linear_inference(x, layers, out_bf16=False):
         if any(layer.bias is not None for layer in layers):
             bias = paddle.concat([layer.bias if layer.bias is not None else paddle.zeros([layer.weight.shape[1]])
                                   for layer in layers], axis=0)
-        hit = (tuple(layer.weight for layer in layers), weight, bias)  # the parameters keep the ids unique
-        if cache is not None:
-            cache[key] = hit
+        hit = cache[key] = (tuple(layer.weight for layer in layers), weight, bias)  # the parameters keep ids unique
     return matmul_raw(x, hit[1], hit[2], transpose_y=transposed, out_bf16=out_bf16)
 
 
