@@ -1,4 +1,6 @@
-"""Process-level CPU settings: MKL's code path on AMD, glibc's freed memory, threads, the transpose flag."""
+"""Process-level settings: MKL's code path on AMD, glibc's freed memory, threads, the transpose flag, and the
+notices Paddle prints on import."""
+import io
 import os
 import subprocess
 import sys
@@ -8,7 +10,7 @@ import paddle
 import pytest
 
 from paddle_rembert.modeling.layers import transpose
-from paddle_rembert.runtime.settings import default_num_threads, mkl_cpu_type
+from paddle_rembert.runtime.settings import StderrWithoutNotice, default_num_threads, mkl_cpu_type
 
 AMD = "vendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx avx2 fma {extra}\n"
 
@@ -57,3 +59,41 @@ def test_glibc_keeps_freed_memory_unless_turned_off(value, expected):
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(expected)
+
+
+def test_importing_the_package_hides_paddles_thread_notice():
+    """Paddle prints a two-line notice on import whenever OMP_NUM_THREADS > 1 (our benchmark tools set it
+    before importing Paddle); importing the package first imports Paddle without it."""
+    env = dict(os.environ, OMP_NUM_THREADS="2")
+    plain = subprocess.run([sys.executable, "-c", "import paddle"], env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert "OMP_NUM_THREADS set to 2" in plain.stderr  # what Paddle alone prints
+    ours = subprocess.run([sys.executable, "-c", "import paddle_rembert, paddle; print(paddle.__version__)"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert ours.returncode == 0 and ours.stdout.strip() == paddle.__version__, ours.stderr
+    assert "OMP_NUM_THREADS" not in ours.stderr and "ccache" not in ours.stderr, ours.stderr
+
+
+def test_only_the_thread_notice_is_dropped_and_only_while_active():
+    out = io.StringIO()
+    quiet = StderrWithoutNotice(out)
+    print("WARNING: OMP_NUM_THREADS set to 4, not 1. The computation speed will not be optimized.", file=quiet)
+    print("PLEASE USE OMP_NUM_THREADS WISELY.", file=quiet)
+    print("something else Paddle printed", file=quiet)
+    print("  WARNING: OMP_NUM_THREADS set to 4 (not at the start of a line)", file=quiet)
+    print("", file=quiet)  # an empty line not after the notice is kept
+    assert out.getvalue() == ("something else Paddle printed\n"
+                              "  WARNING: OMP_NUM_THREADS set to 4 (not at the start of a line)\n\n")
+    assert quiet.getvalue() == out.getvalue()  # anything else is the stream's
+    quiet.active = False  # after the import: a logger Paddle made meanwhile still writes through it
+    print("PLEASE USE OMP_NUM_THREADS WISELY.", file=quiet)
+    assert out.getvalue().endswith("\nPLEASE USE OMP_NUM_THREADS WISELY.\n")
+
+
+def test_paddles_loggers_still_reach_stderr():
+    """Paddle creates logging handlers on sys.stderr while it is imported; they must not end up writing into
+    something that swallows them."""
+    code = ("import logging, paddle_rembert\n"
+            "logging.getLogger('paddle.base.io').warning('still here')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "still here" in done.stderr, done.stderr

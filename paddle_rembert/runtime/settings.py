@@ -11,11 +11,56 @@ import os
 import sys
 import warnings
 
-with warnings.catch_warnings():  # only while importing Paddle, once
-    # Paddle looks for ccache (to compile custom C++ operators, which this package never does) and warns
-    # on import when it is missing: noise on every command. This hides that one message, nothing else.
-    warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
-    import paddle
+# Printed by Paddle's import whenever OMP_NUM_THREADS > 1, which our entry points set on purpose (the
+# benchmark tools before importing Paddle); it warns about data parallelism and OpenBLAS, neither ours.
+_PADDLE_THREAD_NOTICE = ("WARNING: OMP_NUM_THREADS set to ", "PLEASE USE OMP_NUM_THREADS WISELY.")
+
+
+class StderrWithoutNotice:
+    """Stands in for ``sys.stderr`` while Paddle is imported. Everything written passes straight on to
+    ``stream``, except the lines of Paddle's OMP_NUM_THREADS notice (each a ``print``: its text, then
+    ``"\\n"``). Paddle's loggers, created during the import, keep this object as their stream, so after
+    the import (``active = False``) it passes on everything."""
+
+    def __init__(self, stream):
+        self.stream, self.active, self._dropped_line = stream, True, False
+
+    def write(self, text):
+        if self.active:
+            if text.startswith(_PADDLE_THREAD_NOTICE):
+                self._dropped_line = True
+                return len(text)
+            if self._dropped_line and text == "\n":
+                self._dropped_line = False
+                return len(text)
+            self._dropped_line = False
+        return self.stream.write(text)
+
+    def __getattr__(self, name):  # flush, fileno, isatty, encoding, ...
+        return getattr(self.stream, name)
+
+
+def _import_paddle():
+    """Import Paddle once, without two notices that would reach every command: the warning that ccache
+    is missing (ccache only speeds up compiling custom operators; ours are built once and cached), and
+    the OMP_NUM_THREADS notice above."""
+    stderr = sys.stderr
+    quiet = None if stderr is None else StderrWithoutNotice(stderr)  # None: no console (pythonw)
+    if quiet is not None:
+        sys.stderr = quiet
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
+            import paddle  # noqa: F401
+    finally:
+        if quiet is not None:
+            quiet.active = False
+            if sys.stderr is quiet:
+                sys.stderr = stderr
+
+
+_import_paddle()
+import paddle  # noqa: E402  (already imported, quietly)
 
 _SKX_FLAGS = {"avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl"}
 
