@@ -35,7 +35,8 @@ def set_threads(n=None, frameworks=("paddle", "torch")):
     os.environ["OMP_NUM_THREADS"] = str(n)
     if "paddle" in frameworks:
         try:
-            import paddle_rembert.runtime.settings  # noqa: F401  (imports Paddle without its ccache warning)
+            import paddle_rembert.runtime.settings  # noqa: F401  (imports Paddle without its ccache warning and
+            # the notice it prints because OMP_NUM_THREADS, set just above, is over 1)
             import paddle
 
             paddle.base.core.set_num_threads(n)
