@@ -143,9 +143,9 @@ class TransformerIntermediate(nn.Layer):
 class TransformerLayer(nn.Layer):
     """Self-attention, then (decoders with ``add_cross_attention``) cross-attention, then the feed-forward block."""
 
-    def __init__(self, config):
+    def __init__(self, config, position_embedding_type=None):
         super().__init__()
-        self.attention = TransformerAttention(config)
+        self.attention = TransformerAttention(config, position_embedding_type)
         self.is_decoder = config.is_decoder
         if config.add_cross_attention:
             if not config.is_decoder:
@@ -177,12 +177,14 @@ class TransformerEncoder(nn.Layer):
 
     ``project_input`` is a hook for encoders that map their input first (RemBERT's
     ``embedding_hidden_mapping_in``); the mapped input is the first hidden state.
+    ``position_embedding_type`` overrides the config's (RemBERT's attention has no relative positions).
     """
 
-    def __init__(self, config):
+    def __init__(self, config, position_embedding_type=None):
         super().__init__()
         self.config = config
-        self.layer = nn.LayerList([TransformerLayer(config) for _ in range(config.num_hidden_layers)])
+        self.layer = nn.LayerList([TransformerLayer(config, position_embedding_type)
+                                   for _ in range(config.num_hidden_layers)])
         self.gradient_checkpointing = False
 
     def project_input(self, hidden_states):
@@ -234,8 +236,12 @@ class EncoderBackbone:
 
     Mixed into a :class:`~paddle_rembert.modeling.modeling_utils.PretrainedModel` that has
     ``embeddings`` and ``encoder``; ``embed_project`` (ELECTRA's ``embeddings_project``) maps the
-    embedding output before the encoder.
+    embedding output before the encoder. ``use_cache_from_config``: whether a decoder called without
+    ``use_cache`` follows ``config.use_cache`` (BERT, RoBERTa, RemBERT) or returns no cache (ELECTRA),
+    as each family's transformers model does.
     """
+
+    use_cache_from_config = True
 
     def get_input_embeddings(self):
         return self.embeddings.word_embeddings
@@ -249,7 +255,9 @@ class EncoderBackbone:
         """``(sequence_output, cache, hidden_states, attentions, cross_attentions)``."""
         cfg = self.config
         output_attentions, output_hidden_states = self.output_flags(output_attentions, output_hidden_states)
-        use_cache = (use_cache if use_cache is not None else cfg.use_cache) if cfg.is_decoder else False
+        if use_cache is None and self.use_cache_from_config:
+            use_cache = cfg.use_cache
+        use_cache = bool(use_cache) if cfg.is_decoder else False
         past_length = past_key_values[0][0].shape[2] if past_key_values is not None else 0
         embedding_output, shape = self.embed_inputs(input_ids, token_type_ids, position_ids, inputs_embeds,
                                                     past_length)
@@ -327,7 +335,7 @@ def _lm_backbone(model, input_ids, attention_mask, token_type_ids, position_ids,
 
 
 class CrossAttendingMaskedLMHead:
-    """BERT's and RoBERTa's masked-LM forward: ``self.lm_head`` on every position; the backbone may
+    """BERT's, RoBERTa's and RemBERT's masked-LM forward: ``self.lm_head`` on every position; the backbone may
     cross-attend (``encoder_hidden_states``), as in transformers."""
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,

@@ -26,9 +26,10 @@ from .outputs import (
 
 def _backbone_kwargs(attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
                      output_attentions, output_hidden_states):
+    # return_dict=True: the head reads the backbone's fields by name even when config.return_dict is False
     return dict(attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
                 head_mask=head_mask, inputs_embeds=inputs_embeds, output_attentions=output_attentions,
-                output_hidden_states=output_hidden_states)
+                output_hidden_states=output_hidden_states, return_dict=True)
 
 
 class SequenceClassificationHead:

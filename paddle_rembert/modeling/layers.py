@@ -37,6 +37,17 @@ ACT2FN = {
     "swish": F.silu,
     "tanh": paddle.tanh,
     "linear": lambda x: x,
+    # the rest of transformers 4.46's ACT2FN, as its activations.py computes them
+    "gelu_python": lambda x: x * 0.5 * (1.0 + paddle.erf(x / math.sqrt(2.0))),
+    "gelu_accurate": lambda x: 0.5 * x * (1 + paddle.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3))),
+    "gelu_10": lambda x: paddle.clip(F.gelu(x), -10.0, 10.0),
+    "quick_gelu": lambda x: x * F.sigmoid(1.702 * x),
+    "mish": F.mish,
+    "sigmoid": F.sigmoid,
+    "relu6": F.relu6,
+    "leaky_relu": F.leaky_relu,  # torch.nn.LeakyReLU's default slope, 0.01
+    "laplace": lambda x: 0.5 * (1.0 + paddle.erf((x - 0.707107) / (0.282095 * math.sqrt(2.0)))),
+    "relu2": lambda x: paddle.square(F.relu(x)),
 }
 
 
@@ -160,7 +171,8 @@ def additive_attention_mask(attention_mask, dtype, input_ids=None, pad_token_id=
       not the caller remembered the mask. ``None`` with neither gives no mask.
 
     * ``causal_length`` (the query length, decoders only) adds transformers' causal mask, with
-      ``past_length`` cached positions in front.
+      ``past_length`` cached positions in front, to a 2-D mask or none. As in transformers, a 3-D
+      (or 4-D) mask is the caller's whole mask: nothing is added to it.
 
     Masked positions get ``finfo(dtype).min`` (as transformers), never ``-inf`` or ``-1e4``.
     """
@@ -182,7 +194,7 @@ def additive_attention_mask(attention_mask, dtype, input_ids=None, pad_token_id=
         raise PaddleRembertError(
             f"attention_mask must be 2-D, 3-D or 4-D, got shape {list(attention_mask.shape)}"
         )
-    if causal_length is not None:
+    if causal_length is not None and (attention_mask is None or attention_mask.ndim == 2):
         causal_add = _causal_additive(causal_length, past_length, dtype, neg)
         additive = causal_add if additive is None else paddle.clip(additive + causal_add, min=neg)
     return additive

@@ -57,6 +57,11 @@ def check_decoder_cache(saved, family, class_name, **overrides):
     t_next = torch_model(**T.to_torch({**nxt, **extra}), past_key_values=t_out.past_key_values)
     p_next = model(**T.to_paddle({**nxt, **extra}), past_key_values=p_out.past_key_values)
     np.testing.assert_allclose(p_next.logits.numpy(), t_next.logits.detach().numpy(), atol=ATOL)
+    # without use_cache, BERT-style models fall back to config.use_cache; ELECTRA returns no cache
+    assert (p_next.past_key_values is None) == (t_next.past_key_values is None) == (family == "electra")
+    t_next = torch_model(**T.to_torch({**nxt, **extra}), past_key_values=t_out.past_key_values, use_cache=True)
+    p_next = model(**T.to_paddle({**nxt, **extra}), past_key_values=p_out.past_key_values, use_cache=True)
+    np.testing.assert_allclose(p_next.logits.numpy(), t_next.logits.detach().numpy(), atol=ATOL)
     assert p_next.past_key_values[0][0].shape[2] == inputs["input_ids"].shape[1] + 1
 
 

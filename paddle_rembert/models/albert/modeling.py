@@ -208,10 +208,15 @@ class AlbertModel(AlbertPreTrainedModel):
         pooled_output = None
         if self.pooler is not None:
             pooled_output = self.pooler_activation(self.pooler(sequence_output[:, 0]))
-        return self.wrap_output(BaseModelOutputWithPooling(
+        output = BaseModelOutputWithPooling(
             last_hidden_state=sequence_output, pooler_output=pooled_output,
-            hidden_states=hidden_states and tuple(hidden_states), attentions=attentions and tuple(attentions)),
-            return_dict)
+            hidden_states=hidden_states and tuple(hidden_states), attentions=attentions and tuple(attentions))
+        if return_dict is None:
+            return_dict = getattr(self.config, "return_dict", True)
+        if not return_dict:  # transformers' tuple keeps the pooled slot even when it is None
+            return (sequence_output, pooled_output) + tuple(
+                v for v in (output.hidden_states, output.attentions) if v is not None)
+        return output
 
 
 class AlbertMLMHead(nn.Layer):
@@ -258,7 +263,8 @@ class AlbertForPreTraining(_AlbertWithMLMHead):
                 output_hidden_states=None, return_dict=None):
         outputs = self.albert(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                               position_ids=position_ids, head_mask=head_mask, inputs_embeds=inputs_embeds,
-                              output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+                              output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+                              return_dict=True)
         prediction_scores = self.predictions(outputs.last_hidden_state)
         sop_scores = self.sop_classifier(outputs.pooler_output)
         loss = None

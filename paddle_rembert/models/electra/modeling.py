@@ -121,7 +121,10 @@ class ElectraPreTrainedModel(PretrainedModel):
 
 
 class ElectraModel(EncoderBackbone, ElectraPreTrainedModel):
-    """Embeddings (projected when ``embedding_size != hidden_size``) and the encoder; no pooler."""
+    """Embeddings (projected when ``embedding_size != hidden_size``) and the encoder; no pooler. Unlike
+    BERT's, transformers' ELECTRA returns a decoder's cache only when ``use_cache`` is given."""
+
+    use_cache_from_config = False
 
     def __init__(self, config):
         super().__init__(config)

@@ -14,13 +14,17 @@ Architecture notes (transformers' ``modeling_rembert.py`` is the numerical refer
 from paddle import nn
 
 from ...modeling.heads import (
-    MaskedLMHead,
     MultipleChoiceHead,
     QuestionAnsweringHead,
     SequenceClassificationHead,
     TokenClassificationHead,
 )
-from ...modeling.encoder import PooledEncoderBackbone, TransformerEncoder, TransformerPooler
+from ...modeling.encoder import (
+    CrossAttendingMaskedLMHead,
+    PooledEncoderBackbone,
+    TransformerEncoder,
+    TransformerPooler,
+)
 from ...modeling.layers import Dropout, Embedding, Linear, LayerNorm, get_activation
 from ...modeling.losses import cross_entropy
 from ...modeling.outputs import CausalLMOutputWithCrossAttentions
@@ -46,10 +50,11 @@ class RemBertEmbeddings(nn.Layer):
 
 
 class RemBertEncoder(TransformerEncoder):
-    """BERT's layers after ``embedding_hidden_mapping_in`` (input embedding size -> hidden size)."""
+    """BERT's layers after ``embedding_hidden_mapping_in`` (input embedding size -> hidden size). As in
+    transformers, the attention is absolute whatever ``position_embedding_type`` a config carries."""
 
     def __init__(self, config):
-        super().__init__(config)
+        super().__init__(config, position_embedding_type="absolute")
         self.embedding_hidden_mapping_in = Linear(config.input_embedding_size, config.hidden_size)
 
     def project_input(self, hidden_states):
@@ -109,7 +114,7 @@ class _RemBertWithLMHead(RemBertPreTrainedModel):
         return self.cls(sequence_output)
 
 
-class RemBertForMaskedLM(MaskedLMHead, _RemBertWithLMHead):
+class RemBertForMaskedLM(CrossAttendingMaskedLMHead, _RemBertWithLMHead):
     pass
 
 
@@ -124,7 +129,7 @@ class RemBertForCausalLM(_RemBertWithLMHead):
                                encoder_hidden_states=encoder_hidden_states,
                                encoder_attention_mask=encoder_attention_mask, past_key_values=past_key_values,
                                use_cache=use_cache, output_attentions=output_attentions,
-                               output_hidden_states=output_hidden_states)
+                               output_hidden_states=output_hidden_states, return_dict=True)
         logits = self.lm_head(outputs.last_hidden_state)
         loss = None
         if labels is not None:  # position t predicts token t+1
