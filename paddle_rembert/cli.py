@@ -109,6 +109,12 @@ def _predict(args):
         raise PaddleRembertError(f"--output {args.output} is a directory; give a file name")
     predictor = Predictor(args.model_dir, device=args.device, threads=getattr(args, "threads", None),
                           backend=args.backend, precision=args.precision, max_length=args.max_length)
+    if predictor.task == "question-answering" and (pairs is None or None in pairs):
+        if args.text is not None:
+            raise PaddleRembertError("question-answering needs --text-pair (the context) with --text (the question)")
+        line = 1 if pairs is None else pairs.index(None) + 1
+        raise PaddleRembertError(f"{args.input_file}:{line}: no context: question-answering needs a question, "
+                                 f"a tab and its context on each line")
     qa = dict(doc_stride=args.doc_stride, max_answer_len=args.max_answer_length, max_seq_len=args.max_length,
               handle_impossible_answer=args.handle_impossible_answer) if predictor.task == "question-answering" else {}
     results = predictor.predict(texts, pairs, batch_size=args.batch_size, top_k=args.top_k, **qa)
@@ -141,7 +147,25 @@ def run_guarded(fn, prog, debug=None):
         message = describe_os_error(e) if isinstance(e, OSError) else str(e)
         print(f"{prog}: error: {message}", file=sys.stderr)
         return 2
+    except Exception as e:  # Ctrl-C inside Paddle's C++ comes back as a RuntimeError raised while handling it
+        if debug or not _interrupted(e):
+            raise
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
     return 0
+
+
+def _interrupted(error):
+    while error is not None:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        error = error.__context__
+    return False
 
 
 def positive_int(text):
@@ -155,6 +179,17 @@ def positive_int(text):
     return value
 
 
+def thread_count(text):
+    """argparse type for ``--threads``: 1 to 4x the cores (OpenMP aborts the process when it cannot start a
+    huge team, and more threads than that only contend)."""
+    value = positive_int(text)
+    limit = 4 * (os.cpu_count() or 1)
+    if value > limit:
+        raise argparse.ArgumentTypeError(f"must be at most {limit} (4x this machine's {os.cpu_count()} cores), "
+                                         f"got {value}")
+    return value
+
+
 def build_parser():
     from . import __version__
 
@@ -162,7 +197,7 @@ def build_parser():
                                      epilog=OVERWRITE_RULE + ".")
     parser.add_argument("--version", action="version", version=f"paddle-rembert {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    parser.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: all cores)")
+    parser.add_argument("--threads", type=thread_count, default=None, help="CPU threads (default: all cores)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("convert", help="convert a transformers PyTorch checkpoint to Paddle, or back")
@@ -236,7 +271,7 @@ def build_parser():
     p.add_argument("--handle-impossible-answer", action="store_true",
                    help="question-answering: allow \"no answer\" (an empty answer) when it scores best")
     p.add_argument("--output", help="write the JSON lines here (atomically) instead of stdout")
-    p.add_argument("--threads", type=positive_int, default=argparse.SUPPRESS, help="CPU threads (default: all cores)")
+    p.add_argument("--threads", type=thread_count, default=argparse.SUPPRESS, help="CPU threads (default: all cores)")
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("train", help="fine-tune on XNLI / PAWS-X from a YAML recipe (see tools/train.py)")

@@ -67,8 +67,8 @@ def choose_model(config, ckpt, source, ignore_mismatched_sizes=False):
     report = best[2].report
     hint = "; --ignore-mismatched-sizes leaves the mismatched tensors out" \
         if report.mismatched_keys and not (report.missing_keys or report.unexpected_keys) else ""
-    details = "; ".join(line.strip() for line in report.describe(best[1], ckpt.path).splitlines()[1:])
-    raise PaddleRembertError(f"the weights in {ckpt.path} do not fit {' or '.join(candidates)}: {details}{hint}")
+    raise PaddleRembertError(f"the weights in {ckpt.path} do not fit {' or '.join(candidates)}: "
+                             f"{report.summary()}{hint}")
 
 
 def convert_checkpoint(src, dst, to="paddle", dtype=None, safe_serialization=False, overwrite=False,
@@ -110,7 +110,8 @@ def convert_checkpoint(src, dst, to="paddle", dtype=None, safe_serialization=Fal
     with atomic_dir(dst) as tmp:
         config.save_pretrained(tmp)
         _copy_tokenizer_files(resolve(tokenizer_dir) if tokenizer_dir else src, tmp,
-                              registry.get(model_type, config_path).tokenizer_files)
+                              registry.get(model_type, config_path).tokenizer_files, tokenizer_dir is not None,
+                              config.vocab_size)
         bar = tqdm(desc=f"convert to {to}", unit="tensor", disable=not progress)
         if to == "paddle":
             _write_paddle(tmp, ckpt, plan, st_dtype, safe_serialization, bar)
@@ -175,11 +176,27 @@ def _check_tied_copies(model, ckpt, plan):
                                dup, ckpt.path, prefix_map[target])
 
 
-def _copy_tokenizer_files(src, dst, names):
+_TOKENIZER_SETTINGS = ("tokenizer_config.json", "special_tokens_map.json", "added_tokens.json")
+
+
+def _copy_tokenizer_files(src, dst, names, requested, vocab_size):
+    """Copy the family's tokenizer files from ``src``, then check that they load and fit the model's
+    vocabulary. A source without them converts with a warning, unless they were ``requested``
+    (``--tokenizer``)."""
+    from .tokenization.auto import AutoTokenizer, check_ids_fit
+
     if not os.path.isdir(src):
         raise PaddleRembertError(f"tokenizer directory not found: {src}")
-    for name in names:
-        path = os.path.join(src, name)
-        if os.path.isfile(path):
-            shutil.copy2(path, os.path.join(dst, name))
+    present = [name for name in names if os.path.isfile(os.path.join(src, name))]
+    vocabulary_files = [name for name in names if name not in _TOKENIZER_SETTINGS]
+    has_vocabulary = bool(set(present) & set(vocabulary_files))
+    if requested and not has_vocabulary:
+        raise PaddleRembertError(f"{src} holds no tokenizer of this model's family (no "
+                                 f"{' or '.join(vocabulary_files)})")
+    for name in present:
+        shutil.copy2(os.path.join(src, name), os.path.join(dst, name))
+    if has_vocabulary:
+        check_ids_fit(AutoTokenizer.from_pretrained(dst), vocab_size, src)
+    else:
+        logger.warning("%s has no tokenizer vocabulary; the converted model has none (pass --tokenizer DIR)", src)
 

@@ -248,6 +248,19 @@ def test_a_non_empty_output_dir_needs_resume_or_overwrite(setup, tmp_path):
         run(args_for(setup, out, overwrite_output_dir=True, resume=True, **quick))
 
 
+def test_a_run_that_stopped_at_start_up_does_not_block_the_next(setup, tmp_path):
+    out = tmp_path / "run"
+    quick = dict(do_eval=False, max_steps=2, eval_step=2, save_steps=2)
+    with pytest.raises(pr.PaddleRembertError, match="select_on 'fr-ca' is not a dev language of xnli"):
+        run(args_for(setup, out, select_on="fr-ca", **quick))
+    assert not out.exists()  # refused before anything was written, not after tokenizing the training set
+    out.mkdir()
+    (out / "train.log").write_text("a run that stopped before training\n")  # what a late start-up error leaves
+    run(args_for(setup, out, **quick))
+    assert "checkpoint-2" in os.listdir(out)
+    assert _log(out).startswith("a run that stopped before training")  # kept: this run's log follows it
+
+
 def test_training_refuses_an_output_dir_holding_its_starting_model(setup, tmp_path):
     import shutil
 

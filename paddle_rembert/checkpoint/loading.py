@@ -22,8 +22,11 @@ def check_plan(plan, ckpt, float_keys, ignore_mismatched_sizes=False):
     mismatched = plan.report.mismatched_keys
     if mismatched and not ignore_mismatched_sizes:
         key, ckpt_shape, expected = mismatched[0]
-        more = f" (and {len(mismatched) - 1} more: {', '.join(k for k, _, _ in mismatched[1:])})" \
-            if len(mismatched) > 1 else ""
+        others = [k for k, _, _ in mismatched[1:]]
+        more = f" (and {len(others)} more: {', '.join(others[:3])}{', ...' if len(others) > 3 else ''})" \
+            if others else ""
+        if len(mismatched) > 3:  # many tensors at once: a config of another size, not a head of another size
+            more += "; config.json's sizes do not match these weights"
         source = ckpt.source(plan.mismatched_sources.get(key, key)) if plan.mismatched_sources else ckpt.path
         raise PaddleRembertError(
             f"{source}: {key} has shape {list(ckpt_shape)} in the checkpoint, the model needs {list(expected)}"

@@ -8,7 +8,9 @@ Layouts:
   (zip, or the legacy pre-1.6 pickle), or their shards with a ``*.index.json``. Linear weights
   are ``[out, in]``.
 """
+import logging
 import os
+import re
 import zipfile
 
 import numpy as np
@@ -17,6 +19,8 @@ from ..runtime.errors import PaddleRembertError
 from ..runtime.files import read_json
 from .safe_pickle import as_array, safe_load
 from .safetensors import FLOAT_NAMES, SafetensorsFile, cast, numpy_to_st_dtype
+
+logger = logging.getLogger("paddle_rembert")
 
 PADDLE_WEIGHTS = "model_state.pdparams"
 SAFETENSORS = "model.safetensors"
@@ -83,6 +87,30 @@ class _InMemory:
         return np.ascontiguousarray(arr.T if transpose else arr)
 
 
+_LFS_POINTER = b"version https://git-lfs"
+
+
+def check_not_lfs_pointer(path):
+    """Name the usual cause of an unreadable weights file: a clone made without git-lfs keeps a text pointer."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(_LFS_POINTER))
+    except OSError:
+        return
+    if head == _LFS_POINTER:
+        raise PaddleRembertError(f"{path} is a Git LFS pointer, not the weights: fetch them (git lfs pull)")
+
+
+def _first_reason(error):
+    """torch's load errors run to many lines of advice (weights_only=False, add_safe_globals) that do not
+    apply here: keep the reason only, without terminal colour codes."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    match = re.search(r"WeightsUnpickler error: *(.+)", text)
+    lines = [line.strip() for line in (match.group(1) if match else text).splitlines() if line.strip()]
+    reason = lines[0] if lines else type(error).__name__
+    return reason.split(". ")[0][:300]
+
+
 def _torch_to_numpy(tensor):
     import torch
 
@@ -105,13 +133,16 @@ def _load_torch_file(path):
     try:
         state = torch.load(path, map_location="cpu", mmap=mmap, weights_only=True)
     except Exception as e:  # torch raises many types for truncated/corrupt zips
-        raise PaddleRembertError(f"cannot read {path}: it is truncated or not a PyTorch checkpoint ({e})") from None
+        check_not_lfs_pointer(path)
+        raise PaddleRembertError(f"cannot read {path}: it is truncated or not a PyTorch state dict of tensors "
+                                 f"({_first_reason(e)})") from None
     if not isinstance(state, dict):
         raise PaddleRembertError(f"{path} does not hold a state dict")
     return _InMemory(path, {k: v for k, v in state.items() if hasattr(v, "shape")}, _torch_to_numpy)
 
 
 def _load_pdparams(path):
+    check_not_lfs_pointer(path)
     state = safe_load(path, "Paddle state dict")
     if not isinstance(state, dict):
         raise PaddleRembertError(f"{path} does not hold a state dict")
@@ -156,6 +187,8 @@ def open_checkpoint(directory):
         raise PaddleRembertError(f"no weights in {directory}: expected one of {', '.join(WEIGHT_FILES)}")
     name = present[0]
     path = os.path.join(directory, name)
+    if len(present) > 1:
+        logger.warning("%s holds several weight files; loading %s, not %s", directory, name, ", ".join(present[1:]))
     if name == PADDLE_WEIGHTS:
         reader = _load_pdparams(path)
         return Checkpoint(path, "paddle", {k: reader for k in reader.keys()})

@@ -59,6 +59,24 @@ class LoadReport:
             lines.append(f"  shape mismatch for {key}: checkpoint {list(ckpt_shape)}, expected {list(model_shape)}")
         return "\n".join(lines)
 
+    def summary(self, limit=3):
+        """One line: the first ``limit`` keys of each kind and how many more (a checkpoint of another size
+        mismatches every tensor, and the full list would run to thousands of characters)."""
+        def first(items):
+            return ", ".join(items[:limit]) + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+        parts = []
+        if self.missing_keys:
+            parts.append(f"missing in the checkpoint: {first(self.missing_keys)}")
+        if self.unexpected_keys:
+            parts.append(f"unexpected: {first(self.unexpected_keys)}")
+        for key, ckpt_shape, model_shape in self.mismatched_keys[:limit]:
+            parts.append(f"shape mismatch for {key}: checkpoint {list(ckpt_shape)}, expected {list(model_shape)}")
+        if len(self.mismatched_keys) > limit:
+            parts.append(f"{len(self.mismatched_keys) - limit} more shape mismatches: config.json's sizes do not "
+                         f"match these weights")
+        return "; ".join(parts)
+
     def log(self, logger, model_name, source):
         if not self.clean:
             logger.warning(self.describe(model_name, source))

@@ -20,6 +20,9 @@ def write_paddle_weights(directory, specs, produce, safe_serialization=False):
         path = os.path.join(directory, SAFETENSORS)
         with atomic_open(path, "wb") as f:
             write_safetensors(f, specs, produce, {"format": "paddle"})
+        stale = os.path.join(directory, PADDLE_WEIGHTS)
+        if os.path.isfile(stale):  # an earlier save's; loading prefers it, so it would shadow these weights
+            os.remove(stale)
         return path
     path = os.path.join(directory, PADDLE_WEIGHTS)
     state = {key: produce(key) for key, _, _ in specs}

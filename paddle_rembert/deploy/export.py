@@ -33,6 +33,7 @@ from ..runtime.files import atomic_dir, check_destination, read_json, write_json
 from .format import (EXPORT_FORMAT, FORMAT_VERSION, INPUT_NAMES, META_FILE, MODEL_FILE, ONNX_FILE, OPTIONAL_OUTPUTS,
                      PARAMS_FILE, TASKS, input_names_for, is_export_dir, read_meta,
                      task_for_architecture)
+from .onnx import check_opset
 
 logger = logging.getLogger("paddle_rembert")
 
@@ -135,8 +136,9 @@ def export_model(model_dir, out_dir, task=None, onnx=False, opset=None, overwrit
 
     from ..checkpoint.hub import resolve
     from ..modeling.auto import auto_class, read_model_type
-    from ..tokenization.auto import AutoTokenizer
+    from ..tokenization.auto import AutoTokenizer, check_ids_fit
 
+    check_opset(opset)
     model_dir = resolve(model_dir)  # a hub id becomes its snapshot in the Hugging Face cache
     if not os.path.isdir(model_dir):
         raise PaddleRembertError(f"model directory not found: {model_dir}")
@@ -151,6 +153,7 @@ def export_model(model_dir, out_dir, task=None, onnx=False, opset=None, overwrit
     paddle.disable_static()
     model, report = auto_class(TASKS[task][0]).from_pretrained(model_dir, output_loading_info=True,
                                                                ignore_mismatched_sizes=ignore_mismatched_sizes)
+    check_ids_fit(tokenizer, model.config.vocab_size, tokenizer_dir or model_dir)
     initialised = report.missing_keys + [key for key, _, _ in report.mismatched_keys]
     if initialised and task != "feature-extraction":
         logger.warning("%s: the %s head was not in the checkpoint and is randomly initialised; its "
@@ -174,6 +177,7 @@ def export_loaded(model, out_dir, task, tokenizer=None, onnx=False, opset=None, 
 
     if task not in TASKS:
         raise PaddleRembertError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
+    check_opset(opset)
     suffix, outputs = TASKS[task]
     if not type(model).__name__.endswith(suffix):
         raise PaddleRembertError(f"task {task} needs a *{suffix} model, got {type(model).__name__}")

@@ -29,6 +29,7 @@ Results per task (one dict per example):
 * replaced-token-detection (ELECTRA's discriminator): ``tokens`` [{``index``, ``token``, ``score``,
   ``replaced``}]: the probability that each content token was replaced.
 """
+import numbers
 import os
 
 import numpy as np
@@ -65,7 +66,7 @@ class Predictor:
 
     def __init__(self, model_dir, device="cpu", threads=None, backend="paddle", precision="fp32", mkldnn=True,
                  max_length=None, top_k=5, threshold=0.5):
-        from ..tokenization.auto import AutoTokenizer
+        from ..tokenization.auto import AutoTokenizer, check_ids_fit
 
         if backend not in BACKENDS:
             raise PaddleRembertError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
@@ -79,9 +80,11 @@ class Predictor:
         if not isinstance(self.config, dict):
             raise PaddleRembertError(f"{config_path} must hold a JSON object")
         self.id2label = _read_id2label(self.config, config_path)
+        _check_label_count(self.id2label, self.meta, config_path)
         self.problem_type = self.config.get("problem_type")
         self.input_names = meta_input_names(self.meta)
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        check_ids_fit(self.tokenizer, self.config.get("vocab_size"), model_dir)
         model_max = int(self.meta.get("max_length") or 512)
         if max_length is None:
             self.max_length = model_max
@@ -95,9 +98,11 @@ class Predictor:
         if self.max_length <= specials:
             raise PaddleRembertError(f"max_length {self.max_length} leaves no room for text: the tokenizer adds "
                                      f"{specials} special tokens")
+        if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
+            raise PaddleRembertError(f"top_k must be an integer of at least 1, got {top_k!r}")
         self.top_k = int(top_k)
-        if self.top_k < 1:
-            raise PaddleRembertError(f"top_k must be at least 1, got {top_k}")
+        if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not 0 <= threshold <= 1:
+            raise PaddleRembertError(f"threshold must be a probability in [0, 1], got {threshold!r}")
         self.threshold = float(threshold)
         self.engine = load_engine(model_dir, self.meta, backend=backend, device=device, threads=threads,
                                   precision=precision, mkldnn=mkldnn)
@@ -174,7 +179,7 @@ class Predictor:
                               max_answer_len=max_answer_len, handle_impossible_answer=handle_impossible_answer,
                               batch_size=batch_size)
         top_k = self.top_k if top_k is None else top_k
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
             raise PaddleRembertError(f"top_k must be an integer >= 1, got {top_k!r}")
         rows = self.encode(texts, text_pairs)
         order = sorted(range(len(rows)), key=lambda i: len(rows[i]["input_ids"]))
@@ -303,11 +308,23 @@ def _read_id2label(config, path):
     return out
 
 
+def _check_label_count(id2label, meta, path):
+    """An edited ``id2label`` with a name too many or too few would silently drop or invent labels."""
+    if not id2label or meta["task"] not in ("sequence-classification", "token-classification"):
+        return
+    num_logits = meta["outputs"][0]["shape"][-1]
+    if isinstance(num_logits, int) and sorted(id2label) != list(range(num_logits)):
+        raise PaddleRembertError(f"{path}: id2label names labels {sorted(id2label)}, but the model returns "
+                                 f"{num_logits} logits (labels 0..{num_logits - 1})")
+
+
 def _check_texts(texts, text_pairs):
     if isinstance(texts, str):
         texts = [texts]
         if isinstance(text_pairs, str):
             text_pairs = [text_pairs]
+    elif isinstance(text_pairs, str):  # iterating it would pair each text with one character
+        raise PaddleRembertError("text_pairs is a single str but texts is a list: give one pair per text")
     texts = list(texts)
     if not texts:
         raise PaddleRembertError("no input texts")

@@ -17,13 +17,24 @@ DEFAULT_OPSET = 17  # LayerNormalization is a single ONNX op from opset 17 on
 ONNX_LIMIT = 2**31 - 2**24  # protobuf's 2 GiB per message, less room for the graph itself
 
 
+OPSETS = range(7, 22)  # what paddle2onnx 2.1.0 writes; it aborts the process on any other
+
+
+def check_opset(opset):
+    """Refuse an opset paddle2onnx cannot write before anything is exported (None: the default)."""
+    if opset is not None and (isinstance(opset, bool) or not isinstance(opset, int) or opset not in OPSETS):
+        raise PaddleRembertError(f"ONNX opset must be between {OPSETS[0]} and {OPSETS[-1]} (what paddle2onnx "
+                                 f"writes), got {opset!r}")
+
+
 def paddle_to_onnx(model_file, params_file, save_path, opset=None):
     """Convert a PIR program to ONNX at ``save_path`` (written atomically); returns the opset used."""
     try:
         import paddle2onnx
     except ImportError:
         raise PaddleRembertError("ONNX export needs paddle2onnx: pip install paddle2onnx onnxruntime") from None
-    opset = int(opset or DEFAULT_OPSET)
+    check_opset(opset)
+    opset = DEFAULT_OPSET if opset is None else opset
     if os.path.isfile(params_file) and os.path.getsize(params_file) >= ONNX_LIMIT:
         raise PaddleRembertError(
             f"{params_file} holds {os.path.getsize(params_file) / 2**30:.2f} GiB of weights; a model.onnx is one "

@@ -10,7 +10,7 @@ import os
 from ..models import registry
 from ..runtime.errors import PaddleRembertError
 from ..runtime.files import read_json
-from .configuration_utils import CONFIG_NAME
+from .configuration_utils import CONFIG_NAME, config_file_of
 
 
 def read_model_type(path, revision=None):
@@ -24,7 +24,7 @@ def read_model_type(path, revision=None):
     if not isinstance(path, (str, os.PathLike)):
         raise PaddleRembertError(f"a model directory or hub id is needed, got {type(path).__name__}")
     path = resolve(path, revision=revision, weights=False)
-    config_path = os.path.join(path, CONFIG_NAME) if os.path.isdir(path) else path
+    config_path = config_file_of(path)
     config = read_json(config_path, "config file")
     if not isinstance(config, dict):
         raise PaddleRembertError(f"{config_path} must hold a JSON object, got {type(config).__name__}")

@@ -15,6 +15,18 @@ from ..runtime.errors import PaddleRembertError
 from ..runtime.files import read_json, write_json
 
 CONFIG_NAME = "config.json"
+WEIGHT_SUFFIXES = (".pdparams", ".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5")
+
+
+def config_file_of(path):
+    """The ``config.json`` of a model directory, or ``path`` itself when it names the file; a weights file
+    given for the directory (a common slip) is named as such rather than read as JSON."""
+    if os.path.isdir(path):
+        return os.path.join(path, CONFIG_NAME)
+    if str(path).endswith(WEIGHT_SUFFIXES) and os.path.isfile(path):
+        raise PaddleRembertError(f"{path} is a weights file: give the model directory (with {CONFIG_NAME} "
+                                 f"beside the weights)")
+    return path
 
 # Generic keys every config carries (names and defaults of transformers' PretrainedConfig).
 _COMMON_DEFAULTS = {
@@ -237,10 +249,7 @@ class PretrainedConfig(metaclass=_ValidatedOnCreation):
         """Load ``config.json`` from a model directory, a path to the json file itself, or a hub id."""
         from ..checkpoint.hub import resolve
 
-        path = resolve(path, revision=revision, weights=False)
-        if os.path.isdir(path):
-            path = os.path.join(path, CONFIG_NAME)
-        return cls.from_json_file(path, **overrides)
+        return cls.from_json_file(config_file_of(resolve(path, revision=revision, weights=False)), **overrides)
 
     def to_dict(self):
         """Every attribute, transformers' layout (id2label keys as strings in JSON)."""

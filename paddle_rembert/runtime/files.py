@@ -175,6 +175,11 @@ def read_json(path, what="JSON file"):
             return json.load(f)
     except json.JSONDecodeError as e:
         raise PaddleRembertError(f"{what} {path} is not valid JSON: {e}") from None
+    except UnicodeDecodeError as e:
+        raise PaddleRembertError(f"{what} {path} is not UTF-8 text (byte {e.start}: {e.reason}); "
+                                 f"JSON files must be saved as UTF-8") from None
+    except RecursionError:
+        raise PaddleRembertError(f"{what} {path} is nested too deeply to read") from None
 
 
 def _make_parent(parent):

@@ -63,3 +63,15 @@ class AutoTokenizer:
         raise PaddleRembertError(
             f"cannot tell which tokenizer {path} holds: it needs tokenizer_config.json with 'tokenizer_class' "
             f"or config.json with 'model_type' (one of {', '.join(registry.model_types())})")
+
+
+def check_ids_fit(tokenizer, vocab_size, source):
+    """Refuse a tokenizer whose ids reach past the model's embedding table (another model's tokenizer, or a
+    vocabulary file that does not match ``config.json``): otherwise the first long enough text fails deep
+    inside the embedding lookup. ``source`` names where the tokenizer came from."""
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
+        return
+    ids = max(len(tokenizer), max(tokenizer.get_vocab().values(), default=-1) + 1)
+    if ids > vocab_size:
+        raise PaddleRembertError(f"the tokenizer in {source} has {ids} token ids, but the model's vocab_size is "
+                                 f"{vocab_size}: it is not this model's tokenizer")

@@ -60,11 +60,16 @@ def read_tokenizer_dir(cls, pretrained_dir, kwargs):
     for key in _CONFIG_KEYS_TO_DROP:
         init.pop(key, None)
     init.update(kwargs)
+    max_length = init.get("model_max_length")
+    if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, (int, float))):
+        raise PaddleRembertError(f"{config_file}: model_max_length must be a number, got {max_length!r}")
     decoder, by_content = {}, {}
     if "added_tokens_decoder" in init:
-        for idx, tok in init["added_tokens_decoder"].items():
-            tok = AddedToken.coerce(tok)
-            decoder[int(idx)] = by_content[str(tok)] = AddedToken(tok) if isinstance(tok, str) else tok
+        entries = _object(init["added_tokens_decoder"], config_file, "added_tokens_decoder")
+        for idx, tok in entries.items():
+            tok = _added_token(tok, config_file, f"added_tokens_decoder[{idx!r}]")
+            decoder[_token_id(idx, config_file, f"added_tokens_decoder key {idx!r}")] = by_content[str(tok)] = \
+                AddedToken(tok) if isinstance(tok, str) else tok
     else:  # legacy layout (e.g. the hub's google/rembert)
         _read_legacy_added_tokens(path, init, kwargs, decoder, by_content)
     init["added_tokens_decoder"] = decoder
@@ -79,15 +84,15 @@ def read_tokenizer_dir(cls, pretrained_dir, kwargs):
 def _read_legacy_added_tokens(path, init, kwargs, decoder, by_content):
     map_file = os.path.join(path, "special_tokens_map.json")
     if os.path.isfile(map_file):
-        for key, value in read_json(map_file, "special tokens map").items():
+        for key, value in _object(read_json(map_file, "special tokens map"), map_file, "the file").items():
             if kwargs.get(key):
                 continue
             if isinstance(value, dict):
-                value = AddedToken.coerce(dict(value, special=True))
+                value = _added_token(dict(value, special=True), map_file, key)
             elif key == "additional_special_tokens" and isinstance(value, list):
                 merged = list(init.pop("additional_special_tokens", None) or [])
                 for tok in value:
-                    tok = AddedToken.coerce(dict(tok, special=True)) if isinstance(tok, dict) else tok
+                    tok = _added_token(dict(tok, special=True), map_file, key) if isinstance(tok, dict) else tok
                     if tok not in merged:
                         merged.append(tok)
                 value = merged
@@ -99,10 +104,36 @@ def _read_legacy_added_tokens(path, init, kwargs, decoder, by_content):
             value = init.get(key)
             if value is not None:
                 specials.update(map(str, value) if key == "additional_special_tokens" else [str(value)])
-        for content, idx in read_json(added_file, "added tokens file").items():
+        for content, idx in _object(read_json(added_file, "added tokens file"), added_file, "the file").items():
             special = content in specials
-            decoder[int(idx)] = AddedToken(content, normalized=not special, special=special)
+            decoder[_token_id(idx, added_file, repr(content))] = AddedToken(content, normalized=not special,
+                                                                           special=special)
     full_file = os.path.join(path, "tokenizer.json")
     if os.path.isfile(full_file):
-        for tok in read_json(full_file, "tokenizer file").get("added_tokens", []):
-            decoder[int(tok["id"])] = by_content[tok["content"]] = AddedToken.coerce(tok)
+        added = _object(read_json(full_file, "tokenizer file"), full_file, "the file").get("added_tokens", [])
+        if not isinstance(added, list):
+            raise PaddleRembertError(f"{full_file}: added_tokens must be a list, got {type(added).__name__}")
+        for i, tok in enumerate(added):
+            where = f"added_tokens[{i}]"
+            tok_id = _token_id(tok.get("id") if isinstance(tok, dict) else None, full_file, f"{where} id")
+            tok = _added_token(tok, full_file, where)
+            decoder[tok_id] = by_content[tok.content] = tok
+
+
+# -- checks that name the file and key of a malformed entry -----------------------------------------
+def _object(value, path, key):
+    if not isinstance(value, dict):
+        raise PaddleRembertError(f"{path}: {key} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _token_id(value, path, key):
+    if isinstance(value, bool) or not (isinstance(value, int) or isinstance(value, str) and value.isdigit()):
+        raise PaddleRembertError(f"{path}: {key} must be a token id (a non-negative integer), got {value!r}")
+    return int(value)
+
+
+def _added_token(token, path, key):
+    if isinstance(token, dict) and not isinstance(token.get("content"), str):
+        raise PaddleRembertError(f"{path}: {key} has no 'content' string")
+    return AddedToken.coerce(token, f"{path}: {key}")

@@ -102,6 +102,8 @@ def load_vocab(vocab_file):
             lines = f.readlines()
     except UnicodeDecodeError as e:
         raise PaddleRembertError(f"{vocab_file} is not a UTF-8 vocab.txt: {e}") from None
+    if not lines:  # a failed download: every word would become [UNK] and the special tokens get new ids
+        raise PaddleRembertError(f"{vocab_file} is empty")
     return {token.rstrip("\n"): i for i, token in enumerate(lines)}
 
 

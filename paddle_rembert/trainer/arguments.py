@@ -9,6 +9,7 @@ Both build one :class:`TrainingArguments`; nothing else in the trainer parses an
 """
 import argparse
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field
 from typing import List, Optional
@@ -70,6 +71,15 @@ class TrainingArguments:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.warmup_proportion < 1:
             problems.append(f"warmup_proportion must be in [0, 1), got {self.warmup_proportion}")
+        # a NaN learning rate would train to loss=nan and still write checkpoints
+        for name, low, strict in (("learning_rate", 0, True), ("adam_epsilon", 0, True), ("weight_decay", 0, False),
+                                  ("max_grad_norm", 0, False)):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and (value > low if strict else value >= low)):
+                problems.append(f"{name} must be a {'positive' if strict else 'non-negative'} number, got {value}")
+        if self.do_train and self.max_steps <= 0 and not (math.isfinite(self.num_train_epochs)
+                                                          and self.num_train_epochs > 0):
+            problems.append(f"num_train_epochs must be positive (or max_steps given), got {self.num_train_epochs}")
         if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
                                          or self.threads < 1):
             problems.append(f"threads must be a positive integer, got {self.threads!r}")
@@ -145,6 +155,9 @@ def from_yaml(path, overrides=()):
         raise PaddleRembertError(f"config file not found: {path}") from None
     except yaml.YAMLError as e:
         raise PaddleRembertError(f"{path} is not valid YAML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise PaddleRembertError(f"{path} is not UTF-8 text (byte {e.start}: {e.reason}); "
+                                 f"save the recipe as UTF-8") from None
     if not isinstance(values, dict):
         raise PaddleRembertError(f"{path} must hold a mapping of argument names to values")
     for item in overrides:

@@ -261,7 +261,11 @@ def preflight(args, task):
             raise PaddleRembertError(f"model_name_or_path {args.model_name_or_path} is inside output_dir {out}: "
                                      f"training would overwrite (or remove) its own starting model; copy it "
                                      f"elsewhere or choose another output_dir")
+        # a run that failed before training began leaves only its log: that does not make a previous run
         existing = sorted(os.listdir(out)) if os.path.isdir(out) else []
+        if existing == ["train.log"] and not args.resume:
+            existing = []
+            notes.append(f"{out}/train.log is from a run that stopped before training; this run's log follows it")
         if existing and not (args.resume or args.overwrite_output_dir):
             shown = ", ".join(existing[:5]) + (", ..." if len(existing) > 5 else "")
             raise PaddleRembertError(f"output_dir {out} is not empty ({shown}); pass resume (--resume) to continue "
@@ -269,6 +273,10 @@ def preflight(args, task):
                                      f"start over")
         if args.resume and args.overwrite_output_dir:
             raise PaddleRembertError("resume and overwrite_output_dir contradict each other: give one")
+        if args.select_on != "all" and args.select_on not in task.eval_languages(args.data_dir, "dev"):
+            raise PaddleRembertError(f"select_on {args.select_on!r} is not a dev language of {task.name} under "
+                                     f"{args.data_dir} (found: {task.eval_languages(args.data_dir, 'dev')}), "
+                                     f"nor 'all'")
     limit = AutoConfig.from_pretrained(args.model_name_or_path).max_sequence_length
     if limit is not None and args.max_seq_length > limit:
         notes.append(f"max_seq_length {args.max_seq_length} is more than {args.model_name_or_path}'s config "
