@@ -195,6 +195,59 @@ def test_bf16_autocast_loss_is_finite_and_close_to_fp32(setup, tmp_path):
         assert np.isfinite(bf16[step]) and abs(bf16[step] - fp32[step]) < 0.05 * fp32[step]
 
 
+def test_bf16_recompute_differentiates_the_bf16_forward(setup, tmp_path):
+    """Recompute re-runs each layer in the backward pass, after the forward's autocast block: it must run
+    it in bf16 again, or the gradients belong to another forward (recompute changes nothing in fp32)."""
+    quick = dict(do_eval=False, max_steps=4, eval_step=100, save_steps=100, amp="bf16")
+    run(args_for(setup, tmp_path / "plain", **quick))
+    run(args_for(setup, tmp_path / "recompute", recompute=True, **quick))
+    plain = paddle.load(str(tmp_path / "plain" / "checkpoint-4" / "model_state.pdparams"))
+    recomputed = paddle.load(str(tmp_path / "recompute" / "checkpoint-4" / "model_state.pdparams"))
+    for key, value in plain.items():
+        np.testing.assert_array_equal(np.asarray(recomputed[key]), np.asarray(value), err_msg=key)
+
+
+def test_evaluation_reads_the_models_label_order(setup, tmp_path):
+    """A checkpoint fine-tuned elsewhere may order XNLI's labels otherwise (PaddleNLP's: neutral,
+    entailment, contradictory): the same classifier with its outputs and id2label permuted gives the same
+    predictions; a model of another label count or other names is refused before evaluating."""
+    from paddle_rembert.data import get_task
+    from paddle_rembert.trainer.evaluate import task_label_map
+
+    data, backbone = setup
+    xnli = get_task("xnli")
+    model = pr.AutoModelForSequenceClassification.from_pretrained(backbone, num_labels=3,
+                                                                  id2label=dict(enumerate(xnli.labels)))
+    model.save_pretrained(str(tmp_path / "ours"))
+    perm = [2, 1, 0]  # output j of the permuted model is output perm[j] of ours
+    model.classifier.weight.set_value(model.classifier.weight.numpy()[:, perm])
+    model.classifier.bias.set_value(model.classifier.bias.numpy()[perm])
+    names = {"contradiction": "contradictory"}  # XNLI-MT's spelling, as PaddleNLP's example writes it
+    model.config.id2label = {j: names.get(xnli.labels[perm[j]], xnli.labels[perm[j]]) for j in range(3)}
+    model.config.label2id = {v: k for k, v in model.config.id2label.items()}
+    model.save_pretrained(str(tmp_path / "permuted"))
+    predictions = {}
+    for name in ("ours", "permuted"):
+        pr.AutoTokenizer.from_pretrained(backbone).save_pretrained(str(tmp_path / name))
+        run(args_for(setup, tmp_path / f"eval-{name}", model_name_or_path=str(tmp_path / name), do_train=False))
+        predictions[name] = (tmp_path / f"eval-{name}" / "predictions_test.tsv").read_text()
+    assert predictions["ours"] == predictions["permuted"]
+    config = model.config
+    assert list(task_label_map(config, xnli, "m")) == perm
+    config.id2label = {0: "yes", 1: "no", 2: "maybe"}
+    with pytest.raises(pr.PaddleRembertError, match=r"id2label names \['yes', 'no', 'maybe'\], not xnli's labels"):
+        task_label_map(config, xnli, "m")
+    with pytest.raises(pr.PaddleRembertError, match="m predicts 3 labels .* but paws has 2"):
+        task_label_map(config, get_task("paws"), "m")
+    config.id2label = {i: f"LABEL_{i}" for i in range(3)}  # placeholders: the task's order is assumed
+    assert task_label_map(config, xnli, "m") is None
+
+
+def test_fp16_on_cpu_is_refused(setup, tmp_path):
+    with pytest.raises(pr.PaddleRembertError, match="amp fp16 needs a GPU"):
+        run(args_for(setup, tmp_path / "run", amp="fp16", do_eval=False, max_steps=2))
+
+
 def test_paddlenlp_flags_and_yaml_recipes(tmp_path):
     args = from_example_flags(["--model_type", "rembert", "--data_dir", "data/", "--output_dir", "output/",
                                "--device", "cpu", "--learning_rate", "1e-5", "--num_train_epochs", "3",

@@ -30,6 +30,7 @@ from .layers import (
     get_activation,
     like,
     merge_heads,
+    recompute,
     split_heads,
 )
 from .losses import cross_entropy, token_loss
@@ -201,9 +202,7 @@ class TransformerEncoder(nn.Layer):
             past = past_key_values[i] if past_key_values is not None else None
             args = (hidden_states, attention_mask, head_mask[i], encoder_hidden_states, encoder_attention_mask, past)
             if checkpointing:
-                from paddle.distributed.fleet.utils import recompute
-
-                hidden_states, probs, cross_probs, present = recompute(layer, *args, use_reentrant=False)
+                hidden_states, probs, cross_probs, present = recompute(layer, *args)
             else:
                 hidden_states, probs, cross_probs, present = layer(*args)
             all_attentions.append(probs)

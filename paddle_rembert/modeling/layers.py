@@ -280,6 +280,22 @@ def fused_self_attention(x, layers, num_heads, additive_mask, dropout, head_mask
     return _bf16.self_attention_inference(x, layers, num_heads, additive_mask)
 
 
+def recompute(fn, *args):
+    """``fn(*args)``, its activations recomputed in the backward pass instead of stored (gradient
+    checkpointing). The recomputation runs after the forward's ``kernels.bf16.autocast()`` block has
+    closed, so it re-enters the forward's bf16 choice: the backward then differentiates the forward
+    that made the loss, in the same precision."""
+    from paddle.distributed.fleet.utils import recompute as paddle_recompute
+
+    bf16 = _bf16.requested()
+
+    def run(*inputs):
+        with _bf16.autocast(bf16):
+            return fn(*inputs)
+
+    return paddle_recompute(run, *args, use_reentrant=False)
+
+
 def like(t, other):
     """``t`` in ``other``'s dtype (bf16 inference keeps attention probabilities in bf16; callers get the model's)."""
     return t if t is None or t.dtype == other.dtype else t.astype(other.dtype)

@@ -30,7 +30,7 @@ from ..runtime.files import read_json, write_json
 from ..runtime.settings import set_num_threads, setup_logging
 from ..tokenization.auto import AutoTokenizer
 from . import checkpoint, distributed, optim
-from .evaluate import EvalSet, evaluate, selection_score
+from .evaluate import EvalSet, evaluate, selection_score, task_label_map
 
 logger = logging.getLogger("paddle_rembert.trainer")
 BEST_DIR = "best"
@@ -39,6 +39,8 @@ BEST_DIR = "best"
 def run(args):
     """Train and/or evaluate as ``args`` says; returns the eval_results dict (rank 0) or None."""
     env = distributed.init(args.device)
+    if args.amp == "fp16" and env.device == "cpu":  # Paddle would warn and train in fp32
+        raise PaddleRembertError("amp fp16 needs a GPU; on CPU use amp bf16 (AVX512-BF16 / AMX) or none")
     set_num_threads(args.threads, env.world_size)
     task = get_task(args.task)
     notes = preflight(args, task)  # every rank, before any rank writes: nothing is lost to a late error
@@ -304,6 +306,7 @@ def prepare_output_dir(args):
 def final_evaluation(args, env, task, tokenizer, model_dir):
     """The selected model on every dev and test language: eval_results.json and predictions_<split>.tsv."""
     model = AutoModelForSequenceClassification.from_pretrained(model_dir, strict=True)
+    label_map = task_label_map(model.config, task, model_dir)
     selection = os.path.join(model_dir, "selection.json")
     step = None
     if os.path.isfile(selection):
@@ -313,7 +316,7 @@ def final_evaluation(args, env, task, tokenizer, model_dir):
     for split in ("dev", "test"):
         eval_set = load_eval_set(task, tokenizer, args, env, split, None)
         results, predictions = evaluate(model, eval_set, env, args.eval_batch_size, pad_id, args.amp, task.name,
-                                        step)
+                                        step, label_map)
         out[split] = results
         if env.is_main:
             examples = [ex for lang in eval_set.languages for ex in eval_set.examples[lang]]

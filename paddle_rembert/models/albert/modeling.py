@@ -35,6 +35,7 @@ from ...modeling.layers import (
     get_activation,
     like,
     merge_heads,
+    recompute,
     split_heads,
 )
 from ...modeling.losses import cross_entropy
@@ -164,11 +165,9 @@ class AlbertTransformer(nn.Layer):
             head_masks = (head_masks + [None] * cfg.inner_group_num)[: cfg.inner_group_num]
             layer_group = self.albert_layer_groups[group]
             if self.gradient_checkpointing and self.training and not output_attentions:
-                from paddle.distributed.fleet.utils import recompute
-
                 # bind the group now: the recomputation runs later, in the backward pass
                 forward = functools.partial(_hidden_only, layer_group, mask=attention_mask, head_masks=head_masks)
-                hidden_states, attentions = recompute(forward, hidden_states, use_reentrant=False), []
+                hidden_states, attentions = recompute(forward, hidden_states), []
             else:
                 hidden_states, attentions = layer_group(hidden_states, attention_mask, head_masks, output_attentions)
             all_attentions.extend(attentions)
