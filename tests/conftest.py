@@ -39,6 +39,18 @@ def _eager_mode():
     yield
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """PyTorch on one thread for a module of tiny models (two threads only add contention on a shared machine);
+    use with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def run_cli(*args, env=None, timeout=600):
     """Run ``python -m paddle_rembert ARGS`` in a fresh process; returns CompletedProcess."""
     full_env = dict(os.environ, **(env or {}))

@@ -48,12 +48,7 @@ SPANBERT_CONTEXT = ("Machine Learning is a subset of Artificial Intelligence. It
                     "that improve automatically through experience and by the use of data.")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -35,12 +35,7 @@ FILL_TEXTS = ["I don't think it's [MASK] .", "It's [MASK] , isn't it [MASK] ?", 
 TEXTS = ["I love this movie, it is great!", "Terrible. Never again.", "Hugo Chávez met Angela Merkel in São Paulo."]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

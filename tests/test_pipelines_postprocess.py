@@ -35,13 +35,7 @@ CONTEXTS = [
 QUESTIONS = ["What is Machine Learning?", "Where did people live near the river?", "Qui a construit le pont à Paris?"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models: two threads only add contention on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _sentences(seed):
