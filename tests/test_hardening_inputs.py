@@ -225,3 +225,16 @@ def test_weights_that_config_json_does_not_describe_get_a_short_message(tmp_path
     line = _one_line_error(capsys, cli_main(["convert", "--quiet", str(source), str(tmp_path / "out")]),
                            "more shape mismatches: config.json's sizes do not match these weights")
     assert len(line) < 700, line
+
+
+def test_an_edited_export_meta_the_program_cannot_serve_is_refused(exports, tmp_path):
+    _, export = exports("bert", "sequence-classification")
+    for change, message in ((dict(task="token-classification"), "output 'logits' has 2 dims .* task "
+                                                                 "token-classification needs 3"),
+                            (dict(max_length=100000), "max_length 100000 is more than the model's .* positions")):
+        edited = tmp_path / next(iter(change))
+        shutil.copytree(export, edited)
+        meta = json.loads((edited / "export_meta.json").read_text())
+        (edited / "export_meta.json").write_text(json.dumps({**meta, **change}))
+        with pytest.raises(PaddleRembertError, match=message):
+            Predictor(str(edited))

@@ -99,6 +99,11 @@ def validate_meta(meta, path):
     required = [name for name in want_outputs if name not in OPTIONAL_OUTPUTS]
     if [o["name"] for o in outputs] not in (want_outputs, required):
         raise bad("outputs", f"named {want_outputs} for {meta['task']}")
+    for output, (_, dims) in zip(outputs, TASKS[meta["task"]][1]):  # an edited task the program does not compute
+        shape = output.get("shape")
+        if isinstance(shape, list) and len(shape) != len(dims):
+            raise PaddleRembertError(f"{path}: output {output['name']!r} has {len(shape)} dims {shape}, but task "
+                                     f"{meta['task']} needs {len(dims)} ({dims})")
     inputs = meta.get("inputs", [{"name": n} for n in INPUT_NAMES])
     if not isinstance(inputs, list) or not all(isinstance(i, dict) and i.get("name") in INPUT_NAMES
                                                for i in inputs):

@@ -86,6 +86,10 @@ class Predictor:
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         check_ids_fit(self.tokenizer, self.config.get("vocab_size"), model_dir)
         model_max = int(self.meta.get("max_length") or 512)
+        positions = self.config.get("max_position_embeddings")
+        if isinstance(positions, int) and model_max > positions:
+            raise PaddleRembertError(f"{model_dir}: export_meta.json's max_length {model_max} is more than the "
+                                     f"model's {positions} positions (config.json max_position_embeddings)")
         if max_length is None:
             self.max_length = model_max
         elif isinstance(max_length, bool) or not isinstance(max_length, int) or not 2 <= max_length <= model_max:
