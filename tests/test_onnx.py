@@ -98,3 +98,16 @@ def test_models_over_the_onnx_size_limit_fail_clearly(deploy_root, tmp_path, mon
     with pytest.raises(PaddleRembertError, match="2 GiB"):
         export_model(make_model_dir(deploy_root, "rembert", "sequence-classification"), str(out), onnx=True)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("act", ["gelu_10", "leaky_relu", "quick_gelu", "mish", "relu6", "laplace", "relu2",
+                                 "gelu_accurate", "sigmoid"])
+def test_every_activation_exports_to_paddle_inference_and_onnx(tmp_path, act):
+    """The export checks both backends against dygraph on a padded batch and raises if either differs (gelu
+    followed by clip lost its gelu in Paddle Inference; paddle2onnx wrote leaky_relu wrong)."""
+    from paddle_rembert import testing as T
+
+    model_dir = T.write_tiny_model_dir(str(tmp_path / "model"), "bert", T.synthetic_texts(60), vocab_size=80,
+                                       hidden_act=act, initializer_range=0.5)  # wide pre-activations: clips bite
+    meta = export_model(model_dir, str(tmp_path / "export"), task="feature-extraction", onnx=True)
+    assert meta["check"]["backend"] == "paddle" and meta["onnx_check"]["backend"] == "onnxruntime"

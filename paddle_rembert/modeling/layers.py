@@ -40,12 +40,16 @@ ACT2FN = {
     # the rest of transformers 4.46's ACT2FN, as its activations.py computes them
     "gelu_python": lambda x: x * 0.5 * (1.0 + paddle.erf(x / math.sqrt(2.0))),
     "gelu_accurate": lambda x: 0.5 * x * (1 + paddle.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3))),
-    "gelu_10": lambda x: paddle.clip(F.gelu(x), -10.0, 10.0),
+    # clip spelled as minimum/maximum: Paddle Inference 3.3.1 runs gelu followed by clip without the gelu
+    "gelu_10": lambda x: paddle.maximum(paddle.minimum(F.gelu(x), paddle.full([], 10.0, x.dtype)),
+                                        paddle.full([], -10.0, x.dtype)),
     "quick_gelu": lambda x: x * F.sigmoid(1.702 * x),
     "mish": F.mish,
     "sigmoid": F.sigmoid,
     "relu6": F.relu6,
-    "leaky_relu": F.leaky_relu,  # torch.nn.LeakyReLU's default slope, 0.01
+    # torch.nn.LeakyReLU's default slope 0.01, in relus: paddle2onnx 2.1.0 writes F.leaky_relu wrong (exact: the
+    # negation is exact and 0.01 * -x == -(0.01 * x))
+    "leaky_relu": lambda x: F.relu(x) - 0.01 * F.relu(-x),
     "laplace": lambda x: 0.5 * (1.0 + paddle.erf((x - 0.707107) / (0.282095 * math.sqrt(2.0)))),
     "relu2": lambda x: paddle.square(F.relu(x)),
 }
