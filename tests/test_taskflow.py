@@ -136,3 +136,22 @@ def test_taskflow_feeds_exactly_the_inputs_of_an_export_without_token_types(expo
     for got, want in zip(flow(MANY), expected):
         assert got["predictions"][0]["label"] == want["label"]
         assert float(got["predictions"][0]["score"]) == pytest.approx(want["score"], abs=1e-5)
+
+
+def test_taskflow_reads_the_exports_problem_type(exports, tmp_path):
+    """PaddleNLP never reads problem_type from config.json: a multi-label export would get softmax scores."""
+    import json
+
+    out = shutil.copytree(exports("albert", "sequence-classification")[1], tmp_path / "multi")
+    config = json.loads((out / "config.json").read_text())
+    (out / "config.json").write_text(json.dumps({**config, "problem_type": "multi_label_classification"}))
+    expected = Predictor(str(out), threshold=0.5).predict(MANY)
+    results = Taskflow("text_classification", task_path=str(out))(MANY)
+    assert any(want["labels"] for want in expected) and not all(len(w["labels"]) == 1 for w in expected)
+    for r, want in zip(results, expected):
+        assert [p["label"] for p in r["predictions"]] == want["labels"]
+        for p in r["predictions"]:
+            assert float(p["score"]) == pytest.approx(want["probabilities"][p["label"]], abs=1e-6)
+    (out / "config.json").write_text(json.dumps({**config, "problem_type": "regression"}))
+    with pytest.raises(ValueError, match="regression model; Taskflow's text_classification has no regression"):
+        Taskflow("text_classification", task_path=str(out))

@@ -9,7 +9,10 @@ The tokenizer, ``config.json`` (``id2label``) and ``export_meta.json`` (task, in
 names) come from the export directory. Each batch is padded to its longest row and the 0/1
 attention mask is always fed, so a result does not depend on the batch size, on the other
 examples in its batch or on padding. Examples are grouped by length before batching (less
-padding, same results) and returned in input order.
+padding, same results) and returned in input order. The exception is ``precision="int8"``:
+onnxruntime's dynamic quantization takes one activation scale per call, over the whole padded
+batch, so an int8 score can move with its batch companions (by a few hundredths on tiny models;
+``batch_size=1`` makes each result its own).
 
 Results per task (one dict per example):
 

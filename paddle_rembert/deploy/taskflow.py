@@ -30,8 +30,9 @@ needs and otherwise defers to PaddleNLP:
   that static models never take; the module-global ``DOWNLOAD_CHECK`` is left alone).
 * **An empty list** of texts gives an empty list of results (PaddleNLP raises IndexError).
 
-Labels come from ``config.json``'s ``id2label`` (PaddleNLP reads it there); tokenization,
-batching, softmax and the output format are PaddleNLP's own.
+Labels come from ``config.json``'s ``id2label`` (PaddleNLP reads it there), and so, for our exports,
+does ``problem_type`` (a multi-label model gets PaddleNLP's ``multi_label`` sigmoids; a regression
+model is refused); tokenization, batching, softmax and the output format are PaddleNLP's own.
 """
 import os
 
@@ -69,6 +70,19 @@ def is_export(task_path):
     return bool(task_path) and os.path.isfile(os.path.join(task_path, META_FILE))
 
 
+def _taskflow_problem_type(task_path):
+    """PaddleNLP's ``problem_type`` for an export's ``config.json`` one (PaddleNLP never reads it there, and
+    would give a multi-label model softmax scores); a regression head has no Taskflow form."""
+    from ..runtime.files import read_json
+
+    config = read_json(os.path.join(task_path, "config.json"), "model config")
+    problem_type = config.get("problem_type") if isinstance(config, dict) else None
+    if problem_type == "regression":
+        raise ValueError(f"{task_path} is a regression model; Taskflow's text_classification has no regression "
+                         f"form: use paddle-rembert predict or Predictor")
+    return "multi_label" if problem_type == "multi_label_classification" else "multi_class"
+
+
 class ExportTextClassificationTask(TextClassificationTask):
     """PaddleNLP's ``TextClassificationTask`` that also runs PIR programs and paddle-rembert exports."""
 
@@ -85,6 +99,7 @@ class ExportTextClassificationTask(TextClassificationTask):
                 raise ValueError(f"{task_path} is a {self._export_meta['task']} export; text_classification "
                                  f"needs `paddle-rembert export --task sequence-classification`")
             kwargs["from_hf_hub"] = True  # a local export: no usage-statistics request (see above)
+            kwargs.setdefault("problem_type", _taskflow_problem_type(task_path))
         super().__init__(task=task, model=model, **kwargs)
         if self._export_meta is not None and "max_length" not in self.kwargs:
             self._max_length = int(self._export_meta.get("max_length") or self._max_length)
