@@ -149,3 +149,20 @@ def test_onnxruntime_runs_without_its_slow_skip_layernorm_fusion(export_dir, tmp
     Int8Engine(export_dir, read_meta(export_dir), threads=1)
     OnnxEngine(export_dir, read_meta(export_dir), threads=1)
     assert [k.get("disabled_optimizers") for k in sessions] == [list(engines.DISABLED_FUSIONS)] * 2
+
+
+def test_the_check_reads_each_task_as_the_predictor_does():
+    """Per-token and span outputs are compared on real tokens only, as decisions the Predictor reports."""
+    from paddle_rembert.deploy.quantize import _decisions
+
+    mask = np.array([[True, True, True, False]])
+    a = np.array([[2.0, -1.0, 0.5, 9.0]])
+    b = np.array([[1.5, -0.5, -0.1, -9.0]])  # a real token flips; so does the padding, which must not count
+    (pa, da), (pb, db) = _decisions("replaced-token-detection", None, a, b, mask)
+    assert da.shape == (3,) and np.mean(da == db) == pytest.approx(2 / 3)
+    (pa, da), (pb, db) = _decisions("question-answering", None, a, np.array([[1.0, -1.0, 0.5, 50.0]]), mask)
+    assert da.tolist() == db.tolist() == [0] and pa[0, 3] == 0.0  # the padding's 50 is no answer
+    assert _decisions("feature-extraction", None, a, b, mask) is None
+    assert _decisions("sequence-classification", "regression", a[:, :1], b[:, :1], mask) is None
+    (pa, da), (pb, db) = _decisions("sequence-classification", "multi_label_classification", a, b, mask)
+    assert da.tolist() == [[True, False, True, True]] and db.tolist() == [[True, False, False, False]]

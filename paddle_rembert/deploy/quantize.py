@@ -93,8 +93,9 @@ def _probabilities(logits):
 
 
 def compare(export_dir, meta, int8_file, threads=None):
-    """fp32 (``model.onnx``) against int8 on a random padded batch: max abs output difference per output,
-    and for the first output the largest softmax-probability change and the argmax agreement."""
+    """fp32 (``model.onnx``) against int8 on a random padded batch: the largest difference of each output, and
+    the largest probability change and the agreement of the decisions the Predictor reports (:func:`_decisions`;
+    none for feature extraction and regression, whose outputs are the answer)."""
     from ..modeling.auto import AutoConfig
 
     config = AutoConfig.from_pretrained(export_dir)  # config.json omits defaults such as ALBERT's vocab_size
@@ -102,16 +103,41 @@ def compare(export_dir, meta, int8_file, threads=None):
     feed = _check_feed(meta, int(config.vocab_size), int(config.pad_token_id or 0), length=length)
     fp32 = OnnxEngine(export_dir, meta, threads=threads).run(feed)
     int8 = _Int8Session(export_dir, meta, int8_file, threads).run(feed)
-    first = meta["outputs"][0]["name"]
+    out = {"batch": list(feed["input_ids"].shape),
+           "max_abs_diff": {n: float(np.max(np.abs(np.asarray(fp32[n]) - np.asarray(int8[n])))) for n in fp32}}
     mask = feed["attention_mask"].astype(bool)
-    a, b = np.asarray(fp32[first]), np.asarray(int8[first])
-    if a.ndim == 3:  # per-token outputs: compare real tokens only
-        a, b = a[mask], b[mask]
-    pa, pb = _probabilities(a), _probabilities(b)
-    return {"batch": list(feed["input_ids"].shape),
-            "max_abs_diff": {n: float(np.max(np.abs(np.asarray(fp32[n]) - np.asarray(int8[n])))) for n in fp32},
-            "max_probability_change": float(np.max(np.abs(pa - pb))),
-            "label_agreement": float(np.mean(pa.argmax(-1) == pb.argmax(-1)))}
+    changes, agreements = [], []
+    for spec in meta["outputs"]:
+        decided = _decisions(meta["task"], getattr(config, "problem_type", None), np.asarray(fp32[spec["name"]]),
+                             np.asarray(int8[spec["name"]]), mask)
+        if decided is not None:
+            (pa, da), (pb, db) = decided
+            changes.append(float(np.max(np.abs(pa - pb))))
+            agreements.append(float(np.mean(da == db)))
+    if changes:
+        out["max_probability_change"], out["label_agreement"] = max(changes), min(agreements)
+    return out
+
+
+def _decisions(task, problem_type, a, b, mask):
+    """For fp32 and int8 logits of one output: ``(probabilities, decisions)`` each, as the Predictor reads them,
+    on real tokens only; None where an output is not turned into a decision."""
+    if task == "feature-extraction" or (task == "sequence-classification" and a.shape[-1] == 1):
+        return None
+    if task == "question-answering":  # start or end: a softmax over each row's real tokens, the argmax position
+        def read(x):
+            p = _probabilities(np.where(mask, x, -np.inf))
+            return p, p.argmax(-1)
+    elif task == "replaced-token-detection" or problem_type == "multi_label_classification":
+        def read(x):  # independent sigmoids, each decided at 0.5
+            x = x[mask] if task == "replaced-token-detection" else x
+            p = 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
+            return p, p > 0.5
+    else:  # a softmax over the labels (or the vocabulary) of each row or real token
+        def read(x):
+            p = _probabilities(x[mask] if x.ndim == 3 else x)
+            return p, p.argmax(-1)
+    return read(a), read(b)
 
 
 class _Int8Session(OnnxEngine):
