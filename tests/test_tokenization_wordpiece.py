@@ -239,8 +239,7 @@ def test_errors_and_pickle(tmp_path):
     ours = BertTokenizer.from_pretrained(REAL_DIR)
     with pytest.raises(PaddleRembertError, match=r"text\[1\] must be a str"):
         ours(["a", None])
-    with pytest.raises(PaddleRembertError, match="out of range"):
-        ours.convert_ids_to_tokens([10 ** 6])
+    assert ours.convert_ids_to_tokens([10 ** 6]) == ["[UNK]"]  # as BertTokenizer: unknown ids are its unk token
     clone = pickle.loads(pickle.dumps(ours))
     assert clone(TEXTS[:300])["input_ids"] == ours(TEXTS[:300])["input_ids"]
 

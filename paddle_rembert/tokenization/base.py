@@ -13,7 +13,8 @@ Backend interface (subclasses):
 * ``__init__``: load the vocabulary, then call ``super().__init__(**every_init_argument)``.
 * ``vocab_files_names``: ``{__init__ argument: file name}`` (``from_pretrained`` and ``save_vocabulary``).
 * ``vocab_size``, ``get_vocab()``, ``_vocab_token_to_id(token)``, ``_vocab_id_to_token(index)``
-  (``None`` when out of range): the model's own vocabulary, without added tokens.
+  (``None`` when out of range, negative ids included; WordPiece gives the unk token there, as its reference):
+  the model's own vocabulary, without added tokens.
 * ``_tokenize_chunk(text) -> tokens``: the reference's ``_tokenize`` of one chunk (no added tokens in it).
 * ``_encode_chunks(chunks) -> [[id, ...], ...]``: ids of many chunks at once (default: one by one).
 * ``_encode_chunks_detailed(chunks) -> [(ids, offsets, word_ids), ...]``: ids plus ``(start, end)``
@@ -35,10 +36,12 @@ import re
 import numpy as np
 
 from ..runtime.errors import PaddleRembertError
+from .compat import TransformersApiMixin
 from .offsets import LazyDetail, call_detailed
 from .types import (SPECIAL_TOKENS_ATTRIBUTES, TENSOR_TYPES, AddedToken, BatchEncoding, _check_choice, _lower_per_char,
                     _type_field)
-from .utils import check_text, clean_up_tokenization, gc_paused, split_inputs, to_list, write_sorted_json
+from .utils import (check_text, clean_up_tokenization, gc_paused, split_inputs, split_word_inputs, to_list,
+                    write_sorted_json)
 
 VERY_LARGE_INTEGER = int(1e30)  # transformers' "no maximum length" sentinel (saved as is)
 LARGE_INTEGER = int(1e20)
@@ -65,8 +68,12 @@ def _special_token_property(attr):
 
 WORD_CACHE_LIMIT = 200_000  # words; a backend's word cache is dropped (not trimmed) when it grows past this
 
-class PreTrainedTokenizer:
-    """Base of every tokenizer here (transformers 4.46 slow semantics); see the module docstring."""
+class PreTrainedTokenizer(TransformersApiMixin):
+    """Base of every tokenizer here (transformers 4.46 slow semantics); see the module docstring.
+
+    The rest of transformers' public API (``add_special_tokens``, ``batch_encode_plus``,
+    ``prepare_for_model``, ...) comes from :class:`.compat.TransformersApiMixin`.
+    """
 
     vocab_files_names = {}
     model_input_names = ["input_ids", "token_type_ids", "attention_mask"]
@@ -168,10 +175,6 @@ class PreTrainedTokenizer:
     pad_token, pad_token_id = _special_token_property("pad_token")
     cls_token, cls_token_id = _special_token_property("cls_token")
     mask_token, mask_token_id = _special_token_property("mask_token")
-
-    @property
-    def additional_special_tokens(self):
-        return [str(t) for t in self._special_tokens.get("additional_special_tokens", [])]
 
     @property
     def special_tokens_map(self):
@@ -290,7 +293,7 @@ class PreTrainedTokenizer:
         tok = self._added_tokens_decoder.get(index)
         if tok is not None:
             return tok.content
-        token = self._vocab_id_to_token(index) if index >= 0 else None
+        token = self._vocab_id_to_token(index)
         if token is None:
             raise PaddleRembertError(f"token id {index} is out of range: the vocabulary has {len(self)} ids")
         return token
@@ -354,13 +357,38 @@ class PreTrainedTokenizer:
         """Hook: adjust one sequence's offsets in place once they index the original text (RoBERTa trims spaces)."""
 
     def tokenize(self, text, split_special_tokens=None, **kwargs):
-        """Text to tokens, exactly as the reference's ``tokenize``."""
+        """Text to tokens, exactly as the reference's ``tokenize`` (other keyword arguments are ignored, as there,
+        except the backend's per-call options, e.g. RoBERTa's ``add_prefix_space`` and ``is_split_into_words``)."""
         check_text(text, "text")
+        tok = self._call_copy(kwargs, kwargs.pop("is_split_into_words", False))
         split = self.split_special_tokens if split_special_tokens is None else split_special_tokens
         out = []
-        for chunk in self._split_text(text, split):
-            out.extend([chunk] if chunk in self._added_tokens_encoder and not split else self._tokenize_chunk(chunk))
+        for chunk in tok._split_text(text, split):
+            out.extend([chunk] if chunk in tok._added_tokens_encoder and not split else tok._tokenize_chunk(chunk))
         return out
+
+    # per-call overrides of attributes: the keyword arguments of the reference's prepare_for_tokenization
+    _per_call_options = ()  # RoBERTa: ("add_prefix_space",)
+    _split_into_words_options = {}  # what is_split_into_words=True sets (RoBERTa: a prefix space for every word)
+
+    def _call_copy(self, kwargs, is_split_into_words=False):
+        """The tokenizer one call runs on: ``self``, or a shallow copy with the call's options (popped from
+        ``kwargs``). The copy shares the vocabulary and the word caches (which no such option changes)."""
+        options = {k: kwargs.pop(k) for k in self._per_call_options if k in kwargs}
+        if is_split_into_words:
+            options.update(self._split_into_words_options)
+        options = {k: v for k, v in options.items() if getattr(self, k) != v}
+        if not options:
+            return self
+        tok = object.__new__(type(self))
+        tok.__dict__.update(self.__dict__)
+        tok.__dict__.update(options)
+        return tok
+
+    def _refuse_kwargs(self, kwargs):
+        for name, value in kwargs.items():
+            if value not in (False, None, 0):
+                raise PaddleRembertError(f"argument {name}={value!r} is not supported by {type(self).__name__}")
 
     def _encode_words_cached(self, chunks, split, tokens_of):
         """Ids of each chunk: ``split(chunk)`` gives its words, ``tokens_of(word)`` a word's tokens. Natural text
@@ -377,6 +405,14 @@ class PreTrainedTokenizer:
                     ids = cache[word] = self.convert_tokens_to_ids(tokens_of(word))
                 row += ids
             out.append(row)
+        return out
+
+    def _encode_word_lists(self, word_lists, split):
+        """``encode_texts`` of pre-split texts (``is_split_into_words``): every word alone, then joined per text."""
+        flat, out, k = self.encode_texts([w for words in word_lists for w in words], split), [], 0
+        for words in word_lists:
+            out.append([i for ids in flat[k:k + len(words)] for i in ids])
+            k += len(words)
         return out
 
     def encode_texts(self, texts, split_special_tokens=None):
@@ -531,24 +567,25 @@ class PreTrainedTokenizer:
                  max_length=None, stride=0, pad_to_multiple_of=None, padding_side=None, return_tensors=None,
                  return_token_type_ids=None, return_attention_mask=None, return_overflowing_tokens=False,
                  return_special_tokens_mask=False, return_offsets_mapping=False, return_length=False,
-                 split_special_tokens=None, verbose=True, **kwargs):
+                 split_special_tokens=None, verbose=True, is_split_into_words=False, **kwargs):
         """Encode a text, a pair, or a batch (list) of either; same arguments and output as transformers 4.46.
 
         For big pair lists (training), ``tok(texts_a, texts_b, truncation='longest_first',
         max_length=N)`` is the fast path: one batched backend call. ``return_offsets_mapping`` and
         ``return_overflowing_tokens`` (with ``stride``) give what transformers' fast tokenizers give
         (see :mod:`.offsets`); ``sequence_ids(i)`` and ``word_ids(i)`` work on every result.
+        ``is_split_into_words=True``: a text is a list of words, each tokenized on its own (the
+        reference's semantics; offsets are then within each word and word ids index the list).
         """
-        for name, value in kwargs.items():
-            if value not in (False, None, 0):
-                raise PaddleRembertError(f"argument {name}={value!r} is not supported by {type(self).__name__}")
+        tok = self._call_copy(kwargs, is_split_into_words)
+        self._refuse_kwargs(kwargs)
         _check_choice("return_tensors", return_tensors, TENSOR_TYPES)
         if padding_side is not None:
             _check_choice("padding_side", padding_side, ("right", "left"))
         if return_token_type_ids and not add_special_tokens:
             raise PaddleRembertError("return_token_type_ids=True needs add_special_tokens=True")
         pad, trunc, max_length = self._resolve_strategies(padding, truncation, max_length, pad_to_multiple_of)
-        firsts, seconds, batched = split_inputs(text, text_pair)
+        firsts, seconds, batched = (split_word_inputs if is_split_into_words else split_inputs)(text, text_pair)
         if return_token_type_ids is None:
             return_token_type_ids = "token_type_ids" in self.model_input_names
         if return_attention_mask is None:
@@ -557,11 +594,12 @@ class PreTrainedTokenizer:
         trunc = trunc if max_length else "do_not_truncate"
         args = (firsts, seconds, split, add_special_tokens, trunc, max_length, stride)
         if return_offsets_mapping or return_overflowing_tokens:
-            return call_detailed(self, args, return_overflowing_tokens, return_offsets_mapping, batched, pad,
+            return call_detailed(tok, args, return_overflowing_tokens, return_offsets_mapping, batched, pad,
                                        pad_to_multiple_of, padding_side, return_tensors, return_token_type_ids,
                                        return_attention_mask, return_special_tokens_mask, return_length)
         with gc_paused(len(firsts) >= 256):  # many new lists, no cycles: skip the collector's passes
-            all_ids = self.encode_texts(firsts + (seconds or []), split)
+            texts = firsts + (seconds or [])
+            all_ids = tok._encode_word_lists(texts, split) if is_split_into_words else tok.encode_texts(texts, split)
             cols = self._build_columns(all_ids, len(firsts), seconds is not None, add_special_tokens, trunc,
                                        max_length, stride, return_token_type_ids, return_special_tokens_mask)
             if return_length and batched:  # the reference: unpadded in a batch, padded for one text
@@ -569,12 +607,12 @@ class PreTrainedTokenizer:
             self._pad_columns(cols, max_length, pad, pad_to_multiple_of, padding_side, return_attention_mask)
             side = padding_side or self.padding_side
             if batched:
-                return BatchEncoding(cols, tensor_type=return_tensors, detail=LazyDetail(self, args, side))
+                return BatchEncoding(cols, tensor_type=return_tensors, detail=LazyDetail(tok, args, side))
             enc = {k: v[0] for k, v in cols.items()}
             if return_length:
                 enc["length"] = len(enc["input_ids"])
             return BatchEncoding(enc, tensor_type=return_tensors, prepend_batch_axis=True,
-                                 detail=LazyDetail(self, args, side))
+                                 detail=LazyDetail(tok, args, side))
 
     def _build_columns(self, all_ids, n, pair, add_special_tokens, trunc, max_length, stride, with_types,
                        with_special_mask):
@@ -650,8 +688,10 @@ class PreTrainedTokenizer:
 
     def encode(self, text, text_pair=None, add_special_tokens=True, padding=False, truncation=None,
                max_length=None, return_tensors=None, **kwargs):
-        """The ``input_ids`` of one text (or pair)."""
-        if not isinstance(text, str):
+        """The ``input_ids`` of one text (or pair); with ``is_split_into_words=True``, of one list of words."""
+        words = kwargs.get("is_split_into_words") and isinstance(text, (list, tuple)) and \
+            not any(isinstance(w, (list, tuple)) for w in text)
+        if not isinstance(text, str) and not words:
             raise PaddleRembertError(f"encode() takes one text (str), got {type(text).__name__}; use __call__ for batches")
         return self(text, text_pair, add_special_tokens=add_special_tokens, padding=padding, truncation=truncation,
                     max_length=max_length, return_tensors=return_tensors, **kwargs)["input_ids"]

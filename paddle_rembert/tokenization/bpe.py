@@ -58,6 +58,9 @@ class BPETokenizer(PreTrainedTokenizer):
     """Byte-level BPE backend; the special-token layout comes from the subclass (see RobertaTokenizer)."""
 
     vocab_files_names = {"vocab_file": "vocab.json", "merges_file": "merges.txt"}
+    # the reference's prepare_for_tokenization: add_prefix_space per call, and a prefix space for every pre-split word
+    _per_call_options = ("add_prefix_space",)
+    _split_into_words_options = {"add_prefix_space": True}
 
     def __init__(self, vocab_file, merges_file, errors="replace", add_prefix_space=False, **kwargs):
         self.vocab_file, self.merges_file = (os.fspath(p) if p is not None else None for p in (vocab_file, merges_file))

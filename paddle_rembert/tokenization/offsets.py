@@ -71,7 +71,22 @@ def split_with_positions(tok, text, split):
 
 
 def encode_detailed(tok, texts, split):
-    """``[(ids, offsets, word_ids), ...]`` per text, without special tokens; ids equal ``encode_texts``'."""
+    """``[(ids, offsets, word_ids), ...]`` per text, without special tokens; ids equal ``encode_texts``'.
+
+    A text that is a list of words (``is_split_into_words``) is encoded word by word, as the fast
+    tokenizers do: offsets within each word, word ids the index of the word in the list.
+    """
+    if texts and not isinstance(texts[0], str):
+        flat, rows, k = encode_detailed(tok, [w for words in texts for w in words], split), [], 0
+        for words in texts:
+            ids, offsets, word_ids = [], [], []
+            for j, (w_ids, w_offsets, _) in enumerate(flat[k:k + len(words)]):
+                ids += w_ids
+                offsets += w_offsets
+                word_ids += [j] * len(w_ids)
+            k += len(words)
+            rows.append((ids, offsets, word_ids))
+        return rows
     plans, chunks = [], []
     for text in texts:
         plan = []

@@ -127,7 +127,7 @@ class SentencePieceTokenizer(PreTrainedTokenizer):
         return self.sp_model.piece_to_id(token)
 
     def _vocab_id_to_token(self, index):
-        return self._pieces[index] if index < len(self._pieces) else None
+        return self._pieces[index] if 0 <= index < len(self._pieces) else None
 
     def _refresh_backend(self):
         """Ids whose chunks take the exact path: unknown, subclass-fixed, and pieces shadowed by added tokens."""

@@ -55,6 +55,25 @@ def split_inputs(text, text_pair):
     return firsts, seconds, True
 
 
+def split_word_inputs(text, text_pair):
+    """:func:`split_inputs` for ``is_split_into_words=True``: a text is a non-empty list of words (str), a batch a
+    list of them (pairs through ``text_pair``); a str is refused (it is not split into words)."""
+    batched = isinstance(text, (list, tuple)) and len(text) > 0 and isinstance(text[0], (list, tuple))
+    if batched and text_pair is not None:
+        if not isinstance(text_pair, (list, tuple)) or len(text_pair) != len(text):
+            raise PaddleRembertError(f"text is a batch of {len(text)} word lists, so text_pair must be a list of as "
+                                     f"many word lists, got {text_pair!r}"[:200])
+    firsts = list(text) if batched else [text]
+    seconds = None if text_pair is None else list(text_pair) if batched else [text_pair]
+    for name, values in (("text", firsts), ("text_pair", seconds or ())):
+        for i, words in enumerate(values):
+            if not isinstance(words, (list, tuple)) or not words or not all(isinstance(w, str) for w in words):
+                where = f"{name}[{i}]" if batched else name
+                raise PaddleRembertError(f"with is_split_into_words=True, {where} must be a non-empty list of words "
+                                         f"(str), got {type(words).__name__}: {words!r}"[:200])
+    return [list(w) for w in firsts], None if seconds is None else [list(w) for w in seconds], batched
+
+
 def to_list(value):
     if hasattr(value, "numpy") and not isinstance(value, np.ndarray):
         value = value.numpy()

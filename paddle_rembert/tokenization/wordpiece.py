@@ -119,7 +119,6 @@ class WordPieceTokenizer(PreTrainedTokenizer):
                  tokenize_chinese_chars=True, strip_accents=None, clean_up_tokenization_spaces=True, **kwargs):
         self.vocab_file = os.fspath(vocab_file) if vocab_file is not None else None
         self.vocab = load_vocab(self.vocab_file)
-        self._n_lines = max(self.vocab.values(), default=-1) + 1
         self.ids_to_tokens = {i: t for t, i in self.vocab.items()}
         self._max_piece_len = max(map(len, self.vocab), default=0)
         self.do_lower_case, self.do_basic_tokenize = do_lower_case, do_basic_tokenize
@@ -147,7 +146,9 @@ class WordPieceTokenizer(PreTrainedTokenizer):
         return self.vocab.get(token, self.vocab.get(self.unk_token))
 
     def _vocab_id_to_token(self, index):
-        return self.ids_to_tokens.get(index, self.unk_token) if index < self._n_lines else None
+        # the reference's ids_to_tokens.get(index, unk_token): any id it lacks (-100 label padding, past the end) is
+        # the unk token
+        return self.ids_to_tokens.get(index, self.unk_token)
 
     def save_vocabulary(self, save_directory, filename_prefix=None):
         path = self._vocab_path(save_directory, filename_prefix, "vocab_file")
