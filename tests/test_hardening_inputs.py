@@ -238,3 +238,14 @@ def test_an_edited_export_meta_the_program_cannot_serve_is_refused(exports, tmp_
         (edited / "export_meta.json").write_text(json.dumps({**meta, **change}))
         with pytest.raises(PaddleRembertError, match=message):
             Predictor(str(edited))
+
+
+def test_a_hub_style_directory_with_safetensors_and_bin_loads_quietly(tmp_path, caplog):
+    """Hub repos often ship both; as in transformers, model.safetensors is read, without a warning."""
+    source = tmp_path / "hf"
+    T.torch_model("bert", "BertModel").save_pretrained(source)
+    T.torch_model("bert", "BertModel", seed=1).save_pretrained(tmp_path / "other", safe_serialization=False)
+    shutil.copy(tmp_path / "other" / "pytorch_model.bin", source)
+    with caplog.at_level(logging.WARNING, logger="paddle_rembert"):
+        pr.BertModel.from_pretrained(str(source))
+    assert "several weight files" not in caplog.text

@@ -187,7 +187,8 @@ def open_checkpoint(directory):
         raise PaddleRembertError(f"no weights in {directory}: expected one of {', '.join(WEIGHT_FILES)}")
     name = present[0]
     path = os.path.join(directory, name)
-    if len(present) > 1:
+    if name == PADDLE_WEIGHTS and len(present) > 1:  # ours beside others (a hub repo's .safetensors + .bin is
+        # usual, and transformers picks one silently too): the older may be the one loaded
         logger.warning("%s holds several weight files; loading %s, not %s", directory, name, ", ".join(present[1:]))
     if name == PADDLE_WEIGHTS:
         reader = _load_pdparams(path)
