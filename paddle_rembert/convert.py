@@ -83,6 +83,9 @@ def convert_checkpoint(src, dst, to="paddle", dtype=None, safe_serialization=Fal
     """
     if to not in ("paddle", "torch"):
         raise PaddleRembertError(f"--to must be 'paddle' or 'torch', got {to!r}")
+    for name, path in (("source", src), ("destination", dst)):
+        if not isinstance(path, (str, os.PathLike)) or not str(path):
+            raise PaddleRembertError(f"the {name} must be a directory path, got {path!r}")
     src = resolve(src, revision=revision)  # a hub id becomes its snapshot in the Hugging Face cache
     if not os.path.isdir(src):
         raise PaddleRembertError(f"source directory not found: {src}")

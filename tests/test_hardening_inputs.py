@@ -249,3 +249,17 @@ def test_a_hub_style_directory_with_safetensors_and_bin_loads_quietly(tmp_path, 
     with caplog.at_level(logging.WARNING, logger="paddle_rembert"):
         pr.BertModel.from_pretrained(str(source))
     assert "several weight files" not in caplog.text
+
+
+def test_api_arguments_of_the_wrong_kind_are_named(bert_dir):
+    from paddle_rembert.convert import convert_checkpoint
+
+    for dtype in ("float128", "int8"):
+        with pytest.raises(PaddleRembertError, match=f"dtype must be one of float32, .*got '{dtype}'"):
+            pr.AutoModelForSequenceClassification.from_pretrained(str(bert_dir), dtype=dtype)
+    model = pr.AutoModelForSequenceClassification.from_pretrained(str(bert_dir), dtype=np.float16)
+    assert "float16" in str(model.classifier.weight.dtype)
+    for args, message in (((None, "x"), "the source must be a directory path, got None"),
+                          ((str(bert_dir), None), "the destination must be a directory path, got None")):
+        with pytest.raises(PaddleRembertError, match=message):
+            convert_checkpoint(*args)

@@ -24,6 +24,9 @@ def _lazy_init_active():
     return bool(lazy_init_helper().state)
 
 
+FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")  # what from_pretrained(dtype=...) casts to
+
+
 class PretrainedModel(nn.Layer):
     """Base of every model and head. Subclasses set ``config_class`` and ``base_model_prefix``."""
 
@@ -197,6 +200,8 @@ class PretrainedModel(nn.Layer):
         if strict and not report.clean:
             raise PaddleRembertError(report.describe(type(model).__name__, path))
         if dtype is not None:
+            if str(getattr(dtype, "__name__", dtype)).replace("paddle.", "") not in FLOAT_DTYPES:
+                raise PaddleRembertError(f"dtype must be one of {', '.join(FLOAT_DTYPES)}, got {dtype!r}")
             model.to(dtype=dtype)
         model.eval()
         return (model, report) if output_loading_info else model
