@@ -147,13 +147,8 @@ def run_guarded(fn, prog, debug=None):
         message = describe_os_error(e) if isinstance(e, OSError) else str(e)
         print(f"{prog}: error: {message}", file=sys.stderr)
         return 2
-    except Exception as e:  # Ctrl-C inside Paddle's C++ comes back as a RuntimeError raised while handling it
-        if debug or not _interrupted(e):
-            raise
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
-        if debug:
+    except (Exception, KeyboardInterrupt) as e:  # Ctrl-C; inside Paddle's C++ it comes back as a RuntimeError
+        if debug or not _interrupted(e):  # raised while handling the KeyboardInterrupt
             raise
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
@@ -161,6 +156,7 @@ def run_guarded(fn, prog, debug=None):
 
 
 def _interrupted(error):
+    """Whether ``error`` is a KeyboardInterrupt, or was raised while handling one."""
     while error is not None:
         if isinstance(error, KeyboardInterrupt):
             return True

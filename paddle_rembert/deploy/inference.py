@@ -105,9 +105,7 @@ class Predictor:
         if self.max_length <= specials:
             raise PaddleRembertError(f"max_length {self.max_length} leaves no room for text: the tokenizer adds "
                                      f"{specials} special tokens")
-        if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
-            raise PaddleRembertError(f"top_k must be an integer of at least 1, got {top_k!r}")
-        self.top_k = int(top_k)
+        self.top_k = _check_top_k(top_k)
         if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not 0 <= threshold <= 1:
             raise PaddleRembertError(f"threshold must be a probability in [0, 1], got {threshold!r}")
         self.threshold = float(threshold)
@@ -185,9 +183,7 @@ class Predictor:
                               max_length=self.max_length, doc_stride=doc_stride, max_seq_len=max_seq_len,
                               max_answer_len=max_answer_len, handle_impossible_answer=handle_impossible_answer,
                               batch_size=batch_size)
-        top_k = self.top_k if top_k is None else top_k
-        if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
-            raise PaddleRembertError(f"top_k must be an integer >= 1, got {top_k!r}")
+        top_k = self.top_k if top_k is None else _check_top_k(top_k)
         rows = self.encode(texts, text_pairs)
         order = sorted(range(len(rows)), key=lambda i: len(rows[i]["input_ids"]))
         results = [None] * len(rows)
@@ -313,6 +309,12 @@ def _read_id2label(config, path):
             raise PaddleRembertError(f"{path}: id2label[{key!r}] must be a label name (a string), got {value!r}")
         out[label_id] = value
     return out
+
+
+def _check_top_k(top_k):
+    if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
+        raise PaddleRembertError(f"top_k must be an integer of at least 1, got {top_k!r}")
+    return int(top_k)
 
 
 def _check_label_count(id2label, meta, path):

@@ -33,8 +33,7 @@ def paddle_to_onnx(model_file, params_file, save_path, opset=None):
         import paddle2onnx
     except ImportError:
         raise PaddleRembertError("ONNX export needs paddle2onnx: pip install paddle2onnx onnxruntime") from None
-    check_opset(opset)
-    opset = DEFAULT_OPSET if opset is None else opset
+    opset = DEFAULT_OPSET if opset is None else opset  # checked by export (check_opset) before anything is written
     if os.path.isfile(params_file) and os.path.getsize(params_file) >= ONNX_LIMIT:
         raise PaddleRembertError(
             f"{params_file} holds {os.path.getsize(params_file) / 2**30:.2f} GiB of weights; a model.onnx is one "

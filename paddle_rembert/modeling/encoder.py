@@ -286,14 +286,10 @@ class PooledEncoderBackbone(EncoderBackbone):
             input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds, encoder_hidden_states,
             encoder_attention_mask, past_key_values, use_cache, output_attentions, output_hidden_states)
         pooled = self.pooler(sequence_output) if self.pooler is not None else None
-        if return_dict is None:
-            return_dict = getattr(self.config, "return_dict", True)
-        if not return_dict:
-            return (sequence_output, pooled) + tuple(v for v in (cache, hidden_states, attentions, cross)
-                                                     if v is not None)
-        return BaseModelOutputWithPoolingAndCrossAttentions(
+        return self.wrap_pooled_output(BaseModelOutputWithPoolingAndCrossAttentions(
             last_hidden_state=sequence_output, pooler_output=pooled, past_key_values=cache,
-            hidden_states=hidden_states, attentions=attentions, cross_attentions=cross)
+            hidden_states=hidden_states, attentions=attentions, cross_attentions=cross), return_dict,
+            ("past_key_values", "hidden_states", "attentions", "cross_attentions"))
 
 
 class TransformerEmbeddings(nn.Layer):

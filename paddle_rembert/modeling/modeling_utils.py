@@ -158,6 +158,15 @@ class PretrainedModel(nn.Layer):
             return_dict = getattr(self.config, "return_dict", True)
         return output if return_dict else output.to_tuple()
 
+    def wrap_pooled_output(self, output, return_dict, tuple_order):
+        """:meth:`wrap_output` for a backbone with a pooler: transformers' tuple keeps the pooled slot even when
+        it is None, then lists the fields present in ``tuple_order`` (not the output class's field order)."""
+        if return_dict is None:
+            return_dict = getattr(self.config, "return_dict", True)
+        if return_dict:
+            return output
+        return (output.last_hidden_state, output.pooler_output) + tuple(output[k] for k in tuple_order if k in output)
+
     # -- save / load ------------------------------------------------------------------------
     def save_pretrained(self, save_directory, safe_serialization=False):
         """Write ``config.json`` and ``model_state.pdparams`` (or Paddle-layout ``model.safetensors``).

@@ -275,10 +275,10 @@ def preflight(args, task):
                                      f"start over")
         if args.resume and args.overwrite_output_dir:
             raise PaddleRembertError("resume and overwrite_output_dir contradict each other: give one")
-        if args.select_on != "all" and args.select_on not in task.eval_languages(args.data_dir, "dev"):
+        dev_languages = task.eval_languages(args.data_dir, "dev") if args.select_on != "all" else []
+        if args.select_on != "all" and args.select_on not in dev_languages:
             raise PaddleRembertError(f"select_on {args.select_on!r} is not a dev language of {task.name} under "
-                                     f"{args.data_dir} (found: {task.eval_languages(args.data_dir, 'dev')}), "
-                                     f"nor 'all'")
+                                     f"{args.data_dir} (found: {dev_languages}), nor 'all'")
     limit = AutoConfig.from_pretrained(args.model_name_or_path).max_sequence_length
     if limit is not None and args.max_seq_length > limit:
         notes.append(f"max_seq_length {args.max_seq_length} is more than {args.model_name_or_path}'s config "

@@ -207,15 +207,10 @@ class AlbertModel(AlbertPreTrainedModel):
         pooled_output = None
         if self.pooler is not None:
             pooled_output = self.pooler_activation(self.pooler(sequence_output[:, 0]))
-        output = BaseModelOutputWithPooling(
+        return self.wrap_pooled_output(BaseModelOutputWithPooling(
             last_hidden_state=sequence_output, pooler_output=pooled_output,
-            hidden_states=hidden_states and tuple(hidden_states), attentions=attentions and tuple(attentions))
-        if return_dict is None:
-            return_dict = getattr(self.config, "return_dict", True)
-        if not return_dict:  # transformers' tuple keeps the pooled slot even when it is None
-            return (sequence_output, pooled_output) + tuple(
-                v for v in (output.hidden_states, output.attentions) if v is not None)
-        return output
+            hidden_states=hidden_states and tuple(hidden_states), attentions=attentions and tuple(attentions)),
+            return_dict, ("hidden_states", "attentions"))
 
 
 class AlbertMLMHead(nn.Layer):
