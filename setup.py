@@ -1,8 +1,16 @@
+import os
+import re
+
 from setuptools import find_packages, setup
+
+# read as text: importing the package would import paddle
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "paddle_rembert", "version.py"),
+          encoding="utf-8") as f:
+    VERSION = re.search(r'__version__ = "([^"]+)"', f.read()).group(1)
 
 setup(
     name="paddle-rembert",
-    version="0.1.0",
+    version=VERSION,
     description="RemBERT, ALBERT and the BERT family for PaddlePaddle 3, numerically equal to Hugging Face transformers",
     packages=find_packages(include=["paddle_rembert", "paddle_rembert.*"]),
     package_data={"paddle_rembert.kernels": ["csrc/*.cc", "csrc/*.h"]},  # built by make install, or on first use

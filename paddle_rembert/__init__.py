@@ -6,7 +6,7 @@ exported here from the family registry (:mod:`paddle_rembert.models.registry`).
 from .runtime.settings import tune_cpu as _tune_cpu
 
 _tune_cpu()  # before anything runs a matmul: MKL reads its CPU type once
-from .modeling.auto import (  # noqa: E402
+from .models.auto import (  # noqa: E402
     AutoConfig,
     AutoModel,
     AutoModelForCausalLM,
@@ -17,15 +17,14 @@ from .modeling.auto import (  # noqa: E402
     AutoModelForQuestionAnswering,
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
+    AutoTokenizer,
 )
 from .models import registry as _registry  # noqa: E402
 from .deploy.pipelines import pipeline  # noqa: E402
 from .runtime.errors import PaddleRembertError  # noqa: E402
-from .tokenization.auto import AutoTokenizer  # noqa: E402
 from .tokenization.sentencepiece_train import train_sentencepiece, write_tokenizer_dir  # noqa: E402
 from .tokenization.types import AddedToken, BatchEncoding  # noqa: E402
-
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402
 
 _FAMILY_NAMES = {name: cls for family in _registry.families() for name, cls in family.public_names().items()}
 globals().update(_FAMILY_NAMES)

@@ -187,7 +187,7 @@ def thread_count(text):
 
 
 def build_parser():
-    from . import __version__
+    from .version import __version__
 
     parser = argparse.ArgumentParser(prog="paddle-rembert", description=__doc__.splitlines()[0],
                                      epilog=OVERWRITE_RULE + ".")

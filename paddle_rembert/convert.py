@@ -14,7 +14,7 @@ import numpy as np
 import paddle
 from tqdm.auto import tqdm
 
-from .modeling import auto
+from .models import auto
 from .models import registry
 from .runtime.errors import PaddleRembertError
 from .runtime.files import atomic_dir, atomic_open, check_destination
@@ -186,7 +186,8 @@ def _copy_tokenizer_files(src, dst, names, requested, vocab_size):
     """Copy the family's tokenizer files from ``src``, then check that they load and fit the model's
     vocabulary. A source without them converts with a warning, unless they were ``requested``
     (``--tokenizer``)."""
-    from .tokenization.auto import AutoTokenizer, check_ids_fit
+    from .models.auto import AutoTokenizer
+    from .tokenization.utils import check_ids_fit
 
     if not os.path.isdir(src):
         raise PaddleRembertError(f"tokenizer directory not found: {src}")

@@ -225,7 +225,7 @@ def write_tiny_model_dir(out_dir, family, texts=(), vocab_size=200, seed=0, torc
     ``torch_layout=True`` writes transformers' PyTorch files (``model.safetensors``) as the hub
     has them; otherwise our Paddle layout.
     """
-    from .tokenization.auto import AutoTokenizer
+    from .models.auto import AutoTokenizer
 
     fam = registry.get(family)
     fam.make_tiny_tokenizer(list(texts), out_dir, vocab_size, **(spm_options or {}))

@@ -15,10 +15,10 @@ import paddle  # noqa: E402
 from paddle_rembert import testing as T  # noqa: E402
 from paddle_rembert.deploy.export import export_model  # noqa: E402
 from paddle_rembert.deploy.format import TASKS, task_for_architecture  # noqa: E402
-from paddle_rembert.modeling.auto import auto_class  # noqa: E402
+from paddle_rembert.models.auto import auto_class  # noqa: E402
 from paddle_rembert.models import registry  # noqa: E402
 from paddle_rembert.runtime.settings import set_num_threads  # noqa: E402
-from paddle_rembert.tokenization.auto import AutoTokenizer  # noqa: E402
+from paddle_rembert.models.auto import AutoTokenizer  # noqa: E402
 
 set_num_threads()
 try:

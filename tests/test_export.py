@@ -16,7 +16,7 @@ from paddle_rembert.deploy.export import INPUT_NAMES, TASKS, export_model, infer
 from paddle_rembert.deploy.format import input_names_for, meta_input_names
 from paddle_rembert.deploy.engines import load_engine
 from paddle_rembert.models import registry
-from paddle_rembert.tokenization.auto import AutoTokenizer
+from paddle_rembert.models.auto import AutoTokenizer
 
 from .conftest import LABELS, SHAPES, batch, export_cases, load_dygraph, make_model_dir
 

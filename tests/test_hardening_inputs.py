@@ -14,7 +14,7 @@ from paddle_rembert.cli import main as cli_main
 from paddle_rembert.cli import run_guarded
 from paddle_rembert.deploy.inference import Predictor
 from paddle_rembert.runtime.errors import PaddleRembertError
-from paddle_rembert.tokenization.auto import check_ids_fit
+from paddle_rembert.tokenization.utils import check_ids_fit
 from paddle_rembert.trainer import from_yaml
 
 from .conftest import REPO, make_model_dir

@@ -89,7 +89,7 @@ def test_revision_selects_the_snapshot(offline):
     np.testing.assert_array_equal(word_embeddings(v1), word_embeddings(pr.AlbertModel.from_pretrained(offline.v1)))
     np.testing.assert_array_equal(word_embeddings(by_hash), word_embeddings(v1))
     assert not np.array_equal(word_embeddings(main_model), word_embeddings(v1))
-    model_type, config_path = pr.modeling.auto.read_model_type(REPO, revision="v1")
+    model_type, config_path = pr.models.auto.read_model_type(REPO, revision="v1")
     assert model_type == "albert" and COMMITS["v1"] in config_path
 
 

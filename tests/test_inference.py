@@ -408,7 +408,7 @@ def test_an_export_without_token_types_takes_two_inputs(export_without_token_typ
 
 def test_the_predictor_feeds_zero_token_types_when_the_tokenizer_gives_none(exports, tmp_path):
     """An export that takes token types (older ones always do) with a tokenizer that gives none."""
-    from paddle_rembert.tokenization.auto import AutoTokenizer
+    from paddle_rembert.models.auto import AutoTokenizer
 
     src = exports("albert", "sequence-classification")[1]
     out = _copy_export(src, tmp_path / "x")

@@ -12,7 +12,7 @@ from paddle_rembert.runtime.errors import PaddleRembertError
 from paddle_rembert.deploy.export import export_model, read_meta
 from paddle_rembert.deploy.engines import load_engine
 from paddle_rembert.deploy.inference import Predictor
-from paddle_rembert.tokenization.auto import AutoTokenizer
+from paddle_rembert.models.auto import AutoTokenizer
 
 from .conftest import PAIRS, SHAPES, TEXTS, batch, dygraph_outputs, export_cases, load_dygraph, make_model_dir
 

@@ -18,7 +18,7 @@ from paddle_rembert.convert import convert_checkpoint
 from paddle_rembert.deploy.export import export_model
 from paddle_rembert.deploy.pipelines import make_feed, pipeline, qa_record
 from paddle_rembert.deploy.qa import qa_windowing
-from paddle_rembert.modeling.auto import auto_class
+from paddle_rembert.models.auto import auto_class
 from paddle_rembert.models import registry
 from paddle_rembert.runtime.errors import PaddleRembertError
 from paddle_rembert.testing import synthetic_texts, write_tiny_model_dir

@@ -18,7 +18,7 @@ import transformers
 import paddle_rembert
 from paddle_rembert.convert import convert_checkpoint
 from paddle_rembert.deploy.pipelines import pipeline
-from paddle_rembert.modeling.auto import auto_class
+from paddle_rembert.models.auto import auto_class
 from paddle_rembert.runtime.errors import PaddleRembertError
 from paddle_rembert.testing import synthetic_texts, write_tiny_model_dir
 

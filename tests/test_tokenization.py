@@ -21,7 +21,7 @@ from paddle_rembert.models.albert.tokenizer import AlbertTokenizer
 from paddle_rembert.models.rembert.tokenizer import RemBertTokenizer
 from paddle_rembert.tokenization.sentencepiece_train import train_sentencepiece, write_tokenizer_dir
 from paddle_rembert.models import registry
-from paddle_rembert.tokenization.auto import AutoTokenizer
+from paddle_rembert.models.auto import AutoTokenizer
 from paddle_rembert.tokenization.types import BatchEncoding
 
 transformers.logging.set_verbosity_error()

@@ -16,7 +16,7 @@ from paddle_rembert.models.bert.tokenizer import BertTokenizer
 from paddle_rembert.models.electra.tokenizer import ElectraTokenizer
 from paddle_rembert.models.roberta.tokenizer import RobertaTokenizer
 from paddle_rembert.runtime.errors import PaddleRembertError
-from paddle_rembert.tokenization.auto import AutoTokenizer
+from paddle_rembert.models.auto import AutoTokenizer
 from paddle_rembert.tokenization.base import PreTrainedTokenizer
 
 from .test_tokenization_offsets import NO_SYMBOLS, dirs, pair_of  # noqa: F401 (dirs is a fixture)

@@ -12,7 +12,7 @@ from paddle_rembert.models import registry
 from paddle_rembert.models.bert.tokenizer import BertTokenizer
 from paddle_rembert.models.roberta.tokenizer import RobertaTokenizer
 from paddle_rembert.runtime.errors import PaddleRembertError
-from paddle_rembert.tokenization.auto import AutoTokenizer
+from paddle_rembert.models.auto import AutoTokenizer
 from paddle_rembert.tokenization.sentencepiece_train import train_sentencepiece, write_tokenizer_dir
 
 from .test_tokenization_wordpiece import REAL_DIR, fixture_sentences, make_texts

@@ -29,10 +29,17 @@ def is_hub_id(name):
         and not name.startswith((".", "-")) and not name.endswith((".", "-"))
 
 
-def tokenizer_patterns():
-    from ..models import registry
+# The tokenizer files fetched beside a model: every family's ``tokenizer_files``, added by
+# ``models.registry.register`` (this package knows no family). Importing paddle_rembert registers them all.
+_TOKENIZER_FILES = set()
 
-    return sorted({name for family in registry.families() for name in family.tokenizer_files})
+
+def add_tokenizer_files(names):
+    _TOKENIZER_FILES.update(names)
+
+
+def tokenizer_patterns():
+    return sorted(_TOKENIZER_FILES)
 
 
 def _offline():

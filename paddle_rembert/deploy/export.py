@@ -135,8 +135,8 @@ def export_model(model_dir, out_dir, task=None, onnx=False, opset=None, overwrit
     import paddle
 
     from ..checkpoint.hub import resolve
-    from ..modeling.auto import auto_class, read_model_type
-    from ..tokenization.auto import AutoTokenizer, check_ids_fit
+    from ..models.auto import AutoTokenizer, auto_class, read_model_type
+    from ..tokenization.utils import check_ids_fit
 
     check_opset(opset)
     model_dir = resolve(model_dir)  # a hub id becomes its snapshot in the Hugging Face cache
@@ -173,7 +173,7 @@ def export_loaded(model, out_dir, task, tokenizer=None, onnx=False, opset=None, 
     """
     import paddle
 
-    from .. import __version__
+    from ..version import __version__
 
     if task not in TASKS:
         raise PaddleRembertError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")

@@ -69,7 +69,8 @@ class Predictor:
 
     def __init__(self, model_dir, device="cpu", threads=None, backend="paddle", precision="fp32", mkldnn=True,
                  max_length=None, top_k=5, threshold=0.5):
-        from ..tokenization.auto import AutoTokenizer, check_ids_fit
+        from ..models.auto import AutoTokenizer
+        from ..tokenization.utils import check_ids_fit
 
         if backend not in BACKENDS:
             raise PaddleRembertError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")

@@ -87,7 +87,7 @@ def _read_config(model_dir):
 
 
 def _load_dygraph(model_dir, export_task, config, input_names):
-    from ..modeling.auto import auto_class
+    from ..models.auto import auto_class
     from .export import infer_task
 
     try:
@@ -107,7 +107,7 @@ def _load_dygraph(model_dir, export_task, config, input_names):
 
 
 def _load_tokenizer(path):
-    from ..tokenization.auto import AutoTokenizer
+    from ..models.auto import AutoTokenizer
 
     if not os.path.isdir(path):
         raise PaddleRembertError(f"tokenizer directory not found: {path}")

@@ -96,7 +96,7 @@ def compare(export_dir, meta, int8_file, threads=None):
     """fp32 (``model.onnx``) against int8 on a random padded batch: the largest difference of each output, and
     the largest probability change and the agreement of the decisions the Predictor reports (:func:`_decisions`;
     none for feature extraction and regression, whose outputs are the answer)."""
-    from ..modeling.auto import AutoConfig
+    from ..models.auto import AutoConfig
 
     config = AutoConfig.from_pretrained(export_dir)  # config.json omits defaults such as ALBERT's vocab_size
     length = min(48, config.max_sequence_length or 48)  # no longer than the model's positions

@@ -169,7 +169,7 @@ class ExportTextClassificationTask(TextClassificationTask):
     def _construct_tokenizer(self):
         if self._export_meta is None:
             return super()._construct_tokenizer()
-        from ..tokenization.auto import AutoTokenizer
+        from ..models.auto import AutoTokenizer
 
         self._tokenizer = AutoTokenizer.from_pretrained(self._task_path)
 

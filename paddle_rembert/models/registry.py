@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional, Tuple
 
+from ..checkpoint.hub import add_tokenizer_files
 from ..runtime.errors import PaddleRembertError
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ def register(family):
         raise TypeError(f"register() takes a Family, got {type(family).__name__}")
     with _LOCK:
         _FAMILIES[family.model_type] = family
+        add_tokenizer_files(family.tokenizer_files)  # what a hub download fetches beside the model
     return family
 
 

@@ -94,3 +94,15 @@ def clean_up_tokenization(text):
 def write_sorted_json(path, obj):
     with atomic_open(path, "w") as f:
         f.write(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def check_ids_fit(tokenizer, vocab_size, source):
+    """Refuse a tokenizer whose ids reach past the model's embedding table (another model's tokenizer, or a
+    vocabulary file that does not match ``config.json``): otherwise the first long enough text fails deep
+    inside the embedding lookup. ``source`` names where the tokenizer came from."""
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
+        return
+    ids = max(len(tokenizer), max(tokenizer.get_vocab().values(), default=-1) + 1)
+    if ids > vocab_size:
+        raise PaddleRembertError(f"the tokenizer in {source} has {ids} token ids, but the model's vocab_size is "
+                                 f"{vocab_size}: it is not this model's tokenizer")

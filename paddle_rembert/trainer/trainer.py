@@ -24,11 +24,11 @@ from tqdm.auto import tqdm
 
 from ..data import TrainBatchSampler, get_task, write_predictions
 from ..data.features import encode_examples
-from ..modeling.auto import AutoConfig, AutoModelForSequenceClassification
+from ..models.auto import AutoConfig, AutoModelForSequenceClassification
 from ..runtime.errors import PaddleRembertError
 from ..runtime.files import read_json, write_json
 from ..runtime.settings import set_num_threads, setup_logging
-from ..tokenization.auto import AutoTokenizer
+from ..models.auto import AutoTokenizer
 from . import checkpoint, distributed, optim
 from .evaluate import EvalSet, evaluate, selection_score, task_label_map
 

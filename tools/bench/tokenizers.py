@@ -92,7 +92,7 @@ def build_tokenizers(model, args, workdir):
     import transformers
 
     from paddle_rembert.models import registry
-    from paddle_rembert.tokenization.auto import AutoTokenizer
+    from paddle_rembert.models.auto import AutoTokenizer
 
     transformers.logging.set_verbosity_error()
     path = args.tokenizer_dir

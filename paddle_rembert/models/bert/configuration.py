@@ -4,7 +4,7 @@ from ...modeling.configuration_utils import PretrainedConfig
 
 class BertConfig(PretrainedConfig):
     """Also the config of the MultiBERTs and SpanBERT checkpoints (SpanBERT's ``config.json`` has no
-    ``model_type``; :mod:`paddle_rembert.modeling.auto` infers it). ``classifier_dropout=None`` means
+    ``model_type``; :mod:`paddle_rembert.models.auto` infers it). ``classifier_dropout=None`` means
     ``hidden_dropout_prob``, as in transformers."""
 
     model_type = "bert"

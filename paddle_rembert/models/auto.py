@@ -1,16 +1,21 @@
-"""``Auto*`` classes: pick the model family from ``config.json``'s ``model_type``.
+"""``Auto*`` classes and ``AutoTokenizer``: pick the model family from a directory's files.
 
-Families and their head classes come from the registry (:mod:`paddle_rembert.models.registry`);
-head classes follow transformers' names (``<Prefix>ForSequenceClassification`` ...). A config
-without ``model_type`` (SpanBERT's) resolves as transformers resolves it: from ``architectures``,
-then from the directory name.
+Families, their head classes and tokenizers come from the registry (:mod:`.registry`); head
+classes follow transformers' names (``<Prefix>ForSequenceClassification`` ...). A config without
+``model_type`` (SpanBERT's) resolves as transformers resolves it: from ``architectures``, then
+from the directory name. The tokenizer class: ``tokenizer_config.json``'s ``tokenizer_class``
+(PaddleNLP's older ``init_class`` too), else ``config.json``'s ``model_type`` (or, without one,
+its ``architectures``), else a clear error. This sits above the families, so the modeling core
+and the tokenizers below them never import the registry.
 """
 import os
 
-from ..models import registry
+from ..checkpoint.hub import resolve
+from ..modeling.configuration_utils import config_file_of
 from ..runtime.errors import PaddleRembertError
 from ..runtime.files import read_json
-from .configuration_utils import CONFIG_NAME, config_file_of
+from ..tokenization.files import check_dir
+from . import registry
 
 
 def read_model_type(path, revision=None):
@@ -19,8 +24,6 @@ def read_model_type(path, revision=None):
     A hub id (``google/rembert``, at ``revision``) is resolved to its snapshot in the Hugging Face
     cache first (fetching the config and tokenizer files), so the path returned is always local.
     """
-    from ..checkpoint.hub import resolve
-
     if not isinstance(path, (str, os.PathLike)):
         raise PaddleRembertError(f"a model directory or hub id is needed, got {type(path).__name__}")
     path = resolve(path, revision=revision, weights=False)
@@ -112,3 +115,55 @@ AutoModelForSequenceClassification = auto_class("ForSequenceClassification")
 AutoModelForMultipleChoice = auto_class("ForMultipleChoice")
 AutoModelForTokenClassification = auto_class("ForTokenClassification")
 AutoModelForQuestionAnswering = auto_class("ForQuestionAnswering")
+
+def tokenizer_class_for(model_type, source="config"):
+    """The tokenizer class of the family of ``model_type``."""
+    return registry.get(model_type, source).tokenizer_class
+
+
+def _class_by_name(class_name, where):
+    family = registry.family_of_class(class_name) if isinstance(class_name, str) else None
+    if family is None:
+        known = ", ".join(f.tokenizer_class.__name__ for f in registry.families())
+        raise PaddleRembertError(f"{where} names tokenizer_class {class_name!r}, which is not supported (known: {known})")
+    return family.tokenizer_class
+
+
+def _family_from_model_config(model_config):
+    data = read_json(model_config, "model config")
+    if not isinstance(data, dict):
+        return None
+    if data.get("model_type"):
+        return registry.get(data["model_type"], model_config)
+    for arch in data.get("architectures") or []:
+        family = registry.family_of_class(arch) if isinstance(arch, str) else None
+        if family is not None:
+            return family
+    return None
+
+
+class AutoTokenizer:
+    """Factory: ``AutoTokenizer.from_pretrained(dir)`` returns the tokenizer of the directory's family."""
+
+    def __init__(self):
+        raise PaddleRembertError("use AutoTokenizer.from_pretrained(dir), not AutoTokenizer()")
+
+    @classmethod
+    def from_pretrained(cls, pretrained_dir, **kwargs):
+        path = check_dir(pretrained_dir, revision=kwargs.pop("revision", None))
+        if not os.path.isdir(path):
+            raise PaddleRembertError(f"AutoTokenizer needs a tokenizer directory, got a file: {path}")
+        tok_config = os.path.join(path, "tokenizer_config.json")
+        if os.path.isfile(tok_config):
+            data = read_json(tok_config, "tokenizer config")
+            name = data.get("tokenizer_class") or data.get("init_class") if isinstance(data, dict) else None
+            if name:
+                return _class_by_name(name, tok_config).from_pretrained(path, **kwargs)
+        model_config = os.path.join(path, "config.json")
+        if os.path.isfile(model_config):
+            family = _family_from_model_config(model_config)
+            if family is not None:
+                return family.tokenizer_class.from_pretrained(path, **kwargs)
+        raise PaddleRembertError(
+            f"cannot tell which tokenizer {path} holds: it needs tokenizer_config.json with 'tokenizer_class' "
+            f"or config.json with 'model_type' (one of {', '.join(registry.model_types())})")
