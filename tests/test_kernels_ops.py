@@ -212,7 +212,7 @@ def test_a_failed_build_warns_once_and_leaves_paddles_kernels(monkeypatch, caplo
         out = layers.get_activation("gelu")(x)
     np.testing.assert_array_equal(out.numpy(), paddle.nn.functional.gelu(x).numpy())
     warnings = [r.getMessage() for r in caplog.records if "CPU kernels are unavailable" in r.getMessage()]
-    assert len(warnings) == 1 and "RuntimeError: no compiler" in warnings[0] and "more" not in warnings[0]
+    assert len(warnings) == 1 and "no compiler" in warnings[0] and "more" not in warnings[0]
 
 
 def test_the_environment_variable_turns_them_off_quietly(tmp_path):

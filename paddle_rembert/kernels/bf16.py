@@ -118,7 +118,7 @@ def _decide():
     elif not build.available():
         _STATE["error"] = build.unavailable_reason()
     _STATE["ok"] = "error" not in _STATE
-    if not _STATE["ok"]:
+    if not _STATE["ok"] and not build.failed():  # a failed build has warned already, fp32 GEMMs included
         logger.warning("bf16 GEMMs unavailable, running them in fp32 (%s)", _STATE["error"])
 
 
@@ -158,7 +158,7 @@ def view_spec(offset, dims, strides):
 
 
 def implementations():
-    """``{cache key: oneDNN implementation}`` of every primitive built so far (diagnostics)."""
+    """``{cache key: oneDNN implementation}`` of every cached primitive, most recently used first (diagnostics)."""
     raw = build.run("pr_bf16_matmul_impls", paddle.zeros([1]))[0]
     lines = bytes(raw.numpy().tolist()).decode().splitlines()
     return dict(line.split(" => ", 1) for line in lines if " => " in line)
@@ -247,15 +247,21 @@ def _rows(t):
 
 def _linear_forward(ctx, x, weight, bias, transpose_w):
     ctx.needs = (not x.stop_gradient, not weight.stop_gradient, bias is not None and not bias.stop_gradient)
-    weight = _bf16_weight(weight)  # its backward GEMM reuses the copy
-    ctx.save_for_backward(x, weight)
+    ctx.save_for_backward(x, _bf16_weight(weight), weight)  # the backward GEMM reuses the bf16 copy
     ctx.transpose_w = transpose_w
-    return matmul_raw(x, weight, bias, False, transpose_w)
+    return matmul_raw(x, _bf16_weight(weight), bias, False, transpose_w)
 
 
 def _linear_backward(ctx, dy):
-    x, weight = ctx.saved_tensor()
+    x, weight, param = ctx.saved_tensor()
     need_x, need_w, need_b = ctx.needs
+    if paddle.is_grad_enabled():  # create_graph=True: a backward that autograd differentiates again, in fp32
+        dx = paddle.matmul(dy, param, transpose_y=not ctx.transpose_w) if need_x else None
+        dy2, x2 = _rows(dy), _rows(x)
+        dw = None
+        if need_w:
+            dw = paddle.matmul(dy2, x2, transpose_x=True) if ctx.transpose_w else paddle.matmul(x2, dy2, transpose_x=True)
+        return dx, dw, dy2.sum(0) if need_b else None
     dx = matmul_raw(dy, weight, None, False, not ctx.transpose_w) if need_x else None
     dw = db = None
     if need_w or need_b:
@@ -316,6 +322,13 @@ class _Matmul(PyLayer):
         x, y = ctx.saved_tensor()
         need_x, need_y = ctx.needs
         a = ctx.alpha
+        if paddle.is_grad_enabled():  # create_graph=True: a backward that autograd differentiates again, in fp32
+            x, y = x.astype("float32"), y.astype("float32")
+            if ctx.transpose_y:
+                return (a * paddle.matmul(dz, y) if need_x else None,
+                        a * paddle.matmul(dz, x, transpose_x=True) if need_y else None)
+            return (a * paddle.matmul(dz, y, transpose_y=True) if need_x else None,
+                    a * paddle.matmul(x, dz, transpose_x=True) if need_y else None)
         if ctx.transpose_y:  # z = a x y^T: dx = a dz y, dy = a dz^T x
             dx = matmul_raw(dz, y, alpha=a) if need_x else None
             dy = matmul_raw(dz, x, None, True, False, alpha=a) if need_y else None

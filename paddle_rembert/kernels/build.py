@@ -7,7 +7,8 @@ one. The library is cached under ``$PADDLE_REMBERT_CACHE`` or ``~/.cache/paddle_
 of the sources, the Paddle build and the Python version, so a stale build is never loaded.
 
 No compiler, a failed build or ``PADDLE_REMBERT_KERNELS=0`` gives one warning (none for the
-variable) and Paddle's own kernels everywhere: the operators only make things faster.
+variable) and Paddle's own kernels everywhere: the operators only make things faster. A failed
+build is recorded (``<tag>.failed``) so later processes do not try again until it is deleted.
 """
 import hashlib
 import json
@@ -49,9 +50,29 @@ def _paddle_libs():
     return os.path.join(os.path.dirname(paddle.__file__), "libs")
 
 
+def _build_error(output, returncode):
+    """The line of a failed build's output that says why: the compiler's first ``error:``, else the child's
+    exception (the last line of its traceback, e.g. no ``g++`` on the PATH)."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for line in lines:
+        if "error:" in line.lower() and not line.startswith(("raise ", "File ")):
+            return line
+    tail = [line for line in lines if not line.startswith(("File ", "raise ", "^"))]
+    return tail[-1] if tail else f"exit status {returncode}"
+
+
+def _digest(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def _compile(name, out_path):
     """Build the operators in a child process (Paddle's builder logs every compiler line; the child's output
-    is kept for the error) and move the shared library to ``out_path`` atomically.
+    is kept for the error) and move the shared library to ``out_path`` atomically, with its digest beside it
+    (``<tag>.sha256``, checked before every load: a truncated library would crash the process loading it).
 
     ``-fopenmp`` compiles the dropout loops against the GOMP ABI, which the wheel's ``libiomp5`` provides:
     linking it (not GCC's libgomp) keeps one OpenMP runtime, and one thread count, in the process.
@@ -68,18 +89,38 @@ def _compile(name, out_path):
                               timeout=1800)
         built = os.path.join(work, name, name + ".so")
         if done.returncode != 0 or not os.path.exists(built):
-            errors = [line for line in (done.stderr + done.stdout).splitlines() if "error" in line.lower()]
-            raise RuntimeError("building the kernels failed: " + (errors[0] if errors else f"exit {done.returncode}"))
-        tmp = out_path + f".tmp-{os.getpid()}"
-        shutil.copyfile(built, tmp)
-        os.replace(tmp, out_path)
+            raise RuntimeError("building them failed: " + _build_error(done.stderr + done.stdout, done.returncode))
+        for src, dst in ((built, out_path), (None, _digest_path(out_path))):
+            tmp = f"{dst}.tmp-{os.getpid()}"
+            if src is None:
+                with open(tmp, "w") as f:
+                    f.write(_digest(out_path) + "\n")
+            else:
+                shutil.copyfile(src, tmp)
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, dst)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _digest_path(so):
+    return so[:-len(".so")] + ".sha256"
+
+
+def _intact(so):
+    """Whether ``so`` is the library a build wrote (its digest matches the one recorded beside it)."""
+    try:
+        with open(_digest_path(so)) as f:
+            return f.read().strip() == _digest(so)
+    except OSError:
+        return False
+
+
 def _load():
-    """Register the custom operators, building them first if the cache has none (a file lock keeps
-    concurrent processes from building at once)."""
+    """Register the custom operators, building them first if the cache holds no intact build (a file lock
+    keeps concurrent processes from building at once; an intact build loads without it, so a read-only
+    cache of built kernels works)."""
     import fcntl
 
     from paddle.utils.cpp_extension import load_op_meta_info_and_register_op
@@ -89,17 +130,27 @@ def _load():
             raise RuntimeError(f"this Paddle wheel ships no {lib} (paddle/libs/)")
     name = build_tag()
     d = cache_dir()
-    os.makedirs(d, exist_ok=True)
     so = os.path.join(d, name + ".so")
-    with open(os.path.join(d, name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if not os.path.exists(so):
-                logger.info("building the CPU kernels (once per machine, 15-60 s) into %s", d)
-                _compile(name, so)
-            load_op_meta_info_and_register_op(so)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    if not _intact(so):
+        os.makedirs(d, exist_ok=True)
+        failed = os.path.join(d, name + ".failed")
+        if os.path.exists(failed):  # do not spend a build on every process start
+            with open(failed, encoding="utf-8", errors="replace") as f:
+                raise RuntimeError(f"{f.read().strip()} (delete {failed} to try again)")
+        with open(os.path.join(d, name + ".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                if not _intact(so):  # another process may have built it while this one waited
+                    logger.info("building the CPU kernels (once per machine, 15-60 s) into %s", d)
+                    try:
+                        _compile(name, so)
+                    except RuntimeError as e:
+                        with open(failed, "w", encoding="utf-8") as f:
+                            f.write(str(e))
+                        raise RuntimeError(f"{e} (delete {failed} to try again)") from None
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+    load_op_meta_info_and_register_op(so)
 
 
 def decide_once(state, lock, decide):
@@ -121,8 +172,10 @@ def _decide():
         _load()
         _STATE["ok"] = True
     except Exception as e:  # a failed build must not break anything: Paddle's kernels remain
-        _STATE["error"] = f"{type(e).__name__}: {e}".strip().splitlines()[0][:300]
-        logger.warning("the package's CPU kernels are unavailable, using Paddle's (%s)", _STATE["error"])
+        _STATE["error"] = (str(e) if isinstance(e, RuntimeError) else f"{type(e).__name__}: {e}").strip()
+        _STATE["error"] = _STATE["error"].splitlines()[0][:400]
+        logger.warning("the package's CPU kernels are unavailable: %s; using Paddle's kernels, and fp32 GEMMs "
+                       "where bf16 is asked", _STATE["error"])
         _STATE["ok"] = False
 
 
@@ -133,6 +186,11 @@ def available():
 
 def unavailable_reason():
     return _STATE.get("error")
+
+
+def failed():
+    """Whether the operators were wanted but could not be built or loaded (that has been warned about)."""
+    return _STATE.get("ok") is False and _STATE.get("error") != "PADDLE_REMBERT_KERNELS=0"
 
 
 def run(op, *args):

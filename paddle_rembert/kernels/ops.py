@@ -31,6 +31,14 @@ def _needs_grad(*tensors):
     return paddle.is_grad_enabled() and any(t is not None and not t.stop_gradient for t in tensors)
 
 
+def _first_order_only(op):
+    """Called in a backward: refuse ``create_graph=True``, whose gradient would silently miss this op's part
+    (the kernels' backward is not differentiable)."""
+    if paddle.is_grad_enabled():
+        raise RuntimeError(f"double backward (create_graph=True) through paddle_rembert's oneDNN {op} is not "
+                           "supported; set PADDLE_REMBERT_KERNELS=0 to use Paddle's operators")
+
+
 # -- softmax over the last axis -------------------------------------------------------------------
 class _Softmax(PyLayer):
     @staticmethod
@@ -41,6 +49,7 @@ class _Softmax(PyLayer):
 
     @staticmethod
     def backward(ctx, dy):
+        _first_order_only("softmax")
         (y,) = ctx.saved_tensor()
         return build.run("pr_softmax_grad", y, dy.contiguous())[0]
 
@@ -63,6 +72,7 @@ class _Gelu(PyLayer):
 
     @staticmethod
     def backward(ctx, dy):
+        _first_order_only("gelu")
         (x,) = ctx.saved_tensor()
         return build.run("pr_gelu_grad", x, dy.contiguous(), ctx.approximate)[0]
 
@@ -85,6 +95,7 @@ class _LayerNorm(PyLayer):
 
     @staticmethod
     def backward(ctx, dy):
+        _first_order_only("LayerNorm")
         x, mean, var, weight = ctx.saved_tensor()
         dx, dw, db = build.run("pr_layer_norm_grad", x, dy.contiguous(), mean, var, weight, ctx.epsilon)
         need_x, need_w, need_b = ctx.needs
@@ -116,6 +127,7 @@ class _Dropout(PyLayer):
 
     @staticmethod
     def backward(ctx, dy):
+        _first_order_only("dropout")
         (mask,) = ctx.saved_tensor()
         return build.run("pr_dropout_grad", dy.contiguous(), mask, ctx.p)[0]
 

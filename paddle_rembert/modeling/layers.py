@@ -66,7 +66,8 @@ class LayerNorm(nn.LayerNorm):
     (Paddle's CPU LayerNorm backward takes 10 ms on [1024, 768], ~6% of a BERT-base train step)."""
 
     def forward(self, x):
-        if self.weight is not None and self.bias is not None and _ops.enabled(x, self.weight, self.bias):
+        if self.weight is not None and self.bias is not None and len(self._normalized_shape) == 1 \
+                and _ops.enabled(x, self.weight, self.bias):  # the kernels normalise over the last axis only
             return _ops.layer_norm(x, self.weight, self.bias, self._epsilon)
         return super().forward(x)
 

@@ -1,7 +1,9 @@
 // oneDNN plumbing shared by the operators: the engine, a stream per thread, memory descriptors and a
-// cache of built primitives keyed by shape.
+// bounded cache of built primitives keyed by shape.
 #pragma once
+#include <cstdlib>
 #include <cstring>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -65,9 +67,42 @@ struct Primitive {
   }
 };
 
+// The built primitives, least recently used first out: each holds JIT-compiled code (about 0.3-0.7 MB for
+// a bf16 GEMM), and a server sees a new shape with every sequence length. The capacity is oneDNN's own
+// knob, ONEDNN_PRIMITIVE_CACHE_CAPACITY (default 1024, as oneDNN's), read once; 0 keeps nothing.
+struct PrimitiveCache {
+  using Entry = std::pair<std::string, std::shared_ptr<Primitive>>;
+  std::list<Entry> order;  // most recently used first
+  std::unordered_map<std::string, std::list<Entry>::iterator> index;
+  size_t capacity = [] {
+    const char* v = std::getenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY");
+    char* end = nullptr;
+    long n = v && *v ? std::strtol(v, &end, 10) : -1;
+    return n >= 0 && end && *end == '\0' ? static_cast<size_t>(n) : size_t{1024};
+  }();
+
+  std::shared_ptr<Primitive> find(const std::string& key) {
+    auto it = index.find(key);
+    if (it == index.end()) return nullptr;
+    order.splice(order.begin(), order, it->second);
+    return it->second->second;
+  }
+  std::shared_ptr<Primitive> insert(const std::string& key, std::shared_ptr<Primitive> p) {
+    if (auto hit = find(key)) return hit;  // a racing thread built it first
+    if (capacity == 0) return p;
+    order.emplace_front(key, std::move(p));
+    index[key] = order.begin();
+    while (order.size() > capacity) {  // callers keep their shared_ptr: an evicted primitive finishes its run
+      index.erase(order.back().first);
+      order.pop_back();
+    }
+    return order.front().second;
+  }
+};
+
 inline std::mutex cache_mutex;
-inline std::unordered_map<std::string, std::shared_ptr<Primitive>>& cache() {
-  static auto* c = new std::unordered_map<std::string, std::shared_ptr<Primitive>>();
+inline PrimitiveCache& cache() {
+  static auto* c = new PrimitiveCache();
   return *c;
 }
 
@@ -89,12 +124,11 @@ template <typename Build>
 std::shared_ptr<Primitive> cached(const std::string& key, Build build) {
   {
     std::lock_guard<std::mutex> lock(cache_mutex);
-    auto it = cache().find(key);
-    if (it != cache().end()) return it->second;
+    if (auto hit = cache().find(key)) return hit;
   }
   auto p = build();  // built outside the lock; a racing duplicate is harmless
   std::lock_guard<std::mutex> lock(cache_mutex);
-  return cache().emplace(key, p).first->second;
+  return cache().insert(key, std::move(p));
 }
 
 inline void append(std::ostringstream& os, const std::vector<int64_t>& v) {

@@ -133,6 +133,18 @@ std::vector<paddle::Tensor> Bf16Matmul(const paddle::Tensor& x, const paddle::Te
   size_t n = a.dims.size();
   PD_CHECK(a.dims[n - 1] == b.dims[n - 2], "bf16 matmul: inner dims differ (", a.dims[n - 1], " vs ",
            b.dims[n - 2], ")");
+  // K = 0 (an empty batch's weight gradient): the product is zero, but oneDNN skips an empty problem and
+  // would leave the output unwritten, epilogue included. Run it with K = 1 on zero operands instead.
+  paddle::Tensor zeros_x, zeros_y;
+  const paddle::Tensor* xs = &x;
+  const paddle::Tensor* ys = &y;
+  if (a.dims[n - 1] == 0) {
+    a.dims[n - 1] = 1, b.dims[n - 2] = 1;
+    a.strides = dense_strides(a.dims), b.strides = dense_strides(b.dims);
+    zeros_x = paddle::full(a.dims, 0.0, paddle::DataType::FLOAT32, paddle::CPUPlace());
+    zeros_y = paddle::full(b.dims, 0.0, paddle::DataType::FLOAT32, paddle::CPUPlace());
+    xs = &zeros_x, ys = &zeros_y, x_off = y_off = 0;
+  }
   for (size_t i = 0; i + 2 < n; ++i) {
     PD_CHECK(b.dims[i] == a.dims[i] || b.dims[i] == 1, "bf16 matmul: batch dims differ");
     // a broadcast dim gets stride 0; not a size-1 dim of both (with a strided Y, oneDNN would fall back to
@@ -152,9 +164,9 @@ std::vector<paddle::Tensor> Bf16Matmul(const paddle::Tensor& x, const paddle::Te
   dnnl_data_type_t tc = out_bf16 ? dnnl_bf16 : dnnl_f32;
 
   paddle::Tensor xa, yb;  // bf16 copies, when made
-  dnnl_data_type_t ta = dnnl_type(x), tb = dnnl_type(y);
-  const void* xp = static_cast<const char*>(x.data()) + x_off * (ta == dnnl_f32 ? 4 : 2);
-  const void* yp = static_cast<const char*>(y.data()) + y_off * (tb == dnnl_f32 ? 4 : 2);
+  dnnl_data_type_t ta = dnnl_type(*xs), tb = dnnl_type(*ys);
+  const void* xp = static_cast<const char*>(xs->data()) + x_off * (ta == dnnl_f32 ? 4 : 2);
+  const void* yp = static_cast<const char*>(ys->data()) + y_off * (tb == dnnl_f32 ? 4 : 2);
   if (mode == 0) {
     if (ta == dnnl_f32) xa = to_bf16(xp, a), xp = xa.data(), a.strides = dense_strides(a.dims), ta = dnnl_bf16;
     if (tb == dnnl_f32) {
@@ -254,11 +266,11 @@ std::vector<paddle::Tensor> ToBf16(const paddle::Tensor& x, bool transposed) {
   return {to_bf16(x.data(), view_of(x, transposed))};
 }
 
-// The oneDNN implementation chosen for the last-built matmul of each shape (for diagnostics).
+// The oneDNN implementation of each cached primitive, most recently used first (for diagnostics).
 std::vector<paddle::Tensor> Bf16MatmulImpls(const paddle::Tensor& x) {
   std::lock_guard<std::mutex> lock(cache_mutex);
   std::string all;
-  for (auto& kv : cache()) all += kv.first + " => " + kv.second->impl + "\n";
+  for (auto& kv : cache().order) all += kv.first + " => " + kv.second->impl + "\n";
   auto out = paddle::empty({static_cast<int64_t>(all.size())}, paddle::DataType::UINT8, paddle::CPUPlace());
   if (!all.empty()) std::memcpy(out.data(), all.data(), all.size());
   return {out};
