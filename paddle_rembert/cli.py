@@ -32,9 +32,14 @@ def _convert(args):
 
 
 def _train(args):
+    import dataclasses
+
     from .trainer import from_yaml, run
 
-    run(from_yaml(args.config, args.overrides))
+    training_args = from_yaml(args.config, args.overrides)
+    if args.threads is not None and not any(o.partition("=")[0].strip() == "threads" for o in args.overrides):
+        training_args = dataclasses.replace(training_args, threads=args.threads)  # the trainer sets the threads
+    run(training_args)
 
 
 def _export(args):
@@ -226,9 +231,9 @@ def build_parser():
     p.add_argument("--onnx", action="store_true", help="also write model.onnx through paddle2onnx")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17)")
     p.add_argument("--quantize", choices=("int8",), default=None,
-                   help="also write model.int8.onnx (onnxruntime dynamic int8: int8 weights, int8 activations "
-                        "quantized per call) beside the fp32 export (implies --onnx); run it with "
-                        "predict --precision int8")
+                   help="also write model.int8.onnx (onnxruntime dynamic int8: int8 weights per output channel, "
+                        "uint8 activations quantized per call) beside the fp32 export (implies --onnx); run it "
+                        "with predict --precision int8")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a previous export (a directory with export_meta.json; never another directory, "
                         "and never the model directory or a folder containing it)")

@@ -91,3 +91,31 @@ def test_alternate_reports_a_failing_backend_in_one_line(tmp_path):
     assert done.returncode == 1
     assert "alternate: paddlenlp failed: " in done.stderr and "Traceback" not in done.stderr
     assert done.stdout.strip() == ""
+
+
+def test_the_sequence_length_fits_the_model_and_the_work_dir_any_cwd(tmp_path, monkeypatch):
+    from tools.bench import runner
+
+    monkeypatch.chdir(tmp_path)
+    args = runner.parse_args(["--tiny", "--family", "albert", "--work-dir", "rel"])
+    cfg = runner.load_config(args)
+    assert args.seq_len == min(128, cfg["max_position_embeddings"]) and args.work_dir == str(tmp_path / "rel")
+    args = runner.parse_args(["--family", "roberta"])
+    runner.load_config(args)
+    assert args.seq_len == 128
+    args = runner.parse_args(["--tiny", "--family", "roberta", "--seq-len", "500"])
+    with pytest.raises(SystemExit, match="--seq-len must be between 2 and the model's"):
+        runner.load_config(args)
+
+
+def test_a_run_that_measured_nothing_exits_non_zero(tmp_path, monkeypatch, capsys):
+    from tools.bench import common, runner
+
+    monkeypatch.setattr(runner, "prepare", lambda args: (runner.load_config(args), {}))
+    monkeypatch.setattr(common, "run_child", lambda argv, cwd: {"backend": "ours", "threads": 1, "error": "boom"})
+    argv = ["--tiny", "--no-ceilings", "--backends", "ours", "--work-dir", str(tmp_path)]
+    assert runner.main(argv) == 1
+    assert "boom" in capsys.readouterr().out
+    monkeypatch.setattr(common, "run_child", lambda argv, cwd: {"backend": "ours", "threads": 1, "batches": {
+        "8": {"train": {"median_s": 0.1}, "forward": {"median_s": 0.05}}}})
+    assert runner.main(argv) == 0

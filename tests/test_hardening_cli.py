@@ -228,6 +228,19 @@ def test_train_overrides_are_type_checked():
     assert args.output_dir == "2024" and args.learning_rate == 1e-5 and args.overwrite_output_dir is True
 
 
+
+def test_the_global_threads_flag_reaches_the_trainer(monkeypatch):
+    """``paddle-rembert --threads N train``: the trainer sets the threads itself, from its arguments."""
+    import paddle_rembert.trainer as trainer
+
+    seen = []
+    monkeypatch.setattr(trainer, "run", lambda args: seen.append(args.threads))
+    config = os.path.join(REPO, "configs", "albert-base-v2_xnli.yaml")
+    assert cli_main(["--threads", "1", "train", "--config", config]) == 0
+    assert cli_main(["--threads", "1", "train", "--config", config, "threads=2"]) == 0  # the recipe's own wins
+    assert cli_main(["train", "--config", config]) == 0
+    assert seen == [1, 2, None]
+
 # -- noise ---------------------------------------------------------------------------------------------
 def test_commands_do_not_print_the_ccache_warning():
     result = run_cli("--help")

@@ -77,7 +77,8 @@ def add_model_options(p):
     p.add_argument("--config", help="a config.json to use instead of the family's base-size config")
     p.add_argument("--layers", type=int, help="override num_hidden_layers (e.g. full-width RemBERT with 4)")
     p.add_argument("--tiny", action="store_true", help="the family's tiny test config (for checking the tool)")
-    p.add_argument("--seq-len", type=int, default=128)
+    p.add_argument("--seq-len", type=int, default=None,
+                   help="tokens per row (default 128, or the model's positions when it has fewer, as --tiny's)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for every backend (default: all cores)")
     p.add_argument("--work-dir", default=os.path.join(REPO, "bench_output", "models"),
                    help="where the prepared model, export and PyTorch copy are kept (reused when the config matches)")
@@ -135,6 +136,14 @@ def load_config(args):
     if args.layers:
         cfg["num_hidden_layers"] = args.layers
     cfg["num_labels"] = 2
+    # RoBERTa's positions start after its padding id
+    positions = cfg.get("max_position_embeddings", 512) - (cfg.get("pad_token_id", 0) + 1 if args.family == "roberta"
+                                                           else 0)
+    if args.seq_len is None:
+        args.seq_len = min(128, positions)
+    elif not 2 <= args.seq_len <= positions:
+        raise SystemExit(f"--seq-len must be between 2 and the model's {positions} positions, got {args.seq_len}")
+    args.work_dir = os.path.abspath(args.work_dir)  # the children run from the repository's root
     return cfg
 
 
@@ -362,9 +371,9 @@ def bench_backend(args):
     return result
 
 
-def child_argv(argv, backend):
-    keep = common.without_options(argv, ("--json", "--result-file", "--child", "--backends"))
-    return ["-m", "tools.bench.runner", *keep, "--backends", backend, "--child", backend]
+def child_argv(argv, backend, work_dir):
+    keep = common.without_options(argv, ("--json", "--result-file", "--child", "--backends", "--work-dir"))
+    return ["-m", "tools.bench.runner", *keep, "--backends", backend, "--child", backend, "--work-dir", work_dir]
 
 
 # -- report -------------------------------------------------------------------------------------
@@ -448,7 +457,7 @@ def main(argv=None):
     common.log(f"[run] prepared in {time.perf_counter() - t0:.1f} s")
     results = []
     for name in (CEILINGS if args.ceilings else ()) + tuple(args.backends):
-        child = child_argv(argv, name)
+        child = child_argv(argv, name, args.work_dir)
         if "--threads" not in argv:
             child += ["--threads", str(args.threads)]
         try:
@@ -456,13 +465,15 @@ def main(argv=None):
         except Exception as exc:
             results.append({"backend": name, "threads": args.threads, "error": str(exc)})
     report(args, cfg, results)
+    measured = any(_entry(r, b, m).get("median_s") is not None for r in results for b in args.batches
+                   for m in args.modes)
     if args.json:
         common.write_json(args.json, {"benchmark": "run", "args": {k: v for k, v in vars(args).items()
                                                                     if k not in ("child", "result_file")},
                                       "config": cfg, "environment": common.environment(PACKAGES),
                                       "results": results})
         print(f"wrote {args.json}")
-    return 0
+    return 0 if measured or not args.backends else 1  # nothing measured: the errors above say why
 
 
 if __name__ == "__main__":

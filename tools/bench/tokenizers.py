@@ -1,4 +1,4 @@
-"""``tools/benchmark.py tokenizers``: our tokenizers against transformers' slow and fast ones.
+"""``python -m tools.benchmark tokenizers``: our tokenizers against transformers' slow and fast ones.
 
 Encodes N XNLI-like sentence pairs (default 10,000, built deterministically from the real XNLI
 and PAWS-X fixture sentences: a premise of one or two sentences, a shorter hypothesis) with
@@ -28,7 +28,7 @@ CONTENDERS = ("ours", "fast", "slow")
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="tools/benchmark.py tokenizers", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m tools.benchmark tokenizers", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="all", help="a registered model_type, or all (default)")
     p.add_argument("--tokenizer-dir", help="benchmark this tokenizer dir instead of a freshly trained one "

@@ -47,7 +47,7 @@ def _model(family, layers, num_labels=3):
 
 
 def padding(argv):
-    parser = argparse.ArgumentParser(prog="benchmark.py training padding")
+    parser = argparse.ArgumentParser(prog="python -m tools.benchmark training padding")
     parser.add_argument("--examples", type=int, default=512)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--layers", type=int, default=4)
@@ -105,7 +105,7 @@ def padding(argv):
 
 
 def full_step(argv):
-    parser = argparse.ArgumentParser(prog="benchmark.py training full-step")
+    parser = argparse.ArgumentParser(prog="python -m tools.benchmark training full-step")
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--steps", type=int, default=3)
