@@ -1,8 +1,8 @@
 """``paddle-rembert convert``: transformers PyTorch directory <-> Paddle directory.
 
-The model class is taken from ``config.json`` (``architectures``, else the first class of the
-family whose keys match the checkpoint exactly) and built under ``paddle.LazyGuard`` -- no
-memory for weights -- only to learn its keys, shapes and which keys are Linear weights. Tensors
+The model class is the one whose keys the checkpoint fits (:func:`choose_model`), built under
+``paddle.LazyGuard`` -- no memory for weights -- only to learn its keys, shapes and which keys
+are Linear weights. Tensors
 then stream from the source to the destination one at a time, transposed and cast on the way.
 The destination is written into a temporary directory that is renamed into place at the end.
 """
@@ -22,7 +22,7 @@ from .checkpoint.hub import resolve
 from .checkpoint.loading import FLOAT_ST, check_plan, st_dtype_of
 from .checkpoint.readers import SAFETENSORS, open_checkpoint, st_dtype_name
 from .checkpoint.rules import plan_load, torch_key_shapes
-from .checkpoint.safetensors import write_safetensors
+from .checkpoint.safetensors import FLOAT_NAMES, write_safetensors
 from .checkpoint.writers import write_paddle_weights
 
 logger = logging.getLogger("paddle_rembert.convert")
@@ -41,34 +41,62 @@ def model_signature(model):
 
 
 def choose_model(config, ckpt, source, ignore_mismatched_sizes=False):
-    """The model class whose keys and shapes match the checkpoint exactly, with its plan.
+    """The model class to convert the checkpoint as, with its plan, as transformers would load it.
 
-    With ``ignore_mismatched_sizes`` a class whose keys match but some shapes differ is accepted;
-    those tensors are left out of the result (and initialised when it is loaded).
+    A class fits when it uses every tensor and lacks at most its head's or pooler's, which are initialised
+    when the result is loaded, as in transformers (a backbone saved without its pooler, as SpanBERT's is). The
+    class ``config.json``'s ``architectures`` names wins if it fits. Otherwise (bert-base-cased's config
+    names ``BertForMaskedLM`` over ``BertForPreTraining``'s weights, which is said) the fit with the
+    fewest missing keys, then a decoder's causal LM or an encoder's masked LM by ``is_decoder`` (their
+    keys are the same), then the family's order (the backbone first). With ``ignore_mismatched_sizes``
+    tensors whose shapes differ are left out (and initialised when the result is loaded).
     """
+    family = registry.get(config.model_type, source)
     classes = {c.__name__: c for c in auto.model_classes(config.model_type, source)}
-    names = list(classes)
-    wanted = [a for a in (config.architectures or []) if a in names]
-    candidates = wanted or names
+    named = [a for a in (config.architectures or []) if a in classes]
+    try:
+        causal = family.model_class("ForCausalLM").__name__
+    except PaddleRembertError:
+        causal = None
     ckpt_shapes = {k: ckpt.shape(k) for k in ckpt.keys()}
-    best = None
-    for name in candidates:
-        model_class = classes[name]
-        model = lazy_model(model_class, config)
+    fits, best = [], None
+    for order, name in enumerate(classes):
+        model = lazy_model(classes[name], config)
         shapes, linear = model_signature(model)
         plan = plan_load(shapes, linear, model.tied_weights, model.base_model_prefix, ckpt_shapes, ckpt.layout)
         report = plan.report
-        if report.clean or (ignore_mismatched_sizes and not (report.missing_keys or report.unexpected_keys)):
-            return model_class, model, plan
-        problems = len(plan.report.missing_keys) + len(plan.report.unexpected_keys) + len(
-            plan.report.mismatched_keys)
-        if best is None or problems < best[0]:
-            best = (problems, name, plan)
-    report = best[2].report
-    hint = "; --ignore-mismatched-sizes leaves the mismatched tensors out" \
-        if report.mismatched_keys and not (report.missing_keys or report.unexpected_keys) else ""
-    raise PaddleRembertError(f"the weights in {ckpt.path} do not fit {' or '.join(candidates)}: "
-                             f"{report.summary()}{hint}")
+        backbone = order == 0  # the family's first class is its backbone
+        if not report.unexpected_keys and (ignore_mismatched_sizes or not report.mismatched_keys) \
+                and all(_initialisable(k, model.base_model_prefix, backbone) for k in report.missing_keys):
+            decoder_rank = 0 if (name == causal) == bool(getattr(config, "is_decoder", False)) else 1
+            rank = (name not in named, len(report.missing_keys), decoder_rank if name == causal or
+                    name.endswith("ForMaskedLM") else 0, order)
+            fits.append((rank, name, model, plan))
+        problems = len(report.missing_keys) + len(report.unexpected_keys) + len(report.mismatched_keys)
+        if best is None or (name in named, -problems) > (best[0] in named, -best[1]):
+            best = (name, problems, plan)
+    if not fits:
+        name, _, plan = best
+        report = plan.report
+        hint = "; --ignore-mismatched-sizes leaves the mismatched tensors out" \
+            if report.mismatched_keys and not (report.missing_keys or report.unexpected_keys) else ""
+        raise PaddleRembertError(f"the weights in {ckpt.path} do not fit {name} (nor any other class of "
+                                 f"{config.model_type}): {report.summary()}{hint}")
+    _, name, model, plan = min(fits, key=lambda fit: fit[0])
+    if named and name not in named:
+        logger.warning("%s names %s, but the weights are %s's: converted as %s", source, named[0], name, name)
+    if plan.report.missing_keys:
+        logger.warning("not in the checkpoint (initialised when the result is loaded, as in transformers): %s",
+                       ", ".join(plan.report.missing_keys))
+    return classes[name], model, plan
+
+
+def _initialisable(key, prefix, backbone):
+    """Whether a key a checkpoint lacks may be left to initialisation: a task head's or the pooler's (a
+    checkpoint without an encoder tensor is broken, not a backbone for another task)."""
+    if not backbone and not key.startswith(prefix + "."):
+        return True
+    return key.removeprefix(prefix + ".").startswith("pooler")
 
 
 def convert_checkpoint(src, dst, to="paddle", dtype=None, safe_serialization=False, overwrite=False,
@@ -110,6 +138,9 @@ def convert_checkpoint(src, dst, to="paddle", dtype=None, safe_serialization=Fal
                        ", ".join(k for k, _, _ in plan.report.mismatched_keys))
     _check_tied_copies(model, ckpt, plan)
     config.architectures = [model_class.__name__]
+    written = {_out_dtype(ckpt, ckpt_key, st_dtype) for _, ckpt_key, _ in plan.pairs} & set(FLOAT_ST)
+    if len(written) == 1:  # the weights' dtype, as transformers' save_pretrained records it
+        config.torch_dtype = {v: k for k, v in FLOAT_NAMES.items()}[written.pop()]
     with atomic_dir(dst) as tmp:
         config.save_pretrained(tmp)
         _copy_tokenizer_files(resolve(tokenizer_dir) if tokenizer_dir else src, tmp,

@@ -96,6 +96,96 @@ def test_dtype_casts_like_torch(dtype, torch_dtype, tmp_path, capsys):
     assert str(model.embeddings.word_embeddings.weight.dtype) == "paddle.float32"
 
 
+
+def test_config_records_the_dtype_the_weights_were_written_in(tmp_path, capsys):
+    """transformers reads ``torch_dtype`` with ``torch_dtype="auto"``: a stale one downcasts fp32 weights."""
+    T.torch_model("bert", "BertForSequenceClassification").half().save_pretrained(tmp_path / "hf")
+    for out, extra, expected in (("pd", (), "float32"), ("bf", ("--dtype", "bfloat16"), "bfloat16"),
+                                 ("keep", ("--dtype", "keep"), "float16")):
+        assert cli(capsys, tmp_path / "hf", tmp_path / out, *extra)[0] == 0
+        assert json.loads((tmp_path / out / "config.json").read_text())["torch_dtype"] == expected
+    assert cli(capsys, tmp_path / "pd", tmp_path / "pt", "--to", "torch")[0] == 0
+    loaded = transformers.AutoModelForSequenceClassification.from_pretrained(tmp_path / "pt", torch_dtype="auto")
+    assert loaded.dtype == torch.float32
+    model = pr.BertForSequenceClassification.from_pretrained(str(tmp_path / "keep"))  # fp32 parameters
+    model.save_pretrained(str(tmp_path / "saved"))
+    assert json.loads((tmp_path / "saved" / "config.json").read_text())["torch_dtype"] == "float32"
+
+
+def _drop(path, prefixes):
+    """Remove the tensors whose names start with ``prefixes`` from a transformers safetensors file."""
+    _rewrite_safetensors(path, lambda t: [t.pop(k) for k in [k for k in t if k.startswith(prefixes)]])
+
+
+def _edit_config(path, **changes):
+    config = json.loads((path / "config.json").read_text())
+    config.update(changes)
+    for key in [k for k, v in changes.items() if v is None]:
+        config.pop(key)
+    (path / "config.json").write_text(json.dumps(config))
+
+
+def test_a_backbone_saved_without_its_pooler_converts_as_transformers_loads_it(tmp_path, capsys):
+    """SpanBERT's layout: BERT weights under ``bert.``, no pooler, no heads, a config without model_type or
+    architectures. transformers' BertModel loads it and initialises the pooler; so does the converted model."""
+    reference = save_torch("bert", "BertForPreTraining", tmp_path / "hf")
+    _drop(tmp_path / "hf" / "model.safetensors", ("bert.pooler.", "cls."))
+    _edit_config(tmp_path / "hf", model_type=None, architectures=None)
+    (tmp_path / "hf").rename(tmp_path / "spanbert-base-cased")  # transformers tells the family by the name
+    code, out, err = cli(capsys, tmp_path / "spanbert-base-cased", tmp_path / "pd")
+    assert code == 0, err
+    assert "(BertModel)" in out and "not in the checkpoint" in err and "pooler.dense.weight" in err
+    theirs, info = transformers.BertModel.from_pretrained(tmp_path / "spanbert-base-cased", output_loading_info=True)
+    ours, report = pr.BertModel.from_pretrained(str(tmp_path / "pd"), output_loading_info=True)
+    theirs_missing = sorted(k.removeprefix("bert.") for k in info["missing_keys"])  # named as in the checkpoint
+    assert theirs_missing == sorted(report.missing_keys) == ["pooler.dense.bias", "pooler.dense.weight"]
+    inputs = T.make_inputs("bert", "BertModel", reference.config.vocab_size, with_labels=False)
+    expected = theirs.eval()(**T.to_torch(inputs)).last_hidden_state.detach().numpy()
+    assert np.abs(ours.eval()(**T.to_paddle(inputs)).last_hidden_state.numpy() - expected).max() < 1e-5
+
+
+def test_a_missing_encoder_tensor_is_refused_even_where_a_head_could_be_initialised(tmp_path, capsys):
+    save_torch("bert", "BertModel", tmp_path / "hf")
+    _drop(tmp_path / "hf" / "model.safetensors", ("encoder.layer.0.output.dense.",))
+    code, _, err = cli(capsys, tmp_path / "hf", tmp_path / "pd")
+    assert code == 2 and "do not fit BertModel" in err and "encoder.layer.0.output.dense.weight" in err
+
+
+def test_weights_of_another_class_than_architectures_names_convert_as_that_class(tmp_path, capsys):
+    """bert-base-cased's config names BertForMaskedLM; its weights are BertForPreTraining's (pooler, NSP head)."""
+    save_torch("bert", "BertForPreTraining", tmp_path / "hf")
+    _edit_config(tmp_path / "hf", architectures=["BertForMaskedLM"])
+    code, out, err = cli(capsys, tmp_path / "hf", tmp_path / "pd")
+    assert code == 0, err
+    assert "(BertForPreTraining)" in out and "names BertForMaskedLM" in err
+    assert cli(capsys, tmp_path / "pd", tmp_path / "pt", "--to", "torch")[0] == 0
+    original, converted = open_checkpoint(str(tmp_path / "hf")), open_checkpoint(str(tmp_path / "pt"))
+    assert set(converted.keys()) >= set(original.keys()) - {"cls.predictions.decoder.weight"}  # nothing dropped
+    _, info = transformers.BertForMaskedLM.from_pretrained(tmp_path / "pt", output_loading_info=True)
+    assert not info["missing_keys"]
+
+
+@pytest.mark.parametrize("family", ["bert", "roberta"])
+def test_without_architectures_is_decoder_tells_a_masked_lm_from_a_causal_lm(family, tmp_path, capsys):
+    prefix = "Bert" if family == "bert" else "Roberta"
+    causal = "BertLMHeadModel" if family == "bert" else "RobertaForCausalLM"
+    for is_decoder, expected in ((False, f"{prefix}ForMaskedLM"), (True, causal)):
+        src, dst = tmp_path / f"hf{is_decoder}", tmp_path / f"pd{is_decoder}"
+        save_torch(family, f"{prefix}ForMaskedLM", src)
+        _edit_config(src, architectures=None, is_decoder=is_decoder)
+        code, out, err = cli(capsys, src, dst)
+        assert code == 0, err
+        assert json.loads((dst / "config.json").read_text())["architectures"] == [expected]
+
+
+def test_a_classifier_saved_without_its_pooler_stays_the_class_its_config_names(tmp_path, capsys):
+    """Its keys are also a token classifier's: architectures decides."""
+    save_torch("bert", "BertForSequenceClassification", tmp_path / "hf")
+    _drop(tmp_path / "hf" / "model.safetensors", ("bert.pooler.",))
+    code, out, err = cli(capsys, tmp_path / "hf", tmp_path / "pd")
+    assert code == 0, err
+    assert "(BertForSequenceClassification)" in out
+
 def test_errors_name_the_problem_and_leave_no_half_written_output(tmp_path, capsys):
     dst = tmp_path / "out"
     code, _, err = cli(capsys, tmp_path / "missing", dst)

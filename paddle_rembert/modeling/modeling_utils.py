@@ -15,6 +15,8 @@ from .configuration_utils import CONFIG_NAME
 from ..runtime.errors import PaddleRembertError
 from .layers import default_position_ids
 
+_FLOAT_DTYPES = (paddle.float32, paddle.float16, paddle.bfloat16, paddle.float64)
+
 logger = logging.getLogger("paddle_rembert")
 
 
@@ -177,9 +179,12 @@ class PretrainedModel(nn.Layer):
         from ..checkpoint.writers import tensor_specs, write_paddle_weights
 
         os.makedirs(save_directory, exist_ok=True)
-        self.config.architectures = [type(self).__name__]
-        self.config.save_pretrained(save_directory)
         state = self.state_dict()
+        self.config.architectures = [type(self).__name__]
+        floats = {str(v.dtype).replace("paddle.", "") for v in state.values() if v.dtype in _FLOAT_DTYPES}
+        if len(floats) == 1:  # the weights' dtype, as transformers records it
+            self.config.torch_dtype = floats.pop()
+        self.config.save_pretrained(save_directory)
         write_paddle_weights(save_directory, tensor_specs(state), lambda key: state[key].numpy(),
                              safe_serialization=safe_serialization)
 
