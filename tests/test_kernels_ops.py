@@ -166,6 +166,27 @@ def test_without_kernels_the_layers_are_paddles_bit_for_bit(without_kernels):
     np.testing.assert_array_equal(ours, paddle.nn.functional.dropout(x, 0.3).numpy())
 
 
+
+@pytest.mark.parametrize("frozen", ["weight", "bias", "both"])
+def test_a_frozen_layer_norm_passes_the_right_gradient_without_kernels(without_kernels, frozen):
+    """Paddle 3.3's CPU layer_norm returns a wrong input gradient when it computes no scale gradient."""
+    import torch
+
+    rng = np.random.RandomState(0)
+    x_np, scale = rng.randn(2, 7, 32).astype("float32"), rng.randn(2, 7, 32).astype("float32")
+    ln = layers.LayerNorm(32)
+    ln.weight.set_value((1 + 0.1 * rng.randn(32)).astype("float32"))
+    ln.bias.set_value((0.1 * rng.randn(32)).astype("float32"))
+    ln.weight.stop_gradient = frozen in ("weight", "both")
+    ln.bias.stop_gradient = frozen in ("bias", "both")
+    x = paddle.to_tensor(x_np, stop_gradient=False)
+    (ln(x) * paddle.to_tensor(scale)).sum().backward()
+    xt = torch.tensor(x_np, requires_grad=True)
+    weight, bias = torch.tensor(ln.weight.numpy()), torch.tensor(ln.bias.numpy())
+    (torch.nn.functional.layer_norm(xt, [32], weight, bias, ln._epsilon) * torch.tensor(scale)).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), atol=1e-5)
+    assert (ln.weight.grad is None) == ln.weight.stop_gradient and (ln.bias.grad is None) == ln.bias.stop_gradient
+
 def test_static_graphs_and_other_dtypes_take_paddles_kernels(kernels):
     assert ops.enabled(paddle.ones([2]))
     assert not ops.enabled(paddle.ones([2], dtype="float64"))

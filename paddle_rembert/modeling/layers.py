@@ -69,7 +69,21 @@ class LayerNorm(nn.LayerNorm):
         if self.weight is not None and self.bias is not None and len(self._normalized_shape) == 1 \
                 and _ops.enabled(x, self.weight, self.bias):  # the kernels normalise over the last axis only
             return _ops.layer_norm(x, self.weight, self.bias, self._epsilon)
+        if paddle.in_dynamic_mode() and paddle.is_grad_enabled() and not x.stop_gradient and (
+                (self.weight is not None and self.weight.stop_gradient)
+                or (self.bias is not None and self.bias.stop_gradient)):
+            # Paddle 3.3's layer_norm gives a wrong input gradient when it computes no scale gradient (a
+            # frozen LayerNorm): hand it copies of the frozen ones that want one, whose gradients are dropped.
+            weight, bias = (p if p is None or not p.stop_gradient else _wanting_grad(p)
+                            for p in (self.weight, self.bias))
+            return F.layer_norm(x, self._normalized_shape, weight, bias, self._epsilon)
         return super().forward(x)
+
+
+def _wanting_grad(p):
+    copy = p.detach().clone()
+    copy.stop_gradient = False
+    return copy
 
 
 class Dropout(nn.Dropout):
