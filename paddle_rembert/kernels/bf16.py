@@ -247,9 +247,10 @@ def _rows(t):
 
 def _linear_forward(ctx, x, weight, bias, transpose_w):
     ctx.needs = (not x.stop_gradient, not weight.stop_gradient, bias is not None and not bias.stop_gradient)
-    ctx.save_for_backward(x, _bf16_weight(weight), weight)  # the backward GEMM reuses the bf16 copy
+    copy = _bf16_weight(weight)
+    ctx.save_for_backward(x, copy, weight)  # the backward GEMM reuses the bf16 copy
     ctx.transpose_w = transpose_w
-    return matmul_raw(x, _bf16_weight(weight), bias, False, transpose_w)
+    return matmul_raw(x, copy, bias, False, transpose_w)
 
 
 def _linear_backward(ctx, dy):
@@ -257,7 +258,7 @@ def _linear_backward(ctx, dy):
     need_x, need_w, need_b = ctx.needs
     if paddle.is_grad_enabled():  # create_graph=True: a backward that autograd differentiates again, in fp32
         dx = paddle.matmul(dy, param, transpose_y=not ctx.transpose_w) if need_x else None
-        dy2, x2 = _rows(dy), _rows(x)
+        dy2, x2 = _rows(dy), _rows(x.astype("float32"))
         dw = None
         if need_w:
             dw = paddle.matmul(dy2, x2, transpose_x=True) if ctx.transpose_w else paddle.matmul(x2, dy2, transpose_x=True)
