@@ -100,8 +100,14 @@ def test_batch_one_heads_take_a_jit_kernel_not_the_reference_one(kernel):
     qkv = paddle.randn([1, L, WIDTH])
     bf16.matmul_raw(qkv, qkv, None, False, True, x_view=_heads_spec(0, 1), y_view=_heads_spec(1, 1))
     bf16.matmul_raw(paddle.rand([1, H, L, L]), qkv, y_view=_heads_spec(2, 1), out_heads=True)
-    slow = {k: v for k, v in bf16.implementations().items() if v.startswith("ref")}
+    slow = {k: v for k, v in bf16.implementations().items() if v.startswith("ref") and not _empty_problem(k)}
     assert not slow, slow
+
+
+def _empty_problem(key):
+    """A matmul primitive over a zero-size operand (oneDNN runs those with its reference kernel: no work)."""
+    fields = key.split(";")  # matmul; 9 settings; Add's dims; X's dims; X's strides; Y's dims; Y's strides
+    return fields[0] == "matmul" and any("0" in fields[i].split(",") for i in (11, 13))
 
 
 # -- the models: fused inference equals the unfused steps -----------------------------------------------

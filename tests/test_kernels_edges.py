@@ -117,6 +117,21 @@ def test_double_backward_through_the_fp32_kernels_is_refused_not_wrong(kernels, 
     assert gx.shape == x.shape
 
 
+
+def test_to_static_runs_under_autocast(kernels):
+    """paddle.jit.to_static's default (SOT) mode simulates the dygraph code (its bf16 weight cache crashed it):
+    the traced graph keeps fp32 GEMMs, as AST mode's does; what SOT leaves to dygraph may run in bf16."""
+    paddle.seed(0)
+    head = paddle.nn.Sequential(layers.Linear(16, 16), paddle.nn.Tanh(), layers.Linear(16, 4))
+    head.eval()
+    x = paddle.randn([3, 16])
+    fp32 = head(x).numpy()
+    for full_graph in (False, True):
+        static = paddle.jit.to_static(head, full_graph=full_graph)
+        with paddle.no_grad(), bf16.autocast():
+            out = static(x).numpy()
+        np.testing.assert_allclose(out, fp32, atol=1e-6 if full_graph else 2e-2)
+
 # -- LayerNorm over several axes ------------------------------------------------------------------------
 def test_layer_norm_over_two_axes_equals_paddles(kernels):
     x = paddle.randn([2, 3, 8])

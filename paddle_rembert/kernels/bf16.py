@@ -27,6 +27,7 @@ import threading
 
 import paddle
 from paddle.autograd import PyLayer
+from paddle.base.dygraph.base import in_sot_simulation_mode
 
 from . import build, ops
 
@@ -90,7 +91,8 @@ def requested():
 def active(*tensors):
     """True when GEMMs on ``tensors`` should take the bf16 path: requested, dygraph, CPU, fp32/bf16 operands,
     and the kernel available (built lazily on the first such call)."""
-    if not _REQUESTED.get() or not paddle.in_dynamic_mode():
+    # SOT's to_static simulates dygraph code: what it traces is a static graph, with Paddle's fp32 GEMMs
+    if in_sot_simulation_mode() or not paddle.in_dynamic_mode() or not _REQUESTED.get():
         return False
     for t in tensors:
         if t is not None and (t.dtype not in (paddle.float32, paddle.bfloat16) or not t.place.is_cpu_place()):
