@@ -89,6 +89,58 @@ def test_entities_are_grouped_from_bio_labels(exports):
     assert entities[0]["score"] == pytest.approx(0.505)
 
 
+
+def test_a_gap_between_tokens_ends_an_entity(exports):
+    """An I- token after a special token or a skipped position starts a new entity, as transformers' "simple"."""
+    predictor = Predictor(exports("rembert", "token-classification")[1])
+    pieces = predictor.tokenizer.tokenize("river stone cloud")
+    tokens = [{"index": i, "token": t, "label": lab, "score": 0.5}
+              for i, t, lab in zip((1, 2, 4), pieces, ("B-LOC", "I-LOC", "I-LOC"))]
+    assert [(e["text"], e["start_token"], e["end_token"]) for e in predictor._group_entities(tokens)] == [
+        ("river stone", 1, 2), ("cloud", 4, 4)]
+
+
+def _head_export(deploy_root, tmp_path, **config):
+    """An export of a sequence classifier on the deploy fixtures' ALBERT backbone, with ``config``."""
+    import paddle_rembert as pr
+    from paddle_rembert.deploy.export import export_model
+
+    from .conftest import make_model_dir
+
+    base = make_model_dir(deploy_root, "albert", "feature-extraction")
+    model = pr.AlbertForSequenceClassification.from_pretrained(base, **config).eval()
+    model.classifier.weight.set_value(model.classifier.weight * 50.0)  # scores spread around 0.5
+    model.save_pretrained(str(tmp_path / "model"))
+    pr.AutoTokenizer.from_pretrained(base).save_pretrained(str(tmp_path / "model"))
+    export_model(str(tmp_path / "model"), str(tmp_path / "export"), verify=False)
+    return str(tmp_path / "model"), str(tmp_path / "export")
+
+
+def test_multi_label_scores_are_sigmoids_and_labels_pass_the_threshold(deploy_root, tmp_path):
+    model_dir, export_dir = _head_export(deploy_root, tmp_path, num_labels=4,
+                                         problem_type="multi_label_classification")
+    model = load_dygraph(model_dir, "sequence-classification")
+    for threshold, expected_labels in ((0.0, 4), (1.0, 0)):  # all, none: whatever 0.5 would give
+        predictor = Predictor(export_dir, threshold=threshold)
+        for text in TEXTS[:3]:
+            result = predictor.predict([text])[0]
+            logits = alone(predictor, model, "sequence-classification", text)[1]["logits"]
+            probs = 1 / (1 + np.exp(-logits))
+            np.testing.assert_allclose(list(result["probabilities"].values()), probs, atol=1e-5)
+            assert len(result["labels"]) == expected_labels
+    predictor = Predictor(export_dir, threshold=0.5)
+    result = predictor.predict([TEXTS[0]])[0]
+    assert result["labels"] == [label for label, p in result["probabilities"].items() if p > 0.5]
+
+
+def test_regression_gives_the_raw_score(deploy_root, tmp_path):
+    model_dir, export_dir = _head_export(deploy_root, tmp_path, num_labels=1, problem_type="regression")
+    predictor = Predictor(export_dir)
+    model = load_dygraph(model_dir, "sequence-classification")
+    for text in TEXTS[:3]:
+        logits = alone(predictor, model, "sequence-classification", text)[1]["logits"]
+        assert predictor.predict([text])[0] == {"score": pytest.approx(float(logits[0]), abs=1e-5)}
+
 def test_question_answering_answers_as_the_pipeline_does(exports):
     """Predictor.predict on a QA export gives the question-answering pipeline's answers (itself tested against
     transformers' pipeline): character offsets into the context, windows over long contexts, top_k."""
