@@ -367,3 +367,53 @@ def test_gpu_on_a_cpu_only_wheel_is_a_clear_error(setup, tmp_path):
         pytest.fail("this test expects the CPU wheel of PaddlePaddle")
     with pytest.raises(pr.PaddleRembertError, match="CPU-only"):
         run(args_for(setup, tmp_path / "run", device="gpu"))
+
+
+def test_resume_replays_the_dropout_masks(setup, tmp_path):
+    """With dropout on, a resumed run equals an uninterrupted one only if the RNG state comes back too."""
+    import shutil
+
+    data, _ = setup
+    model = T.write_tiny_model_dir(str(tmp_path / "model"), "albert", T.synthetic_texts(), vocab_size=120, **TINY,
+                                   hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
+                                   classifier_dropout_prob=0.1)
+    quick = dict(model_name_or_path=model, do_eval=False, max_steps=8, save_steps=4, eval_step=100,
+                 save_total_limit=5)
+    run(args_for(setup, tmp_path / "full", **quick))
+    (tmp_path / "resumed").mkdir()
+    shutil.copytree(tmp_path / "full" / "checkpoint-4", tmp_path / "resumed" / "checkpoint-4")
+    paddle.seed(12345)  # the process's generator elsewhere: only the checkpoint's state can put it back
+    run(args_for(setup, tmp_path / "resumed", resume=True, **quick))
+    a, b = weights(tmp_path / "full" / "checkpoint-8"), weights(tmp_path / "resumed" / "checkpoint-8")
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_no_weight_decay_on_biases_and_layer_norms_as_transformers_recipes():
+    from paddle_rembert.trainer.optim import no_decay_names
+
+    for family in ("albert", "bert", "roberta", "rembert", "electra"):
+        model = pr.AutoModelForSequenceClassification.from_config(
+            pr.AutoConfig.for_model(family, **registry.get(family).tiny_config))
+        exclude = no_decay_names(model)
+        names = {n for n, p in model.named_parameters() if p.name in exclude}
+        expected = {n for n, _ in model.named_parameters()
+                    if n.endswith("bias") or "LayerNorm" in n or "layer_norm" in n}
+        assert names == expected and any("LayerNorm.weight" in n for n in names), family
+
+
+def test_the_schedule_is_transformers_linear_warmup_and_decay():
+    from transformers import get_linear_schedule_with_warmup
+    import torch
+
+    from paddle_rembert.trainer.optim import linear_schedule
+
+    for total, warmup in ((10, 3), (7, 0), (5, 5)):
+        ours = linear_schedule(1.0, total, warmup)
+        theirs = get_linear_schedule_with_warmup(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0),
+                                                 warmup, total)
+        for step in range(total + 1):
+            assert ours.get_lr() == pytest.approx(theirs.get_last_lr()[0], abs=1e-12), (total, warmup, step)
+            ours.step()
+            theirs.optimizer.step()
+            theirs.step()
