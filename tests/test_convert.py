@@ -186,6 +186,20 @@ def test_a_classifier_saved_without_its_pooler_stays_the_class_its_config_names(
     assert code == 0, err
     assert "(BertForSequenceClassification)" in out
 
+
+def test_a_tied_copy_that_differs_from_its_source_is_named(tmp_path, capsys):
+    """A tied decoder equal to the word embeddings is dropped silently; one that differs is dropped with a
+    warning (the tied value is what transformers uses too)."""
+    save_torch("bert", "BertForMaskedLM", tmp_path / "hf", "bin")  # .bin keeps the tied duplicate
+    assert "cls.predictions.decoder.weight" in open_checkpoint(str(tmp_path / "hf")).keys()
+    code, _, err = cli(capsys, tmp_path / "hf", tmp_path / "same")
+    assert code == 0 and "which it is tied to" not in err
+    state = torch.load(tmp_path / "hf" / "pytorch_model.bin", weights_only=True)
+    state["cls.predictions.decoder.weight"] = state["cls.predictions.decoder.weight"] + 1.0
+    torch.save(state, tmp_path / "hf" / "pytorch_model.bin")
+    code, _, err = cli(capsys, tmp_path / "hf", tmp_path / "differs")
+    assert code == 0 and "cls.predictions.decoder.weight" in err and "which it is tied to" in err
+
 def test_errors_name_the_problem_and_leave_no_half_written_output(tmp_path, capsys):
     dst = tmp_path / "out"
     code, _, err = cli(capsys, tmp_path / "missing", dst)

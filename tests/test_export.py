@@ -155,6 +155,30 @@ def test_export_refuses_bad_destinations_and_leaves_nothing_on_failure(deploy_ro
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+
+@pytest.mark.parametrize("error", [1e-5, 1e-2])
+def test_the_export_check_refuses_a_program_that_computes_otherwise(deploy_root, tmp_path, monkeypatch, error):
+    """The check compares the written program with dygraph: off by more than the tolerance, nothing is kept."""
+    import paddle_rembert.deploy.engines as engines
+
+    real = engines.load_engine
+
+    def drifting(*args, **kwargs):
+        engine = real(*args, **kwargs)
+        run = engine.run
+        engine.run = lambda feed: {k: v + error for k, v in run(feed).items()}
+        return engine
+
+    monkeypatch.setattr(engines, "load_engine", drifting)
+    model_dir = make_model_dir(deploy_root, "albert", "sequence-classification")
+    out = tmp_path / "out"
+    if error < 1e-4:
+        assert export_model(model_dir, str(out))["check"]["max_abs_diff"]["logits"] >= error * 0.9
+        return
+    with pytest.raises(PaddleRembertError, match="export check failed: logits differs from dygraph"):
+        export_model(model_dir, str(out))
+    assert not out.exists()
+
 def test_cli_export(deploy_root, tmp_path, capsys):
     model_dir = make_model_dir(deploy_root, "albert", "token-classification")
     out = str(tmp_path / "exported")
