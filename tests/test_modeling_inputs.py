@@ -70,8 +70,11 @@ def test_int32_labels_give_the_int64_loss(saved, class_suffix):
     class_name = "Bert" + class_suffix
     torch_model, model = _pair(saved, "bert", class_name)
     inputs = T.make_inputs("bert", class_name, torch_model.config.vocab_size, num_labels=torch_model.config.num_labels)
-    t_out, p_out = _run(torch_model, model, inputs)
+    # a fresh model first: the first call with labels records config.problem_type, as transformers does
     p32 = model(**T.to_paddle({**inputs, "labels": inputs["labels"].astype("int32")}))
+    if class_suffix == "ForSequenceClassification":
+        assert model.config.problem_type == "single_label_classification"
+    t_out, p_out = _run(torch_model, _pair(saved, "bert", class_name)[1], inputs)
     assert abs(float(p32.loss) - float(t_out.loss)) < 1e-5 and abs(float(p_out.loss) - float(p32.loss)) < 1e-6
 
 

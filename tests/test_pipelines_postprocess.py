@@ -134,7 +134,7 @@ def _assert_same_answers(ours, ref):
     assert isinstance(ours, list) and len(ours) == len(ref), (ours, ref)
     for a, b in zip(ours, ref):
         assert (a["answer"], a["start"], a["end"]) == (b["answer"], b["start"], b["end"]), (ours, ref)
-        assert a["score"] == pytest.approx(b["score"], abs=1e-4, rel=1e-4)
+        assert a["score"] == pytest.approx(b["score"], abs=1e-6, rel=1e-6)
 
 
 QA_SETTINGS = [

@@ -417,3 +417,29 @@ def test_the_schedule_is_transformers_linear_warmup_and_decay():
             ours.step()
             theirs.optimizer.step()
             theirs.step()
+
+
+@pytest.mark.parametrize("examples", [14, 10])
+def test_accumulated_micro_batches_weigh_by_their_examples(setup, tmp_path, examples):
+    """Batch 4 x 2 accumulation against batch 8. 14 examples: steps of 4+4 and 4+2, whose micro-batches must
+    weigh by their examples; 10 examples: 4+4 and a last step of one micro-batch, which must not be dropped."""
+    data = T.write_synthetic_xnli(str(tmp_path / "data"), num_train=examples, num_eval=4)
+    common = dict(data_dir=data, do_eval=False, num_train_epochs=1, save_steps=100, eval_step=100,
+                  warmup_proportion=0.0, learning_rate=1e-2, group_by_length=False)  # the same rows per step
+    run(args_for(setup, tmp_path / "accumulated", train_batch_size=4, gradient_accumulation_steps=2, **common))
+    run(args_for(setup, tmp_path / "whole", train_batch_size=8, gradient_accumulation_steps=1, **common))
+    a, b = weights(tmp_path / "accumulated" / "checkpoint-2"), weights(tmp_path / "whole" / "checkpoint-2")
+    start = weights(setup[1])
+    before = start["embeddings.word_embeddings.weight"]  # the backbone's keys, without "albert."
+    assert not np.allclose(before, b["albert.embeddings.word_embeddings.weight"])  # it trained
+    for key in b:
+        np.testing.assert_allclose(a[key], b[key], atol=1e-6, err_msg=key)
+
+
+def test_a_tie_on_dev_keeps_the_earlier_checkpoint(setup, tmp_path):
+    """A learning rate too small to change a prediction: every evaluation ties, and the first one stays best."""
+    out = tmp_path / "run"
+    run(args_for(setup, out, learning_rate=1e-12, max_steps=6, eval_step=2, save_steps=100))
+    scores = re.findall(r"step (\d+): dev en accuracy ([0-9.]+)", (out / "train.log").read_text())
+    assert [int(s) for s, _ in scores] == [2, 4, 6] and len({a for _, a in scores}) == 1
+    assert json.loads((out / "best" / "selection.json").read_text())["step"] == 2

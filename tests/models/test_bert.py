@@ -171,9 +171,10 @@ def test_real_minilm_hidden_states_match_transformers(minilm):
         t_out = torch_model(**{k: torch.from_numpy(v) for k, v in enc.items()}, output_hidden_states=True)
     p_out = model(**{k: paddle.to_tensor(v) for k, v in enc.items()}, output_hidden_states=True)
     assert len(p_out.hidden_states) == 7
+    real = enc["attention_mask"].astype(bool)  # padded positions are ill-conditioned in transformers too
     for t, p in zip(t_out.hidden_states, p_out.hidden_states):
-        np.testing.assert_allclose(p.numpy(), t.numpy(), atol=1e-4)
-    np.testing.assert_allclose(p_out.pooler_output.numpy(), t_out.pooler_output.numpy(), atol=1e-4)
+        np.testing.assert_allclose(p.numpy()[real], t.numpy()[real], atol=1e-5)
+    np.testing.assert_allclose(p_out.pooler_output.numpy(), t_out.pooler_output.numpy(), atol=1e-5)
 
 
 def test_real_minilm_sentence_similarities_are_the_published_ones(minilm):
