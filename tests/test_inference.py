@@ -139,7 +139,7 @@ def test_regression_gives_the_raw_score(deploy_root, tmp_path):
     model = load_dygraph(model_dir, "sequence-classification")
     for text in TEXTS[:3]:
         logits = alone(predictor, model, "sequence-classification", text)[1]["logits"]
-        assert predictor.predict([text])[0] == {"score": pytest.approx(float(logits[0]), abs=1e-5)}
+        assert predictor.predict([text])[0] == {"score": pytest.approx(float(logits[0]), rel=1e-5, abs=1e-5)}
 
 def test_question_answering_answers_as_the_pipeline_does(exports):
     """Predictor.predict on a QA export gives the question-answering pipeline's answers (itself tested against
