@@ -53,6 +53,7 @@ def choose_model(config, ckpt, source, ignore_mismatched_sizes=False):
     """
     family = registry.get(config.model_type, source)
     classes = {c.__name__: c for c in auto.model_classes(config.model_type, source)}
+    family_order = list(classes)
     named = [a for a in (config.architectures or []) if a in classes]
     try:
         causal = family.model_class("ForCausalLM").__name__
@@ -60,17 +61,21 @@ def choose_model(config, ckpt, source, ignore_mismatched_sizes=False):
         causal = None
     ckpt_shapes = {k: ckpt.shape(k) for k in ckpt.keys()}
     fits, best = [], None
-    for order, name in enumerate(classes):
+    # the named classes first: one that fits wins, and the others need not be built
+    for name in named + [n for n in family_order if n not in named]:
+        if fits and fits[0][1] in named and name not in named:
+            break
         model = lazy_model(classes[name], config)
         shapes, linear = model_signature(model)
         plan = plan_load(shapes, linear, model.tied_weights, model.base_model_prefix, ckpt_shapes, ckpt.layout)
         report = plan.report
-        backbone = order == 0  # the family's first class is its backbone
+        backbone = name == family_order[0]
         if not report.unexpected_keys and (ignore_mismatched_sizes or not report.mismatched_keys) \
                 and all(_initialisable(k, model.base_model_prefix, backbone) for k in report.missing_keys):
-            decoder_rank = 0 if (name == causal) == bool(getattr(config, "is_decoder", False)) else 1
-            rank = (name not in named, len(report.missing_keys), decoder_rank if name == causal or
-                    name.endswith("ForMaskedLM") else 0, order)
+            # same keys, another kind of LM: a causal LM for a decoder, a masked LM otherwise
+            wrong_lm = (name == causal or name.endswith("ForMaskedLM")) \
+                and (name == causal) != bool(getattr(config, "is_decoder", False))
+            rank = (name not in named, len(report.missing_keys), wrong_lm, family_order.index(name))
             fits.append((rank, name, model, plan))
         problems = len(report.missing_keys) + len(report.unexpected_keys) + len(report.mismatched_keys)
         if best is None or (name in named, -problems) > (best[0] in named, -best[1]):

@@ -259,12 +259,7 @@ def _linear_backward(ctx, dy):
     x, weight, param = ctx.saved_tensor()
     need_x, need_w, need_b = ctx.needs
     if paddle.is_grad_enabled():  # create_graph=True: a backward that autograd differentiates again, in fp32
-        dx = paddle.matmul(dy, param, transpose_y=not ctx.transpose_w) if need_x else None
-        dy2, x2 = _rows(dy), _rows(x.astype("float32"))
-        dw = None
-        if need_w:
-            dw = paddle.matmul(dy2, x2, transpose_x=True) if ctx.transpose_w else paddle.matmul(x2, dy2, transpose_x=True)
-        return dx, dw, dy2.sum(0) if need_b else None
+        return ops.linear_grads(x.astype("float32"), param, dy, ctx.transpose_w, ctx.needs)
     dx = matmul_raw(dy, weight, None, False, not ctx.transpose_w) if need_x else None
     dw = db = None
     if need_w or need_b:

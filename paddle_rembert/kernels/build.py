@@ -22,6 +22,8 @@ import threading
 
 import paddle
 
+from ..runtime.files import atomic_open
+
 logger = logging.getLogger("paddle_rembert")
 
 CSRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc")
@@ -90,16 +92,10 @@ def _compile(name, out_path):
         built = os.path.join(work, name, name + ".so")
         if done.returncode != 0 or not os.path.exists(built):
             raise RuntimeError("building them failed: " + _build_error(done.stderr + done.stdout, done.returncode))
-        for src, dst in ((built, out_path), (None, _digest_path(out_path))):
-            tmp = f"{dst}.tmp-{os.getpid()}"
-            if src is None:
-                with open(tmp, "w") as f:
-                    f.write(_digest(out_path) + "\n")
-            else:
-                shutil.copyfile(src, tmp)
-            with open(tmp, "rb+") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, dst)
+        with open(built, "rb") as src, atomic_open(out_path, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        with atomic_open(_digest_path(out_path)) as f:
+            f.write(_digest(out_path) + "\n")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -145,7 +141,7 @@ def _load():
                     try:
                         _compile(name, so)
                     except RuntimeError as e:
-                        with open(failed, "w", encoding="utf-8") as f:
+                        with atomic_open(failed) as f:
                             f.write(str(e))
                         raise RuntimeError(f"{e} (delete {failed} to try again)") from None
             finally:

@@ -124,9 +124,7 @@ class Embedding(nn.Embedding):
 
 class _LinearFunction(PyLayer):
     """``x @ w + b`` (``w`` transposed when ``transpose_w``): Paddle's kernels forward; backward
-    with GEMMs only. Paddle computes a broadcast bias's gradient with a column reduction that is
-    ~70x slower than ``ones[1, N] @ dy[N, out]`` on CPU (40 ms for ALBERT's FFN bias at batch 8,
-    length 128); the weight gradient is one 2-D GEMM over all rows."""
+    with GEMMs only (:func:`paddle_rembert.kernels.ops.linear_grads`)."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, transpose_w):
@@ -138,15 +136,7 @@ class _LinearFunction(PyLayer):
     @staticmethod
     def backward(ctx, dy):
         x, weight = ctx.saved_tensor()
-        need_x, need_w, need_b = ctx.needs
-        dy2 = dy.reshape([-1, dy.shape[-1]])
-        dx = paddle.matmul(dy, weight, transpose_y=not ctx.transpose_w) if need_x else None
-        dw = None
-        if need_w:
-            x2 = x.reshape([-1, x.shape[-1]])
-            dw = paddle.matmul(dy2, x2, transpose_x=True) if ctx.transpose_w else paddle.matmul(x2, dy2, transpose_x=True)
-        db = paddle.matmul(paddle.ones([1, dy2.shape[0]], dy.dtype), dy2).reshape([-1]) if need_b else None
-        return dx, dw, db
+        return _ops.linear_grads(x, weight, dy, ctx.transpose_w, ctx.needs)
 
 
 def linear(x, weight, bias=None, transpose_w=False):
