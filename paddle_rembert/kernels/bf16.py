@@ -23,6 +23,7 @@ import contextlib
 import contextvars
 import logging
 import math
+import os
 import threading
 
 import paddle
@@ -120,6 +121,7 @@ def _decide():
     elif not build.available():
         _STATE["error"] = build.unavailable_reason()
     _STATE["ok"] = "error" not in _STATE
+    _STATE["amx"] = _STATE["ok"] and bool(build.run("pr_amx_available", paddle.zeros([1]))[0].item())
     if not _STATE["ok"] and not build.failed():  # a failed build has warned already, fp32 GEMMs included
         logger.warning("bf16 GEMMs unavailable, running them in fp32 (%s)", _STATE["error"])
 
@@ -186,9 +188,47 @@ def _read_transposed(x, weights):
     return math.prod(x.shape[:-1]) >= TRANSPOSED_WEIGHT_ROWS and all(_cacheable(w) for w in weights)
 
 
+# -- AMX: the package's own tile kernel for inference GEMMs (csrc/amx.cc) ------------------------------------
+# oneDNN 3.6 (the Paddle wheel's) ran BERT-base's inference GEMMs 1.1-1.9x slower than the oneDNN inside
+# PyTorch, and 1.4-2.5x at B1 (128 rows), where its per-call overhead counts. Where the CPU has AMX, a no-gradient
+# Linear instead runs the package's AMX kernel on a weight packed once per autocast block; its sums equal
+# oneDNN's bit for bit on BERT-base's shapes (both add K in ascending order). PADDLE_REMBERT_AMX=0 keeps oneDNN.
+AMX_BLOCK = 32  # K and N must be multiples of it (every released BERT-family width is)
+
+
+def amx_enabled():
+    """Whether inference Linears take the AMX kernel: not switched off, the bf16 kernels available, and the CPU
+    and Linux grant AMX tiles."""
+    return os.environ.get("PADDLE_REMBERT_AMX", "1") != "0" and available() and _STATE["amx"]
+
+
+def _amx_fits(x, weights):
+    k = x.shape[-1]
+    return (k > 0 and k % AMX_BLOCK == 0 and all(w.ndim == 2 and w.shape[1] % AMX_BLOCK == 0 for w in weights)
+            and all(_cacheable(w) for w in weights) and amx_enabled())
+
+
+def amx_linear(x, weights, biases, act=None, add=None, out_bf16=False):
+    """``act(concat([x @ w (+ b) for w, b in zip(weights, biases)], -1)) (+ add)`` by the AMX kernel, the
+    weights packed side by side once per autocast block. Call only when :func:`inference` holds and
+    ``_amx_fits(x, weights)``."""
+    cache = _WEIGHTS.get()
+    key = ("amx",) + tuple(id(w) for w in weights)
+    hit = cache.get(key)
+    if hit is None:
+        packed = build.run("pr_amx_pack", list(weights))[0]  # one copy of the weights side by side
+        bias = None
+        if any(b is not None for b in biases):
+            bias = paddle.concat([b if b is not None else paddle.zeros([w.shape[1]]) for w, b in zip(weights, biases)])
+        hit = cache[key] = (tuple(weights), packed, bias)  # the parameters are kept, so their ids stay unique
+    return build.run("pr_amx_linear", x.contiguous(), hit[1], hit[2], add, EPILOGUES[act], bool(out_bf16))[0]
+
+
 def linear_inference(x, layer, act=None, add=None, out_bf16=False):
     """``act(layer(x)) (+ add)`` for a Linear ``layer`` as one bf16 GEMM (see :func:`matmul_raw`); call only
     when :func:`inference` holds. See :data:`TRANSPOSED_WEIGHT_ROWS` for the weight's layout."""
+    if _amx_fits(x, [layer.weight]):
+        return amx_linear(x, [layer.weight], [layer.bias], act=act, add=add, out_bf16=out_bf16)
     transposed = _read_transposed(x, [layer.weight])
     return matmul_raw(x, _bf16_weight(layer.weight, transposed), layer.bias, transpose_y=transposed, act=act,
                       add=add, out_bf16=out_bf16)
@@ -198,6 +238,8 @@ def concat_linear_inference(x, layers, out_bf16=False):
     """``concat([l(x) for l in layers], -1)`` as one bf16 GEMM: the layers' weights (and biases) are
     concatenated once per autocast block, so ``x`` is converted and read once (attention's q, k, v). Call only
     when :func:`inference` holds (then an ``autocast()`` block has set the cache)."""
+    if _amx_fits(x, [layer.weight for layer in layers]):
+        return amx_linear(x, [layer.weight for layer in layers], [layer.bias for layer in layers], out_bf16=out_bf16)
     cache = _WEIGHTS.get()
     transposed = _read_transposed(x, [layer.weight for layer in layers])
     key = ("concat", transposed) + tuple(id(layer.weight) for layer in layers)
@@ -298,6 +340,8 @@ def linear(x, weight, bias=None, transpose_w=False):
     """bf16 ``x @ weight (+ bias)``; differentiable."""
     if not paddle.is_grad_enabled() or (x.stop_gradient and weight.stop_gradient
                                         and (bias is None or bias.stop_gradient)):
+        if not transpose_w and _amx_fits(x, [weight]):
+            return amx_linear(x, [weight], [bias])
         return matmul_raw(x, _bf16_weight(weight), bias, False, transpose_w)
     if bias is None:
         return _LinearNoBias.apply(x, weight, transpose_w)
