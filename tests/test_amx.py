@@ -129,8 +129,14 @@ def _tiny(family):
     common = dict(vocab_size=97, hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=96,
                   max_position_embeddings=40, type_vocab_size=2, num_labels=3)
     if family == "albert":
-        return pr.AlbertForSequenceClassification(pr.AlbertConfig(embedding_size=32, **common))
-    return pr.BertForSequenceClassification(pr.BertConfig(**common))
+        model = pr.AlbertForSequenceClassification(pr.AlbertConfig(embedding_size=32, **common))
+    else:
+        model = pr.BertForSequenceClassification(pr.BertConfig(**common))
+    rng = np.random.RandomState(7)
+    for name, p in model.named_parameters():  # biases start at zero: make them count
+        if name.endswith(".bias"):
+            p.set_value((0.1 * rng.randn(*p.shape)).astype("float32"))
+    return model
 
 
 def _batch():
@@ -177,6 +183,23 @@ def test_switched_off_by_the_environment(amx, monkeypatch):
         off = model(**batch).logits.numpy()
     assert calls == []
     monkeypatch.delenv("PADDLE_REMBERT_AMX")
+    with paddle.no_grad(), bf16.autocast():
+        on = model(**batch).logits.numpy()
+    assert len(calls) == (9 if amx else 0)
+    _close(on, off)
+
+
+def test_switched_off_for_a_block(amx, monkeypatch):
+    """``autocast(amx=False)`` keeps oneDNN's GEMMs in its block, nested blocks included, and nowhere else."""
+    paddle.seed(3)
+    model = _tiny("bert").eval()
+    batch = _batch()
+    calls = _count_amx(monkeypatch)
+    with paddle.no_grad(), bf16.autocast(amx=False):
+        assert not bf16.amx_enabled()
+        with bf16.autocast():  # inherits the choice
+            off = model(**batch).logits.numpy()
+    assert calls == [] and bf16.amx_enabled() == amx
     with paddle.no_grad(), bf16.autocast():
         on = model(**batch).logits.numpy()
     assert len(calls) == (9 if amx else 0)

@@ -97,3 +97,25 @@ def test_paddles_loggers_still_reach_stderr():
             "logging.getLogger('paddle.base.io').warning('still here')\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and "still here" in done.stderr, done.stderr
+
+
+def test_entry_points_drop_only_the_quantizers_info_records(monkeypatch):
+    """onnxruntime's quantizer logs each skipped tensor at INFO on the root logger; the CLI hides those and
+    nothing else (its warnings, and other libraries' INFO records, still pass)."""
+    import logging
+
+    from paddle_rembert.runtime import settings
+
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "filters", list(root.filters))  # restored after the test
+    settings.quiet_third_party()
+    settings.quiet_third_party()  # idempotent
+    assert sum(isinstance(f, settings._QuietQuantizer) for f in root.filters) == 1
+    quantizer = os.path.join(os.sep, "venv", "onnxruntime", "quantization", "matmul.py")
+
+    def passes(level, path):
+        return bool(root.filter(logging.LogRecord("root", level, path, 36, "Ignore MatMul", None, None)))
+
+    assert not passes(logging.INFO, quantizer)
+    assert passes(logging.WARNING, quantizer)
+    assert passes(logging.INFO, os.path.join(os.sep, "venv", "paddle2onnx", "convert.py"))

@@ -14,7 +14,8 @@ Inside it, :func:`paddle_rembert.modeling.layers.linear` and ``attention`` send 
 rounded to bf16, fp32 accumulation, fp32 results, so every other op stays fp32 (softmax, gelu,
 LayerNorm and dropout take :mod:`.ops`' kernels, as they do outside it). Attention's scale and
 mask ride in the scores GEMM's epilogue. Outside the block, and in static graphs and exports,
-the GEMMs are Paddle's fp32 ones.
+the GEMMs are Paddle's fp32 ones. On a CPU with AMX, no-gradient Linears take the package's own AMX
+kernel instead (:func:`amx_enabled`).
 
 The operator is built with the others (:mod:`.build`). A CPU without AVX512-BF16 or AMX-BF16, or
 no build, gives one warning and fp32 GEMMs.
@@ -35,6 +36,7 @@ from . import build, ops
 logger = logging.getLogger("paddle_rembert")
 
 _REQUESTED = contextvars.ContextVar("paddle_rembert_bf16", default=False)
+_AMX = contextvars.ContextVar("paddle_rembert_bf16_amx", default=None)  # autocast(amx=...): None leaves it to the CPU
 # bf16 copies of the fp32 parameters used inside the outermost autocast block: {(id, transposed): (param, copy)},
 # and inference's q|k|v concatenations: {("concat", transposed, ids...): (params, weight, bias)}
 _WEIGHTS = contextvars.ContextVar("paddle_rembert_bf16_weights", default=None)
@@ -48,8 +50,11 @@ MODE = 0
 
 # -- the switch -------------------------------------------------------------------------------
 @contextlib.contextmanager
-def autocast(enable=True):
+def autocast(enable=True, amx=None):
     """Run dygraph GEMMs on CPU in bf16 (fp32 accumulation) inside the block; ``enable=False`` forces fp32.
+
+    ``amx``: whether no-gradient Linears may take the package's AMX kernel (see :func:`amx_enabled`); None
+    leaves it to the CPU and ``PADDLE_REMBERT_AMX``, False keeps oneDNN's GEMMs (the block and its callees).
 
     As PyTorch's autocast does, the bf16 copy of each parameter is made once per outermost block and
     reused by every GEMM in it, and by their backward (ALBERT's shared layers convert their weights once
@@ -57,12 +62,14 @@ def autocast(enable=True):
     the trainer does, not the optimizer step): a GEMM there would still read the old copy.
     """
     token = _REQUESTED.set(bool(enable))
+    amx_token = _AMX.set(_AMX.get() if amx is None else bool(amx))
     weights = _WEIGHTS.set({}) if _WEIGHTS.get() is None else None
     try:
         yield
     finally:
         if weights is not None:
             _WEIGHTS.reset(weights)
+        _AMX.reset(amx_token)
         _REQUESTED.reset(token)
 
 
@@ -189,17 +196,21 @@ def _read_transposed(x, weights):
 
 
 # -- AMX: the package's own tile kernel for inference GEMMs (csrc/amx.cc) ------------------------------------
-# oneDNN 3.6 (the Paddle wheel's) ran BERT-base's inference GEMMs 1.1-1.9x slower than the oneDNN inside
-# PyTorch, and 1.4-2.5x at B1 (128 rows), where its per-call overhead counts. Where the CPU has AMX, a no-gradient
-# Linear instead runs the package's AMX kernel on a weight packed once per autocast block; its sums equal
-# oneDNN's bit for bit on BERT-base's shapes (both add K in ascending order). PADDLE_REMBERT_AMX=0 keeps oneDNN.
+# oneDNN 3.6 (the Paddle wheel's) ran BERT-base's bf16 GEMMs 1.02-1.39x as long as the oneDNN inside PyTorch. Where
+# the CPU has AMX, a no-gradient Linear instead runs the package's AMX kernel on a weight packed once per autocast
+# block: 0.8-1.1x oneDNN's time at BERT-base's B32 shapes, 0.7-1.0x at B8 and B1 (docs/benchmarks.md). Its products
+# equal oneDNN's (the same sums in the same order); its gelu differs by an ulp or two. PADDLE_REMBERT_AMX=0, or
+# autocast(amx=False), keeps oneDNN.
 AMX_BLOCK = 32  # K and N must be multiples of it (every released BERT-family width is)
 
 
 def amx_enabled():
-    """Whether inference Linears take the AMX kernel: not switched off, the bf16 kernels available, and the CPU
-    and Linux grant AMX tiles."""
-    return os.environ.get("PADDLE_REMBERT_AMX", "1") != "0" and available() and _STATE["amx"]
+    """Whether inference Linears take the AMX kernel: not switched off (``autocast(amx=False)`` or
+    ``PADDLE_REMBERT_AMX=0``), the bf16 kernels available, and the CPU and Linux grant AMX tiles."""
+    choice = _AMX.get()
+    if choice is False or (choice is None and os.environ.get("PADDLE_REMBERT_AMX", "1") == "0"):
+        return False
+    return available() and _STATE["amx"]
 
 
 def _amx_fits(x, weights):

@@ -214,10 +214,24 @@ _QUIET_WARNINGS = (
 )
 
 
+class _QuietQuantizer(logging.Filter):
+    """onnxruntime's quantizer logs every tensor and MatMul it skips at INFO on the root logger (nine lines for a
+    one-layer model, hundreds for a real one): ``export --quantize int8`` reports what it wrote instead."""
+
+    _PATH = os.path.join("onnxruntime", "quantization", "")
+
+    def filter(self, record):
+        return record.levelno > logging.INFO or self._PATH not in record.pathname
+
+
 def quiet_third_party():
     """Entry points only (the CLI, tools/train.py, the example): hide library noise that is not the user's concern.
 
-    Adds targeted ``warnings`` filters (see ``_QUIET_WARNINGS``); nothing else changes.
+    Adds targeted ``warnings`` filters (see ``_QUIET_WARNINGS``) and drops onnxruntime's quantizer INFO records
+    (:class:`_QuietQuantizer`); nothing else changes.
     """
     for category, message in _QUIET_WARNINGS:
         warnings.filterwarnings("ignore", message=message, category=category)
+    root = logging.getLogger()
+    if not any(isinstance(f, _QuietQuantizer) for f in root.filters):
+        root.addFilter(_QuietQuantizer())

@@ -34,8 +34,8 @@ def parse_args(argv):
     if len(args.backends) != 2 or args.backends[0] == args.backends[1]:
         p.error("--pair takes two different backends, A,B")
     for b in args.backends:
-        if b not in runner.BACKENDS:
-            p.error(f"unknown backend {b!r}; choose from {', '.join(runner.BACKENDS)}")
+        if b not in runner.ALL:
+            p.error(f"unknown backend {b!r}; choose from {', '.join(runner.ALL)}")
         if args.mode == "train" and b not in runner.DYGRAPH:
             p.error(f"{b} only runs forward; --mode train takes {', '.join(runner.DYGRAPH)}")
     if args.rounds < 1 or args.batch < 1:

@@ -9,6 +9,8 @@ backend                    what runs                                           m
 =========================  ==================================================  ==============
 ``ours``                   our Paddle model, dygraph, fp32                     train, forward
 ``ours-bf16``              the same in ``paddle_rembert.kernels.bf16.autocast``  train, forward
+``ours-bf16-onednn``       the same with ``autocast(amx=False)``: oneDNN's GEMMs  train, forward
+                           where the AMX kernel would run (not in the default set)
 ``torch``                  transformers (PyTorch), eager, fp32                 train, forward
 ``torch-bf16``             the same in ``torch.autocast("cpu", bfloat16)``     train, forward
 ``paddlenlp``              PaddleNLP's model of the family (its own weights)   train, forward
@@ -52,16 +54,18 @@ from . import common
 REPO = common.REPO
 BACKENDS = ("ours", "ours-bf16", "torch", "torch-bf16", "paddlenlp", "paddle-inference", "paddle-inference-bf16",
             "onnxruntime", "onnxruntime-int8", "predictor-int8")
-DYGRAPH = ("ours", "ours-bf16", "torch", "torch-bf16", "paddlenlp")  # the backends that train
+OPTIONAL = ("ours-bf16-onednn",)  # selectable, not run by default
+ALL = BACKENDS + OPTIONAL
+DYGRAPH = ("ours", "ours-bf16", "ours-bf16-onednn", "torch", "torch-bf16", "paddlenlp")  # the backends that train
 EXPORTS = ("paddle-inference", "paddle-inference-bf16", "onnxruntime", "onnxruntime-int8", "predictor-int8")
 INT8 = ("onnxruntime-int8", "predictor-int8")
 LABELS = {"ours": "ours (Paddle dygraph) fp32", "ours-bf16": "ours (Paddle dygraph) bf16",
+          "ours-bf16-onednn": "ours (Paddle dygraph) bf16, oneDNN GEMMs",
           "torch": "transformers (PyTorch) fp32", "torch-bf16": "transformers (PyTorch) bf16 autocast",
           "paddlenlp": "PaddleNLP fp32", "paddle-inference": "Paddle Inference fp32",
           "paddle-inference-bf16": "Paddle Inference bf16", "onnxruntime": "onnxruntime fp32",
           "onnxruntime-int8": "onnxruntime int8", "predictor-int8": "ours, Predictor int8 (with tokenising)"}
-PRECISION = {name: "bf16" if name.endswith("bf16") else "int8" if name.endswith("int8") else "fp32"
-             for name in BACKENDS}
+PRECISION = {name: "bf16" if "bf16" in name else "int8" if name.endswith("int8") else "fp32" for name in ALL}
 CEILINGS = ("ceiling-paddle", "ceiling-torch", "ceiling-ort")
 MODES = ("train", "forward")
 PACKAGES = ("paddlepaddle", "torch", "transformers", "paddlenlp", "paddle2onnx", "onnxruntime", "numpy")
@@ -89,7 +93,7 @@ def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m tools.benchmark run", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_options(p)
-    p.add_argument("--backends", default=",".join(BACKENDS), help=f"comma-separated subset of {','.join(BACKENDS)}")
+    p.add_argument("--backends", default=",".join(BACKENDS), help=f"comma-separated subset of {','.join(ALL)}")
     p.add_argument("--no-ceilings", dest="ceilings", action="store_false",
                    help="skip measuring the fp32/bf16/int8 matmul ceilings")
     p.add_argument("--ceiling-seconds", type=float, default=ceiling_gemms.SECONDS,
@@ -109,8 +113,8 @@ def parse_args(argv):
     args.modes = [m for m in args.modes.split(",") if m]
     args.batches = [int(b) for b in args.batches.split(",") if b]
     for b in args.backends:
-        if b not in BACKENDS + CEILINGS:
-            p.error(f"unknown backend {b!r}; choose from {', '.join(BACKENDS)}")
+        if b not in ALL + CEILINGS:
+            p.error(f"unknown backend {b!r}; choose from {', '.join(ALL)}")
     for m in args.modes:
         if m not in MODES:
             p.error(f"unknown mode {m!r}; choose from {', '.join(MODES)}")
@@ -231,16 +235,16 @@ class Backend:
     def __init__(self, name, args, cfg, dirs, threads):
         self.name = name
         self.ctx = contextlib.nullcontext
-        if name in ("ours", "ours-bf16"):
+        if name in ("ours", "ours-bf16", "ours-bf16-onednn"):
             import paddle_rembert as pr
 
             self._paddle(pr.AutoModelForSequenceClassification.from_pretrained(dirs["paddle"]))
-            if name == "ours-bf16":
+            if name != "ours":
                 from paddle_rembert.kernels import bf16
 
                 if not bf16.available():
                     raise RuntimeError(f"bf16 unavailable: {bf16.unavailable_reason()}")
-                self.ctx = bf16.autocast
+                self.ctx = bf16.autocast if name == "ours-bf16" else lambda: bf16.autocast(amx=False)
         elif name == "paddlenlp":
             import paddlenlp.transformers as nlp
 

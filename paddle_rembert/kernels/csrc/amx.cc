@@ -1,7 +1,7 @@
 // bf16 inference GEMMs with AMX tiles, for the Linear layers of a no-gradient forward.
 //
-// oneDNN 3.6 (the one the Paddle wheel ships) ran BERT-base's inference GEMMs 1.1-1.9x slower than the
-// oneDNN 3.12 inside PyTorch on the same operands. This kernel is the plain AMX scheme: the weights packed
+// oneDNN 3.6 (the one the Paddle wheel ships) ran BERT-base's bf16 GEMMs 1.02-1.39x as long as the oneDNN
+// 3.12 inside PyTorch on the same operands (docs/benchmarks.md). This kernel is the plain AMX scheme: the weights packed
 // once per autocast block into the tiles' VNNI layout; bf16 activations read in place, fp32 ones rounded to
 // bf16 into the tiles' layout first; each 32 x 32 output block accumulated in four fp32 tiles over the whole
 // K, in ascending order as oneDNN's kernel sums; and the epilogue (bias, gelu, residual, rounding to bf16)
