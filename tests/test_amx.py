@@ -93,10 +93,10 @@ def test_epilogues_gelu_residual_and_bf16_output(amx):
         _close(_run(X, [w], b, add=residual, post=post).numpy(), act + residual)
     _close(_run(X, [w], b, add=residual).numpy(), pre + residual)
     # large arguments: gelu is x or 0 there, with no overflow or NaN
-    big = np.array([[-60.0, -12.0, 12.0, 60.0] * 8], "float32")
+    big = np.array([[-60.0, -12.0, 12.0, 60.0, 3e38, -3e38, np.inf, 0.0] * 4], "float32")
     eye = np.eye(32, dtype="float32")
     for post in (1, 2):
-        got = _run(paddle.to_tensor(big), [eye], post=post).numpy()
+        got = _run(paddle.to_tensor(np.zeros((1, 32), "float32")), [eye], bias=big[0], post=post).numpy()
         np.testing.assert_allclose(got, np.maximum(big, 0), atol=1e-6)
 
 
@@ -112,8 +112,9 @@ def test_several_weights_packed_side_by_side_give_concatenated_outputs(amx):
 def test_bad_operands_are_refused_with_a_message(amx):
     if not amx:
         return
-    with pytest.raises(Exception, match="multiples of 32"):
-        build.run("pr_amx_pack", [paddle.randn([48, 64])])
+    for bad in ([48, 64], [0, 32]):
+        with pytest.raises(Exception, match="positive multiples of 32"):
+            build.run("pr_amx_pack", [paddle.randn(bad)])
     with pytest.raises(Exception, match="the same K"):
         build.run("pr_amx_pack", [paddle.randn([64, 64]), paddle.randn([32, 64])])
     packed = build.run("pr_amx_pack", [paddle.randn([64, 32])])[0]
@@ -121,6 +122,57 @@ def test_bad_operands_are_refused_with_a_message(amx):
         build.run("pr_amx_linear", paddle.randn([3, 32]), packed, None, None, 0, False)
     with pytest.raises(Exception, match="Add must have the output's shape"):
         build.run("pr_amx_linear", paddle.randn([3, 64]), packed, None, paddle.randn([4, 32]), 0, False)
+
+
+def test_the_bias_of_each_call_is_used(amx):
+    """The packed weight is cached for the block, its bias is not: another bias with the same weight counts."""
+    rng = np.random.RandomState(5)
+    w = paddle.create_parameter([64, 32], "float32")
+    w.set_value(rng.randn(64, 32).astype("float32"))
+    w2 = paddle.create_parameter([64, 32], "float32")
+    w2.set_value(rng.randn(64, 32).astype("float32"))
+    x = paddle.to_tensor(rng.randn(5, 64).astype("float32"))
+    b1, b2 = paddle.ones([32]), paddle.full([32], 5.0)
+    with paddle.no_grad(), bf16.autocast():
+        one, five, none = (bf16.linear(x, w, b).numpy() for b in (b1, b2, None))
+        pair = [bf16.amx_linear(x, [w, w2], [b1, b]).numpy() for b in (b1, b2)] if amx else None
+    np.testing.assert_allclose(five - one, 4.0, atol=1e-5)
+    np.testing.assert_allclose(one - none, 1.0, atol=1e-5)
+    if amx:
+        np.testing.assert_allclose(pair[1] - pair[0], np.r_[np.zeros(32), np.full(32, 4.0)][None].repeat(5, 0),
+                                   atol=1e-5)
+
+
+def test_the_first_use_from_two_threads_waits_for_the_decision(monkeypatch):
+    """A thread asking while another decides whether AMX is there must wait for it, not read half a state."""
+    import time
+
+    monkeypatch.setattr(bf16, "_STATE", {})
+    real = build.run
+
+    def slow(op, *args):
+        if op == "pr_amx_available":
+            time.sleep(0.3)
+        return real(op, *args)
+
+    monkeypatch.setattr(build, "run", slow)
+    got, errors = [], []
+
+    def ask(call, delay):
+        time.sleep(delay)
+        try:
+            got.append(call())
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask, args=(bf16.available, 0)),
+               threading.Thread(target=ask, args=(bf16.amx_enabled, 0.1))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert sorted(got) == sorted([True, HAS_AMX])
 
 
 # -- the models ---------------------------------------------------------------------------------------------

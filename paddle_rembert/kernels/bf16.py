@@ -127,8 +127,10 @@ def _decide():
         _STATE["error"] = "this CPU has no AVX512-BF16 / AMX-BF16"
     elif not build.available():
         _STATE["error"] = build.unavailable_reason()
-    _STATE["ok"] = "error" not in _STATE
-    _STATE["amx"] = _STATE["ok"] and bool(build.run("pr_amx_available", paddle.zeros([1]))[0].item())
+    ok = "error" not in _STATE
+    # "ok" last: other threads read the state without the lock once it is set
+    _STATE["amx"] = ok and bool(build.run("pr_amx_available", paddle.zeros([1]))[0].item())
+    _STATE["ok"] = ok
     if not _STATE["ok"] and not build.failed():  # a failed build has warned already, fp32 GEMMs included
         logger.warning("bf16 GEMMs unavailable, running them in fp32 (%s)", _STATE["error"])
 
@@ -226,13 +228,17 @@ def amx_linear(x, weights, biases, act=None, add=None, out_bf16=False):
     cache = _WEIGHTS.get()
     key = ("amx",) + tuple(id(w) for w in weights)
     hit = cache.get(key)
-    if hit is None:
-        packed = build.run("pr_amx_pack", list(weights))[0]  # one copy of the weights side by side
-        bias = None
-        if any(b is not None for b in biases):
-            bias = paddle.concat([b if b is not None else paddle.zeros([w.shape[1]]) for w, b in zip(weights, biases)])
-        hit = cache[key] = (tuple(weights), packed, bias)  # the parameters are kept, so their ids stay unique
-    return build.run("pr_amx_linear", x.contiguous(), hit[1], hit[2], add, EPILOGUES[act], bool(out_bf16))[0]
+    if hit is None:  # the parameters are kept, so their ids stay unique
+        hit = cache[key] = (tuple(weights), build.run("pr_amx_pack", list(weights))[0])  # side by side
+    bias = biases[0] if len(biases) == 1 else None
+    if len(biases) > 1 and any(b is not None for b in biases):
+        key = ("amx-bias",) + tuple(id(b) for b in biases)  # a bias is not tied to its weight: keyed apart
+        held = cache.get(key)
+        if held is None:
+            held = cache[key] = (tuple(biases), paddle.concat([b if b is not None else paddle.zeros([w.shape[1]])
+                                                               for w, b in zip(weights, biases)]))
+        bias = held[1]
+    return build.run("pr_amx_linear", x.contiguous(), hit[1], bias, add, EPILOGUES[act], bool(out_bf16))[0]
 
 
 def linear_inference(x, layer, act=None, add=None, out_bf16=False):

@@ -52,6 +52,7 @@ struct TileConfig {
 PR_AMX_TARGET void configure_tiles() {
   TileConfig cfg;
   for (int i = 0; i < 8; ++i) cfg.rows[i] = 16, cfg.colsb[i] = 64;
+  asm volatile("" ::: "memory");  // GCC's _tile_loadconfig declares a read of the first 8 bytes only
   _tile_loadconfig(&cfg);
 }
 
@@ -99,7 +100,9 @@ PR_AMX_TARGET inline __m512 reciprocal(__m512 d) {
 // gelu(x) = 0.5 x (1 + erf(x / sqrt 2)), erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), the form
 // oneDNN's gelu_erf uses; 1 + erf is taken as erfc(|z|) or 2 - erfc(|z|) so neither side cancels.
 PR_AMX_TARGET inline __m512 gelu_erf(__m512 x) {
-  __m512 z = _mm512_abs_ps(_mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f)));
+  // |z| capped at 10, where erfc is 0 in fp32: an infinite z would make the reciprocal's Newton step inf * 0
+  __m512 z = _mm512_min_ps(_mm512_abs_ps(_mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f))),
+                           _mm512_set1_ps(10.0f));
   __m512 t = reciprocal(_mm512_fmadd_ps(z, _mm512_set1_ps(0.3275911f), _mm512_set1_ps(1.0f)));
   __m512 p = _mm512_set1_ps(1.061405429f);
   p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.453152027f));
@@ -191,7 +194,7 @@ PR_AMX_TARGET void epilogue(const float* sums, int64_t row0, int rows, int64_t c
     int64_t col = col0 + half * 16;
     __m512 bias = ep.bias ? _mm512_loadu_ps(ep.bias + col) : _mm512_setzero_ps();
     for (int r = 0; r < rows; ++r) {
-      __m512 v = _mm512_add_ps(_mm512_load_ps(sums + ((r / 16) * 2 + half) * 256 + (r % 16) * 16), bias);
+      __m512 v = _mm512_add_ps(_mm512_loadu_ps(sums + ((r / 16) * 2 + half) * 256 + (r % 16) * 16), bias);
       if (ep.post == 1) v = gelu_erf(v);
       if (ep.post == 2) v = gelu_tanh(v);
       int64_t at = (row0 + r) * ep.n + col;
@@ -286,8 +289,8 @@ std::vector<paddle::Tensor> AmxPack(const std::vector<paddle::Tensor>& ws) {
   int64_t k = ws[0].dims().size() == 2 ? ws[0].dims()[0] : -1, n = 0;
   for (auto& w : ws) {
     pr::check_dense_f32(w, "amx pack: W");
-    PD_CHECK(w.dims().size() == 2 && w.dims()[0] == k && k % kBlock == 0 && w.dims()[1] % kBlock == 0,
-             "amx pack: each W must be [K, N] with the same K, K and N multiples of 32");
+    PD_CHECK(w.dims().size() == 2 && w.dims()[0] == k && k > 0 && k % kBlock == 0 && w.dims()[1] % kBlock == 0,
+             "amx pack: each W must be [K, N] with the same K, K and N positive multiples of 32");
     n += w.dims()[1];
   }
   auto out = paddle::empty({n / kBlock, k / kBlock, 2 * kTileElems}, paddle::DataType::BFLOAT16, paddle::CPUPlace());
@@ -321,8 +324,9 @@ std::vector<paddle::Tensor> AmxLinear(const paddle::Tensor& x, const paddle::Ten
   od.back() = n;
   Epilogue ep{nullptr, nullptr, post, out_bf16, nullptr, n};
   if (bias.is_initialized()) {
-    PD_CHECK(bias->dtype() == paddle::DataType::FLOAT32 && bias->is_contiguous() && bias->numel() == n,
-             "amx linear: Bias must be a contiguous float32 [N]");
+    PD_CHECK(bias->is_cpu() && bias->dtype() == paddle::DataType::FLOAT32 && bias->is_contiguous() &&
+                 bias->numel() == n,
+             "amx linear: Bias must be a contiguous float32 [N] CPU tensor");
     ep.bias = bias->data<float>();
   }
   if (add.is_initialized()) {
