@@ -38,7 +38,8 @@ logger = logging.getLogger("paddle_rembert")
 _REQUESTED = contextvars.ContextVar("paddle_rembert_bf16", default=False)
 _AMX = contextvars.ContextVar("paddle_rembert_bf16_amx", default=None)  # autocast(amx=...): None leaves it to the CPU
 # bf16 copies of the fp32 parameters used inside the outermost autocast block: {(id, transposed): (param, copy)},
-# and inference's q|k|v concatenations: {("concat", transposed, ids...): (params, weight, bias)}
+# inference's q|k|v concatenations: {("concat", transposed, ids...): (params, weight, bias)}, and the AMX kernel's
+# packed weights and concatenated biases: {("amx", ids...): (params, packed)}, {("amx-bias", ids...): (biases, bias)}
 _WEIGHTS = contextvars.ContextVar("paddle_rembert_bf16_weights", default=None)
 _LOCK = threading.Lock()
 _STATE = {}  # "ok": bool once decided; "error": why not
@@ -256,7 +257,8 @@ def concat_linear_inference(x, layers, out_bf16=False):
     concatenated once per autocast block, so ``x`` is converted and read once (attention's q, k, v). Call only
     when :func:`inference` holds (then an ``autocast()`` block has set the cache)."""
     if _amx_fits(x, [layer.weight for layer in layers]):
-        return amx_linear(x, [layer.weight for layer in layers], [layer.bias for layer in layers], out_bf16=out_bf16)
+        return amx_linear(x, [layer.weight for layer in layers], [layer.bias for layer in layers],
+                          out_bf16=out_bf16)
     cache = _WEIGHTS.get()
     transposed = _read_transposed(x, [layer.weight for layer in layers])
     key = ("concat", transposed) + tuple(id(layer.weight) for layer in layers)

@@ -1,11 +1,11 @@
 // bf16 inference GEMMs with AMX tiles, for the Linear layers of a no-gradient forward.
 //
 // oneDNN 3.6 (the one the Paddle wheel ships) ran BERT-base's bf16 GEMMs 1.02-1.39x as long as the oneDNN
-// 3.12 inside PyTorch on the same operands (docs/benchmarks.md). This kernel is the plain AMX scheme: the weights packed
-// once per autocast block into the tiles' VNNI layout; bf16 activations read in place, fp32 ones rounded to
-// bf16 into the tiles' layout first; each 32 x 32 output block accumulated in four fp32 tiles over the whole
-// K, in ascending order as oneDNN's kernel sums; and the epilogue (bias, gelu, residual, rounding to bf16)
-// applied to a block while the tiles compute the next.
+// 3.12 inside PyTorch on the same operands (docs/benchmarks.md). This kernel is the plain AMX scheme: the
+// weights packed once per autocast block into the tiles' VNNI layout; bf16 activations read in place, fp32
+// ones rounded to bf16 into the tiles' layout first; each 32 x 32 output block accumulated in four fp32
+// tiles over the whole K, in ascending order as oneDNN's kernel sums; and the epilogue (bias, gelu, residual,
+// rounding to bf16) applied to a block while the tiles compute the next.
 //
 // Compiled for any x86-64: the AMX functions carry their own target attribute and run only after cpuid and
 // Linux (arch_prctl) grant the tiles; pr_amx_available says whether they did.
@@ -69,7 +69,8 @@ PR_AMX_TARGET void pack(const float* w, int64_t k, int64_t n, uint16_t* out) {
       for (int64_t col = 0; col < n; col += 16) {
         __m512i lo = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(row0 + col)));
         __m512i hi = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(row0 + n + col)));
-        uint16_t* dst = out + ((col / kBlock) * kb_count + kb) * 2 * kTileElems + ((col / 16) % 2) * kTileElems + r * 32;
+        uint16_t* dst =
+            out + ((col / kBlock) * kb_count + kb) * 2 * kTileElems + ((col / 16) % 2) * kTileElems + r * 32;
         _mm512_storeu_si512(dst, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
       }
     }
@@ -109,7 +110,8 @@ PR_AMX_TARGET inline __m512 gelu_erf(__m512 x) {
   p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.421413741f));
   p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.284496736f));
   p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.254829592f));
-  __m512 erfc = _mm512_mul_ps(_mm512_mul_ps(p, t), exp_nonpositive(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(z, z))));
+  __m512 minus_z2 = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(z, z));
+  __m512 erfc = _mm512_mul_ps(_mm512_mul_ps(p, t), exp_nonpositive(minus_z2));
   __mmask16 positive = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ);
   __m512 one_plus_erf = _mm512_mask_sub_ps(erfc, positive, _mm512_set1_ps(2.0f), erfc);
   return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), one_plus_erf);
@@ -319,7 +321,8 @@ std::vector<paddle::Tensor> AmxLinear(const paddle::Tensor& x, const paddle::Ten
   auto xd = pr::dims_of(x);
   PD_CHECK(!xd.empty(), "amx linear: X needs a rank of at least 1");
   int64_t k = xd.back(), n = packed.dims()[0] * kBlock, m = x.numel() / std::max<int64_t>(k, 1);
-  PD_CHECK(k == packed.dims()[1] * kBlock, "amx linear: X has ", k, " features, the weight ", packed.dims()[1] * kBlock);
+  PD_CHECK(k == packed.dims()[1] * kBlock, "amx linear: X has ", k, " features, the weight ",
+           packed.dims()[1] * kBlock);
   std::vector<int64_t> od = xd;
   od.back() = n;
   Epilogue ep{nullptr, nullptr, post, out_bf16, nullptr, n};
