@@ -143,7 +143,7 @@ def test_the_bias_of_each_call_is_used(amx):
                                    atol=1e-5)
 
 
-def test_the_first_use_from_two_threads_waits_for_the_decision(monkeypatch):
+def test_the_first_use_from_two_threads_waits_for_the_decision(kernel, monkeypatch):
     """A thread asking while another decides whether AMX is there must wait for it, not read half a state."""
     import time
 

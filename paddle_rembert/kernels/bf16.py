@@ -202,7 +202,7 @@ def _read_transposed(x, weights):
 # oneDNN 3.6 (the Paddle wheel's) ran BERT-base's bf16 GEMMs 1.02-1.39x as long as the oneDNN inside PyTorch. Where
 # the CPU has AMX, a no-gradient Linear instead runs the package's AMX kernel on a weight packed once per autocast
 # block: 0.8-1.1x oneDNN's time at BERT-base's B32 shapes, 0.7-1.0x at B8 and B1 (docs/benchmarks.md). Its products
-# equal oneDNN's (the same sums in the same order); its gelu differs by an ulp or two. PADDLE_REMBERT_AMX=0, or
+# equal oneDNN's (the same sums in the same order); its gelu differs by a few fp32 ulps. PADDLE_REMBERT_AMX=0, or
 # autocast(amx=False), keeps oneDNN.
 AMX_BLOCK = 32  # K and N must be multiples of it (every released BERT-family width is)
 
