@@ -32,14 +32,11 @@ def _convert(args):
 
 
 def _train(args):
-    import dataclasses
-
     from .trainer import from_yaml, run
 
-    training_args = from_yaml(args.config, args.overrides)
-    if args.threads is not None and not any(o.partition("=")[0].strip() == "threads" for o in args.overrides):
-        training_args = dataclasses.replace(training_args, threads=args.threads)  # the trainer sets the threads
-    run(training_args)
+    # --threads as the first override: the trainer sets the threads, and a threads=N override still wins
+    threads = [] if args.threads is None else [f"threads={args.threads}"]
+    run(from_yaml(args.config, threads + list(args.overrides)))
 
 
 def _export(args):

@@ -22,7 +22,7 @@ from .checkpoint.hub import resolve
 from .checkpoint.loading import FLOAT_ST, check_plan, st_dtype_of
 from .checkpoint.readers import SAFETENSORS, open_checkpoint, st_dtype_name
 from .checkpoint.rules import plan_load, torch_key_shapes
-from .checkpoint.safetensors import FLOAT_NAMES, write_safetensors
+from .checkpoint.safetensors import ST_FLOAT_NAMES, write_safetensors
 from .checkpoint.writers import write_paddle_weights
 
 logger = logging.getLogger("paddle_rembert.convert")
@@ -145,7 +145,7 @@ def convert_checkpoint(src, dst, to="paddle", dtype=None, safe_serialization=Fal
     config.architectures = [model_class.__name__]
     written = {_out_dtype(ckpt, ckpt_key, st_dtype) for _, ckpt_key, _ in plan.pairs} & set(FLOAT_ST)
     if len(written) == 1:  # the weights' dtype, as transformers' save_pretrained records it
-        config.torch_dtype = {v: k for k, v in FLOAT_NAMES.items()}[written.pop()]
+        config.torch_dtype = ST_FLOAT_NAMES[written.pop()]
     with atomic_dir(dst) as tmp:
         config.save_pretrained(tmp)
         _copy_tokenizer_files(resolve(tokenizer_dir) if tokenizer_dir else src, tmp,

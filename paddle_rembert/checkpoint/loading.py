@@ -2,14 +2,15 @@
 from ..runtime.errors import PaddleRembertError
 from .readers import open_checkpoint
 from .rules import plan_load
+from .safetensors import PADDLE_TO_ST
 
-_PADDLE_TO_ST = {"paddle.float32": "F32", "paddle.float16": "F16", "paddle.bfloat16": "BF16",
-                 "paddle.float64": "F64"}
 FLOAT_ST = ("F16", "BF16", "F32", "F64")
 
 
 def st_dtype_of(tensor):
-    return _PADDLE_TO_ST.get(str(tensor.dtype))
+    """The safetensors code of a float tensor's dtype ("F32", ...); None for any other tensor."""
+    code = PADDLE_TO_ST.get(str(tensor.dtype))
+    return code if code in FLOAT_ST else None
 
 
 def check_plan(plan, ckpt, float_keys, ignore_mismatched_sizes=False):

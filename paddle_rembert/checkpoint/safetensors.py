@@ -23,6 +23,7 @@ ST_TO_NP = {
     "I64": np.int64, "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_,
 }
 FLOAT_NAMES = {"float32": "F32", "float16": "F16", "bfloat16": "BF16", "float64": "F64"}
+ST_FLOAT_NAMES = {v: k for k, v in FLOAT_NAMES.items()}  # "F32" -> "float32", as config.json's torch_dtype says
 # paddle dtype -> safetensors dtype name (a bfloat16 tensor's .numpy() gives its uint16 bits)
 PADDLE_TO_ST = {"paddle.float32": "F32", "paddle.float16": "F16", "paddle.bfloat16": "BF16", "paddle.float64": "F64",
                 "paddle.int64": "I64", "paddle.int32": "I32", "paddle.int16": "I16", "paddle.int8": "I8",

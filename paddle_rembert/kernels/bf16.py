@@ -222,6 +222,13 @@ def _amx_fits(x, weights):
             and all(_cacheable(w) for w in weights) and amx_enabled())
 
 
+def _concat_biases(weights, biases):
+    """The bias of Linears ``[in, out]`` with concatenated outputs (zeros for one without); None if none has one."""
+    if all(b is None for b in biases):
+        return None
+    return paddle.concat([b if b is not None else paddle.zeros([w.shape[1]]) for w, b in zip(weights, biases)])
+
+
 def amx_linear(x, weights, biases, act=None, add=None, out_bf16=False):
     """``act(concat([x @ w (+ b) for w, b in zip(weights, biases)], -1)) (+ add)`` by the AMX kernel, the
     weights packed side by side once per autocast block. Call only when :func:`inference` holds and
@@ -236,8 +243,7 @@ def amx_linear(x, weights, biases, act=None, add=None, out_bf16=False):
         key = ("amx-bias",) + tuple(id(b) for b in biases)  # a bias is not tied to its weight: keyed apart
         held = cache.get(key)
         if held is None:
-            held = cache[key] = (tuple(biases), paddle.concat([b if b is not None else paddle.zeros([w.shape[1]])
-                                                               for w, b in zip(weights, biases)]))
+            held = cache[key] = (tuple(biases), _concat_biases(weights, biases))
         bias = held[1]
     return build.run("pr_amx_linear", x.contiguous(), hit[1], bias, add, EPILOGUES[act], bool(out_bf16))[0]
 
@@ -268,10 +274,7 @@ def concat_linear_inference(x, layers, out_bf16=False):
         convert = all(_cacheable(layer.weight) for layer in layers)
         weight = paddle.concat([build.run("pr_to_bf16", layer.weight, transposed)[0] if convert else layer.weight
                                 for layer in layers], axis=0 if transposed else 1)
-        bias = None
-        if any(layer.bias is not None for layer in layers):
-            bias = paddle.concat([layer.bias if layer.bias is not None else paddle.zeros([layer.weight.shape[1]])
-                                  for layer in layers], axis=0)
+        bias = _concat_biases([layer.weight for layer in layers], [layer.bias for layer in layers])
         hit = cache[key] = (tuple(layer.weight for layer in layers), weight, bias)  # the parameters keep ids unique
     return matmul_raw(x, hit[1], hit[2], transpose_y=transposed, out_bf16=out_bf16)
 

@@ -15,8 +15,6 @@ from .configuration_utils import CONFIG_NAME
 from ..runtime.errors import PaddleRembertError
 from .layers import default_position_ids
 
-_FLOAT_DTYPES = (paddle.float32, paddle.float16, paddle.bfloat16, paddle.float64)
-
 logger = logging.getLogger("paddle_rembert")
 
 
@@ -176,14 +174,16 @@ class PretrainedModel(nn.Layer):
         Each file is written to a temporary name and renamed, so a crash never leaves a
         half-written weight file behind.
         """
+        from ..checkpoint.loading import st_dtype_of
+        from ..checkpoint.safetensors import ST_FLOAT_NAMES
         from ..checkpoint.writers import tensor_specs, write_paddle_weights
 
         os.makedirs(save_directory, exist_ok=True)
         state = self.state_dict()
         self.config.architectures = [type(self).__name__]
-        floats = {str(v.dtype).replace("paddle.", "") for v in state.values() if v.dtype in _FLOAT_DTYPES}
+        floats = {st_dtype_of(v) for v in state.values()} - {None}
         if len(floats) == 1:  # the weights' dtype, as transformers records it
-            self.config.torch_dtype = floats.pop()
+            self.config.torch_dtype = ST_FLOAT_NAMES[floats.pop()]
         self.config.save_pretrained(save_directory)
         write_paddle_weights(save_directory, tensor_specs(state), lambda key: state[key].numpy(),
                              safe_serialization=safe_serialization)
