@@ -279,24 +279,27 @@ def concat_linear_inference(x, layers, out_bf16=False):
     return matmul_raw(x, hit[1], hit[2], transpose_y=transposed, out_bf16=out_bf16)
 
 
-def self_attention_inference(x, layers, num_heads, additive_mask=None):
+def self_attention_inference(x, layers, num_heads, additive_mask=None, need_probs=True):
     """Self-attention with its q, k, v projections ``layers``: ``(context [B, L, H*D], probs [B, H, L, L])``,
     both in bf16 (the context is the next GEMM's operand; ``output_attentions`` casts the probabilities).
 
     One GEMM computes q|k|v (bf16, as the next GEMMs read them), the scores GEMM reads q and k as strided
     views of it (scale and mask in its epilogue), and the context GEMM writes its heads merged: no
-    transposes, and q, k, v are never copied. Call only when :func:`inference` holds; dropout on the
-    probabilities must be the identity.
+    transposes, and q, k, v are never copied. Without ``need_probs``, where the AMX kernels run, the scores,
+    softmax and context are one pass per head (csrc/amx_attention.cc) and the probabilities are None. Call
+    only when :func:`inference` holds; dropout on the probabilities must be the identity.
     """
     qkv = concat_linear_inference(x, layers, out_bf16=True)  # [B, L, 3*H*D]
     b, length, width = qkv.shape
     hd = width // len(layers)
     d = hd // num_heads
+    add = None if additive_mask is None else additive_mask.astype("float32").contiguous()
+    if not need_probs and _amx_attention_fits(qkv, add, d):
+        return build.run("pr_amx_attention", qkv, add, num_heads, 1.0 / math.sqrt(d))[0], None
 
     def heads(i):  # [B, H, L, D] of the i-th projection
         return view_spec(i * hd, [b, num_heads, length, d], [length * width, d, width, 1])
 
-    add = None if additive_mask is None else additive_mask.astype("float32").contiguous()
     scores = matmul_raw(qkv, qkv, None, False, True, alpha=1.0 / math.sqrt(d), add=add, x_view=heads(0),
                         y_view=heads(1))
     if ops.enabled(scores):
@@ -305,6 +308,15 @@ def self_attention_inference(x, layers, num_heads, additive_mask=None):
         probs = paddle.nn.functional.softmax(scores, axis=-1)
     # bf16 results: the next GEMM's operands
     return matmul_raw(probs, qkv, y_view=heads(2), out_heads=True, out_bf16=True), probs
+
+
+def _amx_attention_fits(qkv, add, head_size):
+    """The fused AMX attention takes q|k|v in bf16, heads a multiple of 32 wide and a mask of
+    ``[B or 1, 1, L or 1, L]`` (the key padding or a full mask, shared by the heads)."""
+    b, length, _ = qkv.shape
+    mask_ok = add is None or (add.ndim == 4 and add.shape[0] in (1, b) and add.shape[1] == 1
+                              and add.shape[2] in (1, length) and add.shape[3] == length)
+    return (qkv.dtype == paddle.bfloat16 and head_size % AMX_BLOCK == 0 and mask_ok and amx_enabled())
 
 
 def _rows(t):

@@ -59,12 +59,12 @@ class TransformerSelfAttention(nn.Layer):
         self.is_decoder = config.is_decoder
 
     def forward(self, hidden_states, attention_mask=None, head_mask=None, encoder_hidden_states=None,
-                encoder_attention_mask=None, past_key_value=None):
+                encoder_attention_mask=None, past_key_value=None, output_attentions=True):
         heads = self.num_attention_heads
         if encoder_hidden_states is None and past_key_value is None and not self.is_decoder \
                 and self.position_embedding_type not in RELATIVE:  # bf16 inference: one fused pass (else None)
             fused = fused_self_attention(hidden_states, (self.query, self.key, self.value), heads, attention_mask,
-                                         self.dropout, head_mask)
+                                         self.dropout, head_mask, need_probs=output_attentions)
             if fused is not None:
                 context, probs = fused
                 return context, probs, None
@@ -156,10 +156,10 @@ class TransformerLayer(nn.Layer):
         self.output = TransformerSelfOutput(config, config.intermediate_size)
 
     def forward(self, hidden_states, attention_mask=None, head_mask=None, encoder_hidden_states=None,
-                encoder_attention_mask=None, past_key_value=None):
+                encoder_attention_mask=None, past_key_value=None, output_attentions=True):
         self_past = past_key_value[:2] if past_key_value is not None else None
         hidden_states, self_probs, present = self.attention(
-            hidden_states, attention_mask, head_mask, past_key_value=self_past)
+            hidden_states, attention_mask, head_mask, past_key_value=self_past, output_attentions=output_attentions)
         cross_probs = None
         if self.is_decoder and encoder_hidden_states is not None:
             if not hasattr(self, "crossattention"):
@@ -200,7 +200,8 @@ class TransformerEncoder(nn.Layer):
         for i, layer in enumerate(self.layer):
             all_hidden.append(hidden_states)
             past = past_key_values[i] if past_key_values is not None else None
-            args = (hidden_states, attention_mask, head_mask[i], encoder_hidden_states, encoder_attention_mask, past)
+            args = (hidden_states, attention_mask, head_mask[i], encoder_hidden_states, encoder_attention_mask, past,
+                    output_attentions)
             if checkpointing:
                 hidden_states, probs, cross_probs, present = recompute(layer, *args)
             else:

@@ -278,15 +278,16 @@ def dense_residual(layer, dropout, x, residual):
     return out + residual
 
 
-def fused_self_attention(x, layers, num_heads, additive_mask, dropout, head_mask=None):
+def fused_self_attention(x, layers, num_heads, additive_mask, dropout, head_mask=None, need_probs=True):
     """``(merge_heads(context), probs)`` of :func:`attention` over ``[split_heads(l(x)) for l in layers]``
     (query, key, value) as bf16 inference runs it, or None where that does not apply (then compose the
-    steps). One GEMM projects q|k|v and the attention GEMMs read the heads in place, writing the context
-    with its heads merged (see :func:`paddle_rembert.kernels.bf16.self_attention_inference`)."""
+    steps). One GEMM projects q|k|v and the attention reads the heads in place, writing the context with its
+    heads merged (see :func:`paddle_rembert.kernels.bf16.self_attention_inference`). Without ``need_probs``
+    (no ``output_attentions``) the probabilities may be None."""
     if head_mask is not None or not dropout.is_identity() \
             or not _bf16.inference(x, additive_mask, *[t for layer in layers for t in (layer.weight, layer.bias)]):
         return None
-    return _bf16.self_attention_inference(x, layers, num_heads, additive_mask)
+    return _bf16.self_attention_inference(x, layers, num_heads, additive_mask, need_probs)
 
 
 def recompute(fn, *args):

@@ -11,50 +11,20 @@
 // Linux (arch_prctl) grant the tiles; pr_amx_available says whether they did.
 #include <immintrin.h>
 #include <omp.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-#include <cpuid.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
+#include "amx_util.h"
 #include "dnnl_util.h"
 
 namespace {
+using namespace pr_amx;
 constexpr int kBlock = 32;        // rows and columns of an output block; K per tile step
 constexpr int kTileElems = 512;   // bf16 elements in one 16 x 64-byte tile
 constexpr int64_t kL2Budget = 768 * 1024;  // bytes of packed weights streamed per column chunk
-
-#define PR_AMX_TARGET __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512dq,avx512vl,avx512bf16")))
-
-bool amx_granted() {
-  static const bool ok = [] {
-    unsigned a = 0, b = 0, c = 0, d = 0;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
-    bool amx = ((d >> 22) & 1) && ((d >> 24) & 1);      // AMX-BF16, AMX-TILE
-    bool avx512bf16 = false;
-    if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) avx512bf16 = (a >> 5) & 1;
-    if (!amx || !avx512bf16) return false;
-    constexpr long kReqXcompPerm = 0x1023, kXtiledata = 18;  // ask Linux for the tile state
-    return syscall(SYS_arch_prctl, kReqXcompPerm, kXtiledata) == 0;
-  }();
-  return ok;
-}
-
-struct TileConfig {
-  uint8_t palette = 1, start_row = 0, reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-
-PR_AMX_TARGET void configure_tiles() {
-  TileConfig cfg;
-  for (int i = 0; i < 8; ++i) cfg.rows[i] = 16, cfg.colsb[i] = 64;
-  asm volatile("" ::: "memory");  // GCC's _tile_loadconfig declares a read of the first 8 bytes only
-  _tile_loadconfig(&cfg);
-}
 
 // Packed weights: [N/32][K/32][2 tiles][16 k-pairs][16 columns x 2 k] bf16, so each step of the inner loop
 // loads two contiguous 1 KiB tiles. Rounding is to nearest even, as oneDNN's reorder rounds.
@@ -74,28 +44,6 @@ PR_AMX_TARGET void pack(const float* w, int64_t k, int64_t n, uint16_t* out) {
         _mm512_storeu_si512(dst, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
       }
     }
-}
-
-// exp(x) for x <= 0 to about 1 ulp: x = n ln2 + r, |r| <= ln2/2, a degree-6 polynomial, scaled by 2^n.
-PR_AMX_TARGET inline __m512 exp_nonpositive(__m512 x) {
-  x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));  // exp underflows to 0 below
-  __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  return _mm512_scalef_ps(p, n);
-}
-
-// 1 / d to about 1 ulp: the 14-bit estimate and one Newton step (a division costs several times more)
-PR_AMX_TARGET inline __m512 reciprocal(__m512 d) {
-  __m512 r = _mm512_rcp14_ps(d);
-  return _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.0f)));
 }
 
 // gelu(x) = 0.5 x (1 + erf(x / sqrt 2)), erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7; against oneDNN's

@@ -81,12 +81,12 @@ class AlbertAttention(nn.Layer):
             self.max_position_embeddings = config.max_position_embeddings
             self.distance_embedding = Embedding(2 * config.max_position_embeddings - 1, self.attention_head_size)
 
-    def forward(self, hidden_states, attention_mask=None, head_mask=None):
+    def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=True):
         layers, heads = (self.query, self.key, self.value), self.num_attention_heads
         out = None  # (context with its heads merged, probabilities)
         if self.position_embedding_type == "absolute":  # bf16 inference: one fused pass (else None)
             out = fused_self_attention(hidden_states, layers, heads, attention_mask, self.attention_dropout,
-                                       head_mask)
+                                       head_mask, need_probs=output_attentions)
         if out is None:
             q, k, v = [split_heads(layer(hidden_states), heads) for layer in layers]
             context, probs = attention(q, k, v, attention_mask, self.attention_dropout, head_mask,
@@ -118,9 +118,9 @@ class AlbertLayer(nn.Layer):
         self.ffn_output = Linear(config.intermediate_size, config.hidden_size)
         self.activation = get_activation(config.hidden_act)
 
-    def forward(self, hidden_states, attention_mask=None, head_mask=None):
+    def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=True):
         # No dropout after the feed-forward block: transformers (and the original) have none.
-        attention_output, probs = self.attention(hidden_states, attention_mask, head_mask)
+        attention_output, probs = self.attention(hidden_states, attention_mask, head_mask, output_attentions)
         ffn = dense_act(self.ffn, self.activation, attention_output)
         hidden_states = self.full_layer_layer_norm(dense_residual(self.ffn_output, None, ffn, attention_output))
         return hidden_states, probs
@@ -134,7 +134,7 @@ class AlbertLayerGroup(nn.Layer):
     def forward(self, hidden_states, attention_mask, head_masks, output_attentions):
         attentions = []
         for layer, head_mask in zip(self.albert_layers, head_masks):
-            hidden_states, probs = layer(hidden_states, attention_mask, head_mask)
+            hidden_states, probs = layer(hidden_states, attention_mask, head_mask, output_attentions)
             if output_attentions:
                 attentions.append(like(probs, hidden_states))
         return hidden_states, attentions
