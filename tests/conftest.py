@@ -217,6 +217,30 @@ def export_without_token_types(deploy_root):
 
 
 # -- the bf16 kernels (test_kernels.py, test_bf16_inference.py) ---------------------------------------
+def results_in_threads(fn, threads=3, calls=5):
+    """``fn()`` called ``calls`` times in each of ``threads`` threads at once: every result; an exception in any
+    thread fails the test."""
+    import threading
+
+    got, errors = [], []
+
+    def work():
+        try:
+            for _ in range(calls):
+                got.append(fn())
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    assert not errors, errors
+    assert len(got) == threads * calls
+    return got
+
+
 def round_bf16(a):
     """Round-to-nearest-even fp32 -> bf16 -> fp32, as oneDNN's conversion does."""
     u = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32).astype(np.uint64)

@@ -16,7 +16,7 @@ import pytest
 import paddle_rembert as pr
 from paddle_rembert.kernels import bf16, build
 
-from .conftest import round_bf16
+from .conftest import results_in_threads, round_bf16
 
 
 def _cpu_has_amx():
@@ -265,21 +265,10 @@ def test_threads_share_a_model(amx):
     batch = _batch()
     with paddle.no_grad(), bf16.autocast():
         want = model(**batch).logits.numpy()
-    got, errors = [], []
 
-    def work():
-        try:
-            for _ in range(5):
-                with paddle.no_grad(), bf16.autocast():
-                    got.append(model(**batch).logits.numpy())
-        except Exception as exc:  # reported below
-            errors.append(exc)
+    def forward():
+        with paddle.no_grad(), bf16.autocast():
+            return model(**batch).logits.numpy()
 
-    threads = [threading.Thread(target=work) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors and len(got) == 15
-    for g in got:
-        np.testing.assert_array_equal(g, want)
+    for got in results_in_threads(forward):
+        np.testing.assert_array_equal(got, want)

@@ -7,16 +7,15 @@ difference from the exponential. It must take every mask the models build, any l
 out exactly. With ``output_attentions`` the models keep the unfused steps, which return the probabilities.
 """
 import math
-import threading
 
 import numpy as np
 import paddle
 import pytest
 
-import paddle_rembert as pr
 from paddle_rembert.kernels import bf16, build, ops
 
-from .test_amx import HAS_AMX
+from .conftest import results_in_threads
+from .test_amx import HAS_AMX, _batch, _tiny  # heads 32 wide: the attention fits the kernel
 
 NEG = float(np.finfo(np.float32).min)
 
@@ -147,43 +146,11 @@ def test_threads_get_the_same_context(amx):
     rng = np.random.RandomState(9)
     qkv, add = _qkv(rng, 3, 50, 2, 64), _mask(rng, "padding", 3, 50)
     want = _fused(qkv, add, 2).astype("float32").numpy()
-    got, errors = [], []
-
-    def work():
-        try:
-            for _ in range(10):
-                got.append(_fused(qkv, add, 2).astype("float32").numpy())
-        except Exception as exc:  # reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors and len(got) == 30
-    for g in got:
-        np.testing.assert_array_equal(g, want)
+    for got in results_in_threads(lambda: _fused(qkv, add, 2).astype("float32").numpy(), calls=10):
+        np.testing.assert_array_equal(got, want)
 
 
 # -- the models ---------------------------------------------------------------------------------------------
-def _tiny(family):
-    """Heads 32 wide, so the attention fits the fused kernel."""
-    common = dict(vocab_size=97, hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=96,
-                  max_position_embeddings=40, type_vocab_size=2, num_labels=3)
-    if family == "albert":
-        return pr.AlbertForSequenceClassification(pr.AlbertConfig(embedding_size=32, **common))
-    return pr.BertForSequenceClassification(pr.BertConfig(**common))
-
-
-def _batch():
-    rng = np.random.RandomState(4)
-    lengths = np.array([13, 6, 1])
-    return {"input_ids": paddle.to_tensor(rng.randint(5, 97, (3, 13))),
-            "token_type_ids": paddle.to_tensor((np.arange(13)[None] >= lengths[:, None] // 2).astype("int64")),
-            "attention_mask": paddle.to_tensor((np.arange(13)[None] < lengths[:, None]).astype("int64"))}
-
-
 @pytest.mark.parametrize("family", ["bert", "albert"])
 def test_models_fuse_the_attention_unless_asked_for_the_probabilities(amx, family, monkeypatch):
     paddle.seed(3)
