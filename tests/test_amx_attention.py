@@ -77,21 +77,24 @@ def _mask(rng, kind, b, length):
         keep = rng.rand(b, 1, length, length) < 0.7
         keep[..., 0] = True
         return paddle.to_tensor(np.where(keep, 0.0, NEG).astype("float32"))
+    if kind == "shared-full":  # [1, 1, L, L]: one mask for every row of the batch
+        return paddle.to_tensor(rng.randn(1, 1, length, length).astype("float32"))
     return paddle.to_tensor(rng.randn(1, 1, 1, length).astype("float32"))  # "shared": one row for all
 
 
 def _assert_same_context(got, want):
-    """Equal, but for a rare last-bit difference of the bf16 context (the exponential is not oneDNN's)."""
+    """Equal, but for a rare last-bit difference of the bf16 context (the exponential is not oneDNN's); a sum
+    that nearly cancels can move by more than its own last bit, so the bound is one bit of the largest value."""
     got, want = got.astype("float32").numpy(), want.astype("float32").numpy()
     differ = got != want
     assert differ.mean() < 0.01, f"{differ.sum()} of {got.size} values differ"
-    np.testing.assert_allclose(got, want, rtol=2 ** -7, atol=1e-30)
+    np.testing.assert_allclose(got, want, rtol=2 ** -7, atol=2 ** -8 * np.abs(want).max())
 
 
 # -- the kernel ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("b,length,heads,d", [(1, 1, 1, 32), (2, 7, 2, 32), (3, 45, 3, 64), (1, 130, 2, 96),
-                                              (2, 64, 4, 64)])
-@pytest.mark.parametrize("kind", ["none", "padding", "full", "shared"])
+                                              (2, 64, 4, 64), (2, 300, 1, 128)])
+@pytest.mark.parametrize("kind", ["none", "padding", "full", "shared", "shared-full"])
 def test_fused_attention_gives_the_unfused_steps_context(amx, b, length, heads, d, kind):
     if not amx:
         return
@@ -125,6 +128,27 @@ def test_masked_keys_add_exactly_nothing(amx):
         got = _fused(paddle.to_tensor(huge).astype("bfloat16"), add, heads).astype("float32").numpy()
         want = _fused(paddle.to_tensor(zero).astype("bfloat16"), add, heads).astype("float32").numpy()
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("part", ["q", "k", "v", "mask"])
+def test_a_nan_spreads_as_in_the_unfused_steps(amx, part):
+    """A NaN in one query, key, value or mask entry makes NaNs where the unfused steps make them (a NaN
+    score must not come out of the softmax as probability 0)."""
+    if not amx:
+        return
+    rng = np.random.RandomState(11)
+    b, length, heads, d = 2, 20, 2, 32
+    x = rng.randn(b, length, 3 * heads * d).astype("float32")
+    mask = np.zeros((b, 1, 1, length), "float32")
+    if part == "mask":
+        mask[1, 0, 0, 4] = np.nan
+    else:
+        x[1, 4, "qkv".index(part) * heads * d + d + 3] = np.nan  # the second head's q, k or v, at token 4
+    qkv, add = paddle.to_tensor(x).astype("bfloat16"), paddle.to_tensor(mask)
+    got = np.isnan(_fused(qkv, add, heads).astype("float32").numpy())
+    want = np.isnan(_unfused(qkv, add, heads).astype("float32").numpy())
+    assert want.any() and not want[0].any()
+    np.testing.assert_array_equal(got, want)
 
 
 def test_bad_operands_are_refused_with_a_message(amx):

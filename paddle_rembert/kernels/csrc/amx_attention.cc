@@ -55,14 +55,14 @@ PR_AMX_TARGET void pack_keys(const uint16_t* k, const Dims& s, uint32_t* out) {
     }
 }
 
-// V as the B operand of P V: per 16-column tile of d and 32-key step, a tile [16 key pairs][16 columns][2],
-// element (r, c, t) = V[key 2r + t][column c]. Keys from L on are zero.
 // 16 values of V's row `key` from column `col`, widened to 32 bits (zero from L on)
 PR_AMX_TARGET inline __m512i value_row(const uint16_t* v, const Dims& s, int64_t key, int64_t col) {
   if (key >= s.l) return _mm512_setzero_si512();
   return _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + key * s.width + col)));
 }
 
+// V as the B operand of P V: per 16-column tile of d and 32-key step, a tile [16 key pairs][16 columns][2],
+// element (r, c, t) = V[key 2r + t][column c]. Keys from L on are zero.
 PR_AMX_TARGET void pack_values(const uint16_t* v, const Dims& s, uint16_t* out) {
   int64_t steps = s.lp / 32;
   for (int64_t ct = 0; ct < s.d / 16; ++ct)

@@ -40,9 +40,11 @@ PR_AMX_TARGET inline void configure_tiles() {
 
 // exp(x) for x <= 0 to about 1 ulp: x = n ln2 + r, |r| <= ln2/2, a degree-6 polynomial, scaled by 2^n.
 // Below -87 the result is 0, not a subnormal: the CPU computes with subnormals through microcode assists, tens of
-// times slower (a softmax row's masked keys, exp(-1e9), would all take them).
+// times slower (a softmax row's masked keys, exp(-1e9), would all take them). NaN stays NaN.
 PR_AMX_TARGET inline __m512 exp_nonpositive(__m512 x) {
   __mmask16 normal = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_GE_OQ);
+  __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+  __m512 input = x;
   x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
   __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT);
   __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
@@ -54,7 +56,7 @@ PR_AMX_TARGET inline __m512 exp_nonpositive(__m512 x) {
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
   p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  return _mm512_maskz_scalef_ps(normal, p, n);
+  return _mm512_mask_mov_ps(_mm512_maskz_scalef_ps(normal, p, n), nan, input);
 }
 
 // 1 / d to about 1 ulp: the 14-bit estimate and one Newton step (a division costs several times more)
