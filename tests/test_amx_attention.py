@@ -12,7 +12,7 @@ import numpy as np
 import paddle
 import pytest
 
-from paddle_rembert.kernels import bf16, build, ops
+from paddle_rembert.kernels import bf16, build
 
 from .conftest import results_in_threads
 from .test_amx import HAS_AMX, _batch, _tiny  # heads 32 wide: the attention fits the kernel
@@ -29,18 +29,8 @@ def amx(kernel):
 
 
 def _unfused(qkv, add, heads):
-    """The three operators the fused kernel replaces (bf16.self_attention_inference with the probabilities)."""
-    b, length, width = qkv.shape
-    hd = width // 3
-    d = hd // heads
-
-    def view(i):
-        return bf16.view_spec(i * hd, [b, heads, length, d], [length * width, d, width, 1])
-
-    scores = bf16.matmul_raw(qkv, qkv, None, False, True, alpha=1.0 / math.sqrt(d), add=add, x_view=view(0),
-                             y_view=view(1))
-    probs = ops.softmax(scores, out_bf16=True)
-    return bf16.matmul_raw(probs, qkv, y_view=view(2), out_heads=True, out_bf16=True)
+    """The three operators the fused kernel replaces: the scores GEMM, the softmax, the context GEMM."""
+    return bf16.attention_inference(qkv, add, heads, need_probs=True)[0]
 
 
 def _fused(qkv, add, heads):

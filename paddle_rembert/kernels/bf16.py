@@ -282,24 +282,34 @@ def concat_linear_inference(x, layers, out_bf16=False):
 def self_attention_inference(x, layers, num_heads, additive_mask=None, need_probs=True):
     """Self-attention with its q, k, v projections ``layers``: ``(context [B, L, H*D], probs [B, H, L, L])``,
     both in bf16 (the context is the next GEMM's operand; ``output_attentions`` casts the probabilities).
-
-    One GEMM computes q|k|v (bf16, as the next GEMMs read them), the scores GEMM reads q and k as strided
-    views of it (scale and mask in its epilogue), and the context GEMM writes its heads merged: no
-    transposes, and q, k, v are never copied. Without ``need_probs``, where the AMX kernels run, the scores,
-    softmax and context are one pass per head (csrc/amx_attention.cc) and the probabilities are None. Call
-    only when :func:`inference` holds; dropout on the probabilities must be the identity.
+    One GEMM computes q|k|v (bf16, as the next GEMMs read them); then :func:`attention_inference`. Call only
+    when :func:`inference` holds; dropout on the probabilities must be the identity.
     """
     qkv = concat_linear_inference(x, layers, out_bf16=True)  # [B, L, 3*H*D]
-    b, length, width = qkv.shape
-    hd = width // len(layers)
-    d = hd // num_heads
     add = None if additive_mask is None else additive_mask.astype("float32").contiguous()
+    return attention_inference(qkv, add, num_heads, need_probs)
+
+
+def attention_inference(qkv, add, num_heads, need_probs=True):
+    """``(context [B, L, H*D], probs [B, H, L, L] or None)`` in bf16 from ``qkv`` [B, L, 3*H*D] (bf16) and an
+    additive float32 mask ``add`` (4-D, or None).
+
+    Without ``need_probs``, where the AMX kernels run, the scores, softmax and context are one pass per head
+    (csrc/amx_attention.cc) and the probabilities are None. Otherwise the scores GEMM reads q and k as
+    strided views of ``qkv`` (scale and mask in its epilogue), and the context GEMM writes its heads merged:
+    no transposes, and q, k, v are never copied.
+    """
+    b, length, width = qkv.shape
+    hd = width // 3
+    d = hd // num_heads
     if not need_probs and _amx_attention_fits(qkv, add, d):
         return build.run("pr_amx_attention", qkv, add, num_heads, 1.0 / math.sqrt(d))[0], None
 
     def heads(i):  # [B, H, L, D] of the i-th projection
         return view_spec(i * hd, [b, num_heads, length, d], [length * width, d, width, 1])
 
+    if add is not None and add.shape[0] == 1 and b > 1 and add.shape[2] > 1:
+        add = add.expand([b] + add.shape[1:]).contiguous()  # oneDNN runs its reference kernel for [1, 1, L, L]
     scores = matmul_raw(qkv, qkv, None, False, True, alpha=1.0 / math.sqrt(d), add=add, x_view=heads(0),
                         y_view=heads(1))
     if ops.enabled(scores):
