@@ -8,8 +8,9 @@
 
 #include <cstdint>
 
-namespace pr_amx {
 #define PR_AMX_TARGET __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512dq,avx512vl,avx512bf16")))
+
+namespace pr_amx {
 
 inline bool amx_granted() {
   static const bool ok = [] {
