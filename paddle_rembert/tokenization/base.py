@@ -40,7 +40,7 @@ from .compat import TransformersApiMixin
 from .offsets import LazyDetail, call_detailed
 from .types import (SPECIAL_TOKENS_ATTRIBUTES, TENSOR_TYPES, AddedToken, BatchEncoding, _check_choice, _lower_per_char,
                     _type_field)
-from .utils import (check_text, clean_up_tokenization, gc_paused, split_inputs, split_word_inputs, to_list,
+from .utils import (check_text, clean_up_tokenization, gc_paused, per_word, split_inputs, split_word_inputs, to_list,
                     write_sorted_json)
 
 VERY_LARGE_INTEGER = int(1e30)  # transformers' "no maximum length" sentinel (saved as is)
@@ -409,11 +409,8 @@ class PreTrainedTokenizer(TransformersApiMixin):
 
     def _encode_word_lists(self, word_lists, split):
         """``encode_texts`` of pre-split texts (``is_split_into_words``): every word alone, then joined per text."""
-        flat, out, k = self.encode_texts([w for words in word_lists for w in words], split), [], 0
-        for words in word_lists:
-            out.append([i for ids in flat[k:k + len(words)] for i in ids])
-            k += len(words)
-        return out
+        encoded = per_word(word_lists, lambda words: self.encode_texts(words, split))
+        return [[i for ids in words for i in ids] for words in encoded]
 
     def encode_texts(self, texts, split_special_tokens=None):
         """Ids of each text without special tokens: the batched path behind ``__call__``.

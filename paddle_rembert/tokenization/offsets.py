@@ -9,6 +9,7 @@ equal the plain call's.
 """
 from ..runtime.errors import PaddleRembertError
 from .types import BatchEncoding, _lower_per_char
+from .utils import per_word
 
 
 def split_with_positions(tok, text, split):
@@ -77,14 +78,13 @@ def encode_detailed(tok, texts, split):
     tokenizers do: offsets within each word, word ids the index of the word in the list.
     """
     if texts and not isinstance(texts[0], str):
-        flat, rows, k = encode_detailed(tok, [w for words in texts for w in words], split), [], 0
-        for words in texts:
+        rows = []
+        for words in per_word(texts, lambda flat: encode_detailed(tok, flat, split)):
             ids, offsets, word_ids = [], [], []
-            for j, (w_ids, w_offsets, _) in enumerate(flat[k:k + len(words)]):
+            for j, (w_ids, w_offsets, _) in enumerate(words):
                 ids += w_ids
                 offsets += w_offsets
                 word_ids += [j] * len(w_ids)
-            k += len(words)
             rows.append((ids, offsets, word_ids))
         return rows
     plans, chunks = [], []

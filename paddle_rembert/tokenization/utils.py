@@ -106,3 +106,13 @@ def check_ids_fit(tokenizer, vocab_size, source):
     if ids > vocab_size:
         raise PaddleRembertError(f"the tokenizer in {source} has {ids} token ids, but the model's vocab_size is "
                                  f"{vocab_size}: it is not this model's tokenizer")
+
+
+def per_word(word_lists, encode):
+    """``encode`` of every word of every list in one batched call, handed back as one list of per-word results
+    per word list (``is_split_into_words``: each word is encoded alone, as the fast tokenizers do)."""
+    flat, out, k = encode([w for words in word_lists for w in words]), [], 0
+    for words in word_lists:
+        out.append(flat[k:k + len(words)])
+        k += len(words)
+    return out
