@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -443,3 +444,26 @@ def test_a_tie_on_dev_keeps_the_earlier_checkpoint(setup, tmp_path):
     scores = re.findall(r"step (\d+): dev en accuracy ([0-9.]+)", (out / "train.log").read_text())
     assert [int(s) for s, _ in scores] == [2, 4, 6] and len({a for _, a in scores}) == 1
     assert json.loads((out / "best" / "selection.json").read_text())["step"] == 2
+
+
+def test_resume_keeps_a_best_model_newer_than_its_checkpoint_and_rewrites_a_missing_one(setup, tmp_path):
+    """A new best is written at once, the checkpoint only every save_steps: a run stopped in between resumes
+    from an older checkpoint, and best/ must still be the score to beat; a run whose best/ is gone must write
+    it again."""
+    out = tmp_path / "run"
+    quick = dict(do_eval=False, eval_step=4, save_steps=4, save_total_limit=3)
+    run(args_for(setup, out, max_steps=8, **quick))
+    shutil.rmtree(out / "checkpoint-8")  # stopped after best/ was written at step 8, before checkpoint-8
+    selection = json.loads((out / "best" / "selection.json").read_text())
+    selection.update(step=8, score=2.0)  # a score no evaluation reaches
+    (out / "best" / "selection.json").write_text(json.dumps(selection))
+    weights = (out / "best" / "model_state.pdparams").read_bytes()
+    run(args_for(setup, out, max_steps=8, resume=True, **quick))
+    log = _log(out)
+    assert "best/ holds step 8" in log and "(best 2.0000 at step 8)" in log
+    assert (out / "best" / "model_state.pdparams").read_bytes() == weights  # not replaced by a worse model
+    shutil.rmtree(out / "best")
+    shutil.rmtree(out / "checkpoint-8")
+    run(args_for(setup, out, max_steps=8, resume=True, **quick))
+    assert "has no readable best/" in _log(out)
+    assert json.loads((out / "best" / "selection.json").read_text())["step"] == 8

@@ -230,7 +230,33 @@ def resume(args, env, model, optimizer, scheduler, scaler, sampler, state, total
                        len(rng_states), env.world_size)
     logger.info("resumed from %s at step %d (epoch %d, batch %d)", path, saved["global_step"], saved["epoch"],
                 saved["batch_in_epoch"])
-    return saved
+    return reconcile_best(args, saved)
+
+
+def reconcile_best(args, state):
+    """The best score to beat after a resume: ``best/``'s own when it is ahead of the checkpoint (a new best
+    is written at once, the checkpoint only every ``save_steps``), none when ``best/`` is gone, so that the
+    next evaluation writes it again instead of leaving the run without a selected model."""
+    path = os.path.join(args.output_dir, BEST_DIR, "selection.json")
+    info = None
+    if os.path.isfile(path):
+        try:
+            raw = read_json(path, "the best model's selection.json")
+            info = float(raw["score"]), int(raw["step"]), raw["select_on"]
+        except (PaddleRembertError, KeyError, TypeError, ValueError):
+            pass  # unreadable: as if best/ were gone
+    if info is None:
+        if state["best_score"] is not None:
+            logger.warning("--resume: %s has no readable %s/; the next evaluation selects the best model again",
+                           args.output_dir, BEST_DIR)
+        state["best_score"] = state["best_step"] = None
+        return state
+    score, step, select_on = info
+    if select_on == args.select_on and (state["best_score"] is None or score > state["best_score"]):
+        logger.info("--resume: %s/ holds step %d (dev %s %.4f), ahead of the checkpoint: that is the score to beat",
+                    BEST_DIR, step, select_on, score)
+        state["best_score"], state["best_step"] = score, step
+    return state
 
 
 # -- start-up checks -------------------------------------------------------------------------------
