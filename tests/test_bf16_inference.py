@@ -100,6 +100,13 @@ def test_batch_one_heads_take_a_jit_kernel_not_the_reference_one(kernel):
     qkv = paddle.randn([1, L, WIDTH])
     bf16.matmul_raw(qkv, qkv, None, False, True, x_view=_heads_spec(0, 1), y_view=_heads_spec(1, 1))
     bf16.matmul_raw(paddle.rand([1, H, L, L]), qkv, y_view=_heads_spec(2, 1), out_heads=True)
+    # a [1, 1, L, L] mask over a batch of 2, on the training path's operands and on views of one q|k|v
+    q, k, mask = paddle.randn([2, H, L, D]), paddle.randn([2, H, L, D]), paddle.randn([1, 1, L, L])
+    got = bf16.matmul_raw(q, k, None, False, True, alpha=0.5, add=mask)
+    want = bf16.matmul_raw(q, k, None, False, True, alpha=0.5, add=mask.expand([2, 1, L, L]).contiguous())
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+    qkv2 = paddle.randn([2, L, WIDTH])
+    bf16.matmul_raw(qkv2, qkv2, None, False, True, add=mask, x_view=_heads_spec(0, 2), y_view=_heads_spec(1, 2))
     slow = {k: v for k, v in bf16.implementations().items() if v.startswith("ref") and not _empty_problem(k)}
     assert not slow, slow
 

@@ -161,6 +161,11 @@ def matmul_raw(x, y, bias=None, transpose_x=False, transpose_y=False, mode=None,
     ``out_heads`` returns a ``[B, H, M, N]`` product as ``[B, M, H*N]``. See :data:`MODE`.
     """
     mode = MODE if mode is None else int(mode)
+    rank, batch = (x_view[1], x_view[2]) if x_view else (x.ndim, x.shape[0])
+    if add is not None and add.ndim == rank >= 3 and add.shape[0] == 1 < batch and add.shape[-2] > 1:
+        # oneDNN runs its reference kernel (tens of times slower) for an Add of [1, ..., M, N] broadcast over
+        # the batch, e.g. a [1, 1, L, L] attention mask; it keeps its jit kernel for [B, 1, L, L]
+        add = add.expand([batch] + add.shape[1:]).contiguous()
     return build.run("pr_bf16_matmul", x, y, bias, add, bool(transpose_x), bool(transpose_y), mode, float(alpha),
                      EPILOGUES[act], bool(out_bf16), list(x_view or []), list(y_view or []), bool(out_heads))[0]
 
@@ -308,8 +313,6 @@ def attention_inference(qkv, add, num_heads, need_probs=True):
     def heads(i):  # [B, H, L, D] of the i-th projection
         return view_spec(i * hd, [b, num_heads, length, d], [length * width, d, width, 1])
 
-    if add is not None and add.shape[0] == 1 and b > 1 and add.shape[2] > 1:
-        add = add.expand([b] + add.shape[1:]).contiguous()  # oneDNN runs its reference kernel for [1, 1, L, L]
     scores = matmul_raw(qkv, qkv, None, False, True, alpha=1.0 / math.sqrt(d), add=add, x_view=heads(0),
                         y_view=heads(1))
     if ops.enabled(scores):
