@@ -335,3 +335,39 @@ def test_parameter_copies_are_made_once_per_autocast_block_and_change_nothing(ke
     assert cached_loss == plain_loss
     for name, g in plain_grads.items():
         np.testing.assert_array_equal(cached_grads[name], g, err_msg=name)
+
+
+# -- paddle.grad over some tensors -----------------------------------------------------------------------
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_paddle_grad_over_some_tensors_equals_the_full_backward(kernel, precision):
+    """``paddle.grad`` w.r.t. only the input embeddings (saliency) or a few parameters, or with ``no_grad_vars``,
+    runs a pruned graph whose cut edges Paddle marks stop-gradient; every PyLayer of several tensors (fp32 Linear
+    and LayerNorm; bf16 Linear and attention GEMMs) must still answer, and equal a full ``backward``."""
+    config = pr.BertConfig(vocab_size=40, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                           intermediate_size=48, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    paddle.seed(3)
+    model = pr.BertForSequenceClassification(config)
+    model.train()
+    ids = paddle.to_tensor(np.random.RandomState(3).randint(1, 40, (2, 9)))
+    mask = paddle.to_tensor([[1] * 9, [1] * 6 + [0] * 3])
+    embeds = model.bert.embeddings.word_embeddings(ids).detach()
+    embeds.stop_gradient = False
+    layer_norm = model.bert.encoder.layer[1].attention.output.LayerNorm.weight
+    query = model.bert.encoder.layer[0].attention.self.query.weight
+    picked = [layer_norm, query, model.classifier.weight]
+    ctx = bf16.autocast if precision == "bf16" else contextlib.nullcontext
+
+    def loss():
+        with ctx():
+            return model(inputs_embeds=embeds, attention_mask=mask, labels=paddle.to_tensor([0, 1])).loss
+
+    loss().backward()
+    full = {name: t.grad.numpy() for name, t in [("embeds", embeds), *zip("lqc", picked)]}
+    model.clear_gradients()
+    (g,) = paddle.grad(loss(), [embeds])
+    np.testing.assert_allclose(g.numpy(), full["embeds"], rtol=1e-6, atol=1e-9)
+    for got, name in zip(paddle.grad(loss(), picked), "lqc"):
+        np.testing.assert_allclose(got.numpy(), full[name], rtol=1e-6, atol=1e-9)
+    (g,) = paddle.grad(loss(), [embeds], no_grad_vars=[query, model.classifier.bias])
+    np.testing.assert_allclose(g.numpy(), full["embeds"], rtol=1e-6, atol=1e-9)
+    assert not any(p.grad is not None and p.grad.numpy().any() for p in model.parameters())  # nothing accumulated

@@ -336,7 +336,8 @@ def _rows(t):
     return t.reshape([-1, t.shape[-1]])
 
 
-def _linear_forward(ctx, x, weight, bias, transpose_w):
+def _linear_forward(ctx, tensors, transpose_w):  # through ops.apply_multi
+    x, weight, bias = (tensors[1:] + [None])[:3]
     ctx.needs = (not x.stop_gradient, not weight.stop_gradient, bias is not None and not bias.stop_gradient)
     copy = _bf16_weight(weight)
     ctx.save_for_backward(x, copy, weight)  # the backward GEMM reuses the bf16 copy
@@ -361,26 +362,18 @@ def _linear_backward(ctx, dy):
     return dx, dw, db
 
 
-class _LinearWithBias(PyLayer):
-    """``x @ w + b`` (``w`` transposed when ``transpose_w``) with all three GEMMs in bf16."""
+class _Linear(PyLayer):
+    """``x @ w (+ b)`` (``w`` transposed when ``transpose_w``) with all three GEMMs in bf16."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, transpose_w):
-        return _linear_forward(ctx, x, weight, bias, transpose_w)
-
-    @staticmethod
-    def backward(ctx, dy):
-        return _linear_backward(ctx, dy)
-
-
-class _LinearNoBias(PyLayer):
-    @staticmethod
-    def forward(ctx, x, weight, transpose_w):
-        return _linear_forward(ctx, x, weight, None, transpose_w)
+    def forward(ctx, tensors, transpose_w):
+        ctx.has_bias = len(tensors) == 4
+        return _linear_forward(ctx, tensors, transpose_w)
 
     @staticmethod
     def backward(ctx, dy):
-        return _linear_backward(ctx, dy)[:2]
+        grads = _linear_backward(ctx, dy)
+        return ops.multi_grads(*(grads if ctx.has_bias else grads[:2]))
 
 
 def linear(x, weight, bias=None, transpose_w=False):
@@ -390,9 +383,7 @@ def linear(x, weight, bias=None, transpose_w=False):
         if not transpose_w and _amx_fits(x, [weight]):
             return amx_linear(x, [weight], [bias])
         return matmul_raw(x, _bf16_weight(weight), bias, False, transpose_w)
-    if bias is None:
-        return _LinearNoBias.apply(x, weight, transpose_w)
-    return _LinearWithBias.apply(x, weight, bias, transpose_w)
+    return ops.apply_multi(_Linear, [x, weight] if bias is None else [x, weight, bias], transpose_w)
 
 
 class _Matmul(PyLayer):
@@ -400,7 +391,9 @@ class _Matmul(PyLayer):
     both backward GEMMs in bf16."""
 
     @staticmethod
-    def forward(ctx, x, y, transpose_y, alpha, add):
+    def forward(ctx, tensors, transpose_y, alpha):  # through ops.apply_multi: [anchor, x, y] or [.., add]
+        x, y, add = (tensors[1:] + [None])[:3]
+        ctx.has_add = add is not None
         ctx.save_for_backward(x, y)
         ctx.transpose_y, ctx.alpha = transpose_y, alpha
         ctx.needs = (not x.stop_gradient, not y.stop_gradient)
@@ -408,6 +401,11 @@ class _Matmul(PyLayer):
 
     @staticmethod
     def backward(ctx, dz):
+        dx, dy = _Matmul._grads(ctx, dz)
+        return ops.multi_grads(dx, dy, *([None] if ctx.has_add else []))
+
+    @staticmethod
+    def _grads(ctx, dz):
         x, y = ctx.saved_tensor()
         need_x, need_y = ctx.needs
         a = ctx.alpha
@@ -436,4 +434,4 @@ def matmul(x, y, transpose_y=False, alpha=1.0, add=None):
         add = add.astype("float32").contiguous()
     if not paddle.is_grad_enabled() or (x.stop_gradient and y.stop_gradient):
         return matmul_raw(x, y, None, False, transpose_y, alpha=alpha, add=add)
-    return _Matmul.apply(x, y, transpose_y, float(alpha), add)
+    return ops.apply_multi(_Matmul, [x, y] if add is None else [x, y, add], transpose_y, float(alpha))

@@ -39,6 +39,27 @@ def _first_order_only(op):
                            "supported; set PADDLE_REMBERT_KERNELS=0 to use Paddle's operators")
 
 
+# -- PyLayers of several tensors ------------------------------------------------------------------
+def apply_multi(layer, tensors, *args):
+    """``layer.apply([anchor, *tensors], *args)``: a PyLayer of several tensors takes them as ONE list, led
+    by a fresh tensor that needs a gradient; its backward returns :func:`multi_grads`.
+
+    Why: ``paddle.grad`` over only some tensors (an input's embeddings for saliency, one parameter) runs
+    the graph with the edges towards unneeded inputs cut and marked stop-gradient, and Paddle then refuses
+    any gradient a PyLayer's backward returns for them; the backward cannot see which. Paddle 3.3 cuts the
+    edges of nodes with more than one tensor argument only, and checks a list argument by its first
+    tensor, which here always needs a gradient. Tensors that need none get None back, as before.
+    """
+    anchor = paddle.zeros([1])
+    anchor.stop_gradient = False
+    return layer.apply([anchor, *tensors], *args)
+
+
+def multi_grads(*grads):
+    """A backward's return value for :func:`apply_multi`: no gradient for the anchor, then ``grads``."""
+    return [None, *grads]
+
+
 # -- a Linear's gradients --------------------------------------------------------------------------
 def linear_grads(x, weight, dy, transpose_w, needs):
     """``(dx, dw, db)`` of ``x @ weight + b`` (``weight`` transposed when ``transpose_w``) with Paddle's fp32
@@ -103,7 +124,8 @@ def gelu(x, approximate=False):
 # -- LayerNorm over the last axis -----------------------------------------------------------------
 class _LayerNorm(PyLayer):
     @staticmethod
-    def forward(ctx, x, weight, bias, epsilon):
+    def forward(ctx, tensors, epsilon):  # through apply_multi
+        x, weight, bias = tensors[1:]
         out, mean, var = build.run("pr_layer_norm", x, weight, bias, epsilon)
         ctx.save_for_backward(x, mean, var, weight)
         ctx.epsilon = epsilon
@@ -116,14 +138,14 @@ class _LayerNorm(PyLayer):
         x, mean, var, weight = ctx.saved_tensor()
         dx, dw, db = build.run("pr_layer_norm_grad", x, dy.contiguous(), mean, var, weight, ctx.epsilon)
         need_x, need_w, need_b = ctx.needs
-        return dx if need_x else None, dw if need_w else None, db if need_b else None
+        return multi_grads(dx if need_x else None, dw if need_w else None, db if need_b else None)
 
 
 def layer_norm(x, weight, bias, epsilon=1e-5):
     """fp32 LayerNorm over the last axis with ``weight`` and ``bias`` (oneDNN's kernels); differentiable."""
     x = x.contiguous()
     if _needs_grad(x, weight, bias):
-        return _LayerNorm.apply(x, weight, bias, float(epsilon))
+        return apply_multi(_LayerNorm, [x, weight, bias], float(epsilon))
     return build.run("pr_layer_norm", x, weight, bias, float(epsilon))[0]
 
 

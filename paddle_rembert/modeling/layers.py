@@ -127,7 +127,8 @@ class _LinearFunction(PyLayer):
     with GEMMs only (:func:`paddle_rembert.kernels.ops.linear_grads`)."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, transpose_w):
+    def forward(ctx, tensors, transpose_w):  # through kernels.ops.apply_multi
+        x, weight, bias = tensors[1:]
         ctx.save_for_backward(x, weight)
         ctx.transpose_w = transpose_w
         ctx.needs = (not x.stop_gradient, not weight.stop_gradient, not bias.stop_gradient)
@@ -136,7 +137,7 @@ class _LinearFunction(PyLayer):
     @staticmethod
     def backward(ctx, dy):
         x, weight = ctx.saved_tensor()
-        return _ops.linear_grads(x, weight, dy, ctx.transpose_w, ctx.needs)
+        return _ops.multi_grads(*_ops.linear_grads(x, weight, dy, ctx.transpose_w, ctx.needs))
 
 
 def linear(x, weight, bias=None, transpose_w=False):
@@ -149,7 +150,7 @@ def linear(x, weight, bias=None, transpose_w=False):
         return _bf16.linear(x, weight, bias, transpose_w)
     if (bias is not None and paddle.in_dynamic_mode() and paddle.is_grad_enabled()
             and not (x.stop_gradient and weight.stop_gradient and bias.stop_gradient)):
-        return _LinearFunction.apply(x, weight, bias, transpose_w)
+        return _ops.apply_multi(_LinearFunction, [x, weight, bias], transpose_w)
     if transpose_w:
         out = paddle.matmul(x, weight, transpose_y=True)
         return out if bias is None else out + bias
