@@ -243,3 +243,73 @@ def test_batch_size_num_workers_and_generators(real_vocab, task, head, inputs):
     with pytest.raises(PaddleRembertError, match="batch_size"):
         ours(inputs, batch_size=0)
     assert list(ours(item for item in [])) == []
+
+
+# ------------------------------------------------------------------------------- input forms transformers accepts
+def test_empty_text_pair_is_no_pair_and_function_enum(real_vocab):
+    """transformers' pipelines call the fast tokenizer on one text, which drops a falsy ``text_pair``;
+    ``function_to_apply`` may be its ``ClassificationFunction`` enum."""
+    from transformers.pipelines.text_classification import ClassificationFunction
+
+    ours, ref = _both("text-classification", real_vocab("ForSequenceClassification"))
+    for item in ({"text": TEXTS[0], "text_pair": ""}, {"text": "", "text_pair": ""}):
+        _assert_same_nested(ours(item, top_k=None), ref(item, top_k=None))
+    assert ours({"text": TEXTS[0], "text_pair": ""}, top_k=None) == ours(TEXTS[0], top_k=None)
+    for function in ClassificationFunction:
+        _assert_same_nested(ours(TEXTS[0], function_to_apply=function), ref(TEXTS[0], function_to_apply=function))
+    ours, ref = _both("feature-extraction", real_vocab("Model"))
+    kwargs = dict(tokenize_kwargs={"text_pair": ""})
+    _assert_same_nested(ours(TEXTS[0], **kwargs), ref(TEXTS[0], **kwargs))
+
+
+def test_question_answering_older_input_forms(real_vocab):
+    """A dict of question and context lists, and the ``X=`` / ``data=`` keywords, as transformers 4.46 takes them;
+    a dict with one question list and one context asks each question of that context."""
+    ours, ref = _both("question-answering", real_vocab("ForQuestionAnswering"))
+    items = _qa_inputs()
+    batch = {"question": [i["question"] for i in items], "context": [i["context"] for i in items]}
+    _assert_same_nested(ours(batch), ref(batch))
+    one = {"question": [items[0]["question"]], "context": [items[0]["context"]]}
+    _assert_same_nested(ours(one), ref(one))  # a list of one answer
+    for name in ("X", "data"):
+        _assert_same_nested(ours(**{name: items}), ref(**{name: items}))
+        _assert_same_nested(ours(**{name: items[0]}), ref(**{name: items[0]}))
+    shared = {"question": [items[0]["question"], items[1]["question"]], "context": TEXTS[2]}
+    _assert_same_nested(ours(shared), ref(question=shared["question"], context=TEXTS[2]))
+    with pytest.raises(PaddleRembertError, match="same lengths"):
+        ours({"question": batch["question"], "context": batch["context"][:2]})
+
+
+def test_token_classification_grouped_entities_and_ignore_subwords(real_vocab):
+    ours, ref = _both("token-classification", real_vocab("ForTokenClassification"))
+    for kwargs in ({"grouped_entities": True}, {"grouped_entities": True, "ignore_subwords": True},
+                   {"grouped_entities": False}, {"ignore_subwords": True},
+                   {"grouped_entities": True, "aggregation_strategy": "max"}):
+        with pytest.warns(FutureWarning):
+            got = ours(TEXTS, **kwargs)
+        _assert_same_nested(got, ref(TEXTS, **kwargs))
+    with pytest.warns(FutureWarning):
+        ours_default = pipeline("token-classification", model=real_vocab("ForTokenClassification"),
+                                grouped_entities=True)
+    _assert_same_nested(ours_default(TEXTS), ref(TEXTS, aggregation_strategy="simple"))
+
+
+def test_truncation_stops_at_the_models_positions(tmp_path):
+    """The real tokenizer says 512 tokens, the model has 40 positions: ``truncation=True`` cuts at 40, as passing
+    ``max_length=40`` does in transformers (whose pipeline fails without it); without truncation the error says
+    what to pass."""
+    torch.manual_seed(1)
+    config = transformers.BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                     intermediate_size=64, max_position_embeddings=40, num_labels=3)
+    transformers.BertForSequenceClassification(config).eval().save_pretrained(tmp_path)
+    for name in TOKENIZER_FILES:
+        shutil.copy(os.path.join(REAL, name), tmp_path)
+    ours, ref = _both("text-classification", str(tmp_path))
+    long_text = " ".join(TEXTS * 8)
+    _assert_same_nested(ours(long_text, truncation=True, top_k=None),
+                        ref(long_text, truncation=True, max_length=40, top_k=None))
+    with pytest.raises(PaddleRembertError, match="40 positions; pass truncation=True"):
+        ours(long_text)
+    ours, ref = _both("feature-extraction", str(tmp_path))
+    _assert_same_nested(ours(long_text, truncation=True), ref(long_text, tokenize_kwargs={"max_length": 40},
+                                                               truncation=True))

@@ -169,6 +169,32 @@ def test_overflow_windows_match_fast(dirs, name):
     assert checked >= 6  # windows really overflowed
 
 
+@pytest.mark.parametrize("name", ["bert", "roberta"])
+def test_tiny_max_length_and_large_stride_match_fast(dirs, name):
+    """``max_length`` at, below and just above the special tokens' count and ``stride`` up to and past the room:
+    ours gives the fast tokenizer's rows where it gives rows, and refuses where it refuses (a ValueError for a
+    stride above max_length less one text's specials, whether or not anything is cut; a Rust panic for a stride
+    equal to the room). With ``max_length`` below the specials nothing is cut, as there (and in the slow ones)."""
+    ours, fast = pair_of(name, dirs)
+    texts = ["hello world", "hello world this is a long sentence indeed and it goes on"]
+    compared = refused = 0
+    for max_length in range(1, 9):
+        for stride in range(0, 8):
+            for text, pair in [(t, None) for t in texts] + [(texts[1], "and another one"), (texts[0], texts[1])]:
+                kw = dict(truncation=True, max_length=max_length, stride=stride, return_overflowing_tokens=True,
+                          return_offsets_mapping=True)
+                try:
+                    want = fast(text, pair, **kw)
+                except BaseException:  # noqa: B036  ValueError, or pyo3's PanicException (a BaseException)
+                    with pytest.raises(PaddleRembertError):
+                        ours(text, pair, **kw)
+                    refused += 1
+                    continue
+                assert dict(ours(text, pair, **kw)) == dict(want), (max_length, stride, text, pair)
+                compared += 1
+    assert compared > 60 and refused > 60
+
+
 def test_single_text_overflow_and_tensors(dirs):
     ours, fast = pair_of("bert", dirs)
     text = " ".join(TEXTS[:40])

@@ -24,6 +24,7 @@ use for question answering.
 import itertools
 import os
 import threading
+import warnings
 from collections.abc import Iterator
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -146,7 +147,7 @@ def _check_length(rows, max_length, what="input"):
     longest = max(len(r["input_ids"]) for r in rows)
     if max_length and longest > max_length:
         raise PaddleRembertError(f"{what} of {longest} tokens exceeds the model's {max_length} positions; "
-                                 f"pass truncation=True")
+                                 f"pass truncation=True (with max_length at most {max_length}, if any)")
 
 
 # ---------------------------------------------------------------------------------------------------- QA
@@ -232,6 +233,8 @@ def _qa_examples(args, kwargs):
             inputs = [{"question": args[0], "context": args[1]}]
         else:
             inputs = args[0] if len(args) == 1 else list(args)
+    elif "X" in kwargs or "data" in kwargs:  # transformers' older names of the inputs
+        inputs = kwargs.pop("X") if "X" in kwargs else kwargs.pop("data")
     elif "question" in kwargs and "context" in kwargs:
         question, context = kwargs.pop("question"), kwargs.pop("context")
         if isinstance(question, list) and isinstance(context, str):
@@ -248,6 +251,12 @@ def _qa_examples(args, kwargs):
         raise PaddleRembertError("question-answering needs question= and context=, or {'question', 'context'} dicts")
     if isinstance(inputs, Iterator):
         return map(_qa_example, inputs), False
+    if isinstance(inputs, dict) and isinstance(inputs.get("question"), list):  # {"question": [...], ...}: a batch
+        context = inputs.get("context")
+        contexts = context if isinstance(context, list) else [context] * len(inputs["question"])
+        if len(contexts) != len(inputs["question"]):
+            raise PaddleRembertError("Questions and contexts don't have the same lengths")
+        return [_qa_example({"question": q, "context": c}) for q, c in zip(inputs["question"], contexts)], False
     examples = [_qa_example(item) for item in
                 ([inputs] if isinstance(inputs, dict) else inputs if isinstance(inputs, (list, tuple)) else [None])]
     return examples, len(examples) == 1
@@ -292,8 +301,17 @@ class Pipeline:
         return self.runner(make_feed(rows, self.runner.input_names, self.tokenizer.pad_token_id))
 
     def _encode(self, text, **kwargs):
-        """The tokenizer call, raising where transformers' fast tokenizer raises: an ``only_first``/``only_second``
-        truncation that cannot reach ``max_length`` (the slow tokenizer, like ours, logs and keeps all tokens)."""
+        """The tokenizer call as transformers' fast tokenizer makes it for one text: a falsy ``text_pair`` is no
+        pair, and it raises where that one raises: an ``only_first``/``only_second`` truncation that cannot reach
+        ``max_length`` (the slow tokenizer, like ours, logs and keeps all tokens). Truncation without
+        ``max_length`` stops at the model's positions where the tokenizer's ``model_max_length`` is larger
+        (transformers' pipeline fails there)."""
+        if "text_pair" in kwargs and not kwargs["text_pair"]:
+            kwargs = {k: v for k, v in kwargs.items() if k != "text_pair"}
+        positions = self.runner.max_length
+        if kwargs.get("truncation") not in (None, False, "do_not_truncate") and kwargs.get("max_length") is None \
+                and positions and self.tokenizer.model_max_length > positions:
+            kwargs["max_length"] = positions
         enc = self.tokenizer(text, **kwargs)
         ids = enc["input_ids"]
         limit = kwargs.get("max_length") or self.tokenizer.model_max_length
@@ -407,12 +425,19 @@ class TextClassificationPipeline(Pipeline):
 
 class TokenClassificationPipeline(Pipeline):
     task = "token-classification"
-    arguments = ("aggregation_strategy", "stride", "ignore_labels")
+    arguments = ("aggregation_strategy", "stride", "ignore_labels", "grouped_entities", "ignore_subwords")
 
     def _check_arguments(self, kwargs):
         """As transformers' ``_sanitize_parameters`` (run on the construction and the call arguments apart): only
-        an explicit "none" strategy given together with ``stride`` raises."""
+        an explicit "none" strategy given together with ``stride`` raises; the older ``grouped_entities`` and
+        ``ignore_subwords`` choose the strategy ("first", "simple" or "none") over ``aggregation_strategy``."""
         kwargs = super()._check_arguments(kwargs)
+        if "grouped_entities" in kwargs or "ignore_subwords" in kwargs:
+            grouped, ignore = kwargs.pop("grouped_entities", None), kwargs.pop("ignore_subwords", None)
+            if grouped is not None or ignore is not None:
+                warnings.warn("grouped_entities and ignore_subwords are deprecated: use aggregation_strategy",
+                              FutureWarning, stacklevel=3)
+                kwargs["aggregation_strategy"] = "first" if grouped and ignore else "simple" if grouped else "none"
         token_classification_tokenizer_kwargs(self.tokenizer.model_max_length, kwargs.get("aggregation_strategy"),
                                               kwargs.get("stride"))
         return kwargs

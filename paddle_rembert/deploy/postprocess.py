@@ -84,7 +84,7 @@ def text_classification(logits, id2label: Union[Mapping[int, str], Sequence[str]
         top_k = 1
     if function_to_apply is None:
         function_to_apply = default_function(outputs.shape[-1], problem_type)
-    function_to_apply = str(function_to_apply).lower()
+    function_to_apply = str(getattr(function_to_apply, "value", function_to_apply)).lower()  # str or enum
     if function_to_apply not in FUNCTIONS:
         raise PaddleRembertError(f"function_to_apply must be one of {FUNCTIONS}, got {function_to_apply!r}")
     if outputs.ndim == 2:

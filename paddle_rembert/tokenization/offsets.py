@@ -177,10 +177,11 @@ def build_detailed_columns(tok, rows, n, pair, add_special_tokens, trunc, max_le
     for i in range(n):
         a, b = rows[i], rows[n + i] if pair else None
         na, nb = len(a[0]), len(b[0]) if pair else None
-        if trunc == "do_not_truncate" or na + (nb or 0) + n_special <= max_length:
+        # below the special tokens' count nothing is cut (the Rust room wraps around; the slow tokenizers give up)
+        if trunc == "do_not_truncate" or na + (nb or 0) + n_special <= max_length or max_length < n_special:
             combos = [((0, na), (0, nb) if pair else None)]
         elif overflow:
-            ka, kb = _fast_keep(na, nb, max(max_length - n_special, 0), trunc)
+            ka, kb = _fast_keep(na, nb, max_length - n_special, trunc)
             wa, wb = _windows(na, ka, stride, left), _windows(nb, kb, stride, left) if pair else [None]
             combos = [(wa[0], wb[0])]
             for ra in wa[1:]:
@@ -228,9 +229,20 @@ def detailed_rows(tok, firsts, seconds, split, add_special_tokens, trunc, max_le
                                   max_length, stride, overflow)
 
 
+def _check_stride(tok, trunc, max_length, stride):
+    """The fast tokenizers' check when truncation is set up: ``stride`` at most ``max_length`` less one text's
+    special tokens, whether or not anything is cut (their room below the specials wraps around: no check)."""
+    room = max_length - tok.num_special_tokens_to_add(pair=False) if max_length is not None else None
+    if trunc != "do_not_truncate" and room is not None and 0 <= room < stride:
+        raise PaddleRembertError(f"stride={stride} is greater than the effective max length {room} (max_length="
+                                 f"{max_length} less {max_length - room} special tokens); transformers' fast "
+                                 "tokenizers refuse it too")
+
+
 def call_detailed(tok, args, overflow, with_offsets, batched, pad, pad_to_multiple_of, padding_side,
                   return_tensors, with_types, with_attention, with_special_mask, with_length):
     """``__call__`` with offsets and/or overflow windows, in the shape transformers' fast tokenizers return."""
+    _check_stride(tok, args[4], args[5], args[6])
     cols, seq_ids, word_ids, samples = detailed_rows(tok, *args, overflow=overflow)
     if not with_types:
         del cols["token_type_ids"]
