@@ -454,6 +454,12 @@ def test_batch_encoding_and_pickle(toks):
     with pytest.raises(AttributeError):
         enc.nope
     assert dict(pickle.loads(pickle.dumps(enc))) == dict(enc)
+    detailed = ours(PAIRS_A[:2], return_offsets_mapping=True)
+    restored = pickle.loads(pickle.dumps(detailed))  # the alignment rows travel, the tokenizer does not
+    assert restored.char_to_token(1, 0) == detailed.char_to_token(1, 0) and restored.word_ids(1) == detailed.word_ids(1)
+    with pytest.raises(PaddleRembertError, match="tokens"):
+        restored.tokens()
+    assert detailed.tokens(1) == ours.convert_ids_to_tokens(detailed["input_ids"][1])
     clone = pickle.loads(pickle.dumps(ours))
     assert clone(STRINGS[:200])["input_ids"] == ours(STRINGS[:200])["input_ids"]
     padded = ours.pad([{"input_ids": [5, 6, 7]}, {"input_ids": [8]}], return_tensors="np")

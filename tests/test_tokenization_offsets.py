@@ -195,6 +195,52 @@ def test_tiny_max_length_and_large_stride_match_fast(dirs, name):
     assert compared > 60 and refused > 60
 
 
+def _alignment(enc, texts, seconds=None):
+    """Every answer of the ``BatchEncoding`` alignment methods, row by row (``texts``: each row's first text)."""
+    out = []
+    for b in range(len(enc["input_ids"]) if isinstance(enc["input_ids"][0], list) else 1):
+        n, words = len(enc.tokens(b)), [w for w in enc.word_ids(b) if w is not None]
+        chars = max(len(t) for t in (texts + (seconds or []))) + 2
+        row = [[t.strip() for t in enc.tokens(b)], enc.n_sequences]  # fast: ' [MASK]', with the space lstrip took
+        row += [(enc.token_to_sequence(b, t), enc.token_to_word(b, t)) for t in range(n + 1)]
+        row += [enc.token_to_chars(b, t) for t in range(n)]
+        for seq in (0, 1):
+            row += [(enc.char_to_token(b, c, seq), enc.char_to_word(b, c, seq)) for c in range(chars)]
+            spans = [enc.word_to_tokens(b, w, seq) for w in range(max(words, default=0) + 2)]
+            row += [spans, [enc.word_to_chars(b, w, seq) for w, span in enumerate(spans) if span is not None]]
+        out.append(row)
+    if not isinstance(enc["input_ids"][0], list):
+        out.append((enc.token_to_chars(1), enc.char_to_token(0), enc.word_to_tokens(0), enc.char_to_word(0)))
+    return out
+
+
+@pytest.mark.parametrize("name", ["bert", "roberta", "albert", "rembert"])
+def test_alignment_methods_match_fast(dirs, name):
+    """``tokens``, ``n_sequences``, ``token_to_*``, ``char_to_*`` and ``word_to_*`` of transformers' fast encodings,
+    on single texts, pairs, padded batches (both sides) and overflow windows, with and without offsets asked for."""
+    ours, fast = pair_of(name, dirs)
+    a, b = agreeing_pairs(ours, fast)
+    a, b = a[:12], b[:12]
+    calls = [((a[0],), {}), ((a[1], b[1]), {"return_offsets_mapping": True}), ((a,), {"padding": True}),
+             ((a, b), {"padding": True, "return_offsets_mapping": True}),
+             ((a, b), {"padding": "max_length", "max_length": 64, "truncation": "only_second"}),
+             ((a[:4], b[:4]), {"truncation": "only_second", "max_length": 24, "stride": 4,
+                               "return_overflowing_tokens": True})]
+    for side in ("right", "left"):
+        ours.padding_side = fast.padding_side = side
+        for args, kw in calls:
+            got, want = ours(*args, **kw), fast(*args, **kw)
+            assert got["input_ids"] == want["input_ids"]
+            seconds = [args[1]] if len(args) > 1 and isinstance(args[1], str) else args[1] if len(args) > 1 else None
+            firsts = [args[0]] if isinstance(args[0], str) else args[0]
+            assert _alignment(got, firsts, seconds) == _alignment(want, firsts, seconds), (side, kw)
+    enc = ours(a[:2], padding=True)  # negative batch and token indices count from the end
+    n = len(enc["input_ids"][1])
+    assert [enc.token_to_chars(-1, t - n) for t in range(n)] == [enc.token_to_chars(1, t) for t in range(n)]
+    assert enc.token_to_word(-2) == enc.token_to_word(0, n - 2) and enc.token_to_sequence(-1, -1) is None
+    assert enc.word_to_tokens(-1) is None and enc.char_to_token(-1) is None
+
+
 def test_single_text_overflow_and_tensors(dirs):
     ours, fast = pair_of("bert", dirs)
     text = " ".join(TEXTS[:40])

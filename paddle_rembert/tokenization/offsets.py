@@ -249,20 +249,22 @@ def call_detailed(tok, args, overflow, with_offsets, batched, pad, pad_to_multip
     if not with_special_mask:
         del cols["special_tokens_mask"]
     offsets = cols.pop("offset_mapping")
+    aligned = [list(row) for row in offsets]  # for the alignment methods; padding may extend `offsets` in place
     if with_offsets:
         cols["offset_mapping"] = offsets
     lengths = [len(r) for r in cols["input_ids"]]
     tok._pad_columns(cols, args[5], pad, pad_to_multiple_of, padding_side, with_attention)
     left = (padding_side or tok.padding_side) == "left"
-    for rows in (seq_ids, word_ids):
+    for rows, fill in ((seq_ids, None), (word_ids, None), (aligned, (0, 0))):
         for i, (row, n) in enumerate(zip(rows, lengths)):
-            extra = [None] * (len(cols["input_ids"][i]) - n)
+            extra = [fill] * (len(cols["input_ids"][i]) - n)
             rows[i] = extra + row if left else row + extra
     if with_length:
         cols["length"] = [len(r) for r in cols["input_ids"]]
     if overflow:
         cols["overflow_to_sample_mapping"] = samples
-    detail = {"sequence_ids": seq_ids, "word_ids": word_ids}
+    detail = {"sequence_ids": seq_ids, "word_ids": word_ids, "offsets": aligned,
+              "n_sequences": 1 if args[1] is None else 2, "convert": tok.convert_ids_to_tokens}
     if batched or overflow:
         return BatchEncoding(cols, tensor_type=return_tensors, detail=detail)
     return BatchEncoding({k: v[0] for k, v in cols.items()}, tensor_type=return_tensors, prepend_batch_axis=True,
@@ -270,16 +272,21 @@ def call_detailed(tok, args, overflow, with_offsets, batched, pad, pad_to_multip
 
 
 class LazyDetail:
-    """Sequence and word ids of a plain ``__call__``, computed on first use from the same inputs and options."""
+    """Sequence ids, word ids and offsets of a plain ``__call__``, computed on first use from the same inputs and
+    options."""
 
     def __init__(self, tok, args, padding_side):
         self.tok, self.args, self.padding_side = tok, args, padding_side
+        self.convert = tok.convert_ids_to_tokens
 
     def __call__(self, key, input_ids):
-        _, seq_ids, word_ids, _ = detailed_rows(self.tok, *self.args)
-        out = {"sequence_ids": seq_ids, "word_ids": word_ids}[key]
+        if key == "n_sequences":
+            return 1 if self.args[1] is None else 2
+        cols, seq_ids, word_ids, _ = detailed_rows(self.tok, *self.args)
+        out = {"sequence_ids": seq_ids, "word_ids": word_ids, "offsets": cols["offset_mapping"]}[key]
+        fill = (0, 0) if key == "offsets" else None
         left = self.padding_side == "left"
         for i, row in enumerate(out):
-            extra = [None] * (len(input_ids[i]) - len(row))
-            out[i] = extra + row if left else row + extra
+            extra = [fill] * (len(input_ids[i]) - len(row))
+            out[i] = extra + list(row) if left else list(row) + extra
         return out

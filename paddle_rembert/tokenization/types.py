@@ -3,6 +3,8 @@
 Same fields and behaviour as transformers' / tokenizers' classes of these names, so code written
 against transformers keeps working.
 """
+from typing import NamedTuple
+
 import numpy as np
 
 from ..runtime.errors import PaddleRembertError
@@ -46,29 +48,57 @@ class AddedToken:
         return f"AddedToken({self.to_dict()!r})"
 
 
+class CharSpan(NamedTuple):
+    """Characters ``start`` (included) to ``end`` (excluded) of the original text, as transformers'."""
+    start: int
+    end: int
+
+
+class TokenSpan(NamedTuple):
+    """Tokens ``start`` (included) to ``end`` (excluded) of an encoding, as transformers'."""
+    start: int
+    end: int
+
+
+_ROWS = ("sequence_ids", "word_ids", "offsets", "tokens", "n_sequences")
+
+
 class BatchEncoding(dict):
-    """The output of ``__call__``: a dict (``input_ids``, ``token_type_ids``, ...) with attribute access."""
+    """The output of ``__call__``: a dict (``input_ids``, ``token_type_ids``, ...) with attribute access, and the
+    alignment methods of transformers' fast-tokenizer encodings (``word_ids``, ``char_to_token``, ...)."""
 
     def __init__(self, data=None, tensor_type=None, prepend_batch_axis=False, detail=None):
         super().__init__(data or {})
-        self._detail = detail  # {"sequence_ids": rows, "word_ids": rows} or a callable computing them on demand
+        # {"sequence_ids", "word_ids", "offsets": rows, "n_sequences", "convert": ids -> tokens}, or a callable
+        # computing the rows on demand (a plain call's LazyDetail)
+        self._detail = detail
         self.convert_to_tensors(tensor_type, prepend_batch_axis)
 
-    def __getstate__(self):
+    def __getstate__(self):  # the rows only: no tokenizer goes into a pickle
         detail = self.__dict__.get("_detail")
-        return {"_detail": detail if isinstance(detail, dict) else None}
+        return {"_detail": {k: v for k, v in detail.items() if k in _ROWS} if isinstance(detail, dict) else None}
+
+    def _id_rows(self):
+        ids = self["input_ids"]
+        ids = ids.tolist() if hasattr(ids, "tolist") else ids.numpy().tolist() if hasattr(ids, "numpy") else ids
+        return ids if ids and isinstance(ids[0], (list, tuple)) else [ids]
 
     def _detail_rows(self, key):
         detail = self.__dict__.get("_detail")
         if detail is None:
             raise PaddleRembertError(f"{key}() needs an encoding made by a paddle_rembert tokenizer's __call__")
         if not isinstance(detail, dict):
-            ids = self["input_ids"]
-            ids = ids.tolist() if hasattr(ids, "tolist") else ids.numpy().tolist() if hasattr(ids, "numpy") else ids
-            ids = ids if ids and isinstance(ids[0], (list, tuple)) else [ids]
-            detail = self._detail = {"sequence_ids": None, "word_ids": None, "lazy": detail, "ids": ids}
+            detail = self._detail = {"lazy": detail}
         if detail.get(key) is None:
-            detail[key] = detail["lazy"](key, detail["ids"])
+            if key == "tokens":
+                convert = detail.get("convert") or getattr(detail.get("lazy"), "convert", None)
+                if convert is None:
+                    raise PaddleRembertError("tokens() needs the tokenizer, which a pickled encoding does not keep")
+                detail[key] = [convert(row) for row in self._id_rows()]
+            elif "lazy" in detail:
+                detail[key] = detail["lazy"](key, self._id_rows())
+            else:
+                raise PaddleRembertError(f"{key} was not kept in this encoding")
         return detail[key]
 
     def sequence_ids(self, batch_index=0):
@@ -78,6 +108,87 @@ class BatchEncoding(dict):
     def word_ids(self, batch_index=0):
         """Per token: the index of its pre-tokenised word in its sequence, ``None`` for special and pad tokens."""
         return list(self._detail_rows("word_ids")[batch_index])
+
+    def tokens(self, batch_index=0):
+        """The token strings of one row (``convert_ids_to_tokens``), special and pad tokens included."""
+        return list(self._detail_rows("tokens")[batch_index])
+
+    @property
+    def n_sequences(self):
+        """1 for single texts, 2 for pairs."""
+        return self._detail_rows("n_sequences")
+
+    # transformers' indexing: ``f(i)`` means row 0, item i; ``f(b, i)`` row b. Negative batch and token indices
+    # count from the end (transformers 4.46 means to, but fails on them); no character or word is negative.
+    def _index(self, first, second, token=False):
+        batch, index = (first, second) if second is not None else (0, first)
+        rows = self._detail_rows("sequence_ids")
+        batch = batch + len(rows) if batch < 0 else batch
+        if token and index < 0:
+            index += len(rows[batch])
+        return batch, index
+
+    def _sequence_range(self, batch, sequence_index):
+        """The token positions of one sequence of a row; all of them for a sequence the row does not have, as the
+        Rust ``Encoding::sequence_range``."""
+        row = self._detail_rows("sequence_ids")[batch]
+        if sequence_index >= self.n_sequences:
+            return range(len(row))
+        positions = [t for t, s in enumerate(row) if s == sequence_index]
+        return range(positions[0], positions[-1] + 1) if positions else range(0)
+
+    def token_to_sequence(self, batch_or_token_index, token_index=None):
+        """The sequence (0 or 1) of a token, None for a special or pad token."""
+        batch, token = self._index(batch_or_token_index, token_index, token=True)
+        row = self._detail_rows("sequence_ids")[batch]
+        return row[token] if 0 <= token < len(row) else None
+
+    def token_to_word(self, batch_or_token_index, token_index=None):
+        """The word of a token within its sequence, None for a special or pad token."""
+        batch, token = self._index(batch_or_token_index, token_index, token=True)
+        row = self._detail_rows("word_ids")[batch]
+        return row[token] if 0 <= token < len(row) else None
+
+    def token_to_chars(self, batch_or_token_index, token_index=None):
+        """A token's :class:`CharSpan` in its text, None for a special or pad token."""
+        batch, token = self._index(batch_or_token_index, token_index, token=True)
+        if self.token_to_sequence(batch, token) is None:
+            return None
+        return CharSpan(*self._detail_rows("offsets")[batch][token])
+
+    def char_to_token(self, batch_or_char_index, char_index=None, sequence_index=0):
+        """The first token of ``sequence_index`` whose span holds the character, or None."""
+        batch, char = self._index(batch_or_char_index, char_index)
+        offsets = self._detail_rows("offsets")[batch]
+        return next((t for t in self._sequence_range(batch, sequence_index)
+                     if offsets[t][0] <= char < offsets[t][1]), None)
+
+    def word_to_tokens(self, batch_or_word_index, word_index=None, sequence_index=0):
+        """The :class:`TokenSpan` of a word of ``sequence_index``, or None when it has no token (left out)."""
+        batch, word = self._index(batch_or_word_index, word_index)
+        words = self._detail_rows("word_ids")[batch]
+        found = []
+        for t in self._sequence_range(batch, sequence_index):
+            if words[t] is not None and words[t] > word:  # the Rust scan stops at the first later word
+                break
+            if words[t] == word:
+                found.append(t)
+        return TokenSpan(found[0], found[-1] + 1) if found else None
+
+    def word_to_chars(self, batch_or_word_index, word_index=None, sequence_index=0):
+        """The :class:`CharSpan` of a word, or None (transformers raises a TypeError) when it has no token."""
+        batch, word = self._index(batch_or_word_index, word_index)
+        span = self.word_to_tokens(batch, word, sequence_index)
+        if span is None:
+            return None
+        offsets = self._detail_rows("offsets")[batch]
+        return CharSpan(offsets[span.start][0], offsets[span.end - 1][1])
+
+    def char_to_word(self, batch_or_char_index, char_index=None, sequence_index=0):
+        """The word of ``sequence_index`` that holds the character, or None."""
+        batch, char = self._index(batch_or_char_index, char_index)
+        token = self.char_to_token(batch, char, sequence_index)
+        return None if token is None else self._detail_rows("word_ids")[batch][token]
 
     def __getattr__(self, item):
         if item.startswith("__"):
