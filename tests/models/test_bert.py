@@ -200,8 +200,8 @@ def _similarities(vectors):
 
 
 def test_real_minilm_similarities_hold_through_export_predict_and_int8(minilm, tmp_path):
-    """The published similarities through `export` + the Predictor's mean pooling (fp32: to 4 decimals), and
-    through the int8 export (within 0.01)."""
+    """The published similarities through `export` + the Predictor's mean pooling (fp32: to 4 decimals), through
+    Paddle Inference's bf16 (within 0.005) and through the int8 export (within 0.015)."""
     from paddle_rembert.cli import main
     from paddle_rembert.deploy.inference import Predictor
 
@@ -210,6 +210,9 @@ def test_real_minilm_similarities_hold_through_export_predict_and_int8(minilm, t
     assert main(["export", dst, out, "--task", "feature-extraction", "--quantize", "int8"]) == 0
     fp32 = [r["mean_pooling"] for r in Predictor(out).predict(SENTENCES)]
     np.testing.assert_array_equal(np.round(_similarities(fp32), 4), [0.6660, 0.1046, 0.1411])
+    bf16 = [r["mean_pooling"] for r in Predictor(out, precision="bf16").predict(SENTENCES)]
+    np.testing.assert_allclose(_similarities(bf16), [0.6660, 0.1046, 0.1411], atol=0.005)  # measured: 0.0016
+    assert not np.array_equal(bf16, fp32)  # bf16 did run
     int8 = [r["mean_pooling"] for r in Predictor(out, precision="int8").predict(SENTENCES)]
     # measured: the first similarity moves to 0.6553 (0.0107 off: just outside the 0.01 the int8 path aims at)
     np.testing.assert_allclose(_similarities(int8), [0.6660, 0.1046, 0.1411], atol=0.015)
