@@ -43,7 +43,8 @@ def model_signature(model):
 def choose_model(config, ckpt, source, ignore_mismatched_sizes=False):
     """The model class to convert the checkpoint as, with its plan, as transformers would load it.
 
-    A class fits when it uses every tensor and lacks at most its head's or pooler's, which are initialised
+    A class fits when it uses every tensor (but a pooler it does not have, which transformers ignores too)
+    and lacks at most its head's or pooler's, which are initialised
     when the result is loaded, as in transformers (a backbone saved without its pooler, as SpanBERT's is). The
     class ``config.json``'s ``architectures`` names wins if it fits. Otherwise (bert-base-cased's config
     names ``BertForMaskedLM`` over ``BertForPreTraining``'s weights, which is said) the fit with the
@@ -75,7 +76,8 @@ def choose_model(config, ckpt, source, ignore_mismatched_sizes=False):
             # same keys, another kind of LM: a causal LM for a decoder, a masked LM otherwise
             wrong_lm = (name == causal or name.endswith("ForMaskedLM")) \
                 and (name == causal) != bool(getattr(config, "is_decoder", False))
-            rank = (name not in named, len(report.missing_keys), wrong_lm, family_order.index(name))
+            rank = (name not in named, len(report.missing_keys), len(report.unused_keys), wrong_lm,
+                    family_order.index(name))
             fits.append((rank, name, model, plan))
         problems = len(report.missing_keys) + len(report.unexpected_keys) + len(report.mismatched_keys)
         if best is None or (name in named, -problems) > (best[0] in named, -best[1]):
@@ -93,6 +95,9 @@ def choose_model(config, ckpt, source, ignore_mismatched_sizes=False):
     if plan.report.missing_keys:
         logger.warning("not in the checkpoint (initialised when the result is loaded, as in transformers): %s",
                        ", ".join(plan.report.missing_keys))
+    if plan.report.unused_keys:
+        logger.info("left out: %s has no pooler (transformers ignores it too): %s", name,
+                    ", ".join(plan.report.unused_keys))
     return classes[name], model, plan
 
 

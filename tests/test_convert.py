@@ -187,6 +187,37 @@ def test_a_classifier_saved_without_its_pooler_stays_the_class_its_config_names(
     assert "(BertForSequenceClassification)" in out
 
 
+@pytest.mark.parametrize("family,class_name,pooler", [("roberta", "RobertaForMaskedLM", "roberta.pooler.dense."),
+                                                       ("bert", "BertForTokenClassification", "bert.pooler.dense."),
+                                                       ("albert", "AlbertForQuestionAnswering", "albert.pooler.")])
+def test_a_pooler_the_head_does_not_have_is_left_out_as_transformers_does(family, class_name, pooler, tmp_path,
+                                                                           capsys):
+    """roberta-large's masked LM weights, and every head saved by transformers before 3.1, carry a pooler that the
+    head class does not build: transformers loads them into the class config.json names and ignores it."""
+    from safetensors.torch import load_file, save_file
+
+    reference = save_torch(family, class_name, tmp_path / "hf")
+    path = tmp_path / "hf" / "model.safetensors"
+    tensors = load_file(path)
+    width = reference.config.hidden_size
+    tensors.update({pooler + "weight": torch.randn(width, width), pooler + "bias": torch.randn(width)})
+    save_file(tensors, path, metadata={"format": "pt"})
+    _, info = getattr(transformers, class_name).from_pretrained(tmp_path / "hf", output_loading_info=True)
+    assert sorted(info["unexpected_keys"]) == [pooler + "bias", pooler + "weight"] and not info["missing_keys"]
+    code, out, err = cli(capsys, tmp_path / "hf", tmp_path / "pd")
+    assert code == 0, err
+    assert f"({class_name})" in out
+    assert json.loads((tmp_path / "pd" / "config.json").read_text())["architectures"] == [class_name]
+    inputs = T.make_inputs(family, class_name, reference.config.vocab_size, with_labels=False)
+    # the model as saved: transformers 4.46's reload drops RoBERTa's decoder bias from fp32 safetensors
+    expected = T.flatten_outputs(reference(**T.to_torch(inputs)))
+    for source, unused in ((tmp_path / "pd", []), (tmp_path / "hf", [pooler + "bias", pooler + "weight"])):
+        ours, report = getattr(pr, class_name).from_pretrained(str(source), output_loading_info=True)
+        assert report.clean and sorted(report.unused_keys) == unused  # converted, and straight from the checkpoint
+        diffs, only_one = T.max_abs_diff(expected, T.flatten_outputs(ours.eval()(**T.to_paddle(inputs))))
+        assert not only_one and max(diffs.values()) < 1e-5
+
+
 def test_a_tied_copy_that_differs_from_its_source_is_named(tmp_path, capsys):
     """A tied decoder equal to the word embeddings is dropped silently; one that differs is dropped with a
     warning (the tied value is what transformers uses too)."""
@@ -261,6 +292,33 @@ def test_key_and_shape_problems_are_named(case, tmp_path, capsys):
     else:
         assert f"shape mismatch for {key}: checkpoint [19, 14], expected [19, 15]" in err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("dtype", [torch.uint16, torch.uint32, torch.float8_e4m3fn, torch.complex64])
+def test_a_bin_tensor_of_a_dtype_no_parameter_takes_is_refused_by_name(dtype, tmp_path, capsys):
+    """numpy has no bfloat16, so torch's uint16 must not pass for one; float8 and complex tensors get a message
+    naming the file and key, not a traceback."""
+    model = T.torch_model("bert", "BertForSequenceClassification")
+    model.config.save_pretrained(tmp_path / "hf")
+    key = "bert.pooler.dense.bias"
+    state = dict(model.state_dict())
+    state[key] = torch.arange(state[key].numel()).to(torch.float32).to(dtype)
+    torch.save(state, tmp_path / "hf" / "pytorch_model.bin")
+    code, _, err = cli(capsys, tmp_path / "hf", tmp_path / "out")
+    assert code == 2 and "pytorch_model.bin" in err and key in err and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def test_a_shard_tensor_the_index_does_not_list_is_loaded_as_transformers_does(tmp_path):
+    reference = save_torch("bert", "BertForSequenceClassification", tmp_path / "hf", "sharded-safetensors")
+    index_path = tmp_path / "hf" / "model.safetensors.index.json"
+    index = json.loads(index_path.read_text())
+    del index["weight_map"]["bert.pooler.dense.weight"]
+    index_path.write_text(json.dumps(index))
+    ours, report = pr.BertForSequenceClassification.from_pretrained(str(tmp_path / "hf"), output_loading_info=True)
+    assert report.clean
+    np.testing.assert_array_equal(ours.bert.pooler.dense.weight.numpy().T,
+                                  reference.bert.pooler.dense.weight.detach().numpy())
 
 
 def test_direction_and_destination_checks(tmp_path, capsys):

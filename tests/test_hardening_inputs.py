@@ -67,8 +67,12 @@ def test_unreadable_torch_checkpoints_get_one_line_with_the_cause(deploy_root, t
                     "is a Git LFS pointer, not the weights")
     torch.save(torch.nn.Linear(2, 2), source / "pytorch_model.bin")  # a pickled module: not loaded, code never runs
     line = _one_line_error(capsys, cli_main(["convert", "--quiet", str(source), str(tmp_path / "b")]),
-                           "not a PyTorch state dict of tensors", "torch.nn.modules.linear.Linear")
+                           "refusing to load", "it references torch.nn.modules.linear.Linear")
     assert "weights_only" not in line and "add_safe_globals" not in line
+    (source / "pytorch_model.bin").unlink()
+    (source / "model.safetensors").write_text("version https://git-lfs.github.com/spec/v1\noid sha256:ab\nsize 9\n")
+    _one_line_error(capsys, cli_main(["convert", "--quiet", str(source), str(tmp_path / "c")]),
+                    "model.safetensors is a Git LFS pointer, not the weights")
 
 
 def test_a_tokenizer_that_does_not_fit_the_model_is_refused(deploy_root, tmp_path, capsys):

@@ -158,3 +158,18 @@ def test_plain_weights_of_every_protocol_load(tmp_path):
     (tmp_path / "cut.pdparams").write_bytes(pickle.dumps(arrays)[:40])
     with pytest.raises(PaddleRembertError, match="cut.pdparams.*truncated"):
         safe_load(str(tmp_path / "cut.pdparams"))
+
+
+@pytest.mark.parametrize("zip_format", [True, False])
+def test_a_crafted_pytorch_model_bin_is_refused_naming_the_reference(tmp_path, zip_format):
+    """torch's weights-only unpickler stops at the payload; the message says what it referenced (not "truncated")."""
+    import torch
+
+    model = T.torch_model("bert", "BertForSequenceClassification")
+    model.config.save_pretrained(tmp_path)
+    marker = str(tmp_path / "pwned")
+    state = dict(model.state_dict(), extra=Payload(marker))
+    torch.save(state, tmp_path / "pytorch_model.bin", _use_new_zipfile_serialization=zip_format)
+    with pytest.raises(PaddleRembertError, match=r"refusing to load .*pytorch_model\.bin: it references (posix|os)\.mkdir"):
+        pr.BertForSequenceClassification.from_pretrained(str(tmp_path))
+    assert not os.path.exists(marker)

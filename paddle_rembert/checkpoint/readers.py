@@ -77,9 +77,12 @@ class _InMemory:
 
     def dtype(self, key):
         value = self.arrays[key]
-        if self.to_numpy is not None:  # torch tensor
-            return {"torch.bfloat16": "BF16", "torch.float16": "F16", "torch.float32": "F32",
-                    "torch.float64": "F64"}.get(str(value.dtype)) or numpy_to_st_dtype(self._array(key))
+        if self.to_numpy is not None:  # torch tensor: by its own dtype (numpy has no bfloat16, float8 or uint16
+            name = _TORCH_TO_ST.get(str(value.dtype))  # apart, and no float8 or complex32 at all)
+            if name is None:
+                raise PaddleRembertError(f"{self.path}: tensor {key} is {str(value.dtype).removeprefix('torch.')}, "
+                                         "which no model parameter takes")
+            return name
         return numpy_to_st_dtype(value)
 
     def read(self, key, transpose=False, dtype=None):
@@ -87,6 +90,10 @@ class _InMemory:
         return np.ascontiguousarray(arr.T if transpose else arr)
 
 
+_TORCH_TO_ST = {"torch.bfloat16": "BF16", "torch.float16": "F16", "torch.float32": "F32", "torch.float64": "F64",
+                "torch.float8_e4m3fn": "F8_E4M3", "torch.float8_e5m2": "F8_E5M2", "torch.bool": "BOOL",
+                "torch.uint8": "U8", "torch.int8": "I8", "torch.int16": "I16", "torch.uint16": "U16",
+                "torch.int32": "I32", "torch.uint32": "U32", "torch.int64": "I64", "torch.uint64": "U64"}
 _LFS_POINTER = b"version https://git-lfs"
 
 
@@ -134,6 +141,10 @@ def _load_torch_file(path):
         state = torch.load(path, map_location="cpu", mmap=mmap, weights_only=True)
     except Exception as e:  # torch raises many types for truncated/corrupt zips
         check_not_lfs_pointer(path)
+        code = re.search(r"GLOBAL ([\w.]+)", re.sub(r"\x1b\[[0-9;]*m", "", str(e)))
+        if code:  # torch's unpickler stopped at a reference to code: say so, as safe_pickle does for .pdparams
+            raise PaddleRembertError(f"refusing to load {path}: it references {code.group(1)}, which weights never "
+                                     "need (nothing from the file was run)") from None
         raise PaddleRembertError(f"cannot read {path}: it is truncated or not a PyTorch state dict of tensors "
                                  f"({_first_reason(e)})") from None
     if not isinstance(state, dict):
@@ -156,6 +167,11 @@ def _load_pdparams(path):
     return _InMemory(path, arrays)
 
 
+def _open_safetensors(path):
+    check_not_lfs_pointer(path)
+    return SafetensorsFile(path)
+
+
 def _shards(directory, index_name, opener):
     index_path = os.path.join(directory, index_name)
     index = read_json(index_path, "shard index")
@@ -175,6 +191,9 @@ def _shards(directory, index_name, opener):
         if key not in opened[shard].keys():
             raise PaddleRembertError(f"{index_path} maps {key!r} to {shard}, which does not hold it")
         files[key] = opened[shard]
+    for reader in opened.values():  # transformers loads every tensor of a listed shard, mapped or not
+        for key in reader.keys():
+            files.setdefault(key, reader)
     return files, next(iter(opened.values()))
 
 
@@ -194,10 +213,10 @@ def open_checkpoint(directory):
         reader = _load_pdparams(path)
         return Checkpoint(path, "paddle", {k: reader for k in reader.keys()})
     if name == SAFETENSORS:
-        st = SafetensorsFile(path)
+        st = _open_safetensors(path)
         return Checkpoint(path, _safetensors_layout(st), {k: st for k in st.keys()})
     if name == SAFETENSORS_INDEX:
-        files, first = _shards(directory, name, SafetensorsFile)
+        files, first = _shards(directory, name, _open_safetensors)
         return Checkpoint(path, _safetensors_layout(first), files)
     if name == TORCH_BIN:
         reader = _load_torch_file(path)

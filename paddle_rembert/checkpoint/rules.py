@@ -44,6 +44,7 @@ class LoadReport:
     unexpected_keys: list = field(default_factory=list)  # in the checkpoint, not in the model: ignored
     mismatched_keys: list = field(default_factory=list)  # (key, checkpoint shape, shape the model needs there)
     dropped_keys: list = field(default_factory=list)  # tied duplicates and old buffers: expected to drop
+    unused_keys: list = field(default_factory=list)  # a pooler that this head does not have (dropped too)
 
     @property
     def clean(self):
@@ -116,6 +117,9 @@ def plan_load(model_shapes, linear_keys, tied, prefix, ckpt_shapes, ckpt_layout)
             key = model_key(fix_key(ckpt_key))
         return key
 
+    # heads built without the pooler ignore a checkpoint's, as transformers' do (`_keys_to_ignore_on_load_unexpected`):
+    # roberta-large's masked LM weights carry one, and so does every head saved by transformers before 3.1
+    has_pooler = any(k.removeprefix(dotted).startswith("pooler.") for k in model_shapes)
     mapped = {ckpt_key: resolve(ckpt_key) for ckpt_key in ckpt_shapes}
     present = set(mapped.values())
     pairs, seen, mismatched_sources = [], set(), {}
@@ -129,6 +133,10 @@ def plan_load(model_shapes, linear_keys, tied, prefix, ckpt_shapes, ckpt_layout)
             present.add(key)
         if key not in model_shapes and any(p.search(key) for p in IGNORED_CHECKPOINT_KEYS):
             report.dropped_keys.append(ckpt_key)
+            continue
+        if key not in model_shapes and not has_pooler and key.removeprefix(dotted).startswith("pooler."):
+            report.dropped_keys.append(ckpt_key)
+            report.unused_keys.append(ckpt_key)
             continue
         if key not in model_shapes or key in seen:
             report.unexpected_keys.append(ckpt_key)
