@@ -100,6 +100,8 @@ def _predict(args):
     if args.text is not None:
         if not args.text.strip():
             raise PaddleRembertError("--text is empty")
+        if args.text_pair is not None and not args.text_pair.strip():  # as an empty pair in an input file
+            raise PaddleRembertError("--text-pair is empty")
         texts, pairs = [args.text], (None if args.text_pair is None else [args.text_pair])
     else:
         if args.text_pair is not None:
@@ -139,8 +141,8 @@ def describe_os_error(e):
 
 def run_guarded(fn, prog, debug=None):
     """Run ``fn``; a PaddleRembertError or an OSError becomes one line on stderr and exit status 2."""
-    if debug is None:
-        debug = bool(os.environ.get("PADDLE_REMBERT_DEBUG"))
+    if not debug:  # --debug, else the environment: PADDLE_REMBERT_DEBUG=1 (0, false, no or empty: off)
+        debug = os.environ.get("PADDLE_REMBERT_DEBUG", "").strip().lower() not in ("", "0", "false", "no", "off")
     try:
         fn()
     except (PaddleRembertError, OSError) as e:
@@ -180,8 +182,10 @@ def positive_int(text):
 def thread_count(text):
     """argparse type for ``--threads``: 1 to 4x the cores (OpenMP aborts the process when it cannot start a
     huge team, and more threads than that only contend)."""
+    from .runtime.settings import max_threads
+
     value = positive_int(text)
-    limit = 4 * (os.cpu_count() or 1)
+    limit = max_threads()
     if value > limit:
         raise argparse.ArgumentTypeError(f"must be at most {limit} (4x this machine's {os.cpu_count()} cores), "
                                          f"got {value}")

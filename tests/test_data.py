@@ -284,7 +284,15 @@ def test_only_tab_and_newline_split_fields(tmp_path):
 def test_invalid_utf8_is_an_error_naming_the_file(tmp_path):
     path = tmp_path / "train.tsv"
     path.write_bytes(b"id\tsentence1\tsentence2\tlabel\n1\tA\tB\t0\n2\t\xff\tB\t0\n")
-    with pytest.raises(PaddleRembertError, match=rf"{path}: not valid UTF-8"):
+    with pytest.raises(PaddleRembertError, match=rf"{path}:3: not valid UTF-8 \(byte 3 of the line"):
+        pawsx.read_train(str(path), "en")
+    # the exact line, also past the text decoder's first chunk and on the first line
+    rows = b"".join(b"%d\tA\tB\t0\n" % i for i in range(1, 3000))
+    path.write_bytes(b"id\tsentence1\tsentence2\tlabel\n" + rows + b"3000\tA\xc3\tB\t0\n")
+    with pytest.raises(PaddleRembertError, match=rf"{path}:3001: not valid UTF-8"):
+        pawsx.read_train(str(path), "en")
+    path.write_bytes(b"id\tsentence1\tsentence2\tla\xffbel\n1\tA\tB\t0\n")
+    with pytest.raises(PaddleRembertError, match=rf"{path}:1: not valid UTF-8"):
         pawsx.read_train(str(path), "en")
 
 

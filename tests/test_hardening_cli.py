@@ -257,3 +257,47 @@ def test_export_prints_no_paddle_warnings(deploy_root, tmp_path):
     result = run_cli("export", model, str(tmp_path / "out"), "--no-verify")
     assert result.returncode == 0, result.stderr
     assert "UserWarning" not in result.stderr and "ccache" not in result.stderr, result.stderr
+
+
+# -- debugging, limits, one-line errors ----------------------------------------------------------------------
+def test_the_debug_environment_variable_shows_tracebacks(monkeypatch, capsys):
+    def fail():
+        raise PaddleRembertError("boom")
+
+    for value, traceback in (("1", True), ("yes", True), ("0", False), ("", False), ("false", False)):
+        monkeypatch.setenv("PADDLE_REMBERT_DEBUG", value)
+        if traceback:
+            with pytest.raises(PaddleRembertError):
+                run_guarded(fail, "x")
+        else:
+            assert run_guarded(fail, "x") == 2 and capsys.readouterr().err == "x: error: boom\n"
+    monkeypatch.setenv("PADDLE_REMBERT_DEBUG", "1")
+    with pytest.raises(PaddleRembertError, match="not found"):  # the command, not only run_guarded
+        cli_main(["predict", str(REPO) + "/no-such-export", "--text", "a"])
+
+
+def test_threads_from_the_environment_are_capped(monkeypatch):
+    from paddle_rembert.runtime.settings import default_num_threads, max_threads
+
+    monkeypatch.setenv("PADDLE_REMBERT_THREADS", str(max_threads() + 1))
+    with pytest.raises(PaddleRembertError, match="PADDLE_REMBERT_THREADS must be at most"):
+        default_num_threads()
+    monkeypatch.setenv("PADDLE_REMBERT_THREADS", "2")
+    assert default_num_threads() == 2
+
+
+def test_an_empty_text_pair_is_refused(capsys):
+    for pair in ("", "  "):
+        assert cli_main(["predict", "no-such-export", "--text", "a", "--text-pair", pair]) == 2
+        assert capsys.readouterr().err == "paddle-rembert predict: error: --text-pair is empty\n"
+
+
+def test_strict_loading_names_the_first_keys_in_one_line(tmp_path):
+    import paddle_rembert as pr
+    from paddle_rembert import testing as T
+
+    backbone = T.write_tiny_model_dir(str(tmp_path / "model"), "albert", T.synthetic_texts(), vocab_size=120)
+    with pytest.raises(PaddleRembertError, match=r"does not hold a complete AlbertForSequenceClassification: "
+                                                 r"missing in the checkpoint: classifier\.") as info:
+        pr.AlbertForSequenceClassification.from_pretrained(backbone, strict=True)
+    assert "\n" not in str(info.value)

@@ -16,6 +16,7 @@ import paddle_rembert as pr
 from paddle_rembert import testing as T
 from paddle_rembert.models import registry
 from paddle_rembert.checkpoint.readers import open_checkpoint
+from paddle_rembert.runtime.errors import PaddleRembertError
 from paddle_rembert.trainer import TrainingArguments, from_example_flags, from_yaml, run
 
 from .conftest import REPO
@@ -467,3 +468,65 @@ def test_resume_keeps_a_best_model_newer_than_its_checkpoint_and_rewrites_a_miss
     run(args_for(setup, out, max_steps=8, resume=True, **quick))
     assert "has no readable best/" in _log(out)
     assert json.loads((out / "best" / "selection.json").read_text())["step"] == 8
+
+
+# -- inputs that must fail at start-up, in one line -----------------------------------------------------
+def test_bad_recipes_and_overrides_are_one_line_errors(tmp_path):
+    config = os.path.join(REPO, "configs", "albert-base-v2_xnli.yaml")
+    cases = [(["seed=-1"], "seed must be an integer from 0 to 2\\*\\*32 - 1"),
+             (["seed=99999999999999999999"], "seed must be an integer"),
+             (["learning_rate=[1,"], "override 'learning_rate=\\[1,': the value is not valid YAML"),
+             (["threads=1000000"], "threads must be at most")]
+    for overrides, message in cases:
+        with pytest.raises(PaddleRembertError, match=message) as info:
+            from_yaml(config, overrides)
+        assert "\n" not in str(info.value)
+    for name, text, message in [("syntax.yaml", "task: xnli\n  bad: [", "is not valid YAML: .*line 2"),
+                                ("mixed.yaml", "1: 2\nfoo: 3\n", r"unknown argument\(s\) \['1', 'foo'\]"),
+                                ("deep.yaml", "a: " + "[" * 5000 + "]" * 5000 + "\n", "is not valid YAML")]:
+        (tmp_path / name).write_text(text)
+        with pytest.raises(PaddleRembertError, match=message) as info:
+            from_yaml(str(tmp_path / name))
+        assert "\n" not in str(info.value)
+
+
+def test_evaluation_files_are_read_before_training(setup, tmp_path):
+    """A header-only or broken test file, and a max_seq_length with no room for text, fail before any output."""
+    data, model = setup
+    for case in ("header-only", "bad-label"):
+        broken = tmp_path / case
+        shutil.copytree(data, broken)
+        test_file = next(broken.rglob("xnli.test.tsv"))
+        lines = test_file.read_text(encoding="utf-8").splitlines(keepends=True)
+        if case == "header-only":
+            test_file.write_text(lines[0], encoding="utf-8")
+        else:
+            fields = lines[2].rstrip("\n").split("\t")
+            fields[1] = "maybe"  # gold_label
+            lines[2] = "\t".join(fields) + "\n"
+            test_file.write_text("".join(lines), encoding="utf-8")
+        out = tmp_path / f"out-{case}"
+        message = "has no rows, only its header" if case == "header-only" else r"xnli.test.tsv:3: label 'maybe'"
+        with pytest.raises(PaddleRembertError, match=message):
+            run(args_for((str(broken), model), out, max_steps=2))
+        assert not out.exists()
+    with pytest.raises(PaddleRembertError, match="max_seq_length 3 leaves no room for text"):
+        run(args_for(setup, tmp_path / "short", max_seq_length=3, max_steps=2))
+    assert not (tmp_path / "short").exists()
+
+
+def test_a_damaged_trainer_state_or_selection_is_named(setup, tmp_path):
+    out = tmp_path / "run"
+    run(args_for(setup, out, do_eval=False, max_steps=4, eval_step=2, save_steps=2, save_total_limit=1))
+    checkpoints = sorted(out.glob("checkpoint-*"))
+    state_file = checkpoints[-1] / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    for damage in ("x", dict(state, global_step="2"), {k: v for k, v in state.items() if k != "sampler"}):
+        state_file.write_text(json.dumps(damage))
+        with pytest.raises(PaddleRembertError, match="none of the checkpoints .* can be loaded"):
+            run(args_for(setup, out, do_eval=False, max_steps=6, eval_step=2, save_steps=2, resume=True))
+    best = tmp_path / "best"
+    shutil.copytree(out / "best", best)
+    (best / "selection.json").write_text("{}")
+    results = run(args_for(setup, tmp_path / "eval", do_train=False, model_name_or_path=str(best)))
+    assert set(results) == {"dev", "test"}  # the step is only reported: it is left out

@@ -93,7 +93,9 @@ def read_train(path: str, language: str) -> Tuple[List[Example], FileReport]:
         append(Example(a, b, label_id, language, row, path))
     report.rows, report.kept = row + 1, len(examples)
     log_report(report)
-    if report.rows and not examples:
+    if not report.rows:
+        raise PaddleRembertError(f"{path} has no rows, only its header: nothing to train on")
+    if not examples:
         raise PaddleRembertError(f"{path}: none of its {report.rows} rows can be trained on "
                                  f"({report.summary()})")
     return examples, report
@@ -114,4 +116,6 @@ def read_eval(path: str, language: str) -> List[Example]:
             raise PaddleRembertError(f"{path}:{row + 2}: label {fields[3]!r}; evaluation rows "
                                      f"need one of {list(PAWSX_LABELS)}")
         examples.append(Example(fields[1], fields[2], label_id, language, row, path))
+    if not examples:
+        raise PaddleRembertError(f"{path} has no rows, only its header: nothing to evaluate")
     return examples

@@ -117,9 +117,21 @@ def iter_rows(path: str, header: Tuple[str, ...], what: str) -> Iterator[Tuple[i
                     yield r, [""]
                 blank = []
                 yield row, line.split("\t")
-        except UnicodeDecodeError as e:
-            raise PaddleRembertError(f"{path}: not valid UTF-8 at or after line {row + 3} "
-                                     f"({e.reason})") from None
+        except UnicodeDecodeError:
+            raise _utf8_error(path) from None
+
+
+def _utf8_error(path):
+    """The exact line of the first bytes that are not UTF-8 (the text decoder reads ahead in chunks, so its own
+    position does not give the line)."""
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                return PaddleRembertError(f"{path}:{number}: not valid UTF-8 (byte {e.start + 1} of the line: "
+                                          f"{e.reason}); save the file as UTF-8")
+    return PaddleRembertError(f"{path}: not valid UTF-8")
 
 
 def bad_columns(path: str, row: int, found: int, expected: int) -> PaddleRembertError:

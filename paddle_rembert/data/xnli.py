@@ -85,7 +85,9 @@ def read_train(path: str, language: str) -> Tuple[List[Example], FileReport]:
     report.rows = row + 1
     report.kept = len(examples)
     log_report(report)
-    if report.rows and not examples:
+    if not report.rows:
+        raise PaddleRembertError(f"{path} has no rows, only its header: nothing to train on")
+    if not examples:
         raise PaddleRembertError(f"{path}: none of its {report.rows} rows can be trained on "
                                  f"({report.summary()})")
     return examples, report
@@ -112,6 +114,8 @@ def read_eval(path: str) -> Dict[str, List[Example]]:
         if examples is None:
             examples = by_language[language] = []
         examples.append(Example(fields[_S1], fields[_S2], label_id, language, row, path))
+    if not by_language:
+        raise PaddleRembertError(f"{path} has no rows, only its header: nothing to evaluate")
     return by_language
 
 

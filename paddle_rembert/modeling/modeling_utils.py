@@ -211,8 +211,8 @@ class PretrainedModel(nn.Layer):
         model = cls(config)
         report = load_weights(model, path, ignore_mismatched_sizes=ignore_mismatched_sizes)
         report.log(logger, type(model).__name__, path)
-        if strict and not report.clean:
-            raise PaddleRembertError(report.describe(type(model).__name__, path))
+        if strict and not report.clean:  # one line, the first keys of each kind
+            raise PaddleRembertError(f"{path} does not hold a complete {type(model).__name__}: {report.summary()}")
         if dtype is not None:
             if str(getattr(dtype, "__name__", dtype)).replace("paddle.", "") not in FLOAT_DTYPES:
                 raise PaddleRembertError(f"dtype must be one of {', '.join(FLOAT_DTYPES)}, got {dtype!r}")

@@ -127,14 +127,22 @@ def _keep_freed_memory(mmap_threshold=32 << 20):
         return False
 
 
+def max_threads():
+    """4x the cores: OpenMP aborts the process when it cannot start a huge team, and more only contend."""
+    return 4 * (os.cpu_count() or 1)
+
+
 def check_threads(n, what="--threads"):
-    """``n`` if it is a positive integer, None for None; anything else is a PaddleRembertError."""
+    """``n`` if it is an integer from 1 to :func:`max_threads`, None for None; else a PaddleRembertError."""
     from .errors import PaddleRembertError
 
     if n is None:
         return None
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise PaddleRembertError(f"{what} must be a positive integer, got {n!r}")
+    if n > max_threads():
+        raise PaddleRembertError(f"{what} must be at most {max_threads()} (4x this machine's {os.cpu_count()} "
+                                 f"cores), got {n}")
     return n
 
 

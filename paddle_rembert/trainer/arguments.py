@@ -80,9 +80,14 @@ class TrainingArguments:
         if self.do_train and self.max_steps <= 0 and not (math.isfinite(self.num_train_epochs)
                                                           and self.num_train_epochs > 0):
             problems.append(f"num_train_epochs must be positive (or max_steps given), got {self.num_train_epochs}")
-        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
-                                         or self.threads < 1):
-            problems.append(f"threads must be a positive integer, got {self.threads!r}")
+        from ..runtime.settings import check_threads  # (imports Paddle: not at module import)
+
+        try:
+            check_threads(self.threads, "threads")
+        except PaddleRembertError as e:
+            problems.append(str(e))
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2 ** 32:
+            problems.append(f"seed must be an integer from 0 to 2**32 - 1 (numpy's range), got {self.seed!r}")
         if self.device not in (None, "cpu", "gpu"):
             problems.append(f"device must be cpu or gpu, got {self.device!r}")
         if not (self.do_train or self.do_eval):
@@ -153,8 +158,8 @@ def from_yaml(path, overrides=()):
             values = yaml.safe_load(f) or {}
     except FileNotFoundError:
         raise PaddleRembertError(f"config file not found: {path}") from None
-    except yaml.YAMLError as e:
-        raise PaddleRembertError(f"{path} is not valid YAML: {e}") from None
+    except (yaml.YAMLError, RecursionError) as e:
+        raise PaddleRembertError(f"{path} is not valid YAML: {_one_line(e)}") from None
     except UnicodeDecodeError as e:
         raise PaddleRembertError(f"{path} is not UTF-8 text (byte {e.start}: {e.reason}); "
                                  f"save the recipe as UTF-8") from None
@@ -164,12 +169,20 @@ def from_yaml(path, overrides=()):
         if "=" not in item:
             raise PaddleRembertError(f"override {item!r} is not key=value")
         key, raw = item.split("=", 1)
-        values[key.strip()] = yaml.safe_load(raw)
+        try:
+            values[key.strip()] = yaml.safe_load(raw)
+        except (yaml.YAMLError, RecursionError) as e:
+            raise PaddleRembertError(f"override {item!r}: the value is not valid YAML: {_one_line(e)}") from None
     known = {f.name for f in dataclasses.fields(TrainingArguments)}
-    unknown = sorted(set(values) - known)
+    unknown = sorted(map(str, set(values) - known))
     if unknown:
         raise PaddleRembertError(f"unknown argument(s) {unknown} in {path} or overrides; known: {sorted(known)}")
     return TrainingArguments(**check_types(values, f"{path} or overrides"))
+
+
+def _one_line(error):
+    """PyYAML's messages span lines (the problem, then where): one line, with the position kept."""
+    return " ".join(part.strip() for part in str(error).splitlines() if part.strip()) or type(error).__name__
 
 
 def _describe(kind):

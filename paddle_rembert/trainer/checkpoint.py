@@ -100,15 +100,32 @@ def load(path, model, optimizer, scheduler, scaler):
 
     report = load_weights(model, path)
     if not report.clean:
-        raise PaddleRembertError(report.describe(type(model).__name__, path))
+        raise PaddleRembertError(f"{path} does not hold a complete {type(model).__name__}: {report.summary()}")
     saved = _read_state_pickle(os.path.join(path, OPTIMIZER_FILE), "optimizer state")
     back = {key: name for name, key in _param_names(model).items()}
     optimizer.set_state_dict(rename_optimizer_state(saved, back))
     if os.path.isfile(os.path.join(path, SCALER_FILE)):
         scaler.load_state_dict(_read_state_pickle(os.path.join(path, SCALER_FILE), "loss-scaler state"))
-    state = read_json(os.path.join(path, STATE_FILE), "trainer state")
+    state = _check_state(os.path.join(path, STATE_FILE), read_json(os.path.join(path, STATE_FILE), "trainer state"))
     scheduler.set_state_dict(state.pop("scheduler"))
     return state, load_rng_states(path)
+
+
+_STATE_FIELDS = (("global_step", int), ("epoch", int), ("batch_in_epoch", int), ("history", list),
+                 ("sampler", dict), ("scheduler", dict))
+
+
+def _check_state(path, state):
+    """The trainer state a resume reads: its counters, history, sampler fingerprint and scheduler state."""
+    if not isinstance(state, dict):
+        raise PaddleRembertError(f"{path} does not hold a trainer state (a JSON object)")
+    for key, kind in _STATE_FIELDS:
+        value = state.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool) or (kind is int and value < 0):
+            raise PaddleRembertError(f"{path}: {key} is {value!r}, not {'a count' if kind is int else kind.__name__}")
+    for key in ("best_score", "best_step"):
+        state.setdefault(key, None)
+    return state
 
 
 def _read_state_pickle(path, what):

@@ -43,7 +43,8 @@ def run(args):
         raise PaddleRembertError("amp fp16 needs a GPU; on CPU use amp bf16 (AVX512-BF16 / AMX) or none")
     set_num_threads(args.threads, env.world_size)
     task = get_task(args.task)
-    notes = preflight(args, task)  # every rank, before any rank writes: nothing is lost to a late error
+    tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
+    notes = preflight(args, task, tokenizer)  # every rank, before any rank writes: nothing is lost to a late error
     distributed.barrier(env)
     if env.is_main:
         prepare_output_dir(args)
@@ -55,7 +56,6 @@ def run(args):
     logger.info("rank %d of %d on %s; arguments: %s", env.rank, env.world_size, env.device, args.to_dict())
     for note in notes:
         logger.warning("%s", note)
-    tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
     model_dir = args.model_name_or_path
     if args.do_train:
         model_dir = train(args, env, task, tokenizer)
@@ -269,18 +269,21 @@ def _inside(path, directory):
     return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
 
 
-def preflight(args, task):
+def preflight(args, task, tokenizer):
     """Check what would otherwise fail late; returns warnings to log once logging is set up.
 
     * every data file the run needs (training languages; dev for selection; dev and test for
       do_eval) exists;
     * training never writes into the directory of its starting model, and a non-empty
       output_dir needs ``resume`` or ``overwrite_output_dir``;
-    * ``max_seq_length`` fits the model's position table (clamped, with a warning).
+    * every evaluation row is read and checked (a bad test row is found before training, not after);
+    * ``max_seq_length`` leaves room for text and fits the model's position table (clamped, with a warning).
     """
     notes = []
-    splits = (["dev"] if args.do_train else []) + (["dev", "test"] if args.do_eval else [])
-    task.check_files(args.data_dir, args.train_languages if args.do_train else None, list(dict.fromkeys(splits)))
+    splits = list(dict.fromkeys((["dev"] if args.do_train else []) + (["dev", "test"] if args.do_eval else [])))
+    task.check_files(args.data_dir, args.train_languages if args.do_train else None, splits)
+    for split in splits:  # every evaluation row is read now: a bad test row must not wait for the end of training
+        task.load_eval(args.data_dir, split)
     out = args.output_dir
     if os.path.lexists(out) and not os.path.isdir(out):
         raise PaddleRembertError(f"output_dir {out} exists and is not a directory")
@@ -305,6 +308,10 @@ def preflight(args, task):
         if args.select_on != "all" and args.select_on not in dev_languages:
             raise PaddleRembertError(f"select_on {args.select_on!r} is not a dev language of {task.name} under "
                                      f"{args.data_dir} (found: {dev_languages}), nor 'all'")
+    specials = tokenizer.num_special_tokens_to_add(pair=True)
+    if args.max_seq_length <= specials:
+        raise PaddleRembertError(f"max_seq_length {args.max_seq_length} leaves no room for text: the tokenizer "
+                                 f"adds {specials} special tokens to a sentence pair")
     limit = AutoConfig.from_pretrained(args.model_name_or_path).max_sequence_length
     if limit is not None and args.max_seq_length > limit:
         notes.append(f"max_seq_length {args.max_seq_length} is more than {args.model_name_or_path}'s config "
@@ -335,8 +342,9 @@ def final_evaluation(args, env, task, tokenizer, model_dir):
     label_map = task_label_map(model.config, task, model_dir)
     selection = os.path.join(model_dir, "selection.json")
     step = None
-    if os.path.isfile(selection):
-        step = read_json(selection)["step"]
+    if os.path.isfile(selection):  # only names the step in the results
+        raw = read_json(selection, "the model's selection.json")
+        step = raw.get("step") if isinstance(raw, dict) and isinstance(raw.get("step"), int) else None
     pad_id = tokenizer.pad_token_id
     out = {}
     for split in ("dev", "test"):
