@@ -90,7 +90,9 @@ def _checkpoint_dir(tmp_path):
     scaler = paddle.amp.GradScaler(enable=False)
     paddle.save(scaler.state_dict(), str(path / checkpoint.SCALER_FILE))
     (path / checkpoint.RNG_FILE).write_text(json.dumps([checkpoint.rng_state_to_json(paddle.get_rng_state())]))
-    (path / checkpoint.STATE_FILE).write_text(json.dumps({"global_step": 1, "scheduler": {"last_epoch": 1, "last_lr": 1e-3}}))
+    (path / checkpoint.STATE_FILE).write_text(json.dumps({  # as the trainer writes it
+        "global_step": 1, "epoch": 0, "batch_in_epoch": 1, "best_score": None, "best_step": None, "history": [],
+        "sampler": {}, "scheduler": {"last_epoch": 1, "last_lr": 1e-3}}))
     return str(path), model, optimizer, scaler
 
 
