@@ -111,20 +111,23 @@ def load(path, model, optimizer, scheduler, scaler):
     return state, load_rng_states(path)
 
 
-_STATE_FIELDS = (("global_step", int), ("epoch", int), ("batch_in_epoch", int), ("history", list),
-                 ("sampler", dict), ("scheduler", dict))
+_STATE_FIELDS = (("global_step", int), ("epoch", int), ("batch_in_epoch", int), ("sampler", dict),
+                 ("scheduler", dict))
 
 
 def _check_state(path, state):
-    """The trainer state a resume reads: its counters, history, sampler fingerprint and scheduler state."""
+    """The trainer state a resume reads: its counters, sampler fingerprint and scheduler state (and the
+    evaluation history and best score, empty when absent)."""
     if not isinstance(state, dict):
         raise PaddleRembertError(f"{path} does not hold a trainer state (a JSON object)")
     for key, kind in _STATE_FIELDS:
         value = state.get(key)
         if not isinstance(value, kind) or isinstance(value, bool) or (kind is int and value < 0):
             raise PaddleRembertError(f"{path}: {key} is {value!r}, not {'a count' if kind is int else kind.__name__}")
-    for key in ("best_score", "best_step"):
-        state.setdefault(key, None)
+    for key, default in (("best_score", None), ("best_step", None), ("history", [])):
+        state.setdefault(key, default)
+    if not isinstance(state["history"], list):
+        raise PaddleRembertError(f"{path}: history is {state['history']!r}, not a list")
     return state
 
 
