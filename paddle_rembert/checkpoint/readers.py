@@ -108,10 +108,15 @@ def check_not_lfs_pointer(path):
         raise PaddleRembertError(f"{path} is a Git LFS pointer, not the weights: fetch them (git lfs pull)")
 
 
+def _plain(error):
+    """An error's text without terminal colour codes (torch colours some)."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+
+
 def _first_reason(error):
     """torch's load errors run to many lines of advice (weights_only=False, add_safe_globals) that do not
-    apply here: keep the reason only, without terminal colour codes."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    apply here: keep the reason only."""
+    text = _plain(error)
     match = re.search(r"WeightsUnpickler error: *(.+)", text)
     lines = [line.strip() for line in (match.group(1) if match else text).splitlines() if line.strip()]
     reason = lines[0] if lines else type(error).__name__
@@ -141,7 +146,7 @@ def _load_torch_file(path):
         state = torch.load(path, map_location="cpu", mmap=mmap, weights_only=True)
     except Exception as e:  # torch raises many types for truncated/corrupt zips
         check_not_lfs_pointer(path)
-        code = re.search(r"GLOBAL ([\w.]+)", re.sub(r"\x1b\[[0-9;]*m", "", str(e)))
+        code = re.search(r"GLOBAL ([\w.]+)", _plain(e))
         if code:  # torch's unpickler stopped at a reference to code: say so, as safe_pickle does for .pdparams
             raise PaddleRembertError(f"refusing to load {path}: it references {code.group(1)}, which weights never "
                                      "need (nothing from the file was run)") from None

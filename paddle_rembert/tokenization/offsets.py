@@ -249,16 +249,13 @@ def call_detailed(tok, args, overflow, with_offsets, batched, pad, pad_to_multip
     if not with_special_mask:
         del cols["special_tokens_mask"]
     offsets = cols.pop("offset_mapping")
-    aligned = [list(row) for row in offsets]  # for the alignment methods; padding may extend `offsets` in place
     if with_offsets:
-        cols["offset_mapping"] = offsets
-    lengths = [len(r) for r in cols["input_ids"]]
+        cols["offset_mapping"] = offsets  # padded in place below, with (0, 0) as _padded pads
     tok._pad_columns(cols, args[5], pad, pad_to_multiple_of, padding_side, with_attention)
     left = (padding_side or tok.padding_side) == "left"
-    for rows, fill in ((seq_ids, None), (word_ids, None), (aligned, (0, 0))):
-        for i, (row, n) in enumerate(zip(rows, lengths)):
-            extra = [fill] * (len(cols["input_ids"][i]) - n)
-            rows[i] = extra + row if left else row + extra
+    ids = cols["input_ids"]
+    seq_ids, word_ids, aligned = (_padded(rows, ids, fill, left) for rows, fill in
+                                  ((seq_ids, None), (word_ids, None), (offsets, (0, 0))))
     if with_length:
         cols["length"] = [len(r) for r in cols["input_ids"]]
     if overflow:
@@ -272,21 +269,27 @@ def call_detailed(tok, args, overflow, with_offsets, batched, pad, pad_to_multip
 
 
 class LazyDetail:
-    """Sequence ids, word ids and offsets of a plain ``__call__``, computed on first use from the same inputs and
-    options."""
+    """Sequence ids, word ids and offsets of a plain ``__call__``, computed together on first use from the same
+    inputs and options."""
 
     def __init__(self, tok, args, padding_side):
         self.tok, self.args, self.padding_side = tok, args, padding_side
         self.convert = tok.convert_ids_to_tokens
 
-    def __call__(self, key, input_ids):
-        if key == "n_sequences":
-            return 1 if self.args[1] is None else 2
+    def __call__(self, input_ids):
+        """Every row of :class:`BatchEncoding`'s detail, padded as ``input_ids`` are, from one alignment pass."""
         cols, seq_ids, word_ids, _ = detailed_rows(self.tok, *self.args)
-        out = {"sequence_ids": seq_ids, "word_ids": word_ids, "offsets": cols["offset_mapping"]}[key]
-        fill = (0, 0) if key == "offsets" else None
         left = self.padding_side == "left"
-        for i, row in enumerate(out):
-            extra = [fill] * (len(input_ids[i]) - len(row))
-            out[i] = extra + list(row) if left else list(row) + extra
-        return out
+        return {"sequence_ids": _padded(seq_ids, input_ids, None, left),
+                "word_ids": _padded(word_ids, input_ids, None, left),
+                "offsets": _padded(cols["offset_mapping"], input_ids, (0, 0), left),
+                "n_sequences": 1 if self.args[1] is None else 2}
+
+
+def _padded(rows, id_rows, fill, left):
+    """New lists: each of ``rows`` extended with ``fill`` to the length of its (padded) row of ids."""
+    out = []
+    for ids, row in zip(id_rows, rows):
+        extra = [fill] * (len(ids) - len(row))
+        out.append(extra + list(row) if left else list(row) + extra)
+    return out

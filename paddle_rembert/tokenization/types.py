@@ -96,7 +96,7 @@ class BatchEncoding(dict):
                     raise PaddleRembertError("tokens() needs the tokenizer, which a pickled encoding does not keep")
                 detail[key] = [convert(row) for row in self._id_rows()]
             elif "lazy" in detail:
-                detail[key] = detail["lazy"](key, self._id_rows())
+                detail.update(detail["lazy"](self._id_rows()))  # all rows but the tokens, in one pass
             else:
                 raise PaddleRembertError(f"{key} was not kept in this encoding")
         return detail[key]

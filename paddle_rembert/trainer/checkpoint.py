@@ -23,6 +23,7 @@ OPTIMIZER_FILE = "optimizer.pdopt"
 SCALER_FILE = "scaler.pdparams"
 RNG_FILE = "rng_state.json"
 LEGACY_RNG_FILE = "rng_state.pkl"  # written by 0.1.0; read without running code (see load_rng_states)
+SELECTION_FILE = "selection.json"  # beside a selected model: its step, score and selection language
 
 
 def _param_names(model):
@@ -180,5 +181,5 @@ def save_model_dir(path, model, tokenizer, extra=None):
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         if extra is not None:
-            with open(os.path.join(tmp, "selection.json"), "w", encoding="utf-8") as f:
+            with open(os.path.join(tmp, SELECTION_FILE), "w", encoding="utf-8") as f:
                 json.dump(extra, f, indent=2)

@@ -237,7 +237,7 @@ def reconcile_best(args, state):
     """The best score to beat after a resume: ``best/``'s own when it is ahead of the checkpoint (a new best
     is written at once, the checkpoint only every ``save_steps``), none when ``best/`` is gone, so that the
     next evaluation writes it again instead of leaving the run without a selected model."""
-    path = os.path.join(args.output_dir, BEST_DIR, "selection.json")
+    path = os.path.join(args.output_dir, BEST_DIR, checkpoint.SELECTION_FILE)
     info = None
     if os.path.isfile(path):
         try:
@@ -282,8 +282,8 @@ def preflight(args, task, tokenizer):
     notes = []
     splits = list(dict.fromkeys((["dev"] if args.do_train else []) + (["dev", "test"] if args.do_eval else [])))
     task.check_files(args.data_dir, args.train_languages if args.do_train else None, splits)
-    for split in splits:  # every evaluation row is read now: a bad test row must not wait for the end of training
-        task.load_eval(args.data_dir, split)
+    # every evaluation row is read now: a bad test row must not wait for the end of training
+    evaluated = {split: task.load_eval(args.data_dir, split) for split in splits}
     out = args.output_dir
     if os.path.lexists(out) and not os.path.isdir(out):
         raise PaddleRembertError(f"output_dir {out} exists and is not a directory")
@@ -304,7 +304,7 @@ def preflight(args, task, tokenizer):
                                      f"start over")
         if args.resume and args.overwrite_output_dir:
             raise PaddleRembertError("resume and overwrite_output_dir contradict each other: give one")
-        dev_languages = task.eval_languages(args.data_dir, "dev") if args.select_on != "all" else []
+        dev_languages = list(evaluated["dev"])  # in the order eval_languages gives them
         if args.select_on != "all" and args.select_on not in dev_languages:
             raise PaddleRembertError(f"select_on {args.select_on!r} is not a dev language of {task.name} under "
                                      f"{args.data_dir} (found: {dev_languages}), nor 'all'")
@@ -340,7 +340,7 @@ def final_evaluation(args, env, task, tokenizer, model_dir):
     """The selected model on every dev and test language: eval_results.json and predictions_<split>.tsv."""
     model = AutoModelForSequenceClassification.from_pretrained(model_dir, strict=True)
     label_map = task_label_map(model.config, task, model_dir)
-    selection = os.path.join(model_dir, "selection.json")
+    selection = os.path.join(model_dir, checkpoint.SELECTION_FILE)
     step = None
     if os.path.isfile(selection):  # only names the step in the results
         raw = read_json(selection, "the model's selection.json")
