@@ -13,7 +13,7 @@ import warnings
 # Paddle warns on import that ccache (for compiling custom C++ operators) is missing: not our users' concern.
 warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
 
-from .runtime.errors import PaddleRembertError  # noqa: E402
+from .runtime.errors import ArgumentParser, PaddleRembertError  # noqa: E402
 
 OVERWRITE_RULE = ("--overwrite replaces only a previous output of this command: for export, a directory with "
                   "export_meta.json; for convert, a model directory holding config.json, weights (*.pdparams, "
@@ -195,7 +195,7 @@ def thread_count(text):
 def build_parser():
     from .version import __version__
 
-    parser = argparse.ArgumentParser(prog="paddle-rembert", description=__doc__.splitlines()[0],
+    parser = ArgumentParser(prog="paddle-rembert", description=__doc__.splitlines()[0],
                                      epilog=OVERWRITE_RULE + ".")
     parser.add_argument("--version", action="version", version=f"paddle-rembert {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")

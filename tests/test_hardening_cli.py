@@ -83,6 +83,27 @@ def test_export_overwrite_refuses_a_directory_that_is_not_an_export(deploy_root,
     assert (out / "thesis.tex").read_text() == "months of work"
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["convert"], "paddle-rembert convert: error: the following arguments are required: src, dst"),
+    (["bogus"], "paddle-rembert: error: argument command: invalid choice: 'bogus'"),
+    (["predict", "x", "--text", "a", "--precision", "int9"], "argument --precision: invalid choice: 'int9'"),
+])
+def test_usage_errors_are_one_line_with_where_to_find_the_usage(argv, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli_main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and len(err.splitlines()) == 1 and message in err and "--help)" in err
+
+
+def test_the_example_flags_usage_errors_are_one_line_too(capsys):
+    from paddle_rembert.trainer.arguments import example_parser
+
+    with pytest.raises(SystemExit) as e:
+        example_parser().parse_args(["--task", "xnli"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and len(err.splitlines()) == 1 and "required: --model_name_or_path" in err
+
+
 def test_help_documents_the_overwrite_rule_and_version():
     from paddle_rembert import __version__
     from paddle_rembert.cli import build_parser

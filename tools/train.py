@@ -2,7 +2,6 @@
 
 Runs under plain ``python`` or ``python -m paddle.distributed.launch --nproc_per_node N``.
 """
-import argparse
 import sys
 import warnings
 
@@ -10,12 +9,13 @@ import warnings
 warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
 
 from paddle_rembert.cli import run_guarded  # noqa: E402
+from paddle_rembert.runtime.errors import ArgumentParser  # noqa: E402
 from paddle_rembert.runtime.settings import quiet_third_party  # noqa: E402
 from paddle_rembert.trainer import from_yaml, run  # noqa: E402
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="a YAML recipe from configs/")
     parser.add_argument("overrides", nargs="*", help="key=value overrides of the recipe (types are checked)")
     args = parser.parse_args(argv)

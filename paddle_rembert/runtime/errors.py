@@ -5,7 +5,16 @@ model, ...) raises :class:`PaddleRembertError` with a message that names the fil
 or shape. The CLI prints the message and exits non-zero without a traceback; library callers
 can catch it like any ``ValueError``.
 """
+import argparse
 
 
 class PaddleRembertError(ValueError):
     """An error caused by the user's input, files or arguments (not a bug in this library)."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with a one-line error (the message and where to find the usage) instead of the usage
+    block followed by the message; the exit code stays 2. Sub-command parsers inherit it."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
