@@ -151,11 +151,47 @@ def from_example_flags(argv=None):
 
 
 # -- YAML recipes --------------------------------------------------------------------------------
+class _RecipeLoader(yaml.SafeLoader):
+    """``yaml.safe_load``'s YAML 1.1, except that a date stays text (no argument takes a date: an
+    ``output_dir`` of 2024-01-01 is a name) and a number keeps the text it was written as, so that a
+    string argument given ``010`` or ``1_000`` gets that text, not ``8`` or ``1000``."""
+
+
+_RecipeLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
+class _Int(int):
+    source = None
+
+
+class _Float(float):
+    source = None
+
+
+def _keeping_source(kind, construct):
+    def build(loader, node):
+        value = kind(construct(loader, node))
+        value.source = node.value
+        return value
+    return build
+
+
+_RecipeLoader.add_constructor("tag:yaml.org,2002:int", _keeping_source(_Int, yaml.SafeLoader.construct_yaml_int))
+_RecipeLoader.add_constructor("tag:yaml.org,2002:float",
+                              _keeping_source(_Float, yaml.SafeLoader.construct_yaml_float))
+
+
+def _load_yaml(stream):
+    return yaml.load(stream, Loader=_RecipeLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def from_yaml(path, overrides=()):
     """A YAML recipe plus ``key=value`` overrides (values parsed as YAML: ``3``, ``true``, ``[en, de]``)."""
     try:
         with open(path, encoding="utf-8") as f:
-            values = yaml.safe_load(f) or {}
+            values = _load_yaml(f) or {}
     except FileNotFoundError:
         raise PaddleRembertError(f"config file not found: {path}") from None
     except (yaml.YAMLError, RecursionError) as e:
@@ -170,7 +206,7 @@ def from_yaml(path, overrides=()):
             raise PaddleRembertError(f"override {item!r} is not key=value")
         key, raw = item.split("=", 1)
         try:
-            values[key.strip()] = yaml.safe_load(raw)
+            values[key.strip()] = _load_yaml(raw)
         except (yaml.YAMLError, RecursionError) as e:
             raise PaddleRembertError(f"override {item!r}: the value is not valid YAML: {_one_line(e)}") from None
     known = {f.name for f in dataclasses.fields(TrainingArguments)}
@@ -193,7 +229,7 @@ def _describe(kind):
 def check_types(values, source):
     """``values`` checked against :class:`TrainingArguments`' field types (YAML gives ints, lists, ...).
 
-    A number where a string is expected (``output_dir=2024``) becomes that string; an integer
+    A number where a string is expected (``output_dir=2024``) becomes its text as written; an integer
     is a number, and so is a string like ``1e-5`` (YAML 1.1 reads it as one); anything else of the
     wrong type is a PaddleRembertError naming the key.
     """
@@ -213,6 +249,8 @@ def check_types(values, source):
             ok = isinstance(value, bool)
         elif kind is int:
             ok = isinstance(value, int) and not isinstance(value, bool)
+            if ok:
+                out[key] = int(value)
         elif kind is float:
             if isinstance(value, str):  # YAML 1.1 reads 1e-5 (no dot) as a string
                 try:
@@ -220,10 +258,12 @@ def check_types(values, source):
                 except ValueError:
                     pass
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if ok:
+                out[key] = float(value)
         elif kind is str:
             ok = isinstance(value, str) or isinstance(value, (int, float)) and not isinstance(value, bool)
             if ok:
-                out[key] = str(value)
+                out[key] = str(getattr(value, "source", None) or value)
         elif kind is list:
             ok = isinstance(value, str) or isinstance(value, list) and all(isinstance(v, str) for v in value)
         else:  # pragma: no cover - a field type this check does not know
