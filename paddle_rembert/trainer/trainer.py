@@ -277,6 +277,7 @@ def preflight(args, task, tokenizer):
     * training never writes into the directory of its starting model, and a non-empty
       output_dir needs ``resume`` or ``overwrite_output_dir``;
     * every evaluation row is read and checked (a bad test row is found before training, not after);
+    * the checkpoint is of ``model_type`` when one is given;
     * ``max_seq_length`` leaves room for text and fits the model's position table (clamped, with a warning).
     """
     notes = []
@@ -312,7 +313,11 @@ def preflight(args, task, tokenizer):
     if args.max_seq_length <= specials:
         raise PaddleRembertError(f"max_seq_length {args.max_seq_length} leaves no room for text: the tokenizer "
                                  f"adds {specials} special tokens to a sentence pair")
-    limit = AutoConfig.from_pretrained(args.model_name_or_path).max_sequence_length
+    config = AutoConfig.from_pretrained(args.model_name_or_path)
+    if args.model_type is not None and config.model_type != args.model_type:
+        raise PaddleRembertError(f"model_type {args.model_type} but {args.model_name_or_path} is a "
+                                 f"{config.model_type!r} model (its config.json)")
+    limit = config.max_sequence_length
     if limit is not None and args.max_seq_length > limit:
         notes.append(f"max_seq_length {args.max_seq_length} is more than {args.model_name_or_path}'s config "
                      f"allows (its position table): using {limit}")
@@ -385,9 +390,6 @@ def load_model(args, task):
     """The classifier, from a Paddle or transformers directory, with the task's label names."""
     model = AutoModelForSequenceClassification.from_pretrained(
         args.model_name_or_path, num_labels=task.num_labels, id2label=dict(enumerate(task.labels)))
-    if args.model_type is not None and model.config.model_type != args.model_type:
-        raise PaddleRembertError(f"--model_type {args.model_type} but {args.model_name_or_path} holds a "
-                                 f"{model.config.model_type} model")
     return model
 
 
