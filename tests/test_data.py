@@ -202,6 +202,23 @@ def test_wrong_or_missing_header_is_an_error_naming_the_file(tmp_path):
         pawsx.read_eval(str(empty), "de")
 
 
+def test_a_file_with_bare_carriage_returns_is_named_in_one_short_line(tmp_path):
+    """Lines ending in \\r alone read as one header line: the message says so, without quoting the whole file."""
+    rows = "\r".join(["id\tsentence1\tsentence2\tlabel"] + [f"{i}\tA long sentence {i}.\tAnother {i}.\t1"
+                                                           for i in range(500)])
+    path = tmp_path / "train.tsv"
+    path.write_bytes(rows.encode())
+    with pytest.raises(PaddleRembertError) as e:
+        pawsx.read_train(str(path), "en")
+    message = str(e.value)
+    assert message.startswith(f"{path}:1: a carriage return") and "\\r\\n line endings" in message
+    assert len(message) < 300 and "\n" not in message
+    # a wrong header that is one very long line is cut, with its length given
+    path.write_text("x" * 5000 + "\n1\ta\tb\t1\n")
+    with pytest.raises(PaddleRembertError, match=r"wrong header .*\.\.\. \(5002 characters\)$"):
+        pawsx.read_train(str(path), "en")
+
+
 def test_bad_training_rows_are_skipped_counted_and_logged(tmp_path, caplog):
     lines = ["P1\tH1\tneutral",          # line 2: kept
              "\tH2\tentailment",         # line 3: empty premise

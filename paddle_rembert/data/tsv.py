@@ -103,10 +103,14 @@ def iter_rows(path: str, header: Tuple[str, ...], what: str) -> Iterator[Tuple[i
             if not first:
                 raise PaddleRembertError(f"{path}: the file is empty; expected the {what} "
                                          f"with the header {_show(header)}")
+            if "\r" in first.rstrip("\r\n"):  # the whole file, when its lines end in \r alone
+                raise PaddleRembertError(f"{path}:1: a carriage return (\\r) inside the header line: lines that "
+                                         f"end in \\r alone (classic Mac) are not read; save the file with \\n "
+                                         f"or \\r\\n line endings")
             found = tuple(first.rstrip("\r\n").split("\t"))
             if found != header:
                 raise PaddleRembertError(f"{path}:1: wrong header for the {what}: expected "
-                                         f"{_show(header)}, found {_show(found)}")
+                                         f"{_show(header)}, found {_show(found, limit=300)}")
             blank = []  # blank lines are held back: at the end of the file they are not rows
             for row, line in enumerate(f):
                 line = line.rstrip("\r\n")
@@ -149,5 +153,7 @@ def log_report(report: FileReport) -> None:
         logger.info("read %s", report.summary())
 
 
-def _show(fields: Sequence[str]) -> str:
-    return repr("\t".join(fields)) if len(fields) <= 4 else f"{len(fields)} columns {list(fields)}"
+def _show(fields: Sequence[str], limit: int = 0) -> str:
+    """The fields as one quoted line, or counted and listed; cut at ``limit`` characters when given."""
+    text = repr("\t".join(fields)) if len(fields) <= 4 else f"{len(fields)} columns {list(fields)}"
+    return text if not limit or len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
