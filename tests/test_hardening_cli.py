@@ -83,6 +83,19 @@ def test_export_overwrite_refuses_a_directory_that_is_not_an_export(deploy_root,
     assert (out / "thesis.tex").read_text() == "months of work"
 
 
+def test_a_destination_that_is_a_link_to_a_directory_is_written_where_it_points(deploy_root, tmp_path, capsys):
+    model = make_model_dir(deploy_root, "albert", "sequence-classification")
+    big_disk = tmp_path / "big-disk" / "converted"
+    big_disk.mkdir(parents=True)
+    link = tmp_path / "converted"
+    link.symlink_to(big_disk, target_is_directory=True)
+    for extra in ([], ["--overwrite"]):
+        assert cli_main(["convert", model, str(link), "--to", "torch"] + extra) == 0, capsys.readouterr().err
+        assert link.is_symlink() and os.readlink(link) == str(big_disk)  # the link is kept ...
+        assert (big_disk / "config.json").is_file()                      # ... and the output is where it points
+        assert sorted(os.listdir(tmp_path)) == ["big-disk", "converted"]
+        assert os.listdir(tmp_path / "big-disk") == ["converted"]         # no temporaries left beside it
+
 @pytest.mark.parametrize("argv, message", [
     (["convert"], "paddle-rembert convert: error: the following arguments are required: src, dst"),
     (["bogus"], "paddle-rembert: error: argument command: invalid choice: 'bogus'"),

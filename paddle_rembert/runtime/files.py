@@ -104,8 +104,13 @@ def check_destination(dst, sources=(), overwrite=False, replaceable=is_model_out
 
 @contextlib.contextmanager
 def atomic_dir(dst, overwrite=True):
-    """Yield a temporary directory that replaces ``dst`` when the block ends without error."""
-    dst = os.path.abspath(dst)
+    """Yield a temporary directory that replaces ``dst`` when the block ends without error.
+
+    A ``dst`` that is a symbolic link to a directory is written where it points (the link is kept), as
+    writing into it would: replacing the link itself would leave the output beside the link and the
+    old output where the link pointed.
+    """
+    dst = os.path.realpath(dst) if os.path.islink(dst) else os.path.abspath(dst)
     parent = os.path.dirname(dst)
     _make_parent(parent)
     remove_stale_temporaries(dst)
