@@ -278,6 +278,41 @@ def test_question_answering_older_input_forms(real_vocab):
     _assert_same_nested(ours(shared), ref(question=shared["question"], context=TEXTS[2]))
     with pytest.raises(PaddleRembertError, match="same lengths"):
         ours({"question": batch["question"], "context": batch["context"][:2]})
+    for key in ("question", "context"):  # transformers: "`question` cannot be empty"
+        empty = dict(items[0], **{key: ""})
+        with pytest.raises(ValueError, match=f"`{key}` cannot be empty"):
+            ref(**empty)
+        with pytest.raises(PaddleRembertError, match=f"`{key}` cannot be empty"):
+            ours(**empty)
+
+
+def test_question_answering_takes_squad_examples(real_vocab):
+    """transformers' ``SquadExample`` objects (several, a list, a list of one, ``X=``), ours from ``create_sample``,
+    and transformers' ``create_sample`` output: the same answers as transformers gives. One bare example is taken as
+    transformers documents it ("`SquadExample` or a list of `SquadExample`"), though its argument handler raises."""
+    from transformers.data.processors.squad import SquadExample as HFSquadExample
+
+    from paddle_rembert.deploy.pipelines import QuestionAnsweringPipeline, SquadExample
+
+    ours, ref = _both("question-answering", real_vocab("ForQuestionAnswering"))
+    items = _qa_inputs()
+    hf = [HFSquadExample(None, i["question"], i["context"], None, None, None) for i in items]
+    mine = QuestionAnsweringPipeline.create_sample([i["question"] for i in items], [i["context"] for i in items])
+    assert all(isinstance(m, SquadExample) for m in mine)
+    assert isinstance(QuestionAnsweringPipeline.create_sample(items[0]["question"], items[0]["context"]),
+                      SquadExample)
+    for call in ((hf[0], hf[1]), (hf,), ([hf[0]],)):
+        expected = ref(*call)
+        _assert_same_nested(ours(*call), expected)
+        _assert_same_nested(ours(*[[mine[hf.index(e)] for e in a] if isinstance(a, list) else mine[hf.index(a)]
+                                   for a in call]), expected)
+    _assert_same_nested(ours(X=hf, top_k=2), ref(X=hf, top_k=2))
+    with pytest.raises(ValueError, match="Invalid arguments"):
+        ref(hf[0])
+    one = ref([hf[0]])
+    for example in (hf[0], mine[0], ref.create_sample(items[0]["question"], items[0]["context"])):
+        _assert_same_nested(ours(example), one)
+        _assert_same_nested(ours(X=example), one)
 
 
 def test_token_classification_grouped_entities_and_ignore_subwords(real_vocab):

@@ -215,13 +215,35 @@ def predict_qa(tokenizer, run, input_names, questions, contexts, *, top_k: int =
                                       **options), top_k) for q, c in zip(questions, contexts)]
 
 
+class SquadExample:
+    """A question and its context, as transformers' ``SquadExample`` holds them (same constructor arguments;
+    only ``question_text`` and ``context_text`` are read). The QA pipeline also takes transformers' own."""
+
+    def __init__(self, qas_id, question_text, context_text, answer_text=None, start_position_character=None,
+                 title=None, answers=(), is_impossible=False):
+        self.qas_id, self.question_text, self.context_text = qas_id, question_text, context_text
+        self.answer_text, self.start_position_character, self.title = answer_text, start_position_character, title
+        self.answers, self.is_impossible = list(answers), is_impossible
+
+    def __repr__(self):
+        return f"SquadExample(question_text={self.question_text!r}, context_text={self.context_text!r})"
+
+
+def _is_squad_example(item):
+    return hasattr(item, "question_text") and hasattr(item, "context_text")
+
+
 def _qa_example(item):
-    """One ``{"question", "context"}`` dict as a ``(question, context)`` pair."""
+    """One ``{"question", "context"}`` dict (or a ``SquadExample``) as a ``(question, context)`` pair."""
+    if _is_squad_example(item):  # taken as it is, as transformers does
+        return item.question_text, item.context_text
     if not isinstance(item, dict) or "question" not in item or "context" not in item:
         raise PaddleRembertError("You need to provide a dictionary with keys {question:..., context:...}")
     for key in ("question", "context"):
         if item[key] is None:
             raise PaddleRembertError(f"`{key}` cannot be None")
+        if isinstance(item[key], str) and not item[key]:
+            raise PaddleRembertError(f"`{key}` cannot be empty")
     return item["question"], item["context"]
 
 
@@ -257,8 +279,9 @@ def _qa_examples(args, kwargs):
         if len(contexts) != len(inputs["question"]):
             raise PaddleRembertError("Questions and contexts don't have the same lengths")
         return [_qa_example({"question": q, "context": c}) for q, c in zip(inputs["question"], contexts)], False
+    one = isinstance(inputs, dict) or _is_squad_example(inputs)
     examples = [_qa_example(item) for item in
-                ([inputs] if isinstance(inputs, dict) else inputs if isinstance(inputs, (list, tuple)) else [None])]
+                ([inputs] if one else inputs if isinstance(inputs, (list, tuple)) else [None])]
     return examples, len(examples) == 1
 
 
@@ -384,6 +407,13 @@ class QuestionAnsweringPipeline(Pipeline):
             return results
         results = list(results)
         return results[0] if single else results
+
+    @staticmethod
+    def create_sample(question, context):
+        """transformers' helper: a :class:`SquadExample`, or a list of them for lists of questions and contexts."""
+        if isinstance(question, list):
+            return [SquadExample(None, q, c, None, None, None) for q, c in zip(question, context)]
+        return SquadExample(None, question, context, None, None, None)
 
 
 class TextClassificationPipeline(Pipeline):
