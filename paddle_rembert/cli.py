@@ -195,8 +195,7 @@ def thread_count(text):
 def build_parser():
     from .version import __version__
 
-    parser = ArgumentParser(prog="paddle-rembert", description=__doc__.splitlines()[0],
-                                     epilog=OVERWRITE_RULE + ".")
+    parser = ArgumentParser(prog="paddle-rembert", description=__doc__.splitlines()[0], epilog=OVERWRITE_RULE + ".")
     parser.add_argument("--version", action="version", version=f"paddle-rembert {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("--threads", type=thread_count, default=None, help="CPU threads (default: all cores)")

@@ -265,7 +265,8 @@ def test_train_overrides_are_type_checked():
 def test_string_arguments_keep_the_text_written(tmp_path):
     """YAML 1.1 reads 2024-01-01 as a date, 010 as 8 and 1_000 as 1000: a string argument gets the text."""
     recipe = tmp_path / "recipe.yaml"
-    recipe.write_text("do_train: true\nmodel_name_or_path: 010\noutput_dir: 2024-01-01\nmax_steps: 1_000\nlearning_rate: 1e-5\n")
+    recipe.write_text("do_train: true\nmodel_name_or_path: 010\noutput_dir: 2024-01-01\nmax_steps: 1_000\n"
+                      "learning_rate: 1e-5\n")
     args = from_yaml(str(recipe))
     assert (args.model_name_or_path, args.output_dir) == ("010", "2024-01-01")
     assert type(args.max_steps) is int and args.max_steps == 1000 and type(args.learning_rate) is float

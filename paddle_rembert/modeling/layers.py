@@ -63,8 +63,8 @@ def get_activation(name):
 
 # The leaf layers branch on Python values only (None, modes, dygraph or not), never on a tensor, so
 # paddle.jit.to_static's source transformer may run them as they are. It would otherwise re-transform them
-# at every call (it caches by function object, and a bound method is a new one each time): 579
-# transformations, 17 s, for a 12-layer-call ALBERT export; 4 s without these.
+# at every call (it caches by function object, and a bound method is a new one each time): a tiny ALBERT
+# export with 12 layer calls took 579 transformations and 17 s, and takes 127 and 8 s with these marked.
 _as_is_in_static_graphs = paddle.jit.not_to_static
 
 

@@ -7,7 +7,6 @@
 
 Both build one :class:`TrainingArguments`; nothing else in the trainer parses anything.
 """
-import argparse
 import dataclasses
 import math
 import typing
