@@ -22,6 +22,7 @@ from .layers import (
     LayerNorm,
     Linear,
     additive_attention_mask,
+    as_is_in_static_graphs,
     attention,
     dense_act,
     dense_residual,
@@ -58,6 +59,7 @@ class TransformerSelfAttention(nn.Layer):
             self.distance_embedding = Embedding(2 * config.max_position_embeddings - 1, self.attention_head_size)
         self.is_decoder = config.is_decoder
 
+    @as_is_in_static_graphs
     def forward(self, hidden_states, attention_mask=None, head_mask=None, encoder_hidden_states=None,
                 encoder_attention_mask=None, past_key_value=None, output_attentions=True):
         heads = self.num_attention_heads
@@ -86,6 +88,7 @@ class TransformerSelfAttention(nn.Layer):
         context, probs = attention(q, k, v, attention_mask, self.dropout, head_mask, extra)
         return merge_heads(context), probs, (k, v) if self.is_decoder else None
 
+    @as_is_in_static_graphs
     def _relative_scores(self, q, k, cached):
         """transformers adds these before the ``1/sqrt(d)`` scaling; :func:`attention` adds after it.
 
@@ -116,6 +119,7 @@ class TransformerSelfOutput(nn.Layer):
         self.LayerNorm = LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
         self.dropout = Dropout(config.hidden_dropout_prob)
 
+    @as_is_in_static_graphs
     def forward(self, hidden_states, input_tensor):
         return self.LayerNorm(dense_residual(self.dense, self.dropout, hidden_states, input_tensor))
 
@@ -126,6 +130,7 @@ class TransformerAttention(nn.Layer):
         self.self = TransformerSelfAttention(config, position_embedding_type)
         self.output = TransformerSelfOutput(config, config.hidden_size)
 
+    @as_is_in_static_graphs
     def forward(self, hidden_states, *args, **kwargs):
         context, probs, present = self.self(hidden_states, *args, **kwargs)
         return self.output(context, hidden_states), probs, present
@@ -137,6 +142,7 @@ class TransformerIntermediate(nn.Layer):
         self.dense = Linear(config.hidden_size, config.intermediate_size)
         self.intermediate_act_fn = get_activation(config.hidden_act)
 
+    @as_is_in_static_graphs
     def forward(self, hidden_states):
         return dense_act(self.dense, self.intermediate_act_fn, hidden_states)
 
@@ -155,6 +161,7 @@ class TransformerLayer(nn.Layer):
         self.intermediate = TransformerIntermediate(config)
         self.output = TransformerSelfOutput(config, config.intermediate_size)
 
+    @as_is_in_static_graphs
     def forward(self, hidden_states, attention_mask=None, head_mask=None, encoder_hidden_states=None,
                 encoder_attention_mask=None, past_key_value=None, output_attentions=True):
         self_past = past_key_value[:2] if past_key_value is not None else None

@@ -27,6 +27,7 @@ from ...modeling.layers import (
     LayerNorm,
     Linear,
     additive_attention_mask,
+    as_is_in_static_graphs,
     attention,
     dense_act,
     dense_residual,
@@ -81,6 +82,7 @@ class AlbertAttention(nn.Layer):
             self.max_position_embeddings = config.max_position_embeddings
             self.distance_embedding = Embedding(2 * config.max_position_embeddings - 1, self.attention_head_size)
 
+    @as_is_in_static_graphs
     def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=True):
         layers, heads = (self.query, self.key, self.value), self.num_attention_heads
         out = None  # (context with its heads merged, probabilities)
@@ -96,6 +98,7 @@ class AlbertAttention(nn.Layer):
         # transformers adds hidden_states + projected: the same sum
         return self.LayerNorm(dense_residual(self.dense, self.output_dropout, context, hidden_states)), probs
 
+    @as_is_in_static_graphs
     def _relative_scores(self, q, k):
         if self.position_embedding_type == "absolute":
             return None
@@ -118,6 +121,7 @@ class AlbertLayer(nn.Layer):
         self.ffn_output = Linear(config.intermediate_size, config.hidden_size)
         self.activation = get_activation(config.hidden_act)
 
+    @as_is_in_static_graphs
     def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=True):
         # No dropout after the feed-forward block: transformers (and the original) have none.
         attention_output, probs = self.attention(hidden_states, attention_mask, head_mask, output_attentions)
@@ -131,6 +135,7 @@ class AlbertLayerGroup(nn.Layer):
         super().__init__()
         self.albert_layers = nn.LayerList([AlbertLayer(config) for _ in range(config.inner_group_num)])
 
+    @as_is_in_static_graphs
     def forward(self, hidden_states, attention_mask, head_masks, output_attentions):
         attentions = []
         for layer, head_mask in zip(self.albert_layers, head_masks):
