@@ -191,3 +191,29 @@ def test_cli_export(deploy_root, tmp_path, capsys):
     assert read_meta(out)["task"] == "question-answering"
     assert cli_main(["export", str(tmp_path / "nope"), str(tmp_path / "x")]) == 2
     assert "model directory not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("family", ["albert", "bert"])
+def test_to_static_transforms_no_layer_forward_per_call(deploy_root, tmp_path, monkeypatch, family):
+    """paddle.jit.to_static's source transformer caches by function object, and a bound method is a new one
+    at every call: unmarked, each Linear, LayerNorm, Dropout and encoder layer call was transformed anew (579
+    transformations for a tiny 12-layer-call ALBERT). The layers branch on Python values only and are run as
+    they are; what is left is transformed once per export (two traces with ONNX)."""
+    from paddle.jit.dy2static import program_translator
+
+    transformed = []
+    real = program_translator.FunctionCache._convert
+
+    def convert(self, func):
+        transformed.append(getattr(func, "__qualname__", repr(func)))
+        return real(self, func)
+
+    monkeypatch.setattr(program_translator.FunctionCache, "_convert", convert)
+    export_model(make_model_dir(deploy_root, family, "sequence-classification"), str(tmp_path / "out"), onnx=True)
+    assert transformed  # the transformer did run (on the heads and models)
+    per_call = [name for name in transformed if name.split(".")[0] in
+                ("Linear", "LayerNorm", "Dropout", "Embedding", "TransformerLayer", "TransformerSelfAttention",
+                 "TransformerSelfOutput", "TransformerAttention", "TransformerIntermediate", "AlbertLayer",
+                 "AlbertAttention", "AlbertLayerGroup")]
+    assert not per_call, sorted(set(per_call))
+    assert max(transformed.count(name) for name in set(transformed)) <= 2, transformed
