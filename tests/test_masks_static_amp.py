@@ -101,6 +101,28 @@ def test_exports_to_a_static_graph_with_dynamic_batch_and_length(family, class_n
         np.testing.assert_allclose(loaded(*args).numpy(), expected, atol=1e-5)
 
 
+class _StaticLoss(paddle.nn.Layer):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs):
+        return self.model(**inputs).loss
+
+
+@pytest.mark.parametrize("family,class_name", [("bert", "BertForSequenceClassification"),
+                                               ("albert", "AlbertForTokenClassification"),
+                                               ("roberta", "RobertaForQuestionAnswering")])
+def test_losses_in_a_static_graph_equal_dygraphs(family, class_name):
+    """A model called with labels inside paddle.jit.to_static(full_graph=True) (its source transformer rebuilt
+    the loss with a default argument it could not resolve: NameError)."""
+    model = tiny(family, class_name)
+    inputs = T.to_paddle(T.make_inputs(family, class_name, model.config.vocab_size))
+    expected = float(model(**inputs).loss)
+    static = paddle.jit.to_static(_StaticLoss(model), full_graph=True)
+    assert abs(float(static(inputs)) - expected) <= 1e-5 * max(1.0, abs(expected))
+
+
 @pytest.mark.parametrize("family,class_name", FAMILIES)
 def test_bf16_autocast_trains_close_to_fp32(family, class_name):
     model = tiny(family, class_name)

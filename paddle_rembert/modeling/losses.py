@@ -2,11 +2,12 @@
 import paddle
 import paddle.nn.functional as F
 
-IGNORE_INDEX = -100
 
+def cross_entropy(logits, labels, ignore_index=-100):
+    """Mean cross-entropy over the labels that are not ``ignore_index`` (``[N, C]``, ``[N]``).
 
-def cross_entropy(logits, labels, ignore_index=IGNORE_INDEX):
-    """Mean cross-entropy over the labels that are not ``ignore_index`` (``[N, C]``, ``[N]``)."""
+    The default is a literal: ``paddle.jit.to_static`` rebuilds the function where a module constant
+    there is not defined (``NameError`` for any model called with labels in a static graph)."""
     labels = labels.reshape([-1]).astype("int64")
     logits = logits.reshape([-1, logits.shape[-1]])
     valid = labels != ignore_index
