@@ -89,8 +89,8 @@ def test_a_destination_that_is_a_link_to_a_directory_is_written_where_it_points(
     big_disk.mkdir(parents=True)
     link = tmp_path / "converted"
     link.symlink_to(big_disk, target_is_directory=True)
-    for extra in ([], ["--overwrite"]):
-        assert cli_main(["convert", model, str(link), "--to", "torch"] + extra) == 0, capsys.readouterr().err
+    for dst, extra in ((str(link), []), (str(link), ["--overwrite"]), (f"{link}/", ["--overwrite"])):
+        assert cli_main(["convert", model, dst, "--to", "torch"] + extra) == 0, capsys.readouterr().err
         assert link.is_symlink() and os.readlink(link) == str(big_disk)  # the link is kept ...
         assert (big_disk / "config.json").is_file()                      # ... and the output is where it points
         assert sorted(os.listdir(tmp_path)) == ["big-disk", "converted"]
@@ -274,6 +274,8 @@ def test_string_arguments_keep_the_text_written(tmp_path):
     assert (args.output_dir, args.model_name_or_path, args.seed) == ("2024-01-01_run", "1_000", 16)
     with pytest.raises(PaddleRembertError, match="max_steps must be an integer, got '2024-01-01'"):
         from_yaml(str(recipe), ["max_steps=2024-01-01"])
+    with pytest.raises(PaddleRembertError, match="num_train_epochs must be a number, got 1000000"):
+        from_yaml(str(recipe), ["num_train_epochs=1" + "0" * 400])  # beyond float's range: one line, not a crash
 
 
 

@@ -133,7 +133,8 @@ def cpu_emulates_bf16(cpuinfo="/proc/cpuinfo"):
 
 def _decide():
     # PADDLE_REMBERT_BF16=emulate: on an AVX-512 CPU without AVX512-BF16, oneDNN's emulated bf16 (slower than
-    # fp32, the same numbers as a bf16 CPU): for checking bf16 code and recipes on such a machine, as the tests do
+    # fp32; the same rounding, sums at most in another order): for checking bf16 code on such a machine, as the
+    # tests do
     emulate = os.environ.get("PADDLE_REMBERT_BF16", "").lower() == "emulate" and cpu_emulates_bf16()
     if not (cpu_has_bf16() or emulate):
         _STATE["error"] = "this CPU has no AVX512-BF16 / AMX-BF16"

@@ -110,7 +110,8 @@ def atomic_dir(dst, overwrite=True):
     writing into it would: replacing the link itself would leave the output beside the link and the
     old output where the link pointed.
     """
-    dst = os.path.realpath(dst) if os.path.islink(dst) else os.path.abspath(dst)
+    dst = os.path.abspath(dst)  # also drops a trailing slash, after which islink would see the target
+    dst = os.path.realpath(dst) if os.path.islink(dst) else dst
     parent = os.path.dirname(dst)
     _make_parent(parent)
     remove_stale_temporaries(dst)

@@ -258,7 +258,10 @@ def check_types(values, source):
                     pass
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
             if ok:
-                out[key] = float(value)
+                try:
+                    out[key] = float(value)
+                except OverflowError:  # an integer beyond float's range
+                    ok = False
         elif kind is str:
             ok = isinstance(value, str) or isinstance(value, (int, float)) and not isinstance(value, bool)
             if ok:

@@ -315,8 +315,8 @@ def preflight(args, task, tokenizer):
                                  f"adds {specials} special tokens to a sentence pair")
     config = AutoConfig.from_pretrained(args.model_name_or_path)
     if args.model_type is not None and config.model_type != args.model_type:
-        raise PaddleRembertError(f"model_type {args.model_type} but {args.model_name_or_path} is a "
-                                 f"{config.model_type!r} model (its config.json)")
+        raise PaddleRembertError(f"model_type {args.model_type} but {args.model_name_or_path} holds a model of "
+                                 f"type {config.model_type} (its config.json)")
     limit = config.max_sequence_length
     if limit is not None and args.max_seq_length > limit:
         notes.append(f"max_seq_length {args.max_seq_length} is more than {args.model_name_or_path}'s config "
