@@ -516,6 +516,18 @@ def test_evaluation_files_are_read_before_training(setup, tmp_path):
     assert not (tmp_path / "short").exists()
 
 
+def test_each_evaluation_split_is_read_once(setup, tmp_path, monkeypatch):
+    """The rows checked at start-up are the ones evaluated: dev and test are not read again."""
+    from paddle_rembert.data.tasks import XnliTask
+
+    reads = []
+    real = XnliTask._read_eval
+    monkeypatch.setattr(XnliTask, "_read_eval", lambda self, *a: (reads.append(a[1]), real(self, *a))[1])
+    results = run(args_for(setup, tmp_path / "run", max_steps=2, eval_step=2, save_steps=2, select_on="de"))
+    assert sorted(reads) == ["dev", "test"]
+    assert set(results["dev"]["languages"]) == {"en", "de", "fr"}  # selection on de; evaluation on every language
+
+
 def test_a_damaged_trainer_state_or_selection_is_named(setup, tmp_path):
     out = tmp_path / "run"
     run(args_for(setup, out, do_eval=False, max_steps=4, eval_step=2, save_steps=2, save_total_limit=1))

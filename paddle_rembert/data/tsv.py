@@ -103,11 +103,12 @@ def iter_rows(path: str, header: Tuple[str, ...], what: str) -> Iterator[Tuple[i
             if not first:
                 raise PaddleRembertError(f"{path}: the file is empty; expected the {what} "
                                          f"with the header {_show(header)}")
-            if "\r" in first.rstrip("\r\n"):  # the whole file, when its lines end in \r alone
+            first = first.rstrip("\r\n")
+            if "\r" in first:  # the whole file, when its lines end in \r alone
                 raise PaddleRembertError(f"{path}:1: a carriage return (\\r) inside the header line: lines that "
                                          f"end in \\r alone (classic Mac) are not read; save the file with \\n "
                                          f"or \\r\\n line endings")
-            found = tuple(first.rstrip("\r\n").split("\t"))
+            found = tuple(first.split("\t"))
             if found != header:
                 raise PaddleRembertError(f"{path}:1: wrong header for the {what}: expected "
                                          f"{_show(header)}, found {_show(found, limit=300)}")

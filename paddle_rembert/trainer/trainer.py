@@ -44,7 +44,8 @@ def run(args):
     set_num_threads(args.threads, env.world_size)
     task = get_task(args.task)
     tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
-    notes = preflight(args, task, tokenizer)  # every rank, before any rank writes: nothing is lost to a late error
+    # every rank, before any rank writes: nothing is lost to a late error; the evaluation rows are read here, once
+    notes, evaluated = preflight(args, task, tokenizer)
     distributed.barrier(env)
     if env.is_main:
         prepare_output_dir(args)
@@ -58,15 +59,16 @@ def run(args):
         logger.warning("%s", note)
     model_dir = args.model_name_or_path
     if args.do_train:
-        model_dir = train(args, env, task, tokenizer)
+        model_dir = train(args, env, task, tokenizer, evaluated["dev"])
     if args.do_eval:
-        return final_evaluation(args, env, task, tokenizer, model_dir)
+        return final_evaluation(args, env, task, tokenizer, model_dir, evaluated)
     return None
 
 
 # -- training ----------------------------------------------------------------------------------
-def train(args, env, task, tokenizer):
-    """The training loop; returns the directory of the selected (best-on-dev) model."""
+def train(args, env, task, tokenizer, dev_examples):
+    """The training loop (``dev_examples``: ``{language: examples}`` of dev); returns the directory of the
+    selected (best-on-dev) model."""
     seed_everything(args.seed)
     model = load_model(args, task)
     if args.recompute:
@@ -75,7 +77,9 @@ def train(args, env, task, tokenizer):
 
     train_examples, _ = task.load_train(args.data_dir, args.train_languages)  # the reader logs skipped rows
     train_data = encode(tokenizer, train_examples, args, env, "train")
-    dev = load_eval_set(task, tokenizer, args, env, "dev", None if args.select_on == "all" else [args.select_on])
+    if args.select_on != "all":  # preflight checked that dev has it
+        dev_examples = {args.select_on: dev_examples[args.select_on]}
+    dev = load_eval_set(tokenizer, args, env, "dev", dev_examples)
 
     sampler = TrainBatchSampler(len(train_data), args.train_batch_size, env.world_size, env.rank, args.seed,
                                 lengths=train_data.lengths if args.group_by_length else None)
@@ -270,7 +274,8 @@ def _inside(path, directory):
 
 
 def preflight(args, task, tokenizer):
-    """Check what would otherwise fail late; returns warnings to log once logging is set up.
+    """Check what would otherwise fail late; returns warnings to log once logging is set up, and the
+    evaluation rows read (``{split: {language: examples}}``), which the run uses rather than read them again.
 
     * every data file the run needs (training languages; dev for selection; dev and test for
       do_eval) exists;
@@ -322,7 +327,7 @@ def preflight(args, task, tokenizer):
         notes.append(f"max_seq_length {args.max_seq_length} is more than {args.model_name_or_path}'s config "
                      f"allows (its position table): using {limit}")
         args.max_seq_length = limit
-    return notes
+    return notes, evaluated
 
 
 def prepare_output_dir(args):
@@ -341,8 +346,9 @@ def prepare_output_dir(args):
 
 
 # -- evaluation ------------------------------------------------------------------------------------
-def final_evaluation(args, env, task, tokenizer, model_dir):
-    """The selected model on every dev and test language: eval_results.json and predictions_<split>.tsv."""
+def final_evaluation(args, env, task, tokenizer, model_dir, evaluated):
+    """The selected model on every dev and test language (``evaluated``: ``{split: {language: examples}}``):
+    eval_results.json and predictions_<split>.tsv."""
     model = AutoModelForSequenceClassification.from_pretrained(model_dir, strict=True)
     label_map = task_label_map(model.config, task, model_dir)
     selection = os.path.join(model_dir, checkpoint.SELECTION_FILE)
@@ -353,7 +359,7 @@ def final_evaluation(args, env, task, tokenizer, model_dir):
     pad_id = tokenizer.pad_token_id
     out = {}
     for split in ("dev", "test"):
-        eval_set = load_eval_set(task, tokenizer, args, env, split, None)
+        eval_set = load_eval_set(tokenizer, args, env, split, evaluated[split])
         results, predictions = evaluate(model, eval_set, env, args.eval_batch_size, pad_id, args.amp, task.name,
                                         step, label_map)
         out[split] = results
@@ -398,8 +404,7 @@ def encode(tokenizer, examples, args, env, what):
         return encode_examples(tokenizer, examples, args.max_seq_length, bar)
 
 
-def load_eval_set(task, tokenizer, args, env, split, languages):
-    examples = task.load_eval(args.data_dir, split, languages)
+def load_eval_set(tokenizer, args, env, split, examples):
     total = sum(len(exs) for exs in examples.values())
     with tqdm(total=total, desc=f"tokenize {split}", unit="pair", disable=not env.is_main) as bar:
         encoded = {lang: encode_examples(tokenizer, exs, args.max_seq_length, bar) for lang, exs in examples.items()}
