@@ -278,6 +278,19 @@ def test_string_arguments_keep_the_text_written(tmp_path):
         from_yaml(str(recipe), ["num_train_epochs=1" + "0" * 400])  # beyond float's range: one line, not a crash
 
 
+def test_integers_are_read_as_written(tmp_path):
+    """YAML 1.1 reads 010 as octal 8 and 1:30 as 90: a zero-padded number is decimal, 1:30 is refused."""
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("do_train: true\nmodel_name_or_path: m\nseed: 010\nnum_train_epochs: 03\nmax_steps: -001\nlogging_steps: 0x10\n")
+    args = from_yaml(str(recipe))
+    assert (args.seed, args.num_train_epochs, args.max_steps, args.logging_steps) == (10, 3.0, -1, 16)
+    assert type(args.seed) is int and type(args.num_train_epochs) is float
+    with pytest.raises(PaddleRembertError, match="seed must be an integer, got 1:30$"):
+        from_yaml(str(recipe), ["seed=1:30"])
+    with pytest.raises(PaddleRembertError, match="learning_rate must be a number, got 1:30.5$"):
+        from_yaml(str(recipe), ["learning_rate=1:30.5"])
+
+
 
 def test_the_global_threads_flag_reaches_the_trainer(monkeypatch):
     """``paddle-rembert --threads N train``: the trainer sets the threads itself, from its arguments."""

@@ -9,6 +9,7 @@ Both build one :class:`TrainingArguments`; nothing else in the trainer parses an
 """
 import dataclasses
 import math
+import re
 import typing
 from dataclasses import dataclass, field
 from typing import List, Optional
@@ -220,6 +221,20 @@ def _one_line(error):
     return " ".join(part.strip() for part in str(error).splitlines() if part.strip()) or type(error).__name__
 
 
+def _sexagesimal(number):
+    """YAML 1.1 reads ``1:30`` as 90; no argument is written so, so it is refused rather than guessed."""
+    return ":" in (getattr(number, "source", None) or "")
+
+
+def _as_written(number):
+    """A plain ``int`` / ``float``; a zero-padded integer is decimal, as YAML 1.2 and a reader take it:
+    ``seed: 010`` is 10, not YAML 1.1's octal 8 (``0x10`` stays 16)."""
+    if not isinstance(number, int):
+        return float(number)
+    source = (getattr(number, "source", None) or "").replace("_", "")
+    return int(source, 10) if re.fullmatch(r"[-+]?0[0-9]+", source) else int(number)
+
+
 def _describe(kind):
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string",
             list: "a list of strings (or one comma-separated string)"}[kind]
@@ -247,19 +262,19 @@ def check_types(values, source):
         elif kind is bool:
             ok = isinstance(value, bool)
         elif kind is int:
-            ok = isinstance(value, int) and not isinstance(value, bool)
+            ok = isinstance(value, int) and not isinstance(value, bool) and not _sexagesimal(value)
             if ok:
-                out[key] = int(value)
+                out[key] = _as_written(value)
         elif kind is float:
             if isinstance(value, str):  # YAML 1.1 reads 1e-5 (no dot) as a string
                 try:
                     out[key] = value = float(value)
                 except ValueError:
                     pass
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and not _sexagesimal(value)
             if ok:
                 try:
-                    out[key] = float(value)
+                    out[key] = float(_as_written(value))
                 except OverflowError:  # an integer beyond float's range
                     ok = False
         elif kind is str:
@@ -271,7 +286,8 @@ def check_types(values, source):
         else:  # pragma: no cover - a field type this check does not know
             ok = True
         if not ok:
-            problems.append(f"{key} must be {_describe(kind)}{' or null' if optional else ''}, got {value!r}")
+            written = getattr(value, "source", None) or repr(value)
+            problems.append(f"{key} must be {_describe(kind)}{' or null' if optional else ''}, got {written}")
     if problems:
         raise PaddleRembertError(f"{source}: " + "; ".join(problems))
     return out
