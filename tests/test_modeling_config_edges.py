@@ -140,3 +140,57 @@ def test_electra_summary_activation_names(saved, act):
     inputs = T.make_inputs("electra", "ElectraForMultipleChoice", torch_model.config.vocab_size)
     with torch.no_grad():
         assert_outputs_match(*run_pair(torch_model, model, inputs))
+
+
+DECODER_CAPABLE = [(f, c) for f, c in T.ALL_CLASSES if f != "albert"]  # transformers' ALBERT has no decoder
+
+
+@pytest.mark.parametrize("family,class_name", DECODER_CAPABLE)
+def test_a_decoder_heads_tuple_carries_its_backbones_cache_and_cross_attentions(saved, family, class_name):
+    """transformers' head tuple is the head's fields, then its backbone's tuple after the sequence (and pooled)
+    output: a decoder's cache (BERT, RoBERTa and RemBERT follow ``config.use_cache``) and cross-attentions
+    come with it, though the head's output class has no field for them."""
+    torch_model, path = saved(family, class_name, "safetensors", is_decoder=True, add_cross_attention=True)
+    model = getattr(pr, class_name).from_pretrained(path)
+    inputs = T.make_inputs(family, class_name, torch_model.config.vocab_size, num_labels=torch_model.config.num_labels)
+    kwargs = dict(return_dict=False, output_attentions=True, output_hidden_states=True)
+    if "encoder_hidden_states" in T.forward_arguments(family, class_name):
+        batch = inputs["input_ids"].shape[0]
+        rng = np.random.RandomState(5)
+        inputs["encoder_hidden_states"] = rng.randn(batch, 4, torch_model.config.hidden_size).astype("float32")
+        inputs["encoder_attention_mask"] = np.array([[1, 1, 1, 0]] * batch, dtype=np.int64)
+        _tuples_match(torch_model(**T.to_torch(inputs), **kwargs), model(**T.to_paddle(inputs), **kwargs))
+        return
+    t_tuple, p_tuple = torch_model(**T.to_torch(inputs), **kwargs), model(**T.to_paddle(inputs), **kwargs)
+    # with nothing to cross-attend to, the cross-attentions are empty; transformers 4.46 lists each layer's
+    # self-attention cache there instead (its encoder appends the layer's third output, which is the cache)
+    assert p_tuple[-1] == () and [len(c) for c in t_tuple[-1]] == [2] * torch_model.config.num_hidden_layers
+    _tuples_match(t_tuple[:-1], p_tuple[:-1])
+
+
+@pytest.mark.parametrize("family,class_name,labels", [
+    ("electra", "ElectraForPreTraining", [[0, 1, -100, 0, -100, 1, 0, 1, 1]]),
+    ("bert", "BertForSequenceClassification", [[1, -100, 0]]),
+])
+def test_binary_cross_entropy_takes_every_label_as_transformers_does(saved, family, class_name, labels):
+    """transformers' BCE losses read -100 as a label; Paddle's own BCE skips it (loss 0 there)."""
+    torch_model, path = saved(family, class_name, "safetensors", problem_type="multi_label_classification")
+    model = getattr(pr, class_name).from_pretrained(path)
+    inputs = T.make_inputs(family, class_name, torch_model.config.vocab_size, with_labels=False)
+    batch = inputs["input_ids"].shape[0]
+    labels = np.array(labels * batch, dtype=np.float32 if "Sequence" in class_name else np.int64)
+    inputs["labels"] = labels[:, :inputs["input_ids"].shape[1]] if "Sequence" not in class_name else labels
+    for mask in (True, False):
+        case = dict(inputs) if mask else {k: v for k, v in inputs.items() if k != "attention_mask"}
+        if not mask:  # no padding either: without a mask ours masks the padding id, transformers does not
+            case["input_ids"] = np.where(inputs["attention_mask"] == 1, inputs["input_ids"], 5)
+        t_out, p_out = run_pair(torch_model, model, case)
+        np.testing.assert_allclose(float(p_out.loss), t_out.loss.item(), rtol=1e-5)
+        torch_model.zero_grad()
+        t_out.loss.backward()
+        p_out.loss.backward()
+        t_grads, p_grads = T.torch_grads(torch_model), T.paddle_grads(model, model.linear_weight_keys())
+        diffs, _ = T.max_abs_diff(t_grads, p_grads)
+        scale = max(float(np.abs(g).max()) for g in t_grads.values())
+        assert max(diffs.values()) <= GRAD_RTOL * scale
+        model.clear_gradients()

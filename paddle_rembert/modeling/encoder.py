@@ -222,7 +222,9 @@ class TransformerEncoder(nn.Layer):
             tuple(cache) if use_cache else None,
             tuple(all_hidden) if output_hidden_states else None,
             tuple(like(p, hidden_states) for p in all_attentions) if output_attentions else None,
-            tuple(all_cross) if output_attentions and self.config.add_cross_attention else None,
+            # as transformers: empty (not None) when the layers could cross-attend but had nothing to attend to
+            tuple(p for p in all_cross if p is not None) if output_attentions and self.config.add_cross_attention
+            else None,
         )
 
 
@@ -350,7 +352,7 @@ class CrossAttendingMaskedLMHead:
         logits = self.lm_head(outputs.last_hidden_state)
         return self.wrap_output(MaskedLMOutput(
             loss=token_loss(logits, labels), logits=logits, hidden_states=outputs.hidden_states,
-            attentions=outputs.attentions), return_dict)
+            attentions=outputs.attentions), return_dict, outputs)
 
 
 class CausalLMHead:

@@ -48,7 +48,7 @@ class SequenceClassificationHead:
         loss = sequence_classification_loss(self.config, logits, labels)
         return self.wrap_output(SequenceClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions),
-            return_dict)
+            return_dict, outputs)
 
 
 class MaskedLMHead:
@@ -63,7 +63,7 @@ class MaskedLMHead:
         logits = self.lm_head(outputs.last_hidden_state)
         return self.wrap_output(MaskedLMOutput(
             loss=token_loss(logits, labels), logits=logits, hidden_states=outputs.hidden_states,
-            attentions=outputs.attentions), return_dict)
+            attentions=outputs.attentions), return_dict, outputs)
 
 
 class TokenClassificationHead:
@@ -78,7 +78,7 @@ class TokenClassificationHead:
         logits = self.classifier(self.dropout(outputs.last_hidden_state))
         return self.wrap_output(TokenClassifierOutput(
             loss=token_loss(logits, labels), logits=logits, hidden_states=outputs.hidden_states,
-            attentions=outputs.attentions), return_dict)
+            attentions=outputs.attentions), return_dict, outputs)
 
 
 class QuestionAnsweringHead:
@@ -95,7 +95,7 @@ class QuestionAnsweringHead:
         return self.wrap_output(QuestionAnsweringModelOutput(
             loss=span_loss(start_logits, end_logits, start_positions, end_positions),
             start_logits=start_logits, end_logits=end_logits, hidden_states=outputs.hidden_states,
-            attentions=outputs.attentions), return_dict)
+            attentions=outputs.attentions), return_dict, outputs)
 
 
 class MultipleChoiceHead:
@@ -120,7 +120,7 @@ class MultipleChoiceHead:
         loss = None if labels is None else cross_entropy(logits, labels)
         return self.wrap_output(MultipleChoiceModelOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions),
-            return_dict)
+            return_dict, outputs)
 
 
 class TiedLMDecoder(nn.Layer):

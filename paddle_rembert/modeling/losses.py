@@ -17,6 +17,13 @@ def cross_entropy(logits, labels, ignore_index=-100):
     return (nll * valid).sum() / valid.sum()
 
 
+def binary_cross_entropy(logits, labels):
+    """Elementwise ``softplus(x) - x * y``: PyTorch's ``BCEWithLogitsLoss`` for every label. Paddle's
+    ``binary_cross_entropy_with_logits`` gives 0 where a label is -100, which transformers' losses
+    do not skip; ``softplus``' gradient at 0 is 0.5, as PyTorch's."""
+    return F.softplus(logits) - logits * labels
+
+
 def sequence_classification_loss(config, logits, labels):
     """transformers' rule: regression for one label, else single- or multi-label by label dtype.
 
@@ -40,7 +47,7 @@ def sequence_classification_loss(config, logits, labels):
         return F.mse_loss(logits32, labels)
     if config.problem_type == "single_label_classification":
         return cross_entropy(logits32, labels)
-    return F.binary_cross_entropy_with_logits(logits32, labels.astype("float32"))
+    return binary_cross_entropy(logits32, labels.astype("float32")).mean()
 
 
 def span_loss(start_logits, end_logits, start_positions, end_positions):
@@ -71,8 +78,8 @@ def replaced_token_loss(logits, labels, attention_mask=None):
     length = logits.shape[-1]
     logits = logits.reshape([-1, length]).astype("float32")
     labels = labels.reshape([-1, length]).astype("float32")
+    bce = binary_cross_entropy(logits, labels)
     if attention_mask is None:
-        return F.binary_cross_entropy_with_logits(logits, labels)
+        return bce.mean()
     active = (attention_mask.reshape([-1, length]) == 1).astype("float32")
-    bce = F.binary_cross_entropy_with_logits(logits, labels, reduction="none")
     return (bce * active).sum() / active.sum()

@@ -25,6 +25,8 @@ def _lazy_init_active():
 
 
 FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")  # what from_pretrained(dtype=...) casts to
+# A backbone's tuple after its sequence (and pooled) output, in transformers' order; a head's tuple ends with it.
+BACKBONE_TUPLE_TAIL = ("past_key_values", "hidden_states", "attentions", "cross_attentions")
 
 
 class PretrainedModel(nn.Layer):
@@ -153,10 +155,20 @@ class PretrainedModel(nn.Layer):
         """Positions when the caller gives none: ``past_length, past_length + 1, ...`` (RoBERTa overrides)."""
         return default_position_ids(shape, past_length)
 
-    def wrap_output(self, output, return_dict):
+    def wrap_output(self, output, return_dict, backbone=None):
+        """``output``, or its tuple when ``return_dict`` is False (default: ``config.return_dict``).
+
+        A head gives its ``backbone``'s outputs: transformers' head tuple is the head's own fields, then the
+        backbone's tuple after the states the head read, so a decoder's cache and cross-attentions come with
+        it even where the head's output class has no field for them."""
         if return_dict is None:
             return_dict = getattr(self.config, "return_dict", True)
-        return output if return_dict else output.to_tuple()
+        if return_dict:
+            return output
+        if backbone is None:
+            return output.to_tuple()
+        own = tuple(value for key, value in output.items() if key not in BACKBONE_TUPLE_TAIL)
+        return own + tuple(backbone[key] for key in BACKBONE_TUPLE_TAIL if key in backbone)
 
     def wrap_pooled_output(self, output, return_dict, tuple_order):
         """:meth:`wrap_output` for a backbone with a pooler: transformers' tuple keeps the pooled slot even when

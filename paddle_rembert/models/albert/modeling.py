@@ -271,7 +271,7 @@ class AlbertForPreTraining(_AlbertWithMLMHead):
             loss = cross_entropy(prediction_scores, labels) + cross_entropy(sop_scores, sentence_order_label)
         return self.wrap_output(AlbertForPreTrainingOutput(
             loss=loss, prediction_logits=prediction_scores, sop_logits=sop_scores,
-            hidden_states=outputs.hidden_states, attentions=outputs.attentions), return_dict)
+            hidden_states=outputs.hidden_states, attentions=outputs.attentions), return_dict, outputs)
 
 
 class AlbertForMaskedLM(MaskedLMHead, _AlbertWithMLMHead):

@@ -151,7 +151,7 @@ class BertForPreTraining(BertPreTrainedModel):
                                                                               next_sentence_label)
         return self.wrap_output(BertForPreTrainingOutput(
             loss=loss, prediction_logits=prediction_scores, seq_relationship_logits=seq_relationship_score,
-            hidden_states=outputs.hidden_states, attentions=outputs.attentions), return_dict)
+            hidden_states=outputs.hidden_states, attentions=outputs.attentions), return_dict, outputs)
 
 
 class BertLMHeadModel(CausalLMHead, _BertWithMLMHead):
@@ -183,7 +183,7 @@ class BertForNextSentencePrediction(BertPreTrainedModel):
         logits = self.cls(outputs.pooler_output)
         return self.wrap_output(NextSentencePredictorOutput(
             loss=next_sentence_loss(logits, labels), logits=logits, hidden_states=outputs.hidden_states,
-            attentions=outputs.attentions), return_dict)
+            attentions=outputs.attentions), return_dict, outputs)
 
 
 class BertForSequenceClassification(SequenceClassificationHead, BertPreTrainedModel):

@@ -167,7 +167,7 @@ class ElectraForPreTraining(ElectraPreTrainedModel):
         logits = self.discriminator_predictions(outputs.last_hidden_state)
         return self.wrap_output(ElectraForPreTrainingOutput(
             loss=replaced_token_loss(logits, labels, attention_mask), logits=logits,
-            hidden_states=outputs.hidden_states, attentions=outputs.attentions), return_dict)
+            hidden_states=outputs.hidden_states, attentions=outputs.attentions), return_dict, outputs)
 
 
 class _ElectraGenerator(ElectraPreTrainedModel):
