@@ -429,7 +429,8 @@ def test_bad_input_raises_clear_errors(toks, workdir, tmp_path):
         (lambda: ours.convert_ids_to_tokens([10 ** 6]), r"token id 1000000 is out of range"),
         (lambda: AutoTokenizer.from_pretrained(tmp_path / "missing"), r"tokenizer directory not found: .*missing"),
         (lambda: AlbertTokenizer(str(tmp_path / "nope.model")), r"SentencePiece model file not found: .*nope\.model"),
-    ]
+    ] + [(lambda call=call: call("a\ud800b"), r"text 'a\\ud800b' holds a lone surrogate \(U\+D800\)")
+         for call in (ours, lambda t: ours([t]), ours.tokenize, lambda t: ours("x", t, return_offsets_mapping=True))]
     for call, pattern in cases:
         with pytest.raises(PaddleRembertError, match=pattern):
             call()

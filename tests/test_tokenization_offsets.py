@@ -84,6 +84,43 @@ def test_wordpiece_offsets_match_fast(dirs, options):
     assert bad == [] and compared > 0.8 * len(TEXTS)
 
 
+@pytest.mark.parametrize("name", ["bert", "albert", "rembert", "roberta"])
+@pytest.mark.parametrize("special", [False, True])
+def test_added_tokens_spans_cover_the_whitespace_they_strip(dirs, name, special):
+    """An added token's span covers the whitespace its lstrip and rstrip took, on either side, as the fast
+    tokenizers count it (RoBERTa's trims it off again)."""
+    texts = ["a <ent> b", "a  <ent>  b", "<ent> b", "a <ent>", "a\t<ent>\nb", "x<ent>y", "a <ent> <ent> b",
+             " <ent> ", "a <x> b", "a <x> <ent> b"]
+    compared = 0
+    for lstrip, rstrip in ((True, True), (True, False), (False, True)):
+        ours, fast = pair_of(name, dirs)
+        for tok in (ours, fast):
+            added = [transformers.AddedToken("<ent>", lstrip=lstrip, rstrip=rstrip, normalized=False),
+                     transformers.AddedToken("<x>", lstrip=rstrip, rstrip=lstrip, normalized=False)]
+            if special:
+                tok.add_special_tokens({"additional_special_tokens": added})
+            else:
+                tok.add_tokens(added)
+        n, bad = compare_details(ours, fast, texts, add_special_tokens=False)
+        assert bad == []
+        compared += n
+    assert compared >= 2 * len(texts)  # the SentencePiece slow and fast tokenizers part on some ids
+
+
+@pytest.mark.parametrize("options", [dict(do_lower_case=False), dict(strip_accents=False)])
+def test_wordpiece_offsets_of_marks_that_nfc_leaves_alone(dirs, options):
+    """A combining mark after punctuation (or any base it does not compose with) has its own span, also where
+    NFC composes elsewhere in the word or reorders the marks; random strings of bases and marks."""
+    ours, fast = pair_of("bert", dirs, **options)
+    rng = np.random.RandomState(3)
+    pieces = list("ea.?/xE-") + ["\u00e9", "\u1100", "\u1161", "\u11a8"] + \
+        ["\u0301", "\u0327", "\u0300", "\u0308", "\u0323", "\u0302"]
+    texts = ["Cafe\u0301.\u0301", "\u00e9?\u0300", "a.\u0301\u0327b", "\u1100\u1161\u11a8/\u0300x"] + [
+        "".join(rng.choice(pieces, size=rng.randint(1, 9))) for _ in range(600)]
+    compared, bad = compare_details(ours, fast, texts)
+    assert bad == [] and compared > 0.9 * len(texts)
+
+
 @pytest.mark.parametrize("add_prefix_space", [False, True])
 def test_bpe_offsets_match_fast(dirs, add_prefix_space):
     ours, fast = pair_of("roberta", dirs, add_prefix_space=add_prefix_space)

@@ -350,8 +350,9 @@ class PreTrainedTokenizer(TransformersApiMixin):
         """``[(ids, offsets into the chunk, word index per token), ...]`` (backend; offsets and word ids)."""
         raise PaddleRembertError(f"{type(self).__name__} cannot return offsets or word ids")
 
-    # fast SentencePiece tokenizers: an lstrip token's span ([MASK]) covers the whitespace it took
-    added_token_offsets_include_stripped = False
+    # the fast tokenizers (not RoBERTa's, which trims offsets): an added token's span covers the whitespace its
+    # lstrip / rstrip took
+    added_token_offsets_include_stripped = True
 
     def _finish_offsets(self, ids, offsets):
         """Hook: adjust one sequence's offsets in place once they index the original text (RoBERTa trims spaces)."""

@@ -161,6 +161,8 @@ class BPETokenizer(PreTrainedTokenizer):
     def _encode_chunks(self, chunks):
         return self._encode_words_cached(chunks, self.pat.findall, self._pretoken_tokens)
 
+    added_token_offsets_include_stripped = False  # RobertaTokenizerFast trims them off again
+
     def _encode_chunks_detailed(self, chunks):
         """Ids, untrimmed character offsets and pre-token word ids per chunk (trimmed in :meth:`_finish_offsets`)."""
         return [self._encode_chunk_detailed(c) for c in chunks]

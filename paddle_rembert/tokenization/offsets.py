@@ -16,7 +16,7 @@ def split_with_positions(tok, text, split):
     """The reference's added-token split of ``text``, each chunk with the original index of each character.
 
     Returns ``[(chunk, positions, added_id or None), ...]``; mirrors ``PreTrainedTokenizer._split_text``.
-    An added token's positions start with the whitespace it stripped when the fast tokenizers count it.
+    An added token's positions include the whitespace it stripped (either side) where the fast tokenizers count it.
     """
     prepared = tok._prepare_text(text)
     shift = len(prepared) - len(text)  # a prefix space maps to character 0
@@ -38,16 +38,16 @@ def split_with_positions(tok, text, split):
         prepared, pos = "".join(chars), new_pos
     if split or tok._added_re is None:
         return [(prepared, pos, None)] if prepared else []
-    # [text, positions, added id, stripped positions counted in the added token's span]
+    # [text, positions, added id, stripped positions counted in the added token's span: left, right]
     parts, last = [], 0
     for m in tok._added_re.finditer(prepared):
         if m.start() > last:
-            parts.append([prepared[last:m.start()], pos[last:m.start()], None, []])
-        parts.append([m.group(), pos[m.start():m.end()], tok._added_tokens_encoder[m.group()], []])
+            parts.append([prepared[last:m.start()], pos[last:m.start()], None, [], []])
+        parts.append([m.group(), pos[m.start():m.end()], tok._added_tokens_encoder[m.group()], [], []])
         last = m.end()
     if last < len(prepared):
-        parts.append([prepared[last:], pos[last:], None, []])
-    for i, (token, _, idx, _) in enumerate(parts):
+        parts.append([prepared[last:], pos[last:], None, [], []])
+    for i, (token, _, idx, _, _) in enumerate(parts):
         if idx is None:
             continue
         added = tok._added_tokens_decoder[idx]
@@ -55,6 +55,8 @@ def split_with_positions(tok, text, split):
         right = parts[i + 1] if i < len(parts) - 1 else None
         if added.rstrip and right and right[0]:
             cut = len(right[0]) - len(right[0].lstrip())
+            if tok.added_token_offsets_include_stripped:
+                parts[i][4] = parts[i][4] + right[1][:cut]
             right[0], right[1] = right[0][cut:], right[1][cut:]
         if added.lstrip and left and left[0]:
             keep = len(left[0].rstrip())
@@ -67,8 +69,9 @@ def split_with_positions(tok, text, split):
         elif added.single_word and right and right[0] and right[0][0] != " ":
             right[0], right[1], right[2] = token + right[0], parts[i][1] + right[1], None
             parts[i][0] = ""
-    return [(t, extra + p if idx is not None and t in tok._added_tokens_encoder else p,
-             idx if idx is not None and t in tok._added_tokens_encoder else None) for t, p, idx, extra in parts if t]
+    return [(t, left + p + right if idx is not None and t in tok._added_tokens_encoder else p,
+             idx if idx is not None and t in tok._added_tokens_encoder else None)
+            for t, p, idx, left, right in parts if t]
 
 
 def encode_detailed(tok, texts, split):

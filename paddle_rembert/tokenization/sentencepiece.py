@@ -5,6 +5,7 @@ batch encoder in one call, and only the rare chunks that need the reference's Py
 unknown piece, ALBERT's ``2000,`` pieces) are redone piece by piece.
 """
 import os
+import re
 import unicodedata
 
 import sentencepiece as spm
@@ -13,6 +14,17 @@ from ..runtime.errors import PaddleRembertError
 from ..runtime.files import atomic_open
 from .base import PreTrainedTokenizer
 from .types import AddedToken
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _refuse_surrogates(chunks):
+    """SentencePiece takes UTF-8 only: a lone surrogate (from a bad decode) is named, not a C++ cast error."""
+    for chunk in chunks:
+        m = _SURROGATE.search(chunk)
+        if m:
+            raise PaddleRembertError(f"text {chunk[:60]!r} holds a lone surrogate (U+{ord(m.group()):04X}), which "
+                                     f"is not Unicode text; SentencePiece cannot encode it")
 
 SPIECE_UNDERLINE = "\u2581"
 
@@ -152,10 +164,12 @@ class SentencePieceTokenizer(PreTrainedTokenizer):
         return pieces
 
     def _tokenize_chunk(self, text):
+        _refuse_surrogates([text])
         return self._fix_pieces(self.sp_model.encode(self._normalize(text), out_type=str))
 
     def _encode_chunks(self, chunks):
         """One C++ batch call; a chunk whose ids hold an unknown or subclass-fixed piece is redone exactly."""
+        _refuse_surrogates(chunks)
         normed = [self._normalize(c) for c in chunks] if type(self)._normalize is not SentencePieceTokenizer._normalize \
             else chunks
         ids = self.sp_model.encode(normed, out_type=int, num_threads=self.num_threads)
@@ -166,8 +180,6 @@ class SentencePieceTokenizer(PreTrainedTokenizer):
         return ids
 
     # ----------------------------------------------------------------- offsets
-    added_token_offsets_include_stripped = True
-
     def _char_kind(self, ch):
         """``"space"``, ``"gone"`` (normalised away) or ``"text"``: what one character becomes for SentencePiece."""
         if ch.isspace():
@@ -196,6 +208,7 @@ class SentencePieceTokenizer(PreTrainedTokenizer):
     def _encode_chunks_detailed(self, chunks):
         """SentencePiece's own piece spans, mapped back through :meth:`_normalize_aligned`, in the fast tokenizers'
         convention: a ``▁`` stands for the last whitespace character before its word (or the word's first character)."""
+        _refuse_surrogates(chunks)
         user_defined, out, kind_cache = self._user_defined_ids(), [], {}
         for chunk in chunks:
             norm, starts, ends = self._normalize_aligned(chunk)

@@ -80,7 +80,8 @@ def _patterns():
 
 
 def _clusters(text, spans):
-    """``[[(char, span), ...], ...]``: each base character with what NFC composes into it (marks, Hangul jamo)."""
+    """``[[(char, span), ...], ...]``: each base character with what NFC composes into it (marks, Hangul jamo);
+    a mark NFC leaves as it is (after ``.``, say) is a cluster of its own, with its own span."""
     out, prev = [], ""
     for c, span in zip(text, spans):
         if out and (unicodedata.combining(c) or len(unicodedata.normalize("NFC", prev + c)) <=
@@ -90,7 +91,19 @@ def _clusters(text, spans):
         else:
             out.append([(c, span)])
             prev = c
-    return out
+    return [part for cluster in out for part in _split_off_uncomposed(cluster)]
+
+
+def _split_off_uncomposed(cluster):
+    """The cluster cut where NFC does not compose across: at each step the shortest head whose NFC followed by
+    the rest's NFC is the NFC of both (NFC may also reorder the marks of the rest among themselves)."""
+    parts, nfc = [], lambda items: unicodedata.normalize("NFC", "".join(c for c, _ in items))
+    while cluster:
+        whole = nfc(cluster)
+        k = next(k for k in range(1, len(cluster) + 1) if nfc(cluster[:k]) + nfc(cluster[k:]) == whole)
+        parts.append(cluster[:k])
+        cluster = cluster[k:]
+    return parts
 
 
 def load_vocab(vocab_file):
