@@ -348,3 +348,75 @@ def test_truncation_stops_at_the_models_positions(tmp_path):
     ours, ref = _both("feature-extraction", str(tmp_path))
     _assert_same_nested(ours(long_text, truncation=True), ref(long_text, tokenize_kwargs={"max_length": 40},
                                                                truncation=True))
+
+
+def test_default_labels_when_config_json_has_no_id2label(tmp_path):
+    """transformers' save_pretrained leaves id2label out for the default labels; both pipelines say LABEL_i."""
+    for head, task, text in (("ForSequenceClassification", "text-classification", TEXTS[0]),
+                             ("ForTokenClassification", "token-classification", TEXTS[2])):
+        path = tmp_path / head
+        torch.manual_seed(2)
+        config = transformers.BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                         intermediate_size=64)
+        getattr(transformers, f"Bert{head}")(config).eval().save_pretrained(path)
+        for name in TOKENIZER_FILES:
+            shutil.copy(os.path.join(REAL, name), path)
+        with open(path / "config.json") as f:
+            assert "id2label" not in json.load(f)
+        ours, ref = _both(task, str(path))
+        expected = ref(text, **({"top_k": None} if task == "text-classification" else {}))
+        assert expected and {r.get("label", r.get("entity")) for r in expected} <= {"LABEL_0", "LABEL_1"}
+        _assert_same_nested(ours(text, **({"top_k": None} if task == "text-classification" else {})), expected)
+
+
+def test_token_classification_takes_the_callers_offset_mapping(real_vocab):
+    """transformers' ``offset_mapping`` argument: the caller's spans replace the tokenizer's."""
+    ours, ref = _both("token-classification", real_vocab("ForTokenClassification"))
+    text = TEXTS[2]
+    spans = [(0, 0)] + [(i, i + 1) for i in range(len(ours.tokenizer(text)["input_ids"]) - 2)] + [(0, 0)]
+    for kwargs in ({"offset_mapping": spans}, {"offset_mapping": spans, "aggregation_strategy": "simple"}):
+        expected = ref(text, **kwargs)
+        assert expected != ref(text, **{k: v for k, v in kwargs.items() if k != "offset_mapping"})
+        _assert_same_nested(ours(text, **kwargs), expected)
+    with pytest.raises(PaddleRembertError, match="offset_mapping has 3 spans, but the text has 1[0-9] tokens"):
+        ours(text, offset_mapping=spans[:3])
+
+
+def test_device_takes_transformers_spellings(real_vocab):
+    path = real_vocab("ForSequenceClassification")
+    expected = pipeline("text-classification", model=path)(TEXTS[0])
+    for device in (None, -1, "CPU"):
+        assert pipeline("text-classification", model=path, device=device)(TEXTS[0]) == expected
+    for device in (0, "cuda:0", "gpu"):
+        with pytest.raises(PaddleRembertError, match="the dygraph backend runs on 'cpu' here"):
+            pipeline("text-classification", model=path, device=device)
+    with pytest.raises(PaddleRembertError, match="device must be 'cpu' or 'gpu'"):
+        pipeline("text-classification", model=path, device="tpu")
+
+
+def test_a_too_long_input_is_told_what_its_task_takes(tmp_path):
+    """Each task's message names the argument that task takes (token classification takes no truncation)."""
+    long_text = " ".join(TEXTS * 8)
+    for head, task, call, hint in (
+            ("ForTokenClassification", "token-classification", lambda p: p(long_text),
+             "set model_max_length to at most 40 in tokenizer_config.json"),
+            ("ForMaskedLM", "fill-mask", lambda p: p("[MASK] " + long_text),
+             r"pass tokenizer_kwargs=\{'truncation': True, 'max_length': 40\}"),
+            ("Model", "feature-extraction", lambda p: p(long_text), "pass truncation=True")):
+        path = tmp_path / head
+        torch.manual_seed(1)
+        config = transformers.BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                         intermediate_size=64, max_position_embeddings=40)
+        getattr(transformers, f"Bert{head}")(config).eval().save_pretrained(path)
+        for name in TOKENIZER_FILES:
+            shutil.copy(os.path.join(REAL, name), path)
+        with pytest.raises(PaddleRembertError, match="exceeds the model's 40 positions; .*" + hint):
+            call(pipeline(task, model=str(path)))
+    config_file = tmp_path / "ForTokenClassification" / "tokenizer_config.json"
+    with open(config_file) as f:
+        config = json.load(f)
+    with open(config_file, "w") as f:
+        json.dump(dict(config, model_max_length=40), f)
+    assert pipeline("token-classification", model=str(tmp_path / "ForTokenClassification"))(long_text)  # as told
+    assert pipeline("fill-mask", model=str(tmp_path / "ForMaskedLM"))(
+        "[MASK] " + long_text, tokenizer_kwargs={"truncation": True, "max_length": 40})

@@ -31,9 +31,16 @@ def require_cuda(what):
     require(what)
 
 
-def _parse_device(device):
-    device = (device or "cpu").lower()
-    kind, _, index = device.partition(":")
+def parse_device(device):
+    """``(kind, index)`` of 'cpu', 'gpu', 'gpu:N', or transformers' spellings: None and -1 (CPU), N and 'cuda:N'."""
+    if device is None or device == -1:
+        return "cpu", 0
+    if isinstance(device, int) and not isinstance(device, bool) and device >= 0:
+        return "gpu", device
+    if not isinstance(device, str):
+        raise PaddleRembertError(f"device must be 'cpu' or 'gpu' (or 'gpu:N'), got {device!r}")
+    kind, _, index = device.lower().partition(":")
+    kind = "gpu" if kind == "cuda" else kind
     if kind not in ("cpu", "gpu"):
         raise PaddleRembertError(f"device must be 'cpu' or 'gpu' (or 'gpu:N'), got {device!r}")
     try:
@@ -67,7 +74,7 @@ class PaddleEngine:
                  mkldnn_cache_capacity=0, ir_optim=True):
         import paddle.inference as paddle_infer
 
-        kind, index = _parse_device(device)
+        kind, index = parse_device(device)
         model_file = os.path.join(export_dir, meta.get("model_file", MODEL_FILE))
         params_file = os.path.join(export_dir, meta.get("params_file", PARAMS_FILE))
         for path in (model_file, params_file):
@@ -171,7 +178,7 @@ class OnnxEngine:
                 from None
         if precision != "fp32":
             raise PaddleRembertError("the onnxruntime backend runs fp32 only")
-        kind, index = _parse_device(device)
+        kind, index = parse_device(device)
         path = onnx_path(export_dir, meta)
         self.threads = _thread_count(threads)
         options = session_options(ort, self.threads)
@@ -230,7 +237,7 @@ class Int8Engine(OnnxEngine):
     def __init__(self, export_dir, meta, device="cpu", threads=None, precision="int8", **kwargs):
         if precision != "int8":
             raise PaddleRembertError(f"Int8Engine runs int8 only, not {precision!r}")
-        if (device or "cpu").lower() != "cpu":
+        if parse_device(device)[0] != "cpu":
             raise PaddleRembertError("the int8 model runs on CPU only (device='cpu')")
         path = int8_path(export_dir, meta)
         super().__init__(export_dir, dict(meta, onnx_file=os.path.basename(path)), device="cpu", threads=threads,

@@ -143,11 +143,11 @@ def _rows(enc, count):
     return [{k: list(enc[k][i]) for k in keys} for i in range(count)]
 
 
-def _check_length(rows, max_length, what="input"):
+def _check_length(rows, max_length, hint):
     longest = max(len(r["input_ids"]) for r in rows)
     if max_length and longest > max_length:
-        raise PaddleRembertError(f"{what} of {longest} tokens exceeds the model's {max_length} positions; "
-                                 f"pass truncation=True (with max_length at most {max_length}, if any)")
+        raise PaddleRembertError(f"input of {longest} tokens exceeds the model's {max_length} positions; "
+                                 + hint.format(n=max_length))
 
 
 # ---------------------------------------------------------------------------------------------------- QA
@@ -319,8 +319,10 @@ class Pipeline:
             options["batch_size"] = batch_size
         return options
 
+    too_long = "pass truncation=True (with max_length at most {n}, if any)"  # what a too long input is told
+
     def _run(self, rows):
-        _check_length(rows, self.runner.max_length)
+        _check_length(rows, self.runner.max_length, self.too_long)
         return self.runner(make_feed(rows, self.runner.input_names, self.tokenizer.pad_token_id))
 
     def _encode(self, text, **kwargs):
@@ -455,7 +457,10 @@ class TextClassificationPipeline(Pipeline):
 
 class TokenClassificationPipeline(Pipeline):
     task = "token-classification"
-    arguments = ("aggregation_strategy", "stride", "ignore_labels", "grouped_entities", "ignore_subwords")
+    arguments = ("aggregation_strategy", "stride", "ignore_labels", "grouped_entities", "ignore_subwords",
+                 "offset_mapping")
+    too_long = ("token-classification cuts texts (or, with stride, windows them) at the tokenizer's model_max_length: "
+                "set model_max_length to at most {n} in tokenizer_config.json")
 
     def _check_arguments(self, kwargs):
         """As transformers' ``_sanitize_parameters`` (run on the construction and the call arguments apart): only
@@ -486,6 +491,14 @@ class TokenClassificationPipeline(Pipeline):
                                                                           stride=options.get("stride")))
         if "overflow_to_sample_mapping" not in enc:
             enc = {k: [v] for k, v in enc.items()}
+        given = options.get("offset_mapping")
+        if given is not None:  # as transformers: the caller's spans stand for every window's
+            given = [tuple(span) for span in given]
+            for row in enc["input_ids"]:
+                if len(given) != len(row):
+                    raise PaddleRembertError(f"offset_mapping has {len(given)} spans, but the text has {len(row)} "
+                                             f"tokens (special tokens included)")
+            enc = dict(enc, offset_mapping=[given] * len(enc["input_ids"]))
         return _rows(enc, len(enc["input_ids"])), (enc, text)
 
     def _postprocess(self, outputs, state, options):
@@ -502,6 +515,7 @@ class TokenClassificationPipeline(Pipeline):
 class FillMaskPipeline(Pipeline):
     task = "fill-mask"
     arguments = ("top_k", "targets", "tokenizer_kwargs")
+    too_long = "pass tokenizer_kwargs={{'truncation': True, 'max_length': {n}}}"
 
     def __init__(self, tokenizer, runner, config, defaults):
         super().__init__(tokenizer, runner, config, defaults)
@@ -571,8 +585,18 @@ PIPELINES = {cls.task: cls for cls in (QuestionAnsweringPipeline, TextClassifica
                                        TokenClassificationPipeline, FillMaskPipeline, FeatureExtractionPipeline)}
 
 
+class _DefaultLabels(dict):
+    """transformers' default names, ``LABEL_0``, ``LABEL_1`` ...: its ``save_pretrained`` leaves ``id2label`` out
+    of config.json when the labels are the defaults."""
+
+    def __missing__(self, index):
+        return f"LABEL_{index}"
+
+
 def _id2label(config):
-    raw = config.get("id2label") or {}
+    raw = config.get("id2label")
+    if raw is None:
+        return _DefaultLabels()
     try:
         return {int(k): v for k, v in raw.items()}
     except (AttributeError, TypeError, ValueError):
@@ -666,7 +690,9 @@ def pipeline(task: str, model: Optional[str] = None, tokenizer: Optional[str] = 
     if backend not in (None, "dygraph"):
         raise PaddleRembertError(f"{model} is a model directory (no export_meta.json): it runs on backend "
                                  f"'dygraph', not {backend!r}; export it for Paddle Inference or onnxruntime")
-    if str(device).lower() != "cpu":
+    from .engines import parse_device
+
+    if parse_device(device)[0] != "cpu":
         raise PaddleRembertError(f"the dygraph backend runs on 'cpu' here, not {device!r}; use an export")
     config, tok = _read_config(model), _load_tokenizer(tokenizer or model)
     names = tuple(n for n in _FORWARD_NAMES if n in set(tok.model_input_names) | {"input_ids", "attention_mask"})

@@ -29,13 +29,14 @@ def _refuse_surrogates(chunks):
 SPIECE_UNDERLINE = "\u2581"
 
 
-def _fast_span(chunk, kinds, start, end, piece):
+def _fast_span(chunk, kinds, start, end, piece, rewritten):
     """A piece's span in the fast tokenizers' convention (SentencePiece's own differs at whitespace and expansions).
 
     A leading ``▁`` is the last whitespace character before the piece's first content character
     (or that character itself at the start of the text); a character that expands to several
-    pieces (``…`` -> ``...``) spans each of them; a base letter with a combining mark that NFKC
-    composes is the base letter's span.
+    pieces (``…`` -> ``...``) spans each of them; a base letter with combining marks that the
+    normaliser rewrites as one (``rewritten``: ``a`` + diaeresis + acute -> ``ä`` + acute) is the
+    base letter's span.
     """
     body = piece.lstrip(SPIECE_UNDERLINE)
     first = start
@@ -50,9 +51,11 @@ def _fast_span(chunk, kinds, start, end, piece):
             return start, min(start + 1, len(chunk))
     if body and end <= first < len(chunk):
         end = first + 1
-    while end - start > 1 and unicodedata.combining(chunk[end - 1]) and \
-            len(unicodedata.normalize("NFC", chunk[end - 2:end])) == 1:
-        end -= 1
+    base = end - 1
+    while base > start and unicodedata.combining(chunk[base]):
+        base -= 1
+    if end - base > 1 and kinds[base] == "text" and rewritten(chunk[base:end]):
+        end = base + 1
     return start, end
 
 
@@ -190,6 +193,15 @@ class SentencePieceTokenizer(PreTrainedTokenizer):
         probe = self.sp_model.normalize("a" + py + "a")
         return "space" if probe == "\u2581a\u2581a" else "gone" if probe == "\u2581aa" else "text"
 
+    def _rewritten(self, cluster):
+        """Whether SentencePiece's normaliser rewrites a base letter and its marks (the fast tokenizers then align
+        all of the result with the base letter); cached per cluster."""
+        cache = self.__dict__.setdefault("_rewritten_cache", {})
+        if cluster not in cache:
+            text = self._normalize(cluster)
+            cache[cluster] = self.sp_model.normalize(text) != SPIECE_UNDERLINE + text
+        return cache[cluster]
+
     def _user_defined_ids(self):
         """Ids of the model's user-defined symbols: the fast tokenizers make them added tokens (words of their own)."""
         if getattr(self, "_user_defined", None) is None:
@@ -221,7 +233,7 @@ class SentencePieceTokenizer(PreTrainedTokenizer):
                 a, b = char_of_byte[p.begin], char_of_byte[p.end]
                 start = starts[a] if a < len(norm) else len(chunk)
                 end = ends[b - 1] if b > a else ends[a] if a < len(norm) and p.piece != SPIECE_UNDERLINE else start
-                start, end = _fast_span(chunk, kinds, start, end, p.piece)
+                start, end = _fast_span(chunk, kinds, start, end, p.piece, self._rewritten)
                 literal = p.id in user_defined and chunk[start:end] == p.piece  # split out by the fast tokenizers
                 if p.piece.startswith(SPIECE_UNDERLINE) or word < 0 or literal or after_user:
                     word += 1
