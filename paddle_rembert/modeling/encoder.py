@@ -272,7 +272,10 @@ class EncoderBackbone:
                                                     past_length)
         embedding_output = self.embed_project(embedding_output)
         dtype = embedding_output.dtype
-        mask_ids = input_ids if past_length == 0 else None  # with a cache, the mask must cover the past too
+        # with a cache, the mask must cover the past too. Decided from the Python fact (a cache was given), not
+        # from past_length: under to_static a dynamic past length is a tensor, and this line would become a
+        # paddle.static.nn.cond whose branches return a tensor and None ("true fn returns 1 vars ... 0").
+        mask_ids = input_ids if past_key_values is None else None
         mask = additive_attention_mask(attention_mask, dtype, mask_ids, cfg.pad_token_id,
                                        shape[1] if cfg.is_decoder else None, past_length)
         encoder_mask = None

@@ -254,7 +254,9 @@ class _ContiguousTranspose(PyLayer):
 
     @staticmethod
     def forward(ctx, x, perm):
-        ctx.inverse = [perm.index(i) for i in range(len(perm))]
+        # no comprehension over perm: it would make perm a closure cell, and Paddle 3.3.1's SOT re-emits a
+        # frame that breaks its graph (in _transpose_copy) with MAKE_CELL twice: len(perm) saw a cell
+        ctx.inverse = sorted(range(len(perm)), key=perm.__getitem__)
         return _transpose_copy(x, perm)
 
     @staticmethod

@@ -214,8 +214,14 @@ class AlbertModel(AlbertPreTrainedModel):
             pooled_output = self.pooler_activation(self.pooler(sequence_output[:, 0]))
         return self.wrap_pooled_output(BaseModelOutputWithPooling(
             last_hidden_state=sequence_output, pooler_output=pooled_output,
-            hidden_states=hidden_states and tuple(hidden_states), attentions=attentions and tuple(attentions)),
+            hidden_states=_as_tuple(hidden_states), attentions=_as_tuple(attentions)),
             return_dict, ("hidden_states", "attentions"))
+
+
+def _as_tuple(values):
+    """``tuple(values)``, or None. Not ``values and tuple(values)`` inside a call's arguments: Paddle 3.3.1's SOT
+    never finishes translating a graph-breaking call whose arguments hold an ``and`` (JUMP_IF_FALSE_OR_POP)."""
+    return None if values is None else tuple(values)
 
 
 class AlbertMLMHead(nn.Layer):
