@@ -145,24 +145,28 @@ def run_guarded(fn, prog, debug=None):
         debug = os.environ.get("PADDLE_REMBERT_DEBUG", "").strip().lower() not in ("", "0", "false", "no", "off")
     try:
         fn()
-    except (PaddleRembertError, OSError) as e:
+    except (Exception, KeyboardInterrupt) as e:
         if debug:
+            raise
+        if _interrupted(e):  # Ctrl-C, before anything else: inside Paddle it may come back as any error
+            print(f"{prog}: interrupted", file=sys.stderr)
+            return 130
+        if not isinstance(e, (PaddleRembertError, OSError)):
             raise
         message = describe_os_error(e) if isinstance(e, OSError) else str(e)
         print(f"{prog}: error: {message}", file=sys.stderr)
         return 2
-    except (Exception, KeyboardInterrupt) as e:  # Ctrl-C; inside Paddle's C++ it comes back as a RuntimeError
-        if debug or not _interrupted(e):  # raised while handling the KeyboardInterrupt
-            raise
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
     return 0
 
 
 def _interrupted(error):
-    """Whether ``error`` is a KeyboardInterrupt, or was raised while handling one."""
+    """Whether ``error`` is a KeyboardInterrupt, was raised while handling one, or is Paddle's report of one
+    (Ctrl-C inside its C++ comes back as a RuntimeError or an ``ExternalError``, an OSError, naming it)."""
     while error is not None:
         if isinstance(error, KeyboardInterrupt):
+            return True
+        if isinstance(error, (RuntimeError, OSError)) and not isinstance(error, PaddleRembertError) \
+                and "KeyboardInterrupt" in str(error):
             return True
         error = error.__context__
     return False

@@ -176,7 +176,11 @@ def test_ctrl_c_is_one_line_and_exit_130(capsys):
         except KeyboardInterrupt:
             raise RuntimeError("(PreconditionNotMet) Failed to get callstack object") from None
 
-    for fn in (interrupted, interrupted_inside_paddle):
+    def interrupted_in_a_backward_pass():  # Paddle's ExternalError (an OSError) quotes the interrupt it caught
+        raise OSError("(External) \n{\n    === Error message in backward of GradNodePyLayer__LinearFunction ===\n"
+                      "    KeyboardInterrupt: <EMPTY MESSAGE>\n}\n (at /paddle/paddle/fluid/eager/pylayer/py_layer_node.cc:177)")
+
+    for fn in (interrupted, interrupted_inside_paddle, interrupted_in_a_backward_pass):
         assert run_guarded(fn, "paddle-rembert export") == 130
         assert capsys.readouterr().err == "paddle-rembert export: interrupted\n"
     def bug():

@@ -543,3 +543,34 @@ def test_a_damaged_trainer_state_or_selection_is_named(setup, tmp_path):
     (best / "selection.json").write_text("{}")
     results = run(args_for(setup, tmp_path / "eval", do_train=False, model_name_or_path=str(best)))
     assert set(results) == {"dev", "test"}  # the step is only reported: it is left out
+
+
+def test_a_language_only_one_evaluation_split_has_is_shown_as_missing(setup, tmp_path):
+    """A test file without German rows: the run ends with its results, German test accuracy shown as '-' (the
+    results table raised KeyError after training)."""
+    data, model = setup
+    partial = tmp_path / "data"
+    shutil.copytree(data, partial)
+    test_file = next(partial.rglob("xnli.test.tsv"))
+    lines = test_file.read_text(encoding="utf-8").splitlines(keepends=True)
+    test_file.write_text("".join(lines[:1] + [line for line in lines[1:] if not line.startswith("de\t")]),
+                         encoding="utf-8")
+    out = tmp_path / "run"
+    results = run(args_for((str(partial), model), out, max_steps=2, eval_step=2, save_steps=2))
+    assert set(results["dev"]["languages"]) == {"en", "de", "fr"} and set(results["test"]["languages"]) == {"en", "fr"}
+    log = (out / "train.log").read_text(encoding="utf-8")
+    assert re.search(r"\nde +\d+\.\d\d +-\n", log), log[-600:]
+
+
+def test_a_tokenizer_with_more_ids_than_the_model_is_refused_at_start_up(setup, tmp_path):
+    """Another model's tokenizer (or a padding token missing from the vocabulary) would fail in the first batch."""
+    data, model = setup
+    bigger = tmp_path / "model"
+    shutil.copytree(model, bigger)
+    (bigger / "special_tokens_map.json").write_text('{"pad_token": "<not-in-the-vocabulary>"}', encoding="utf-8")
+    out = tmp_path / "run"
+    vocab = json.loads((bigger / "config.json").read_text(encoding="utf-8"))["vocab_size"]
+    with pytest.raises(PaddleRembertError, match=rf"the tokenizer in .*model has {vocab + 1} token ids, but the "
+                                                 rf"model's vocab_size is {vocab}"):
+        run(args_for((data, str(bigger)), out, max_steps=2))
+    assert not out.exists()

@@ -28,6 +28,7 @@ from ..models.auto import AutoConfig, AutoModelForSequenceClassification
 from ..runtime.errors import PaddleRembertError
 from ..runtime.files import read_json, write_json
 from ..runtime.settings import set_num_threads, setup_logging
+from ..tokenization.utils import check_ids_fit
 from ..models.auto import AutoTokenizer
 from . import checkpoint, distributed, optim
 from .evaluate import EvalSet, evaluate, selection_score, task_label_map
@@ -282,7 +283,7 @@ def preflight(args, task, tokenizer):
     * training never writes into the directory of its starting model, and a non-empty
       output_dir needs ``resume`` or ``overwrite_output_dir``;
     * every evaluation row is read and checked (a bad test row is found before training, not after);
-    * the checkpoint is of ``model_type`` when one is given;
+    * the checkpoint is of ``model_type`` when one is given, and its tokenizer's ids fit its embeddings;
     * ``max_seq_length`` leaves room for text and fits the model's position table (clamped, with a warning).
     """
     notes = []
@@ -322,6 +323,7 @@ def preflight(args, task, tokenizer):
     if args.model_type is not None and config.model_type != args.model_type:
         raise PaddleRembertError(f"model_type {args.model_type} but {args.model_name_or_path} holds a model of "
                                  f"type {config.model_type} (its config.json)")
+    check_ids_fit(tokenizer, config.vocab_size, args.model_name_or_path)
     limit = config.max_sequence_length
     if limit is not None and args.max_seq_length > limit:
         notes.append(f"max_seq_length {args.max_seq_length} is more than {args.model_name_or_path}'s config "
@@ -375,12 +377,13 @@ def final_evaluation(args, env, task, tokenizer, model_dir, evaluated):
 
 
 def results_table(results):
+    """Accuracy per language (rows) and split (columns); a language one split lacks shows ``-`` there."""
     splits = list(results)
-    langs = list(results[splits[0]]["languages"])
+    langs = list(dict.fromkeys(lang for s in splits for lang in results[s]["languages"]))
     lines = ["language  " + "  ".join(f"{s:>8}" for s in splits)]
     for lang in langs:
-        lines.append(f"{lang:<8}  " + "  ".join(f"{100 * results[s]['languages'][lang]['accuracy']:8.2f}"
-                                              for s in splits))
+        cells = (results[s]["languages"].get(lang) for s in splits)
+        lines.append(f"{lang:<8}  " + "  ".join(f"{100 * c['accuracy']:8.2f}" if c else f"{'-':>8}" for c in cells))
     lines.append("average   " + "  ".join(f"{100 * results[s]['average_accuracy']:8.2f}" for s in splits))
     return "\n".join(lines)
 
