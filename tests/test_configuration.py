@@ -146,6 +146,16 @@ BAD_VALUES = [
     ("label2id", {"neg": 0, "pos": 5}, r"label2id maps 'pos' to 5, which is not an id of id2label \(0..1\)"),
     ("label2id", "neg,pos", "label2id must be a mapping, got str"),
     ("num_labels", 0, "num_labels must be a positive integer, got 0"),
+    # null where the models need a value, and switches that are not true or false ("no" would count as true)
+    ("layer_norm_eps", None, "layer_norm_eps must be a non-negative number, got None"),
+    ("initializer_range", None, "initializer_range must be a non-negative number, got None"),
+    ("hidden_dropout_prob", None, r"hidden_dropout_prob must be a probability in \[0, 1\], got None"),
+    ("classifier_dropout_prob", None, r"classifier_dropout_prob must be a probability in \[0, 1\], got None"),
+    ("is_decoder", "no", "is_decoder must be true or false, got 'no'"),
+    ("tie_word_embeddings", "false", "tie_word_embeddings must be true or false, got 'false'"),
+    ("use_cache", 3, "use_cache must be true or false, got 3"),
+    ("position_embedding_type", "foo", "position_embedding_type must be one of absolute, relative_key, "
+                                       "relative_key_query, got 'foo'"),
 ]
 
 

@@ -56,6 +56,11 @@ SIZE_LIMITS = {
 MAX_PARAMETERS = 5 * 10 ** 10  # 200 GB of float32: five times the largest BERT-family model released
 _PROBABILITIES = ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout_prob",
                   "classifier_dropout")
+_MAY_BE_NULL = ("classifier_dropout",)  # null: the hidden dropout, as transformers reads it
+# switches the models read: a string such as "no" would count as true
+_BOOLEANS = ("is_decoder", "add_cross_attention", "tie_word_embeddings", "return_dict", "output_hidden_states",
+             "output_attentions", "use_cache")
+_POSITION_EMBEDDING_TYPES = ("absolute", "relative_key", "relative_key_query")
 
 
 def _is_int(value):
@@ -151,19 +156,27 @@ class PretrainedConfig(metaclass=_ValidatedOnCreation):
             raise PaddleRembertError(f"hidden_size ({hidden}) is not a multiple of num_attention_heads ({heads})")
         for key in _PROBABILITIES:
             value = self.__dict__.get(key)
-            if value is not None and not (_is_number(value) and 0 <= value <= 1):
+            if key in self.__dict__ and not (value is None and key in _MAY_BE_NULL) and \
+                    not (_is_number(value) and 0 <= value <= 1):
                 raise PaddleRembertError(f"{key} must be a probability in [0, 1], got {value!r}")
-        for key, minimum in (("layer_norm_eps", 0), ("initializer_range", 0)):
+        for key in ("layer_norm_eps", "initializer_range"):
             value = self.__dict__.get(key)
-            if value is not None and not (_is_number(value) and value >= minimum and value == value):
+            if key in self.__dict__ and not (_is_number(value) and value >= 0):  # NaN fails the comparison
                 raise PaddleRembertError(f"{key} must be a non-negative number, got {value!r}")
+        for key in _BOOLEANS:
+            value = self.__dict__.get(key)
+            if key in self.__dict__ and not isinstance(value, bool):
+                raise PaddleRembertError(f"{key} must be true or false, got {value!r}")
+        kind = self.__dict__.get("position_embedding_type", "absolute")
+        if kind not in _POSITION_EMBEDDING_TYPES:
+            raise PaddleRembertError(f"position_embedding_type must be one of {', '.join(_POSITION_EMBEDDING_TYPES)}, "
+                                     f"got {kind!r}")
         vocab, pad = self.__dict__.get("vocab_size"), self.pad_token_id
         if pad is not None and not (_is_int(pad) and (vocab is None or -vocab <= pad < vocab)):
             raise PaddleRembertError(f"pad_token_id must be a token id below vocab_size ({vocab}), got {pad!r}")
-        for key in ("hidden_act", "position_embedding_type"):
-            value = self.__dict__.get(key)
-            if value is not None and not isinstance(value, str):
-                raise PaddleRembertError(f"{key} must be a string, got {value!r}")
+        value = self.__dict__.get("hidden_act")
+        if value is not None and not isinstance(value, str):
+            raise PaddleRembertError(f"hidden_act must be a string, got {value!r}")
         if self.architectures is not None and not (isinstance(self.architectures, list)
                                                    and all(isinstance(a, str) for a in self.architectures)):
             raise PaddleRembertError(f"architectures must be a list of class names, got {self.architectures!r}")
