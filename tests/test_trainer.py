@@ -574,3 +574,20 @@ def test_a_tokenizer_with_more_ids_than_the_model_is_refused_at_start_up(setup, 
                                                  rf"model's vocab_size is {vocab}"):
         run(args_for((data, str(bigger)), out, max_steps=2))
     assert not out.exists()
+
+
+def test_resume_refuses_settings_that_change_the_optimizer_steps(setup, tmp_path):
+    """A learning rate or an accumulation count other than the interrupted run's would not continue it: refused
+    before any step, naming each; the checkpoint's own settings resume."""
+    out = tmp_path / "run"
+    quick = dict(do_eval=False, eval_step=4, save_steps=4, save_total_limit=3)
+    run(args_for(setup, out, max_steps=4, **quick))
+    saved = json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())["optimization"]
+    assert saved["learning_rate"] == 3e-3 and saved["gradient_accumulation_steps"] == 1
+    with pytest.raises(PaddleRembertError, match=r"cannot resume: the optimisation would differ from the interrupted "
+                                                 r"run's \(learning_rate: checkpoint 0.003, now 0.5; "
+                                                 r"gradient_accumulation_steps: checkpoint 1, now 2\)"):
+        run(args_for(setup, out, max_steps=8, resume=True, learning_rate=0.5, gradient_accumulation_steps=2, **quick))
+    assert not (out / "checkpoint-8").exists()
+    run(args_for(setup, out, max_steps=8, resume=True, **quick))
+    assert json.loads((out / "checkpoint-8" / "trainer_state.json").read_text())["global_step"] == 8

@@ -90,7 +90,7 @@ def train(args, env, task, tokenizer, dev_examples):
     optimizer, scheduler, warmup = optim.build(model, args, total_steps)
     scaler = optim.grad_scaler(args.amp)
     state = {"global_step": 0, "epoch": 0, "batch_in_epoch": 0, "best_score": None, "best_step": None,
-             "history": [], "sampler": sampler.fingerprint()}
+             "history": [], "sampler": sampler.fingerprint(), "optimization": optimization_settings(args)}
     if args.resume:
         state = resume(args, env, model, optimizer, scheduler, scaler, sampler, state, total_steps)
     logger.info("%d training examples, %d optimizer steps (%d per epoch, warm-up %d), global batch %d x %d "
@@ -228,6 +228,14 @@ def resume(args, env, model, optimizer, scheduler, scaler, sampler, state, total
                        "to train; raise max_steps (or num_train_epochs) to train further", path,
                        saved["global_step"], total_steps, args.max_steps)
     sampler.check_resume(saved["sampler"])
+    now = optimization_settings(args)
+    changed = [f"{k}: checkpoint {v!r}, now {now[k]!r}" for k, v in (saved.get("optimization") or {}).items()
+               if k in now and v != now[k]]
+    if changed:
+        raise PaddleRembertError(f"cannot resume: the optimisation would differ from the interrupted run's "
+                                 f"({'; '.join(changed)}); give the checkpoint's values, or start a new run from "
+                                 f"{path} as model_name_or_path (without its optimizer state)")
+    saved["optimization"] = now  # a checkpoint written before this was recorded gets it from here on
     if len(rng_states) == env.world_size:
         paddle.set_rng_state(rng_states[env.rank])
     else:
@@ -236,6 +244,12 @@ def resume(args, env, model, optimizer, scheduler, scaler, sampler, state, total
     logger.info("resumed from %s at step %d (epoch %d, batch %d)", path, saved["global_step"], saved["epoch"],
                 saved["batch_in_epoch"])
     return reconcile_best(args, saved)
+
+
+def optimization_settings(args):
+    """The arguments that shape each optimizer step: a resume must keep them (the batches are checked apart)."""
+    return {name: getattr(args, name) for name in ("learning_rate", "gradient_accumulation_steps", "warmup_proportion",
+                                                   "weight_decay", "adam_epsilon", "max_grad_norm", "amp")}
 
 
 def reconcile_best(args, state):
