@@ -148,10 +148,13 @@ def test_export_refuses_bad_destinations_and_leaves_nothing_on_failure(deploy_ro
     assert not (tmp_path / "out").exists()
     with pytest.raises(PaddleRembertError, match="not a previous export"):
         export_model(model_dir, str(busy), overwrite=True)  # --overwrite never deletes what it did not write
-    (busy / "export_meta.json").write_text("{}")  # a previous export: replaceable, but only by a good one
+    (busy / "export_meta.json").write_text("{}")  # an export with a file of the user's in it: kept too
+    with pytest.raises(PaddleRembertError, match="not a previous export holding only what an export writes"):
+        export_model(model_dir, str(busy), overwrite=True)
+    (busy / "keep.txt").unlink()  # a previous export: replaceable, but only by a good one
     with pytest.raises(PaddleRembertError, match="simulated"):
         export_model(model_dir, str(busy), overwrite=True)
-    assert sorted(os.listdir(busy)) == ["export_meta.json", "keep.txt"]
+    assert sorted(os.listdir(busy)) == ["export_meta.json"]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 

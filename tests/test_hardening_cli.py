@@ -79,8 +79,12 @@ def test_export_overwrite_refuses_a_directory_that_is_not_an_export(deploy_root,
     (out / "thesis.tex").write_text("months of work")
     model = make_model_dir(deploy_root, "albert", "sequence-classification")
     assert cli_main(["export", model, str(out), "--overwrite"]) == 2
-    assert "not a previous export (it has no export_meta.json)" in capsys.readouterr().err
+    assert "is not a previous export holding only what an export writes" in capsys.readouterr().err
     assert (out / "thesis.tex").read_text() == "months of work"
+    (out / "export_meta.json").write_text("{}")  # an export with the user's predictions written into it
+    assert cli_main(["export", model, str(out), "--overwrite"]) == 2
+    assert "is not a previous export holding only what an export writes" in capsys.readouterr().err
+    assert sorted(os.listdir(out)) == ["export_meta.json", "thesis.tex"]
 
 
 def test_a_destination_that_is_a_link_to_a_directory_is_written_where_it_points(deploy_root, tmp_path, capsys):

@@ -591,3 +591,15 @@ def test_resume_refuses_settings_that_change_the_optimizer_steps(setup, tmp_path
     assert not (out / "checkpoint-8").exists()
     run(args_for(setup, out, max_steps=8, resume=True, **quick))
     assert json.loads((out / "checkpoint-8" / "trainer_state.json").read_text())["global_step"] == 8
+
+
+def test_resume_names_another_tasks_checkpoint(setup, tmp_path):
+    """An XNLI run's output_dir resumed as PAWS-X: refused for its labels, not reported as undamaged-but-unloadable
+    checkpoints with a hint about an option the trainer does not have."""
+    out = tmp_path / "run"
+    run(args_for(setup, out, do_eval=False, max_steps=2, eval_step=2, save_steps=2))
+    data = os.path.join(REPO, "tests", "fixtures", "real-format", "pawsx")  # real PAWS-X rows
+    with pytest.raises(PaddleRembertError, match=r"cannot resume: .*checkpoint-2 was trained for the labels "
+                                                 r"\['contradiction', 'entailment', 'neutral'\], this task has "
+                                                 r"\['0', '1'\]: it holds another task's run"):
+        run(args_for((data, setup[1]), out, task="pawsx", do_eval=False, max_steps=4, resume=True))

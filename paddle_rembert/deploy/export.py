@@ -31,7 +31,7 @@ from ..models import registry
 from ..runtime.errors import PaddleRembertError
 from ..runtime.files import atomic_dir, check_destination, read_json, write_json
 from .format import (EXPORT_FORMAT, FORMAT_VERSION, INPUT_NAMES, META_FILE, MODEL_FILE, ONNX_FILE, OPTIONAL_OUTPUTS,
-                     PARAMS_FILE, TASKS, input_names_for, is_export_dir, read_meta,
+                     PARAMS_FILE, TASKS, input_names_for, is_export_output, read_meta,
                      task_for_architecture)
 from .onnx import check_opset
 
@@ -116,8 +116,9 @@ def _produced_outputs(model, outputs):
 
 def _check_destination(out_dir, overwrite, *sources):
     """See :func:`~paddle_rembert.runtime.files.check_destination`: --overwrite replaces only an export."""
-    check_destination(out_dir, sources, overwrite, replaceable=is_export_dir, what="export directory",
-                      rule=f"a previous export (it has no {META_FILE})")
+    check_destination(out_dir, sources, overwrite, replaceable=is_export_output, what="export directory",
+                      rule=f"a previous export holding only what an export writes ({META_FILE}, the models, "
+                           f"config and tokenizer files)")
 
 
 def export_model(model_dir, out_dir, task=None, onnx=False, opset=None, overwrite=False, verify=True,

@@ -4,6 +4,7 @@ A leaf module (no Paddle, no model code): the exporter writes this format, and t
 the ONNX engine and the Taskflow loader read it.
 """
 import os
+import re
 
 from ..runtime.errors import PaddleRembertError
 from ..runtime.files import read_json
@@ -64,6 +65,23 @@ def input_names_for(tokenizer):
 def is_export_dir(path):
     """Whether ``path`` is a previous ``paddle-rembert export`` output (it has ``export_meta.json``)."""
     return os.path.isfile(os.path.join(path, META_FILE))
+
+
+_EXPORT_FILE = re.compile(r"export_meta\.json|config\.json|inference\.(json|pdiparams|pdiparams\.info|pdmodel)"
+                          r"|.+\.onnx(\.data)?|tokenizer(_config)?\.json|special_tokens_map\.json|added_tokens\.json"
+                          r"|[^.].*\.model|vocab\.(txt|json)|merges\.txt")
+
+
+def is_export_output(path):
+    """Whether ``export --overwrite`` may replace ``path``: an export with nothing of the user's in it (only the
+    files an export writes: no other file, subdirectory or hidden entry, e.g. predictions written there)."""
+    try:
+        entries = list(os.scandir(path))
+    except OSError:
+        return False
+    return is_export_dir(path) and all(
+        not e.name.startswith(".") and e.is_file(follow_symlinks=False) and _EXPORT_FILE.fullmatch(e.name)
+        for e in entries)
 
 
 def _plain_name(value):

@@ -213,16 +213,20 @@ def resume(args, env, model, optimizer, scheduler, scaler, sampler, state, total
     if not candidates:
         logger.warning("--resume: no complete checkpoint in %s, starting from the beginning", args.output_dir)
         return state
+    reasons = []
     for path in candidates:
+        _check_same_labels(path, model)
         try:
             saved, rng_states = checkpoint.load(path, model, optimizer, scheduler, scaler)
             break
         except (PaddleRembertError, OSError, ValueError, KeyError, TypeError, EOFError, RuntimeError) as e:
+            reasons.append(f"{os.path.basename(path)}: "
+                           + (str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__))
             logger.warning("--resume: %s cannot be loaded (%s); trying the previous checkpoint", path,
-                           str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
+                           reasons[-1].split(": ", 1)[1])
     else:
         raise PaddleRembertError(f"--resume: none of the checkpoints in {args.output_dir} can be loaded "
-                                 f"({', '.join(os.path.basename(p) for p in candidates)})")
+                                 f"({'; '.join(reasons)})")
     if total_steps is not None and saved["global_step"] >= total_steps:
         logger.warning("--resume: %s is at step %d, and this run trains %d steps (max_steps %d): nothing is left "
                        "to train; raise max_steps (or num_train_epochs) to train further", path,
@@ -244,6 +248,18 @@ def resume(args, env, model, optimizer, scheduler, scaler, sampler, state, total
     logger.info("resumed from %s at step %d (epoch %d, batch %d)", path, saved["global_step"], saved["epoch"],
                 saved["batch_in_epoch"])
     return reconcile_best(args, saved)
+
+
+def _check_same_labels(path, model):
+    """A checkpoint of another task's run (its labels differ) is refused by name, not tried as a damaged one."""
+    try:
+        labels = list(AutoConfig.from_pretrained(path).id2label.values())
+    except PaddleRembertError:
+        return  # a damaged config: the load reports it, and the previous checkpoint is tried
+    wanted = list(model.config.id2label.values())
+    if labels != wanted:
+        raise PaddleRembertError(f"cannot resume: {path} was trained for the labels {labels}, this task has "
+                                 f"{wanted}: it holds another task's run; choose another output_dir")
 
 
 def optimization_settings(args):
