@@ -65,6 +65,8 @@ def read_examples(path):
         if path == "-":
             data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode("utf-8")
         else:
+            if os.path.isdir(path):
+                raise PaddleRembertError(f"input file {path} is a directory; give a file of texts (or - for stdin)")
             if not os.path.isfile(path):
                 raise PaddleRembertError(f"input file not found: {path}")
             with open(path, "rb") as f:
@@ -113,6 +115,13 @@ def _predict(args):
         raise PaddleRembertError(f"--output {args.output} is a directory; give a file name")
     predictor = Predictor(args.model_dir, device=args.device, threads=getattr(args, "threads", None),
                           backend=args.backend, precision=args.precision, max_length=args.max_length)
+    unused = ([] if predictor.task in ("masked-lm", "question-answering") or args.top_k is None else ["--top-k"]) + \
+        ([] if predictor.task == "question-answering" else
+         (["--doc-stride"] if args.doc_stride is not None else [])
+         + (["--handle-impossible-answer"] if args.handle_impossible_answer else []))
+    if unused:  # silently ignored, they would look applied
+        raise PaddleRembertError(f"{' and '.join(unused)} do{'es' if len(unused) == 1 else ''} not apply to "
+                                 f"{args.model_dir}, a {predictor.task} export")
     if predictor.task == "question-answering" and (pairs is None or None in pairs):
         if args.text is not None:
             raise PaddleRembertError("question-answering needs --text-pair (the context) with --text (the question)")

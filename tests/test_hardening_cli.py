@@ -212,6 +212,24 @@ def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
     assert socket.gethostname()
 
 
+def test_an_output_moved_aside_by_a_killed_write_is_put_back(tmp_path):
+    """Killed between atomic_dir's two renames: the previous output is only in ``.NAME.old-*``. The next write
+    beside it puts it back rather than deleting it; an ``.old`` whose NAME exists is still removed."""
+    host = files._HOST
+    aside = tmp_path / f".best.old-{_dead_pid()}.{host}-abc"
+    aside.mkdir()
+    (aside / "model_state.pdparams").write_text("the previous best")
+    half = tmp_path / f".best.tmp-{_dead_pid()}.{host}-def"  # the new one, maybe incomplete
+    half.mkdir()
+    files.write_json(str(tmp_path / "eval_results.json"), {})
+    assert (tmp_path / "best" / "model_state.pdparams").read_text() == "the previous best"
+    assert not aside.exists() and not half.exists()
+    stale = tmp_path / f".best.old-{_dead_pid()}.{host}-ghi"
+    stale.mkdir()
+    files.remove_stale_temporaries(str(tmp_path / "best"))
+    assert not stale.exists() and (tmp_path / "best" / "model_state.pdparams").exists()
+
+
 def test_writes_never_touch_the_process_umask(tmp_path, monkeypatch):
     """Setting the umask to read it races other threads' file creation: it is read once, at import."""
     def forbidden(*_):
@@ -280,6 +298,15 @@ def test_string_arguments_keep_the_text_written(tmp_path):
         from_yaml(str(recipe), ["max_steps=2024-01-01"])
     with pytest.raises(PaddleRembertError, match="num_train_epochs must be a number, got 1000000"):
         from_yaml(str(recipe), ["num_train_epochs=1" + "0" * 400])  # beyond float's range: one line, not a crash
+
+
+def test_a_key_given_twice_is_an_error(tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("do_train: true\nlearning_rate: 1e-5\nseed: 3\nlearning_rate: 0.5\n")
+    with pytest.raises(PaddleRembertError, match=r"recipe.yaml is not valid YAML: 'learning_rate' is given twice "
+                                                 r'in ".*recipe.yaml", line 4, column 1$') as info:
+        from_yaml(str(recipe))
+    assert "\n" not in str(info.value)
 
 
 def test_integers_are_read_as_written(tmp_path):

@@ -294,10 +294,14 @@ def test_cli_predict_errors_exit_nonzero_with_a_message(exports, tmp_path, capsy
         (["predict", out, "--input-file", str(empty)], "no examples"),
         (["predict", out, "--input-file", str(bad)], "2 tabs"),
         (["predict", out, "--input-file", str(tmp_path / "none.txt")], "input file not found"),
+        (["predict", out, "--input-file", str(tmp_path)], "is a directory; give a file of texts"),
         (["predict", str(tmp_path / "no-model"), "--text", "hi"], "exported model directory not found"),
         (["predict", str(tmp_path), "--text", "hi"], "not a paddle-rembert export"),
         (["predict", out, "--input-file", str(bad), "--text-pair", "x"], "--text-pair goes with --text"),
         (["predict", out, "--text", "hi", "--backend", "onnxruntime", "--batch-size", "0"], "--batch-size"),
+        (["predict", out, "--text", "hi", "--top-k", "2"], "--top-k does not apply to "),
+        (["predict", out, "--text", "hi", "--doc-stride", "8", "--handle-impossible-answer"],
+         "--doc-stride and --handle-impossible-answer do not apply to "),
     ]
     for argv, message in cases:
         assert cli_main(argv) == 2, argv

@@ -153,8 +153,18 @@ def from_example_flags(argv=None):
 # -- YAML recipes --------------------------------------------------------------------------------
 class _RecipeLoader(yaml.SafeLoader):
     """``yaml.safe_load``'s YAML 1.1, except that a date stays text (no argument takes a date: an
-    ``output_dir`` of 2024-01-01 is a name) and a number keeps the text it was written as, so that a
-    string argument given ``010`` or ``1_000`` gets that text, not ``8`` or ``1000``."""
+    ``output_dir`` of 2024-01-01 is a name), a number keeps the text it was written as, so that a
+    string argument given ``010`` or ``1_000`` gets that text, not ``8`` or ``1000``, and a key given
+    twice is an error (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"{key!r} is given twice", key_node.start_mark)
+            seen.add(key if isinstance(key, (str, int, float, bool)) else id(key_node))
+        return super().construct_mapping(node, deep=deep)
 
 
 _RecipeLoader.yaml_implicit_resolvers = {
