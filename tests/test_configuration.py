@@ -210,3 +210,12 @@ def test_convert_refuses_a_huge_config_before_building_anything(tmp_path):
     start = time.perf_counter()
     assert main(["convert", "--quiet", str(src), str(tmp_path / "out")]) == 2
     assert time.perf_counter() - start < 5 and not (tmp_path / "out").exists()
+
+
+def test_a_value_no_layer_takes_names_the_config_file(tmp_path):
+    config = pr.BertConfig(vocab_size=20, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                           intermediate_size=8).to_dict()
+    config["hidden_act"] = "foo"
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(PaddleRembertError, match=r"config.json: unknown hidden_act 'foo'; known: \['gelu'"):
+        pr.BertModel.from_pretrained(str(tmp_path))

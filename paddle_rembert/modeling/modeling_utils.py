@@ -218,9 +218,15 @@ class PretrainedModel(nn.Layer):
         path = resolve(pretrained_model_name_or_path, revision=revision)
         if not isinstance(path, (str, os.PathLike)) or not os.path.isdir(path):
             raise PaddleRembertError(f"model directory not found: {path}")
-        if config is None:
+        from_file = config is None
+        if from_file:
             config = cls.config_class.from_pretrained(os.path.join(path, CONFIG_NAME), **config_overrides)
-        model = cls(config)
+        try:
+            model = cls(config)
+        except PaddleRembertError as e:  # a value no layer takes (hidden_act: "foo"): name the file it came from
+            if not from_file:
+                raise
+            raise PaddleRembertError(f"{os.path.join(path, CONFIG_NAME)}: {e}") from None
         report = load_weights(model, path, ignore_mismatched_sizes=ignore_mismatched_sizes)
         report.log(logger, type(model).__name__, path)
         if strict and not report.clean:  # one line, the first keys of each kind
