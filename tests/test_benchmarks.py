@@ -5,6 +5,7 @@ Timings are not asserted (speed is measured in tools/, not tested); what is chec
 backend ran, and that every forward gives the logits our dygraph model gives.
 """
 import json
+import os
 import re
 import subprocess
 import sys
@@ -119,3 +120,21 @@ def test_a_run_that_measured_nothing_exits_non_zero(tmp_path, monkeypatch, capsy
     monkeypatch.setattr(common, "run_child", lambda argv, cwd: {"backend": "ours", "threads": 1, "batches": {
         "8": {"train": {"median_s": 0.1}, "forward": {"median_s": 0.05}}}})
     assert runner.main(argv) == 0
+
+
+def test_a_prepared_model_and_its_exports_are_reused(tmp_path):
+    """A second run finds the export by its export_meta.json and makes nothing again (it re-exported and
+    re-quantized every time, looking for a meta.json no export writes)."""
+    from paddle_rembert.deploy.format import META_FILE
+    from tools.bench import runner
+
+    assert runner.EXPORT_META == META_FILE
+    args = runner.parse_args(["--tiny", "--family", "albert", "--work-dir", str(tmp_path),
+                              "--backends", "onnxruntime-int8"])
+    runner.load_config(args)
+    _, dirs = runner.prepare(args)
+    made = {name: os.stat(os.path.join(dirs["export"], name)).st_mtime_ns for name in os.listdir(dirs["export"])}
+    assert {META_FILE, "model.onnx", "model.int8.onnx"} <= set(made)
+    runner.prepare(args)
+    assert {name: os.stat(os.path.join(dirs["export"], name)).st_mtime_ns
+            for name in os.listdir(dirs["export"])} == made

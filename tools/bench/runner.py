@@ -159,6 +159,11 @@ def model_dirs(args):
                  "export": os.path.join(root, "export"), "done": os.path.join(root, "prepared.json")}
 
 
+# an export's deploy.format.META_FILE, spelled here: importing paddle_rembert imports Paddle, which a
+# prepared model need not wait for (each step below is skipped when its output exists)
+EXPORT_META = "export_meta.json"
+
+
 def prepare(args):
     """Build the model once (seeded random weights), convert it to PyTorch and, for the export backends, give
     it a tokenizer (trained here on synthetic text: timing only) and export it (+ ONNX, + int8). Each step is
@@ -167,8 +172,8 @@ def prepare(args):
     wants_export = any(b in EXPORTS for b in args.backends)
     wants_int8 = any(b in INT8 for b in args.backends)
     int8_file = os.path.join(dirs["export"], "model.int8.onnx")
-    if os.path.isfile(dirs["done"]) and (not wants_export or os.path.isfile(os.path.join(dirs["export"], "meta.json"))) \
-            and (not wants_int8 or os.path.isfile(int8_file)):
+    exported = os.path.isfile(os.path.join(dirs["export"], EXPORT_META))
+    if os.path.isfile(dirs["done"]) and (not wants_export or exported) and (not wants_int8 or os.path.isfile(int8_file)):
         return cfg, dirs
     common.set_threads(args.threads, ("paddle",))
     import paddle
@@ -179,6 +184,9 @@ def prepare(args):
     from paddle_rembert.deploy.export import export_model
     from paddle_rembert.deploy.quantize import quantize_export
     from paddle_rembert.models import registry
+    from paddle_rembert.runtime.settings import quiet_third_party
+
+    quiet_third_party()  # the quantizer's INFO lines, as the CLI hides them
 
     if not os.path.isfile(dirs["done"]):
         paddle.seed(args.seed)
@@ -187,7 +195,7 @@ def prepare(args):
         common.log(f"[run] {args.family}: converting to PyTorch ...")
         convert_checkpoint(dirs["paddle"], dirs["torch"], to="torch", overwrite=True, progress=False)
         common.write_json(dirs["done"], {"family": args.family, "config": cfg})
-    if wants_export and not os.path.isfile(os.path.join(dirs["export"], "meta.json")):
+    if wants_export and not exported:
         common.log(f"[run] {args.family}: training a tokenizer, exporting (Paddle Inference + ONNX) ...")
         registry.get(args.family).make_tiny_tokenizer(testing.synthetic_texts(), dirs["paddle"], 400)
         export_model(dirs["paddle"], dirs["export"], task="sequence-classification", onnx=True, overwrite=True)
