@@ -62,14 +62,14 @@ def save(output_dir, step, model, tokenizer, optimizer, scheduler, scaler, rng_s
     with atomic_dir(path) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        paddle.save(rename_optimizer_state(optimizer.state_dict(), _param_names(model)),
-                    os.path.join(tmp, OPTIMIZER_FILE))
+        optimizer_state = rename_optimizer_state(optimizer.state_dict(), _param_names(model))
+        paddle.save(optimizer_state, os.path.join(tmp, OPTIMIZER_FILE))
         scaler_state = scaler.state_dict()
         if scaler_state:  # a disabled scaler (fp32, bf16) has no state: no file, and no Paddle warning about it
             paddle.save(scaler_state, os.path.join(tmp, SCALER_FILE))
         with open(os.path.join(tmp, RNG_FILE), "w", encoding="utf-8") as f:
             json.dump(rng_states, f)
-        full = dict(state, scheduler=scheduler.state_dict())
+        full = dict(state, scheduler=scheduler.state_dict(), optimizer_tensors=_tensor_shapes(optimizer_state))
         with open(os.path.join(tmp, STATE_FILE), "w", encoding="utf-8") as f:
             json.dump(full, f, indent=2)
     for old in list_checkpoints(output_dir)[:-keep]:
@@ -102,14 +102,44 @@ def load(path, model, optimizer, scheduler, scaler):
     report = load_weights(model, path)
     if not report.clean:
         raise PaddleRembertError(f"{path} does not hold a complete {type(model).__name__}: {report.summary()}")
+    state = _check_state(os.path.join(path, STATE_FILE), read_json(os.path.join(path, STATE_FILE), "trainer state"))
     saved = _read_state_pickle(os.path.join(path, OPTIMIZER_FILE), "optimizer state")
+    _check_optimizer_state(os.path.join(path, OPTIMIZER_FILE), saved, state.pop("optimizer_tensors", None), model)
     back = {key: name for name, key in _param_names(model).items()}
     optimizer.set_state_dict(rename_optimizer_state(saved, back))
     if os.path.isfile(os.path.join(path, SCALER_FILE)):
         scaler.load_state_dict(_read_state_pickle(os.path.join(path, SCALER_FILE), "loss-scaler state"))
-    state = _check_state(os.path.join(path, STATE_FILE), read_json(os.path.join(path, STATE_FILE), "trainer state"))
     scheduler.set_state_dict(state.pop("scheduler"))
     return state, load_rng_states(path)
+
+
+def _tensor_shapes(state):
+    """``{key: shape}`` of an optimizer state's tensors, recorded beside it: a resume checks the file against it."""
+    return {key: list(value.shape) for key, value in state.items() if hasattr(value, "shape")}
+
+
+def _check_optimizer_state(path, saved, recorded, model):
+    """Refuse an optimizer state that would fail at the first step, or quietly restart its moments: one whose
+    tensors are not the ones recorded when it was written (checkpoints from before the record: not checked),
+    or whose moments do not have their parameter's shape."""
+    found = _tensor_shapes(saved)
+    if recorded is not None:
+        if not isinstance(recorded, dict):
+            raise PaddleRembertError(f"{path}: the trainer state's record of it is {type(recorded).__name__}, "
+                                     f"not a mapping")
+        missing = sorted(set(recorded) - set(found))
+        if missing:
+            raise PaddleRembertError(f"{path} lacks {len(missing)} of the {len(recorded)} tensors it was written "
+                                     f"with (e.g. {missing[0]})")
+        changed = sorted(k for k in recorded if list(recorded[k]) != found[k])
+        if changed:
+            raise PaddleRembertError(f"{path}: {changed[0]} has shape {found[changed[0]]}, it was written with "
+                                     f"{list(recorded[changed[0]])}")
+    shapes = {key: list(p.shape) for key, p in model.state_dict().items()}
+    for key, shape in found.items():
+        param = re.sub(r"_moment[12]_\d+$", "", key)
+        if param != key and param in shapes and shape != shapes[param]:
+            raise PaddleRembertError(f"{path}: {key} has shape {shape}, its parameter {shapes[param]}")
 
 
 _STATE_FIELDS = (("global_step", int), ("epoch", int), ("batch_in_epoch", int), ("sampler", dict),
