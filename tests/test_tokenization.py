@@ -445,6 +445,14 @@ def test_bad_input_raises_clear_errors(toks, workdir, tmp_path):
     (empty / "tokenizer_config.json").write_text("{broken")
     with pytest.raises(PaddleRembertError, match=r"tokenizer_config\.json is not valid JSON"):
         AutoTokenizer.from_pretrained(empty)
+    switched = tmp_path / "switched"  # a string would count as true: "no" lower-cased every text
+    shutil.copytree(workdir / "rembert", switched)
+    config = json.loads((switched / "tokenizer_config.json").read_text())
+    (switched / "tokenizer_config.json").write_text(json.dumps(dict(config, do_lower_case="no")))
+    with pytest.raises(PaddleRembertError, match=r"switched.tokenizer_config\.json: do_lower_case must be true or "
+                                                 r"false, got 'no'"):
+        AutoTokenizer.from_pretrained(switched)
+    assert AutoTokenizer.from_pretrained(switched, do_lower_case=False).do_lower_case is False  # the call wins
 
 
 def test_batch_encoding_and_pickle(toks):

@@ -28,6 +28,13 @@ def check_dir(pretrained_dir, revision=None):
     return path
 
 
+# the options the tokenizers read as switches; strip_accents may also be null (follow do_lower_case)
+_SWITCHES = ("do_lower_case", "remove_space", "keep_accents", "do_basic_tokenize", "tokenize_chinese_chars",
+             "strip_accents", "add_prefix_space", "trim_offsets", "clean_up_tokenization_spaces",
+             "split_special_tokens")
+_SWITCHES_OR_NULL = ("strip_accents", "clean_up_tokenization_spaces")
+
+
 def read_tokenizer_dir(cls, pretrained_dir, kwargs):
     """``(vocabulary files, __init__ kwargs)`` of a tokenizer dir for ``cls``, as transformers 4.46 reads it.
 
@@ -59,6 +66,10 @@ def read_tokenizer_dir(cls, pretrained_dir, kwargs):
         warnings.warn(f"{config_file} names tokenizer_class {saved_class!r}; loading it as {cls.__name__}")
     for key in _CONFIG_KEYS_TO_DROP:
         init.pop(key, None)
+    for key in _SWITCHES:  # a string such as "no" would count as true
+        if key in init and key not in kwargs and not isinstance(init[key], bool) \
+                and not (init[key] is None and key in _SWITCHES_OR_NULL):
+            raise PaddleRembertError(f"{config_file}: {key} must be true or false, got {init[key]!r}")
     init.update(kwargs)
     max_length = init.get("model_max_length")
     if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, (int, float))):
