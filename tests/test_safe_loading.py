@@ -175,3 +175,16 @@ def test_a_crafted_pytorch_model_bin_is_refused_naming_the_reference(tmp_path, z
     with pytest.raises(PaddleRembertError, match=r"refusing to load .*pytorch_model\.bin: it references (posix|os)\.mkdir"):
         pr.BertForSequenceClassification.from_pretrained(str(tmp_path))
     assert not os.path.exists(marker)
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_a_plain_pickle_named_pytorch_model_bin_is_refused_naming_the_reference(tmp_path, protocol):
+    """Not written by torch.save at all: torch's unpickler stops at an opcode it does not take (protocol 4's
+    FRAME) before the payload; reading the opcodes, without running them, still names what it references."""
+    T.torch_model("bert", "BertForSequenceClassification").config.save_pretrained(tmp_path)
+    marker = str(tmp_path / "pwned")
+    (tmp_path / "pytorch_model.bin").write_bytes(pickle.dumps({"x": Payload(marker)}, protocol=protocol))
+    with pytest.raises(PaddleRembertError, match=r"refusing to load .*pytorch_model\.bin: it references "
+                                                 r"(posix|os)\.mkdir"):
+        pr.BertForSequenceClassification.from_pretrained(str(tmp_path))
+    assert not os.path.exists(marker)

@@ -117,10 +117,30 @@ def _first_reason(error):
     """torch's load errors run to many lines of advice (weights_only=False, add_safe_globals) that do not
     apply here: keep the reason only."""
     text = _plain(error)
-    match = re.search(r"WeightsUnpickler error: *(.+)", text)
+    match = re.search(r"WeightsUnpickler error:\s*(.+)", text, re.S)
     lines = [line.strip() for line in (match.group(1) if match else text).splitlines() if line.strip()]
     reason = lines[0] if lines else type(error).__name__
     return reason.split(". ")[0][:300]
+
+
+def _code_reference(path):
+    """The first callable outside torch's and the containers' a plain pickle names, found by reading its opcodes
+    without running them (torch's unpickler may stop earlier, at an opcode it does not take); None if none."""
+    import pickletools
+
+    strings = []
+    try:
+        with open(path, "rb") as f:
+            for op, arg, _ in pickletools.genops(f):
+                if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
+                    strings = (strings + [arg])[-2:]
+                elif op.name in ("GLOBAL", "STACK_GLOBAL"):
+                    module, name = arg.split(" ", 1) if op.name == "GLOBAL" else (strings + ["", ""])[:2]
+                    if module.split(".")[0] not in ("torch", "collections", "numpy", "_codecs"):
+                        return f"{module}.{name}"
+    except Exception:  # not a pickle, or cut short: the caller reports it as unreadable
+        return None
+    return None
 
 
 def _torch_to_numpy(tensor):
@@ -147,8 +167,9 @@ def _load_torch_file(path):
     except Exception as e:  # torch raises many types for truncated/corrupt zips
         check_not_lfs_pointer(path)
         code = re.search(r"GLOBAL ([\w.]+)", _plain(e))
-        if code:  # torch's unpickler stopped at a reference to code: say so, as safe_pickle does for .pdparams
-            raise PaddleRembertError(f"refusing to load {path}: it references {code.group(1)}, which weights never "
+        code = code.group(1) if code else None if mmap else _code_reference(path)
+        if code:  # torch's unpickler stopped at (or before) a reference to code: say so, as safe_pickle does
+            raise PaddleRembertError(f"refusing to load {path}: it references {code}, which weights never "
                                      "need (nothing from the file was run)") from None
         raise PaddleRembertError(f"cannot read {path}: it is truncated or not a PyTorch state dict of tensors "
                                  f"({_first_reason(e)})") from None

@@ -219,6 +219,8 @@ def require_cuda(what):
 # command line; a library user importing paddle_rembert keeps them (quiet_third_party is never called).
 _QUIET_WARNINGS = (
     (UserWarning, r"Tensor do not have 'place' interface for pir graph mode"),  # paddle.jit.to_static (export)
+    # torch.load(weights_only=True) on an old-format pickle (SpanBERT's .bin), which the reader reports itself
+    (UserWarning, r"Detected pickle protocol \d+ in the checkpoint"),
 )
 
 
