@@ -628,3 +628,12 @@ def test_resume_falls_back_from_a_damaged_optimizer_state(setup, tmp_path, damag
     log = _log(out)
     assert "checkpoint-4 cannot be loaded" in log and reason in log, log[-2000:]
     assert f"resumed from {out / 'checkpoint-2'} at step 2" in log
+
+
+def test_evaluation_alone_of_a_backbone_is_refused_before_any_output(setup, tmp_path):
+    """It failed when loading the model for the final evaluation, after output_dir and train.log were made."""
+    out = tmp_path / "run"
+    with pytest.raises(PaddleRembertError, match=r"holds AlbertModel \(its config.json\), not a sequence classifier "
+                                                 r"fine-tuned for xnli"):
+        run(args_for(setup, out, do_train=False, do_eval=True))
+    assert not out.exists()

@@ -354,6 +354,13 @@ def preflight(args, task, tokenizer):
         raise PaddleRembertError(f"model_type {args.model_type} but {args.model_name_or_path} holds a model of "
                                  f"type {config.model_type} (its config.json)")
     check_ids_fit(tokenizer, config.vocab_size, args.model_name_or_path)
+    if args.do_eval and not args.do_train:  # evaluation alone needs a classifier for this task, before any output
+        heads = config.architectures or []
+        if heads and not any(name.endswith("ForSequenceClassification") for name in heads):
+            raise PaddleRembertError(f"{args.model_name_or_path} holds {heads[0]} (its config.json), not a "
+                                     f"sequence classifier fine-tuned for {task.name}: evaluation alone needs one "
+                                     f"(do_train trains it)")
+        task_label_map(config, task, args.model_name_or_path)
     limit = config.max_sequence_length
     if limit is not None and args.max_seq_length > limit:
         notes.append(f"max_seq_length {args.max_seq_length} is more than {args.model_name_or_path}'s config "
