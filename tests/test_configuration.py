@@ -219,3 +219,6 @@ def test_a_value_no_layer_takes_names_the_config_file(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(PaddleRembertError, match=r"config.json: unknown hidden_act 'foo'; known: \['gelu'"):
         pr.BertModel.from_pretrained(str(tmp_path))
+
+    with pytest.raises(PaddleRembertError, match=r"^unknown hidden_act 'bar'"):  # the caller's value: no file named
+        pr.BertModel.from_pretrained(str(tmp_path), hidden_act="bar")

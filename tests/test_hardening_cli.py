@@ -2,6 +2,7 @@
 import errno
 import io
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -215,19 +216,23 @@ def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
 def test_an_output_moved_aside_by_a_killed_write_is_put_back(tmp_path):
     """Killed between atomic_dir's two renames: the previous output is only in ``.NAME.old-*``. The next write
     beside it puts it back rather than deleting it; an ``.old`` whose NAME exists is still removed."""
-    host = files._HOST
-    aside = tmp_path / f".best.old-{_dead_pid()}.{host}-abc"
+    host, pid = files._HOST, _dead_pid()
+    aside = tmp_path / f".best.old-{pid}.{host}-abc"
     aside.mkdir()
     (aside / "model_state.pdparams").write_text("the previous best")
-    half = tmp_path / f".best.tmp-{_dead_pid()}.{host}-def"  # the new one, maybe incomplete
+    half = tmp_path / f".best.tmp-{pid}.{host}-def"  # the new one, maybe incomplete
     half.mkdir()
     files.write_json(str(tmp_path / "eval_results.json"), {})
     assert (tmp_path / "best" / "model_state.pdparams").read_text() == "the previous best"
     assert not aside.exists() and not half.exists()
-    stale = tmp_path / f".best.old-{_dead_pid()}.{host}-ghi"
+    stale = tmp_path / f".best.old-{_dead_pid()}.{host}-ghi"  # killed while deleting it: the new one was in
     stale.mkdir()
     files.remove_stale_temporaries(str(tmp_path / "best"))
     assert not stale.exists() and (tmp_path / "best" / "model_state.pdparams").exists()
+    shutil.rmtree(tmp_path / "best")  # removed on purpose (--overwrite_output_dir): a leftover is not put back
+    stale.mkdir()
+    files.remove_stale_temporaries(str(tmp_path / "best"))
+    assert not stale.exists() and not (tmp_path / "best").exists()
 
 
 def test_writes_never_touch_the_process_umask(tmp_path, monkeypatch):
@@ -307,6 +312,10 @@ def test_a_key_given_twice_is_an_error(tmp_path):
                                                  r'in ".*recipe.yaml", line 4, column 1$') as info:
         from_yaml(str(recipe))
     assert "\n" not in str(info.value)
+    recipe.write_text("do_train: true\nmodel_name_or_path: m\n<<: {learning_rate: 1e-5, seed: 3}\n"
+                      "learning_rate: 0.5\n")  # a merge
+    args = from_yaml(str(recipe))  # its keys are overridden by the mapping's own, as YAML says
+    assert (args.learning_rate, args.seed) == (0.5, 3)
 
 
 def test_integers_are_read_as_written(tmp_path):

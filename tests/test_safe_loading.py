@@ -5,6 +5,7 @@ with an error that names it and the refused global, and the marker must never ap
 """
 import json
 import os
+import collections
 import pickle
 
 import numpy as np
@@ -188,3 +189,14 @@ def test_a_plain_pickle_named_pytorch_model_bin_is_refused_naming_the_reference(
                                                  r"(posix|os)\.mkdir"):
         pr.BertForSequenceClassification.from_pretrained(str(tmp_path))
     assert not os.path.exists(marker)
+
+
+
+def test_a_plain_pickle_of_arrays_is_unreadable_not_malicious(tmp_path):
+    """Numpy arrays in a plain pickle reference numpy's constructors only: not torch's format, nothing refused."""
+    T.torch_model("bert", "BertForSequenceClassification").config.save_pretrained(tmp_path)
+    arrays = collections.OrderedDict(a=np.zeros(2), b=np.ones(3), c=np.ones(3))
+    (tmp_path / "pytorch_model.bin").write_bytes(pickle.dumps(arrays, protocol=4))
+    with pytest.raises(PaddleRembertError, match=r"cannot read .*pytorch_model\.bin: it is truncated or not a "
+                                                 r"PyTorch state dict"):
+        pr.BertForSequenceClassification.from_pretrained(str(tmp_path))

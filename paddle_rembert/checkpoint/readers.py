@@ -10,6 +10,7 @@ Layouts:
 """
 import logging
 import os
+import pickle
 import re
 import zipfile
 
@@ -123,24 +124,62 @@ def _first_reason(error):
     return reason.split(". ")[0][:300]
 
 
-def _code_reference(path):
-    """The first callable outside torch's and the containers' a plain pickle names, found by reading its opcodes
-    without running them (torch's unpickler may stop earlier, at an opcode it does not take); None if none."""
-    import pickletools
+class _Stub:
+    """What a scanned pickle's admitted callables make: accepts any construction, state and items."""
 
-    strings = []
+    def __new__(cls, *args, **kwargs):
+        return object.__new__(cls)
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __call__(self, *args, **kwargs):
+        return _Stub()
+
+    def __setstate__(self, state):
+        pass
+
+    def __setitem__(self, key, value):
+        pass
+
+    def append(self, value):
+        pass
+
+    def extend(self, values):
+        pass
+
+
+class _CodeFound(Exception):
+    pass
+
+
+class _ReferenceFinder(pickle.Unpickler):
+    """Reads a pickle with every callable replaced: torch's, numpy's and the containers' by :class:`_Stub`, any
+    other raises :class:`_CodeFound` naming it. Nothing the file names is imported or called."""
+
+    ADMITTED = ("torch", "collections", "numpy", "_codecs", "copyreg")
+
+    def find_class(self, module, name):
+        if module.split(".")[0] in self.ADMITTED:
+            return _Stub
+        raise _CodeFound(f"{module}.{name}")
+
+    def persistent_load(self, pid):
+        return _Stub()
+
+
+def _code_reference(path):
+    """The first callable outside torch's, numpy's and the containers' that a non-zip file's pickles name (a
+    legacy torch file holds several), found without running anything; None if none (torch's unpickler may stop
+    earlier, at an opcode it does not take, and then say nothing of the payload)."""
     try:
         with open(path, "rb") as f:
-            for op, arg, _ in pickletools.genops(f):
-                if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
-                    strings = (strings + [arg])[-2:]
-                elif op.name in ("GLOBAL", "STACK_GLOBAL"):
-                    module, name = arg.split(" ", 1) if op.name == "GLOBAL" else (strings + ["", ""])[:2]
-                    if module.split(".")[0] not in ("torch", "collections", "numpy", "_codecs"):
-                        return f"{module}.{name}"
-    except Exception:  # not a pickle, or cut short: the caller reports it as unreadable
+            while True:
+                _ReferenceFinder(f).load()
+    except _CodeFound as e:
+        return str(e)
+    except Exception:  # the end of the pickles (a legacy file's raw tensor bytes follow them), or not a pickle
         return None
-    return None
 
 
 def _torch_to_numpy(tensor):

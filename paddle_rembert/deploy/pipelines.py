@@ -492,7 +492,9 @@ class TokenClassificationPipeline(Pipeline):
         if "overflow_to_sample_mapping" not in enc:
             enc = {k: [v] for k, v in enc.items()}
         given = options.get("offset_mapping")
-        if given is not None:  # as transformers: the caller's spans stand for every window's
+        if given:  # as transformers: the caller's spans stand for every window's (one list per text: the first)
+            if isinstance(given[0], (list, tuple)) and given[0] and isinstance(given[0][0], (list, tuple)):
+                given = given[0]
             given = [tuple(span) for span in given]
             for row in enc["input_ids"]:
                 if len(given) != len(row):

@@ -222,7 +222,8 @@ class TransformerEncoder(nn.Layer):
             tuple(cache) if use_cache else None,
             tuple(all_hidden) if output_hidden_states else None,
             tuple(like(p, hidden_states) for p in all_attentions) if output_attentions else None,
-            # as transformers: empty (not None) when the layers could cross-attend but had nothing to attend to
+            # empty (not None) when the layers could cross-attend but had nothing to attend to; transformers 4.46
+            # lists each layer's self-attention cache there instead (docs/design.md)
             tuple(p for p in all_cross if p is not None) if output_attentions and self.config.add_cross_attention
             else None,
         )

@@ -18,10 +18,12 @@ def cross_entropy(logits, labels, ignore_index=-100):
 
 
 def binary_cross_entropy(logits, labels):
-    """Elementwise ``softplus(x) - x * y``: PyTorch's ``BCEWithLogitsLoss`` for every label. Paddle's
-    ``binary_cross_entropy_with_logits`` gives 0 where a label is -100, which transformers' losses
-    do not skip; ``softplus``' gradient at 0 is 0.5, as PyTorch's."""
-    return F.softplus(logits) - logits * labels
+    """Elementwise PyTorch's ``BCEWithLogitsLoss`` for every label: Paddle's ``binary_cross_entropy_with_logits``
+    gives 0 where a label is -100, which transformers' losses do not skip. ``softplus(x) - x * y`` spelled
+    per sign, so that nothing cancels for confident logits and the gradient at 0 is 0.5 - y, as PyTorch's."""
+    positive = logits * (1 - labels) + F.softplus(-logits)
+    negative = F.softplus(logits) - logits * labels
+    return paddle.where(logits >= 0, positive, negative)
 
 
 def sequence_classification_loss(config, logits, labels):

@@ -224,7 +224,7 @@ class PretrainedModel(nn.Layer):
         try:
             model = cls(config)
         except PaddleRembertError as e:  # a value no layer takes (hidden_act: "foo"): name the file it came from
-            if not from_file:
+            if not from_file or config_overrides:  # the value may be the caller's
                 raise
             raise PaddleRembertError(f"{os.path.join(path, CONFIG_NAME)}: {e}") from None
         report = load_weights(model, path, ignore_mismatched_sizes=ignore_mismatched_sizes)

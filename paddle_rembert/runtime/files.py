@@ -224,26 +224,30 @@ def remove_stale_temporaries(path):
 
     Returns the paths removed. Temporaries of live processes, of other hosts (a shared file
     system) and names without a pid (not ours, or from before pids were recorded) are left alone.
-    An ``.old`` whose NAME is missing is put back instead: its process died between :func:`atomic_dir`'s
-    two renames, after moving the previous output aside and before moving the new one in.
+    An ``.old`` whose NAME is missing while the same process's ``.tmp`` is still there is put back instead:
+    that process died between :func:`atomic_dir`'s two renames, after moving the previous output aside and
+    before moving the new one in (once the new one is in, a leftover ``.old`` is only garbage).
     """
     parent = os.path.dirname(os.path.abspath(path))
     pattern = re.compile(r"\.(.+)\.(tmp|old)-(\d+)\.([0-9a-f]{8})-[^/]*")
     removed = []
     try:
-        names = sorted(os.listdir(parent), key=lambda n: ".old-" not in n)  # restore before removing a .tmp
+        names = os.listdir(parent)
     except OSError:
         return removed
-    for name in names:
-        m = pattern.fullmatch(name)
+    matches = [(name, pattern.fullmatch(name)) for name in names]
+    unfinished = {(m.group(1), m.group(3)) for _, m in matches if m and m.group(2) == "tmp"}
+    for name, m in matches:
         if not m or m.group(4) != _HOST or int(m.group(3)) == os.getpid() or _pid_alive(int(m.group(3))):
             continue
         full = os.path.join(parent, name)
         original = os.path.join(parent, m.group(1))
-        if m.group(2) == "old" and not os.path.lexists(original):
-            with contextlib.suppress(OSError):
+        if m.group(2) == "old" and (m.group(1), m.group(3)) in unfinished and not os.path.lexists(original):
+            try:
                 os.rename(full, original)
-                continue
+            except OSError:
+                pass  # left as it is: the previous output may be nowhere else
+            continue
         if os.path.isdir(full) and not os.path.islink(full):
             shutil.rmtree(full, ignore_errors=True)
         else:

@@ -23,7 +23,8 @@ def _refuse_surrogates(chunks):
     for chunk in chunks:
         m = _SURROGATE.search(chunk)
         if m:
-            raise PaddleRembertError(f"text {chunk[:60]!r} holds a lone surrogate (U+{ord(m.group()):04X}), which "
+            around = chunk[max(0, m.start() - 30):m.start() + 30]
+            raise PaddleRembertError(f"text {around!r} holds a lone surrogate (U+{ord(m.group()):04X}), which "
                                      f"is not Unicode text; SentencePiece cannot encode it")
 
 SPIECE_UNDERLINE = "\u2581"

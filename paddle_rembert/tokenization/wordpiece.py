@@ -96,7 +96,10 @@ def _clusters(text, spans):
 
 def _split_off_uncomposed(cluster):
     """The cluster cut where NFC does not compose across: at each step the shortest head whose NFC followed by
-    the rest's NFC is the NFC of both (NFC may also reorder the marks of the rest among themselves)."""
+    the rest's NFC is the NFC of both (NFC may also reorder the marks of the rest among themselves). The search
+    is quadratic: a cluster of more than 32 characters (no text has that many marks on one letter) stays whole."""
+    if len(cluster) > 32:
+        return [cluster]
     parts, nfc = [], lambda items: unicodedata.normalize("NFC", "".join(c for c, _ in items))
     while cluster:
         whole = nfc(cluster)

@@ -159,11 +159,12 @@ class _RecipeLoader(yaml.SafeLoader):
 
     def construct_mapping(self, node, deep=False):
         seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, (str, int, float, bool)) and key in seen:
-                raise yaml.constructor.ConstructorError(None, None, f"{key!r} is given twice", key_node.start_mark)
-            seen.add(key if isinstance(key, (str, int, float, bool)) else id(key_node))
+        for key_node, _ in node.value:  # the mapping's own keys; a merge (<<: *base) may be overridden by them
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                if key_node.value in seen:
+                    raise yaml.constructor.ConstructorError(None, None, f"{key_node.value!r} is given twice",
+                                                            key_node.start_mark)
+                seen.add(key_node.value)
         return super().construct_mapping(node, deep=deep)
 
 

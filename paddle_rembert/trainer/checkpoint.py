@@ -159,6 +159,8 @@ def _check_state(path, state):
         state.setdefault(key, default)
     if not isinstance(state["history"], list):
         raise PaddleRembertError(f"{path}: history is {state['history']!r}, not a list")
+    if not isinstance(state.get("optimization", {}), dict):  # recorded settings (absent in older checkpoints)
+        raise PaddleRembertError(f"{path}: optimization is {state['optimization']!r}, not a mapping")
     return state
 
 
