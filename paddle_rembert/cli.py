@@ -6,6 +6,7 @@ directory should be) print one line naming the path and exit with status 2; ``--
 ``PADDLE_REMBERT_DEBUG=1``) shows the traceback instead.
 """
 import argparse
+import logging
 import os
 import sys
 import warnings
@@ -24,6 +25,8 @@ OVERWRITE_RULE = ("--overwrite replaces only a previous output of this command: 
 def _convert(args):
     from .convert import convert_checkpoint
 
+    if args.quiet:  # the result line below says what the INFO log line would; warnings still show
+        logging.getLogger("paddle_rembert").setLevel(logging.WARNING)
     name = convert_checkpoint(args.src, args.dst, to=args.to, dtype=args.dtype,
                               safe_serialization=args.safetensors, overwrite=args.overwrite,
                               progress=not args.quiet, ignore_mismatched_sizes=args.ignore_mismatched_sizes,
@@ -163,7 +166,7 @@ def run_guarded(fn, prog, debug=None):
         if not isinstance(e, (PaddleRembertError, OSError)):
             raise
         message = describe_os_error(e) if isinstance(e, OSError) else str(e)
-        print(f"{prog}: error: {message}", file=sys.stderr)
+        print(f"{prog}: error: {message}".replace("\n", "\\n"), file=sys.stderr)  # one line, even for a path
         return 2
     return 0
 
@@ -231,7 +234,7 @@ def build_parser():
                         "a directory holding anything else, and never the source or a folder containing it)")
     p.add_argument("--tokenizer", metavar="DIR", default=None,
                    help="copy the tokenizer files from DIR (for a checkpoint that ships none, e.g. a SQuAD fine-tune)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no INFO log lines (warnings stay)")
     p.set_defaults(func=_convert)
 
     from .deploy.format import TASKS

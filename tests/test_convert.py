@@ -356,6 +356,9 @@ def test_console_script_and_torch_free_safetensors_path(tmp_path):
     assert "Traceback" not in no_torch.stderr
     real = run_cli("convert", "--quiet", str(tmp_path / "bin"), str(tmp_path / "bin_pd"))
     assert real.returncode == 0 and "AlbertForMaskedLM" in real.stdout
+    assert "INFO" not in real.stderr  # --quiet: the result line only (it printed the same as an INFO line too)
+    odd = run_cli("convert", str(tmp_path / "no\nsuch"), str(tmp_path / "out"))
+    assert odd.returncode == 2 and odd.stderr.count("\n") == 1 and "no\\nsuch" in odd.stderr  # one line
 
 
 def test_safetensors_header_is_validated(tmp_path):
