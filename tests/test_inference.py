@@ -229,6 +229,24 @@ def test_predictor_errors_are_clear(exports, tmp_path):
         predictor.predict(["a", "b"], ["c"])
     with pytest.raises(PaddleRembertError, match="batch size"):
         predictor.predict(["a"], batch_size=0)
+    # run() on feeds of its own: a length past the positions is named, not left to the backend's gather error
+    for backend in ("paddle", "onnxruntime"):
+        runner = Predictor(out, backend=backend)
+        feed = {name: np.ones((1, 140), dtype=np.int64) for name in runner.input_names}
+        with pytest.raises(PaddleRembertError, match=r"^the inputs have 140 tokens, more than the export's 128 "
+                                                     r"positions \(export_meta.json max_length\)"):
+            runner.run(feed)
+        feed[runner.input_names[-1]] = np.ones((1, 9), dtype=np.int64)
+        with pytest.raises(PaddleRembertError, match=r"must all be \[batch, length\] of one shape"):
+            runner.run(feed)
+        assert runner.run({name: np.ones((2, 7), dtype=np.int64) for name in runner.input_names})
+    qa = Predictor(exports("albert", "question-answering")[1])
+    long_question = " ".join(["river stone cloud lamp"] * 60)
+    for question, context, window in ((long_question, "stone", 128), ("river", long_question, 8)):
+        with pytest.raises(PaddleRembertError, match=rf"^question 1 \(\d+ tokens?\) leaves no room for its context "
+                                                     rf"in a window of {window} tokens: shorten the question or "
+                                                     rf"widen the window \(--max-length\)$"):
+            qa.predict([question], [context], max_seq_len=None if window == 128 else window)
 
 
 # -- the CLI ---------------------------------------------------------------------------------------
@@ -428,7 +446,7 @@ def test_max_length_and_threads_are_validated(exports):
     assert Predictor(out, max_length=3).predict([long_text], [long_text])[0]["label"] in \
         LABELS["sequence-classification"].values()
     qa = Predictor(exports("albert", "question-answering")[1], max_length=16)
-    with pytest.raises(PaddleRembertError, match="cannot truncate to max_length"):  # a question too long for a window
+    with pytest.raises(PaddleRembertError, match="question 2 .* leaves no room for its context in a window of 16"):
         qa.predict(["paper", long_text], [TEXTS[0], TEXTS[1]])
     answer = qa.predict(["paper"], [long_text], doc_stride=4)[0]  # a long context: windows of 16 tokens
     assert long_text[answer["start"]:answer["end"]] == answer["answer"]

@@ -89,7 +89,7 @@ class Predictor:
         self.input_names = meta_input_names(self.meta)
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         check_ids_fit(self.tokenizer, self.config.get("vocab_size"), model_dir)
-        model_max = int(self.meta.get("max_length") or 512)
+        self.model_max = model_max = int(self.meta.get("max_length") or 512)
         positions = self.config.get("max_position_embeddings")
         if isinstance(positions, int) and model_max > positions:
             raise PaddleRembertError(f"{model_dir}: export_meta.json's max_length {model_max} is more than the "
@@ -120,6 +120,15 @@ class Predictor:
         missing = [n for n in self.input_names if n not in feed]
         if missing:
             raise PaddleRembertError(f"missing model inputs: {', '.join(missing)}")
+        shapes = {n: np.shape(feed[n]) for n in self.input_names}
+        first = shapes[self.input_names[0]]
+        for name, shape in shapes.items():  # the backends' own errors here run to many lines, or name a gather
+            if len(shape) != 2 or shape != first:
+                raise PaddleRembertError(f"model inputs must all be [batch, length] of one shape, got "
+                                         f"{', '.join(f'{n} {list(s)}' for n, s in shapes.items())}")
+        if first[1] > self.model_max:
+            raise PaddleRembertError(f"the inputs have {first[1]} tokens, more than the export's {self.model_max} "
+                                     f"positions (export_meta.json max_length): truncate them to at most that")
         return self.engine.run({n: feed[n] for n in self.input_names})
 
     def encode(self, texts, text_pairs=None):

@@ -211,8 +211,20 @@ def predict_qa(tokenizer, run, input_names, questions, contexts, *, top_k: int =
         raise PaddleRembertError("question-answering needs a context (text pair) for every question")
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise PaddleRembertError(f"top_k must be an integer >= 1, got {top_k!r}")
-    return [qa_record(answer_question(tokenizer, run, input_names, q, c, top_k=top_k, max_length=max_length,
-                                      **options), top_k) for q, c in zip(questions, contexts)]
+    records = []
+    for i, (q, c) in enumerate(zip(questions, contexts)):
+        try:
+            answer = answer_question(tokenizer, run, input_names, q, c, top_k=top_k, max_length=max_length, **options)
+        except PaddleRembertError as e:  # the tokenizer's words (truncation=..., stride=...) are not options here
+            if "must go" not in str(e) and "stride" not in str(e):
+                raise
+            question = len(tokenizer(q, add_special_tokens=False)["input_ids"])
+            window = options.get("max_seq_len") or min(384, max_length or tokenizer.model_max_length or 384)
+            raise PaddleRembertError(f"question {i + 1} ({question} token{'s' * (question != 1)}) leaves no room for "
+                                     f"its context in a window of {window} tokens: shorten the question or widen "
+                                     f"the window (--max-length)") from None
+        records.append(qa_record(answer, top_k))
+    return records
 
 
 class SquadExample:
