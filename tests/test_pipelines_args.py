@@ -329,16 +329,22 @@ def test_token_classification_grouped_entities_and_ignore_subwords(real_vocab):
     _assert_same_nested(ours_default(TEXTS), ref(TEXTS, aggregation_strategy="simple"))
 
 
+def _one_layer_bert(path, head, seed, **config):
+    """A one-layer random ``Bert{head}`` saved by transformers at ``path``, with the real tokenizer files."""
+    torch.manual_seed(seed)
+    config = transformers.BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                     intermediate_size=64, **config)
+    getattr(transformers, f"Bert{head}")(config).eval().save_pretrained(path)
+    for name in TOKENIZER_FILES:
+        shutil.copy(os.path.join(REAL, name), path)
+    return path
+
+
 def test_truncation_stops_at_the_models_positions(tmp_path):
     """The real tokenizer says 512 tokens, the model has 40 positions: ``truncation=True`` cuts at 40, as passing
     ``max_length=40`` does in transformers (whose pipeline fails without it); without truncation the error says
     what to pass."""
-    torch.manual_seed(1)
-    config = transformers.BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                     intermediate_size=64, max_position_embeddings=40, num_labels=3)
-    transformers.BertForSequenceClassification(config).eval().save_pretrained(tmp_path)
-    for name in TOKENIZER_FILES:
-        shutil.copy(os.path.join(REAL, name), tmp_path)
+    _one_layer_bert(tmp_path, "ForSequenceClassification", 1, max_position_embeddings=40, num_labels=3)
     ours, ref = _both("text-classification", str(tmp_path))
     long_text = " ".join(TEXTS * 8)
     _assert_same_nested(ours(long_text, truncation=True, top_k=None),
@@ -354,13 +360,7 @@ def test_default_labels_when_config_json_has_no_id2label(tmp_path):
     """transformers' save_pretrained leaves id2label out for the default labels; both pipelines say LABEL_i."""
     for head, task, text in (("ForSequenceClassification", "text-classification", TEXTS[0]),
                              ("ForTokenClassification", "token-classification", TEXTS[2])):
-        path = tmp_path / head
-        torch.manual_seed(2)
-        config = transformers.BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                         intermediate_size=64)
-        getattr(transformers, f"Bert{head}")(config).eval().save_pretrained(path)
-        for name in TOKENIZER_FILES:
-            shutil.copy(os.path.join(REAL, name), path)
+        path = _one_layer_bert(tmp_path / head, head, 2)
         with open(path / "config.json") as f:
             assert "id2label" not in json.load(f)
         ours, ref = _both(task, str(path))
@@ -405,13 +405,7 @@ def test_a_too_long_input_is_told_what_its_task_takes(tmp_path):
             ("ForMaskedLM", "fill-mask", lambda p: p("[MASK] " + long_text),
              r"pass tokenizer_kwargs=\{'truncation': True, 'max_length': 40\}"),
             ("Model", "feature-extraction", lambda p: p(long_text), "pass truncation=True")):
-        path = tmp_path / head
-        torch.manual_seed(1)
-        config = transformers.BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                         intermediate_size=64, max_position_embeddings=40)
-        getattr(transformers, f"Bert{head}")(config).eval().save_pretrained(path)
-        for name in TOKENIZER_FILES:
-            shutil.copy(os.path.join(REAL, name), path)
+        path = _one_layer_bert(tmp_path / head, head, 1, max_position_embeddings=40)
         with pytest.raises(PaddleRembertError, match="exceeds the model's 40 positions; .*" + hint):
             call(pipeline(task, model=str(path)))
     config_file = tmp_path / "ForTokenClassification" / "tokenizer_config.json"

@@ -166,12 +166,7 @@ def answer_question(tokenizer, run, input_names, question: str, context: str, *,
             raise PaddleRembertError(f"`{name}` must be a str, got {type(value).__name__}")
         if not value:
             raise PaddleRembertError(f"`{name}` cannot be empty")
-    model_max = tokenizer.model_max_length
-    if max_length:
-        if max_seq_len is not None and max_seq_len > max_length:
-            raise PaddleRembertError(f"max_seq_len {max_seq_len} exceeds the model's {max_length} positions")
-        model_max = min(model_max, max_length) if model_max else max_length
-    windowing = qa_windowing(model_max, max_seq_len, doc_stride, tokenizer.padding_side, padding)
+    windowing = _qa_windowing(tokenizer, max_length, max_seq_len, doc_stride, padding)
     text, pair = windowing.order(question, context)
     enc = tokenizer(text, pair, **windowing.tokenizer_kwargs)
     count = len(enc["input_ids"])
@@ -189,6 +184,17 @@ def answer_question(tokenizer, run, input_names, question: str, context: str, *,
                           align_to_words=align_to_words,
                           cls_token_id=tokenizer.cls_token_id, pad_token_id=tokenizer.pad_token_id,
                           padding_side=tokenizer.padding_side)
+
+
+def _qa_windowing(tokenizer, max_length, max_seq_len, doc_stride, padding="do_not_pad"):
+    """:func:`qa_windowing` for ``tokenizer``: ``max_length`` (the model's positions) caps its default window and
+    rejects a larger explicit one."""
+    model_max = tokenizer.model_max_length
+    if max_length:
+        if max_seq_len is not None and max_seq_len > max_length:
+            raise PaddleRembertError(f"max_seq_len {max_seq_len} exceeds the model's {max_length} positions")
+        model_max = min(model_max, max_length) if model_max else max_length
+    return qa_windowing(model_max, max_seq_len, doc_stride, tokenizer.padding_side, padding)
 
 
 def qa_record(result, top_k: int = 1) -> Dict[str, Any]:
@@ -219,10 +225,10 @@ def predict_qa(tokenizer, run, input_names, questions, contexts, *, top_k: int =
             if "must go" not in str(e) and "stride" not in str(e):
                 raise
             question = len(tokenizer(q, add_special_tokens=False)["input_ids"])
-            window = options.get("max_seq_len") or min(384, max_length or tokenizer.model_max_length or 384)
+            window = _qa_windowing(tokenizer, max_length, options.get("max_seq_len"), options.get("doc_stride"))
             raise PaddleRembertError(f"question {i + 1} ({question} token{'s' * (question != 1)}) leaves no room for "
-                                     f"its context in a window of {window} tokens: shorten the question or widen "
-                                     f"the window (--max-length)") from None
+                                     f"its context in a window of {window.max_seq_len} tokens: shorten the question "
+                                     f"or widen the window (--max-length)") from None
         records.append(qa_record(answer, top_k))
     return records
 

@@ -196,12 +196,9 @@ class SentencePieceTokenizer(PreTrainedTokenizer):
 
     def _rewritten(self, cluster):
         """Whether SentencePiece's normaliser rewrites a base letter and its marks (the fast tokenizers then align
-        all of the result with the base letter); cached per cluster."""
-        cache = self.__dict__.setdefault("_rewritten_cache", {})
-        if cluster not in cache:
-            text = self._normalize(cluster)
-            cache[cluster] = self.sp_model.normalize(text) != SPIECE_UNDERLINE + text
-        return cache[cluster]
+        all of the result with the base letter)."""
+        text = self._normalize(cluster)
+        return self.sp_model.normalize(text) != SPIECE_UNDERLINE + text
 
     def _user_defined_ids(self):
         """Ids of the model's user-defined symbols: the fast tokenizers make them added tokens (words of their own)."""
@@ -222,7 +219,13 @@ class SentencePieceTokenizer(PreTrainedTokenizer):
         """SentencePiece's own piece spans, mapped back through :meth:`_normalize_aligned`, in the fast tokenizers'
         convention: a ``▁`` stands for the last whitespace character before its word (or the word's first character)."""
         _refuse_surrogates(chunks)
-        user_defined, out, kind_cache = self._user_defined_ids(), [], {}
+        user_defined, out, kind_cache, rewritten_cache = self._user_defined_ids(), [], {}, {}
+
+        def rewritten(cluster):  # per call, as the kinds: nothing grows on the tokenizer
+            if cluster not in rewritten_cache:
+                rewritten_cache[cluster] = self._rewritten(cluster)
+            return rewritten_cache[cluster]
+
         for chunk in chunks:
             norm, starts, ends = self._normalize_aligned(chunk)
             char_of_byte = [i for i, c in enumerate(norm) for _ in range(len(c.encode("utf-8")))] + [len(norm)]
@@ -234,7 +237,7 @@ class SentencePieceTokenizer(PreTrainedTokenizer):
                 a, b = char_of_byte[p.begin], char_of_byte[p.end]
                 start = starts[a] if a < len(norm) else len(chunk)
                 end = ends[b - 1] if b > a else ends[a] if a < len(norm) and p.piece != SPIECE_UNDERLINE else start
-                start, end = _fast_span(chunk, kinds, start, end, p.piece, self._rewritten)
+                start, end = _fast_span(chunk, kinds, start, end, p.piece, rewritten)
                 literal = p.id in user_defined and chunk[start:end] == p.piece  # split out by the fast tokenizers
                 if p.piece.startswith(SPIECE_UNDERLINE) or word < 0 or literal or after_user:
                     word += 1
