@@ -242,11 +242,18 @@ def test_predictor_errors_are_clear(exports, tmp_path):
         assert runner.run({name: np.ones((2, 7), dtype=np.int64) for name in runner.input_names})
     qa = Predictor(exports("albert", "question-answering")[1])
     long_question = " ".join(["river stone cloud lamp"] * 60)
-    for question, context, window in ((long_question, "stone", 128), ("river", long_question, 8)):
-        with pytest.raises(PaddleRembertError, match=rf"^question 1 \(\d+ tokens?\) leaves no room for its context "
-                                                     rf"in a window of {window} tokens: shorten the question or "
-                                                     rf"widen the window \(--max-length\)$"):
-            qa.predict([question], [context], max_seq_len=None if window == 128 else window)
+    with pytest.raises(PaddleRembertError, match=r"^question 1 \(\d+ tokens\) leaves no room for its context in a "
+                                                 r"window of 128 tokens: shorten the question or widen the window "
+                                                 r"\(--max-length\)$"):
+        qa.predict([long_question], ["stone"])
+    # room for the context, but not more than the windows' overlap: the stride is named, with the option to lower
+    with pytest.raises(PaddleRembertError, match=r"^question 1 \(\d+ tokens?\) leaves \d+ tokens? for its context in "
+                                                 r"a window of 8, not more than the windows' overlap \(doc_stride 4\): "
+                                                 r"shorten the question, widen the window \(--max-length\) or lower "
+                                                 r"--doc-stride$"):
+        qa.predict(["river"], [long_question], max_seq_len=8)
+    answer = qa.predict(["river"], [long_question], max_seq_len=8, doc_stride=1)[0]
+    assert long_question[answer["start"]:answer["end"]] == answer["answer"]
 
 
 # -- the CLI ---------------------------------------------------------------------------------------

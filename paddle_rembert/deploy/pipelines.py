@@ -30,7 +30,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..runtime.errors import PaddleRembertError
+from ..runtime.errors import PaddleRembertError, TruncationError
 from .format import TASKS, is_export_dir, read_meta
 from .postprocess import (feature_extraction, fill_mask, fill_mask_target_ids, text_classification,
                           token_classification, token_classification_tokenizer_kwargs)
@@ -221,14 +221,19 @@ def predict_qa(tokenizer, run, input_names, questions, contexts, *, top_k: int =
     for i, (q, c) in enumerate(zip(questions, contexts)):
         try:
             answer = answer_question(tokenizer, run, input_names, q, c, top_k=top_k, max_length=max_length, **options)
-        except PaddleRembertError as e:  # the tokenizer's words (truncation=..., stride=...) are not options here
-            if "must go" not in str(e) and "stride" not in str(e):
-                raise
+        except TruncationError:  # said in the tokenizer's words (truncation=..., stride=...), not predict's
             question = len(tokenizer(q, add_special_tokens=False)["input_ids"])
             window = _qa_windowing(tokenizer, max_length, options.get("max_seq_len"), options.get("doc_stride"))
-            raise PaddleRembertError(f"question {i + 1} ({question} token{'s' * (question != 1)}) leaves no room for "
-                                     f"its context in a window of {window.max_seq_len} tokens: shorten the question "
-                                     f"or widen the window (--max-length)") from None
+            room = window.max_seq_len - question - tokenizer.num_special_tokens_to_add(pair=True)
+            asked = f"question {i + 1} ({question} token{'s' * (question != 1)})"
+            if room <= 0:
+                raise PaddleRembertError(f"{asked} leaves no room for its context in a window of "
+                                         f"{window.max_seq_len} tokens: shorten the question or widen the window "
+                                         "(--max-length)") from None
+            raise PaddleRembertError(f"{asked} leaves {room} token{'s' * (room != 1)} for its context in a window of "
+                                     f"{window.max_seq_len}, not more than the windows' overlap (doc_stride "
+                                     f"{window.doc_stride}): shorten the question, widen the window (--max-length) "
+                                     "or lower --doc-stride") from None
         records.append(qa_record(answer, top_k))
     return records
 

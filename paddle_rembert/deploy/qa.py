@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..runtime.errors import PaddleRembertError
+from ..runtime.errors import PaddleRembertError, TruncationError
 
 QAResult = Union[Dict[str, Any], List[Dict[str, Any]]]
 
@@ -54,7 +54,7 @@ class QAWindowing:
         """Raise when the stride leaves no room to advance (the Rust tokenizer panics instead of raising)."""
         room = self.max_seq_len - special_tokens - question_tokens
         if self.doc_stride >= room:
-            raise PaddleRembertError(
+            raise TruncationError(
                 f"doc_stride ({self.doc_stride}) must be smaller than the {room} context tokens left in max_seq_len "
                 f"({self.max_seq_len}) after {question_tokens} question and {special_tokens} special tokens")
 

@@ -12,6 +12,12 @@ class PaddleRembertError(ValueError):
     """An error caused by the user's input, files or arguments (not a bug in this library)."""
 
 
+class TruncationError(PaddleRembertError):
+    """A text cannot be cut to ``max_length`` as asked: the only side allowed to shrink is too short, or the
+    overlap (``stride``) is not below the room left. Callers with knobs of their own (the QA predictor's window
+    and ``doc_stride``) catch it by type and say it in their terms."""
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with a one-line error (the message and where to find the usage) instead of the usage
     block followed by the message; the exit code stays 2. Sub-command parsers inherit it."""

@@ -7,7 +7,7 @@ around added tokens), and reproduces the fast tokenizers' overflow windows (``st
 row order. Without ``return_overflowing_tokens`` truncation keeps the slow arithmetic, so the ids
 equal the plain call's.
 """
-from ..runtime.errors import PaddleRembertError
+from ..runtime.errors import PaddleRembertError, TruncationError
 from .types import BatchEncoding, _lower_per_char
 from .utils import per_word
 
@@ -128,7 +128,7 @@ def _windows(n, keep, stride, left):
     if keep == 0:
         return [(0, 0), (0, n)]
     if stride >= keep:
-        raise PaddleRembertError(f"stride={stride} must be smaller than the room left for the truncated "
+        raise TruncationError(f"stride={stride} must be smaller than the room left for the truncated "
                                  f"sequence ({keep} tokens)")
     step, ranges = keep - stride, []
     if not left:
@@ -165,7 +165,7 @@ def _fast_keep(n1, n2, room, strategy):
     remove = n1 + n2 - room
     if target <= remove:
         which = "first" if strategy == "only_first" else "second"
-        raise PaddleRembertError(f"cannot truncate to max_length: the {which} sequence has {target} tokens and "
+        raise TruncationError(f"cannot truncate to max_length: the {which} sequence has {target} tokens and "
                                  f"{remove} must go (use truncation='longest_first')")
     return (n1 - remove, n2) if strategy == "only_first" else (n1, n2 - remove)
 
@@ -237,7 +237,7 @@ def _check_stride(tok, trunc, max_length, stride):
     special tokens, whether or not anything is cut (their room below the specials wraps around: no check)."""
     room = max_length - tok.num_special_tokens_to_add(pair=False) if max_length is not None else None
     if trunc != "do_not_truncate" and room is not None and 0 <= room < stride:
-        raise PaddleRembertError(f"stride={stride} is greater than the effective max length {room} (max_length="
+        raise TruncationError(f"stride={stride} is greater than the effective max length {room} (max_length="
                                  f"{max_length} less {max_length - room} special tokens); transformers' fast "
                                  "tokenizers refuse it too")
 
