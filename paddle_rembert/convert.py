@@ -6,6 +6,7 @@ are Linear weights. Tensors
 then stream from the source to the destination one at a time, transposed and cast on the way.
 The destination is written into a temporary directory that is renamed into place at the end.
 """
+import functools
 import logging
 import os
 import shutil
@@ -156,18 +157,17 @@ def convert_checkpoint(src, dst, to="paddle", dtype=None, safe_serialization=Fal
         _copy_tokenizer_files(resolve(tokenizer_dir) if tokenizer_dir else src, tmp,
                               registry.get(model_type, config_path).tokenizer_files, tokenizer_dir is not None,
                               config.vocab_size)
-        bar = tqdm(desc=f"convert to {to}", unit="tensor", disable=not progress)
+        progress_bar = functools.partial(tqdm, desc=f"convert to {to}", unit="tensor", disable=not progress)
         if to == "paddle":
-            _write_paddle(tmp, ckpt, plan, st_dtype, safe_serialization, bar)
+            _write_paddle(tmp, ckpt, plan, st_dtype, safe_serialization, progress_bar)
         else:
-            _write_torch(tmp, ckpt, model, plan, st_dtype, bar)
-        bar.close()
+            _write_torch(tmp, ckpt, model, plan, st_dtype, progress_bar)
     logger.info("converted %s (%s) to %s", src, model_class.__name__, dst)
     return model_class.__name__
 
 
-def _write_paddle(directory, ckpt, plan, st_dtype, safe_serialization, bar):
-    bar.reset(total=len(plan.pairs))
+def _write_paddle(directory, ckpt, plan, st_dtype, safe_serialization, progress_bar):
+    bar = progress_bar(total=len(plan.pairs))
     sources = {key: (ckpt_key, transpose) for key, ckpt_key, transpose in plan.pairs}
     specs = [(key, _out_dtype(ckpt, ckpt_key, st_dtype),
               ckpt.shape(ckpt_key)[::-1] if transpose else ckpt.shape(ckpt_key))
@@ -180,9 +180,10 @@ def _write_paddle(directory, ckpt, plan, st_dtype, safe_serialization, bar):
         return arr
 
     write_paddle_weights(directory, specs, produce, safe_serialization)
+    bar.close()
 
 
-def _write_torch(directory, ckpt, model, plan, st_dtype, bar):
+def _write_torch(directory, ckpt, model, plan, st_dtype, progress_bar):
     """transformers' layout: Linear weights transposed back, tied duplicates written out again."""
     shapes, linear = model_signature(model)
     torch_shapes = torch_key_shapes({k: shapes[k] for k, _, _ in plan.pairs}, linear, model.tied_weights)
@@ -197,9 +198,10 @@ def _write_torch(directory, ckpt, model, plan, st_dtype, bar):
         bar.update(1)
         return arr
 
-    bar.reset(total=len(specs))
+    bar = progress_bar(total=len(specs))
     with atomic_open(os.path.join(directory, SAFETENSORS), "wb") as f:
         write_safetensors(f, specs, produce, {"format": "pt"})
+    bar.close()
 
 
 def _out_dtype(ckpt, ckpt_key, st_dtype):

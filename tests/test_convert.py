@@ -81,6 +81,16 @@ def test_round_trip_paddle_torch_paddle_is_bit_identical(family, class_name, tmp
         assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), key
 
 
+def test_the_progress_bar_counts_to_the_number_of_tensors_from_its_first_line(tmp_path, capsys):
+    save_torch("bert", "BertForMaskedLM", tmp_path / "hf")
+    for src, dst, to in (("hf", "pd", "paddle"), ("pd", "pt", "torch")):
+        assert main(["convert", str(tmp_path / src), str(tmp_path / dst), "--to", to]) == 0
+        frames = [f for f in capsys.readouterr().err.replace("\r", "\n").splitlines() if "convert to" in f]
+        assert frames and all(f.startswith(f"convert to {to}: ") for f in frames), frames
+        totals = {f.split("/")[1].split()[0] for f in frames}  # "convert to X:  40%|...| 8/20 [..."
+        assert len(totals) == 1 and int(totals.pop()) >= 20, frames
+
+
 @pytest.mark.parametrize("dtype,torch_dtype", [("float16", torch.float16), ("bfloat16", torch.bfloat16)])
 def test_dtype_casts_like_torch(dtype, torch_dtype, tmp_path, capsys):
     torch_model = save_torch("rembert", "RemBertModel", tmp_path / "hf")

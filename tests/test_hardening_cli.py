@@ -147,6 +147,14 @@ def test_os_errors_print_one_line_naming_the_path(tmp_path, capsys):
     assert os.listdir(tmp_path) == []  # nothing half-written
 
 
+@pytest.mark.parametrize("write", [lambda p: files.atomic_dir(p).__enter__(), lambda p: files.write_json(p, {})])
+def test_a_destination_the_system_refuses_is_named_not_its_temporary(write, capsys):
+    # /proc takes no new entries: the temporary beside the destination is where the refusal happens
+    assert run_guarded(lambda: write("/proc/paddle-rembert-out"), "paddle-rembert convert") == 2
+    assert capsys.readouterr().err == "paddle-rembert convert: error: No such file or directory: " \
+                                      "/proc/paddle-rembert-out\n"
+
+
 def test_a_file_where_a_directory_should_be_is_named(tmp_path, capsys):
     (tmp_path / "a-file").write_text("x")
 

@@ -115,7 +115,7 @@ def atomic_dir(dst, overwrite=True):
     parent = os.path.dirname(dst)
     _make_parent(parent)
     remove_stale_temporaries(dst)
-    tmp = tempfile.mkdtemp(prefix=_temp_prefix(dst, "tmp"), dir=parent)
+    tmp = _named(tempfile.mkdtemp, dst, prefix=_temp_prefix(dst, "tmp"), dir=parent)
     os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes 0700; the result should look like a plain mkdir
     try:
         yield tmp
@@ -146,7 +146,7 @@ def atomic_open(path, mode="w", encoding=None):
     if os.path.isdir(path):
         raise IsADirectoryError(errno.EISDIR, "is a directory", path)
     remove_stale_temporaries(path)
-    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path, "tmp"), dir=os.path.dirname(path))
+    fd, tmp = _named(tempfile.mkstemp, path, prefix=_temp_prefix(path, "tmp"), dir=os.path.dirname(path))
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; the result should look like a plain open()
     if encoding is None and "b" not in mode:
         encoding = "utf-8"
@@ -203,6 +203,15 @@ def _raise_named(error, path):
     """An OSError that names no file (a full disk fails a write with ENOSPC and no name) gets ``path``."""
     if isinstance(error, OSError) and error.filename is None and error.errno is not None:
         raise OSError(error.errno, error.strerror or str(error), path) from error
+
+
+def _named(make_temporary, path, **kwargs):
+    """``make_temporary(**kwargs)``; its OSError names ``path``, the file the user asked for, not the hidden
+    temporary beside it."""
+    try:
+        return make_temporary(**kwargs)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror or str(e), path) from None
 
 
 def _temp_prefix(path, kind):
