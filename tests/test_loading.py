@@ -164,3 +164,139 @@ def test_written_files_get_ordinary_permissions(albert_mlm_dir, tmp_path):
     assert os.stat(tmp_path / "converted").st_mode & 0o777 == 0o755
     for name in os.listdir(tmp_path / "converted"):
         assert os.stat(tmp_path / "converted" / name).st_mode & 0o777 == 0o644, name
+
+
+# -- transformers' keywords ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def bert_classifier_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bert-classifier")
+    T.torch_model("bert", "BertForSequenceClassification").save_pretrained(path)
+    return str(path)
+
+
+def test_fetching_keywords_are_taken_not_stored_and_unknown_ones_raise(bert_classifier_dir, tmp_path):
+    import json
+    import shutil
+
+    options = dict(cache_dir=str(tmp_path / "cache"), local_files_only=True, low_cpu_mem_usage=True,
+                   trust_remote_code=False, revision="main", force_download=False, attn_implementation="eager")
+    model = pr.BertForSequenceClassification.from_pretrained(bert_classifier_dir, num_labels=3, **options)
+    model.save_pretrained(tmp_path / "saved")
+    saved = json.loads((tmp_path / "saved" / "config.json").read_text())
+    assert not set(options) & set(saved)
+    with pytest.raises(PaddleRembertError, match=r"got an unexpected keyword argument 'foo': neither a config "
+                                                 r"attribute nor a loading option"):
+        pr.BertForSequenceClassification.from_pretrained(bert_classifier_dir, foo=1)
+    for name, value in (("variant", "fp16"), ("state_dict", {}), ("device_map", "auto")):
+        with pytest.raises(PaddleRembertError, match=f"{name}= is not supported here"):
+            pr.BertForSequenceClassification.from_pretrained(bert_classifier_dir, **{name: value})
+    # transformers' generic config keys and the model's own arguments are taken as transformers takes them
+    backbone = pr.BertModel.from_pretrained(bert_classifier_dir, add_pooling_layer=False, return_dict=False,
+                                            num_beams=2)
+    assert backbone.pooler is None and backbone.config.return_dict is False
+    shutil.copytree(bert_classifier_dir, tmp_path / "repo" / "inner")
+    inner = pr.AutoModelForSequenceClassification.from_pretrained(tmp_path / "repo", subfolder="inner")
+    assert all(np.array_equal(a, b) for a, b in zip(state_numpy(inner).values(), state_numpy(model).values()))
+    assert pr.AutoConfig.from_pretrained(tmp_path / "repo", subfolder="inner").num_labels == 3
+    with pytest.raises(PaddleRembertError, match="has no subfolder 'other'"):
+        pr.BertModel.from_pretrained(tmp_path / "repo", subfolder="other")
+
+
+def test_torch_dtype_is_dtype_under_transformers_name(bert_classifier_dir, tmp_path, caplog):
+    import torch
+
+    for torch_dtype in (torch.float16, "float16"):
+        with caplog.at_level("WARNING", logger="paddle_rembert"):
+            model = pr.BertForSequenceClassification.from_pretrained(bert_classifier_dir, torch_dtype=torch_dtype)
+        assert {p.dtype for p in model.parameters()} == {paddle.float16}
+        assert "float16 weights cannot run a forward on this CPU-only Paddle" in caplog.text
+    model.save_pretrained(tmp_path / "half")  # config.json records torch_dtype float16
+    auto = pr.BertForSequenceClassification.from_pretrained(tmp_path / "half", torch_dtype="auto")
+    assert {p.dtype for p in auto.parameters()} == {paddle.float16}
+    kept = pr.BertForSequenceClassification.from_pretrained(bert_classifier_dir, torch_dtype="auto")
+    assert {p.dtype for p in kept.parameters()} == {paddle.float32}
+    with pytest.raises(PaddleRembertError, match="pass dtype or torch_dtype, not both"):
+        pr.BertForSequenceClassification.from_pretrained(bert_classifier_dir, dtype="float16", torch_dtype="float16")
+
+
+def test_a_given_config_is_copied_and_not_overridden_by_keywords(bert_classifier_dir, tmp_path):
+    config = pr.BertConfig.from_pretrained(bert_classifier_dir)
+    before = config.to_dict()
+    model = pr.BertForSequenceClassification.from_pretrained(bert_classifier_dir, config=config, dtype="float64")
+    model.save_pretrained(tmp_path / "out")  # writes architectures and torch_dtype on the model's config
+    assert config.to_dict() == before and model.config is not config
+    with pytest.raises(PaddleRembertError, match="config= was given, so num_labels, problem_type cannot override it"):
+        pr.BertForSequenceClassification.from_pretrained(bert_classifier_dir, config=config, num_labels=5,
+                                                         problem_type="multi_label_classification")
+    by_path = pr.BertForSequenceClassification.from_pretrained(bert_classifier_dir, config=bert_classifier_dir)
+    assert by_path.config.to_dict() == before
+    with pytest.raises(PaddleRembertError, match="does not match the 2 labels of id2label"):
+        pr.BertForSequenceClassification.from_pretrained(bert_classifier_dir, num_labels=3,
+                                                         id2label={0: "a", 1: "b"})
+
+
+def test_loading_info_is_transformers_dict(bert_classifier_dir):
+    import transformers
+
+    for cls in ("BertForTokenClassification", "BertModel", "BertForSequenceClassification"):
+        _, ours = getattr(pr, cls).from_pretrained(bert_classifier_dir, output_loading_info=True)
+        _, theirs = getattr(transformers, cls).from_pretrained(bert_classifier_dir, output_loading_info=True)
+        assert sorted(ours) == sorted(theirs) == ["error_msgs", "mismatched_keys", "missing_keys", "unexpected_keys"]
+        for key in ("missing_keys", "unexpected_keys"):  # transformers prefixes head checkpoints' keys: strip it
+            assert sorted(k.removeprefix("bert.") for k in ours[key]) == \
+                sorted(k.removeprefix("bert.") for k in theirs[key]), (cls, key)
+        assert ours["mismatched_keys"] == theirs["mismatched_keys"] == [] and ours["error_msgs"] == []
+
+
+def test_unused_checkpoint_keys_warn_only_when_the_config_names_the_class(tmp_path, caplog):
+    T.torch_model("bert", "BertForPreTraining").save_pretrained(tmp_path)
+    for cls, level in (("BertModel", "INFO"), ("BertForMaskedLM", "INFO"), ("BertForPreTraining", None)):
+        caplog.clear()
+        with caplog.at_level("INFO", logger="paddle_rembert"):
+            getattr(pr, cls).from_pretrained(tmp_path)
+        levels = {r.levelname for r in caplog.records if r.getMessage().startswith(f"loading {cls} from")}
+        assert levels == ({level} if level else set()), cls
+    (tmp_path / "config.json").write_text((tmp_path / "config.json").read_text().replace(
+        '"BertForPreTraining"', '"BertForMaskedLM"'))
+    caplog.clear()
+    with caplog.at_level("INFO", logger="paddle_rembert"):
+        pr.BertForMaskedLM.from_pretrained(tmp_path)  # the config says it is this class: unused keys are a surprise
+    assert [r.levelname for r in caplog.records if r.getMessage().startswith("loading BertForMaskedLM")] == ["WARNING"]
+
+
+def test_save_pretrained_shards_as_transformers(albert_mlm_dir, tmp_path):
+    import json
+
+    import transformers
+
+    model = pr.AlbertForMaskedLM.from_pretrained(albert_mlm_dir)
+    model.save_pretrained(tmp_path / "one", safe_serialization=True)
+    model.save_pretrained(tmp_path / "sharded")  # an earlier save in another format: replaced, not shadowing
+    model.save_pretrained(tmp_path / "sharded", safe_serialization=True, max_shard_size="4KB")
+    files = sorted(os.listdir(tmp_path / "sharded"))
+    shards = [f for f in files if f.startswith("model-")]
+    assert len(shards) > 2 and files == sorted(["config.json", "model.safetensors.index.json", *shards])
+    index = json.loads((tmp_path / "sharded" / "model.safetensors.index.json").read_text())
+    assert set(index["weight_map"].values()) == set(shards) and set(index["weight_map"]) == set(model.state_dict())
+    sizes = {k: v.numpy().nbytes for k, v in model.state_dict().items()}
+    for shard in shards:
+        held = [sizes[k] for k, v in index["weight_map"].items() if v == shard]
+        assert sum(held) <= 4000 or len(held) == 1, shard  # "KB" is 1000 bytes, as transformers counts
+    assert index["metadata"]["total_size"] == sum(sizes.values())
+    again, info = pr.AlbertForMaskedLM.from_pretrained(tmp_path / "sharded", output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+    for key, value in state_numpy(model).items():
+        np.testing.assert_array_equal(state_numpy(again)[key], value)
+    from paddle_rembert.cli import main
+
+    assert main(["convert", "--quiet", str(tmp_path / "sharded"), str(tmp_path / "pt"), "--to", "torch"]) == 0
+    _, theirs = transformers.AlbertForMaskedLM.from_pretrained(str(tmp_path / "pt"), output_loading_info=True)
+    assert not theirs["missing_keys"] and not theirs["unexpected_keys"]
+    model.save_pretrained(tmp_path / "sharded", safe_serialization=True, max_shard_size="1MB")  # one shard now
+    assert sorted(os.listdir(tmp_path / "sharded")) == ["config.json", "model.safetensors"]
+    for kwargs, message in ((dict(max_shard_size="40KB"), "needs safe_serialization=True"),
+                            (dict(safe_serialization=True, max_shard_size="lots"), "max_shard_size must be"),
+                            (dict(variant="v2"), "variant= is not supported")):
+        with pytest.raises(PaddleRembertError, match=message):
+            model.save_pretrained(tmp_path / "bad", **kwargs)
+    assert not os.path.exists(tmp_path / "bad")

@@ -232,6 +232,109 @@ def test_out_of_range_ids_decode_as_reference(dirs):
                 assert outcome(lambda: ref.decode(ids)) == "raises"
                 with pytest.raises(PaddleRembertError, match="out of range"):
                     ours.decode(ids)
+            if name == "roberta":  # its decoder.get: None for an id it lacks, in slow and fast alike
+                assert ours.convert_ids_to_tokens(rows[1]) == ref.convert_ids_to_tokens(rows[1])
+                assert ours.convert_ids_to_tokens(n + 5) is ref.convert_ids_to_tokens(n + 5) is None
+
+
+# ------------------------------------------------------------------------------ pad(), positional order, warnings
+@pytest.mark.parametrize("name", ["bert", "albert"])
+def test_pad_takes_rows_of_arrays_and_tensors_as_the_reference(dirs, name):
+    import paddle
+
+    ours, ref = load(name, dirs)
+    rows = [ref(t)["input_ids"] for t in TEXTS[:5]]
+    expected = ref.pad([{"input_ids": r} for r in rows])
+    for convert in (np.array, paddle.to_tensor, tuple):
+        examples = [{"input_ids": convert(r), "attention_mask": convert([1] * len(r))} for r in rows]
+        assert dict(ours.pad(examples)) == dict(ref.pad([{k: list(v) for k, v in e.items()} for e in
+                                                         [{"input_ids": r, "attention_mask": [1] * len(r)}
+                                                          for r in rows]]))
+        assert dict(ours.pad([{"input_ids": convert(r)} for r in rows])) == dict(expected)
+        assert ours.pad([{"input_ids": convert(r)} for r in rows], return_tensors="np")["input_ids"].tolist() == \
+            expected["input_ids"]
+    batch_of_one = [ours(t, return_tensors="np") for t in TEXTS[:2]]  # [1, n] each: one level too deep
+    with pytest.raises(PaddleRembertError, match=r"^pad\(\): input_ids of example 0 must be one sequence of ints"):
+        ours.pad(batch_of_one)
+    with pytest.raises(PaddleRembertError, match="example 1 has other keys than example 0"):
+        ours.pad([{"input_ids": rows[0]}, {"attention_mask": [1]}])
+    with pytest.raises(PaddleRembertError, match="input_ids of example 1 must be one sequence of ints"):
+        ours.pad([{"input_ids": rows[0]}, {"input_ids": None}])
+
+
+def test_positional_arguments_follow_the_references_order(dirs):
+    ours, ref = load("bert", dirs)
+    a, b = TEXTS[0], TEXTS[1]
+    assert ours.encode_plus(a, b, False)["input_ids"] == ref.encode_plus(a, b, False)["input_ids"]
+    assert ours.encode_plus(a, b, True, "max_length", True, 12)["input_ids"] == \
+        ref.encode_plus(a, b, True, "max_length", True, 12)["input_ids"]
+    assert ours.batch_encode_plus([a, b], False)["input_ids"] == ref.batch_encode_plus([a, b], False)["input_ids"]
+    assert ours.encode(a, b, True, False, True, 9, 0, "left") == ref.encode(a, b, True, False, True, 9, 0, "left")
+    ids = ref([a, b])["input_ids"]
+    assert ours.batch_decode(ids, True) == ref.batch_decode(ids, True)
+    with pytest.raises(PaddleRembertError, match="text_target='target' is not supported"):
+        ours(a, b, "target")  # transformers' third argument: labels for sequence-to-sequence models
+    assert ours(a, b, None, None, False)["input_ids"] == ref(a, b, None, None, False)["input_ids"]
+    with pytest.raises(TypeError):
+        ours.tokenize(a, "a pair")  # as the slow reference (its only positional argument is the text)
+    with pytest.raises(TypeError, match="multiple values for argument 'add_special_tokens'"):
+        ours.encode_plus(a, b, False, add_special_tokens=True)
+    with pytest.raises(PaddleRembertError, match=r"encode_plus\(\) takes one text"):
+        ours.encode_plus([a, b])
+
+
+def test_too_long_and_uncuttable_inputs_are_logged_as_the_reference_logs_them(dirs, caplog):
+    ours, _ = load("bert", dirs)  # the real bert-base vocabulary: model_max_length 512
+    long_text = " ".join(TEXTS * 3)
+    with caplog.at_level("WARNING", logger="paddle_rembert"):
+        n = len(ours(long_text)["input_ids"])
+        ours([long_text, long_text])
+        ours(long_text, return_offsets_mapping=True)
+        ours(long_text, truncation=True)
+    assert n > 512
+    too_long = [r.getMessage() for r in caplog.records if "Token indices sequence length" in r.getMessage()]
+    assert too_long == [f"Token indices sequence length is longer than the specified maximum sequence length for "
+                        f"this model ({n} > 512). Running this sequence through the model will result in indexing "
+                        f"errors"]  # once per tokenizer, as transformers
+    fresh_tok, _ = load("bert", dirs)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="paddle_rembert"):
+        fresh_tok(long_text, verbose=False)
+        assert fresh_tok("a b c d e f", "g", truncation="only_second", max_length=5)["input_ids"] == \
+            fresh_tok("a b c d e f", "g")["input_ids"]  # kept whole, as the slow reference keeps it
+    assert [r.getMessage() for r in caplog.records] == [
+        "cannot truncate to max_length: the second sequence has 1 token and 5 must go; it is kept whole "
+        "(use truncation='longest_first')"]
+
+
+def test_add_tokens_takes_nothing_and_names_a_wrong_type(dirs):
+    ours, ref = load("bert", dirs)
+    assert ours.add_tokens(None) == ref.add_tokens(None) == 0 and ours.add_tokens([]) == 0
+    for bad, which in ((5, "a token"), ([5], "a token")):
+        with pytest.raises(PaddleRembertError, match=f"^{which} must be a str or AddedToken, got int$"):
+            ours.add_tokens(bad)
+    with pytest.raises(PaddleRembertError, match="^a special token must be"):
+        ours.add_tokens([5], special_tokens=True)
+
+
+def test_loading_options_are_taken_not_saved_and_subfolder_is_read(dirs, tmp_path):
+    import json
+    import shutil
+
+    shutil.copytree(dirs / "albert", tmp_path / "repo" / "tok")
+    options = dict(use_fast=False, cache_dir=str(tmp_path / "cache"), local_files_only=True, trust_remote_code=False,
+                   revision="main", force_download=False)
+    albert_class = type(AutoTokenizer.from_pretrained(dirs / "albert"))
+    for load_it in (AutoTokenizer.from_pretrained, albert_class.from_pretrained):
+        tok = load_it(tmp_path / "repo", subfolder="tok", **options)
+        assert tok("a b c")["input_ids"] == AutoTokenizer.from_pretrained(dirs / "albert")("a b c")["input_ids"]
+        tok.save_pretrained(tmp_path / "saved")
+        saved = json.loads((tmp_path / "saved" / "tokenizer_config.json").read_text())
+        assert not set(options) & set(saved) and "subfolder" not in saved
+    with pytest.raises(PaddleRembertError, match="has no subfolder 'nope'"):
+        AutoTokenizer.from_pretrained(tmp_path / "repo", subfolder="nope")
+    with pytest.raises(PaddleRembertError, match="subfolder must be a relative path"):
+        AutoTokenizer.from_pretrained(tmp_path / "repo", subfolder="../repo")
 
 
 # ----------------------------------------------------------------------------------- is_split_into_words

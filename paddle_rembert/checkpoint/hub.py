@@ -47,7 +47,7 @@ def _offline():
                for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
-def cache_dir():
+def _cache_dir():
     """huggingface_hub's cache: ``HF_HUB_CACHE``, else ``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``."""
     if os.environ.get("HF_HUB_CACHE"):
         return os.path.expanduser(os.environ["HF_HUB_CACHE"])
@@ -68,15 +68,39 @@ def weight_patterns(repo_files):
     return [p for name in WEIGHT_FILES for p in _WEIGHT_PATTERNS[name]]
 
 
-def resolve(name_or_path, revision=None, what="model", weights=True):
-    """A local directory for ``name_or_path``: the path itself, or the hub snapshot of that id.
+# transformers' from_pretrained keywords that say where and how to fetch, not what to build. ``revision``,
+# ``subfolder``, ``cache_dir``, ``local_files_only``, ``token`` and ``force_download`` are used; the others change
+# nothing here (no code from a repository is ever run, whatever ``trust_remote_code`` says). None is stored.
+HUB_OPTIONS = ("revision", "subfolder", "cache_dir", "local_files_only", "token", "use_auth_token", "force_download",
+               "proxies", "resume_download", "trust_remote_code", "mirror", "user_agent", "_from_auto",
+               "_from_pipeline", "_commit_hash", "low_cpu_mem_usage", "_fast_init", "use_safetensors",
+               "attn_implementation", "use_fast")
+
+
+def pop_hub_options(kwargs):
+    """Take :data:`HUB_OPTIONS` out of ``kwargs`` (in place): ``{name: value}`` for :func:`resolve`."""
+    return {name: kwargs.pop(name) for name in HUB_OPTIONS if name in kwargs}
+
+
+def resolve(name_or_path, revision=None, what="model", weights=True, subfolder=None, cache_dir=None,
+            local_files_only=False, token=None, use_auth_token=None, force_download=False, **_unused):
+    """A local directory for ``name_or_path``: the path itself, or the hub snapshot of that id; with
+    ``subfolder``, that folder inside it (transformers' layout for a repository of several models).
 
     Anything that is not a hub id (an existing path, an absolute or malformed path) comes back
     unchanged for the caller to report. ``weights=False`` fetches the config and tokenizer only.
     """
     if isinstance(name_or_path, os.PathLike):
         name_or_path = os.fspath(name_or_path)
+    if subfolder is not None and (not isinstance(subfolder, str) or os.path.isabs(subfolder)
+                                  or ".." in subfolder.replace("\\", "/").split("/")):
+        raise PaddleRembertError(f"subfolder must be a relative path inside the {what} directory, got {subfolder!r}")
     if not is_hub_id(name_or_path):  # as transformers, a local path ignores ``revision``
+        if subfolder and isinstance(name_or_path, str) and os.path.isdir(name_or_path):
+            inner = os.path.join(name_or_path, subfolder)
+            if not os.path.isdir(inner):
+                raise PaddleRembertError(f"{what} directory {name_or_path} has no subfolder {subfolder!r}")
+            return inner
         return name_or_path
     try:
         import huggingface_hub
@@ -84,23 +108,28 @@ def resolve(name_or_path, revision=None, what="model", weights=True):
     except ImportError:
         raise PaddleRembertError(f"{what} {name_or_path!r} is not a local directory, and fetching it from the "
                                  "Hugging Face Hub needs huggingface_hub (pip install huggingface_hub)") from None
-    offline = _offline()
+    offline = _offline() or bool(local_files_only)
     endpoint = os.environ.get("HF_ENDPOINT") or None
+    token = token if token is not None else use_auth_token
+    prefix = subfolder.strip("/") + "/" if subfolder else ""
     patterns = list(CONFIG_FILES) + tokenizer_patterns()
     if weights:
         repo_files = ()
         if not offline:
             try:
-                info = huggingface_hub.HfApi(endpoint=endpoint).model_info(name_or_path, revision=revision, timeout=10)
-                repo_files = {s.rfilename for s in info.siblings or ()}
+                info = huggingface_hub.HfApi(endpoint=endpoint, token=token).model_info(
+                    name_or_path, revision=revision, timeout=10)
+                repo_files = {s.rfilename[len(prefix):] for s in info.siblings or () if s.rfilename.startswith(prefix)}
             except Exception:  # unreachable, private, missing: snapshot_download below says which, or uses the cache
                 pass
         patterns += weight_patterns(repo_files)
     try:
-        path = snapshot_download(name_or_path, revision=revision, cache_dir=cache_dir(), local_files_only=offline,
-                                 allow_patterns=patterns, endpoint=endpoint)
+        path = snapshot_download(name_or_path, revision=revision, cache_dir=cache_dir or _cache_dir(),
+                                 local_files_only=offline, allow_patterns=[prefix + p for p in patterns],
+                                 endpoint=endpoint, token=token, force_download=bool(force_download))
+        path = os.path.join(path, subfolder) if subfolder else path
     except Exception as e:  # huggingface_hub raises its own errors, requests' and OSError
-        reason = _reason(e, offline)
+        reason = _reason(e, offline, cache_dir or _cache_dir())
         raise PaddleRembertError(
             f"{what} {name_or_path!r}{'' if revision is None else f' (revision {revision!r})'} is not a local "
             f"directory and could not be fetched from the Hugging Face Hub ({reason}); download it on a machine "
@@ -108,13 +137,13 @@ def resolve(name_or_path, revision=None, what="model", weights=True):
     return path
 
 
-def _reason(error, offline):
+def _reason(error, offline, cache):
     name = type(error).__name__
     if name == "RepositoryNotFoundError":
         return "no such repository, or it is private"
     if name == "RevisionNotFoundError":
         return "no such revision"
     if name in ("LocalEntryNotFoundError", "OfflineModeIsEnabled") or offline:
-        return "not in the cache at " + cache_dir() + (" and HF_HUB_OFFLINE is set" if offline else
-                                                       " and the Hub is unreachable")
+        return "not in the cache at " + cache + (" and offline (HF_HUB_OFFLINE or local_files_only)" if offline
+                                                 else " and the Hub is unreachable")
     return f"{name}: {str(error).splitlines()[0] if str(error) else ''}".rstrip(": ")

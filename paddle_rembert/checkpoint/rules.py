@@ -23,6 +23,7 @@ reported by name; :func:`paddle_rembert.checkpoint.loading.check_plan` then refu
 mismatches (unless ``ignore_mismatched_sizes``) and integer data for float parameters.
 """
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 IGNORED_CHECKPOINT_KEYS = (re.compile(r"(^|\.)embeddings\.(position_ids|token_type_ids)$"),)
@@ -35,9 +36,11 @@ def fix_key(key):
     return head + dot + _TF_NAMES[last] if last in _TF_NAMES else key
 
 
-@dataclass
-class LoadReport:
-    """What matched and what did not, by key (model-side names)."""
+@dataclass(eq=False)
+class LoadReport(Mapping):
+    """What matched and what did not, by key (model-side names). As a mapping it is transformers'
+    ``output_loading_info`` dict: ``missing_keys``, ``unexpected_keys`` (a dropped pooler included, as
+    transformers lists it), ``mismatched_keys`` and ``error_msgs``."""
 
     loaded: list = field(default_factory=list)
     missing_keys: list = field(default_factory=list)  # in the model, not in the checkpoint: initialised
@@ -49,6 +52,19 @@ class LoadReport:
     @property
     def clean(self):
         return not (self.missing_keys or self.unexpected_keys or self.mismatched_keys)
+
+    def _info(self):
+        return {"missing_keys": list(self.missing_keys), "unexpected_keys": self.unexpected_keys + self.unused_keys,
+                "mismatched_keys": list(self.mismatched_keys), "error_msgs": []}
+
+    def __getitem__(self, key):
+        return self._info()[key]
+
+    def __iter__(self):
+        return iter(self._info())
+
+    def __len__(self):
+        return 4
 
     def describe(self, model_name, source):
         lines = [f"loading {model_name} from {source}:"]
@@ -78,9 +94,14 @@ class LoadReport:
                          f"match these weights")
         return "; ".join(parts)
 
-    def log(self, logger, model_name, source):
-        if not self.clean:
+    def log(self, logger, model_name, source, architectures=None):
+        """As transformers: keys left unused are a warning only when ``config.json`` names this class (loading a
+        pre-training checkpoint into a backbone or another head drops its heads by design); initialised or
+        mismatched keys always are."""
+        if self.missing_keys or self.mismatched_keys or (self.unexpected_keys and model_name in (architectures or ())):
             logger.warning(self.describe(model_name, source))
+        elif self.unexpected_keys:
+            logger.info(self.describe(model_name, source))
         if self.dropped_keys:
             logger.info("dropped tied or buffer keys: %s", ", ".join(self.dropped_keys))
 

@@ -1,10 +1,70 @@
-"""Write Paddle-layout weights: ``model_state.pdparams`` (default) or ``model.safetensors``."""
+"""Write Paddle-layout weights: ``model_state.pdparams`` (default) or ``model.safetensors``, sharded on request."""
 import os
 import pickle
+import re
 
-from ..runtime.files import atomic_open
-from .readers import PADDLE_WEIGHTS, SAFETENSORS
-from .safetensors import paddle_to_st_dtype, write_safetensors
+import numpy as np
+
+from ..runtime.errors import PaddleRembertError
+from ..runtime.files import atomic_open, write_json
+from .readers import PADDLE_WEIGHTS, SAFETENSORS, SAFETENSORS_INDEX
+from .safetensors import _ITEM_SIZES, paddle_to_st_dtype, write_safetensors
+
+_SHARD = re.compile(r"model-\d{5}-of-\d{5}\.safetensors")
+_UNITS = {"B": 1, "KB": 10 ** 3, "MB": 10 ** 6, "GB": 10 ** 9, "TB": 10 ** 12, "KIB": 2 ** 10, "MIB": 2 ** 20,
+          "GIB": 2 ** 30, "TIB": 2 ** 40}
+
+
+def shard_size_bytes(size):
+    """transformers' ``max_shard_size``: bytes, or a string such as ``"5GB"`` (10**9) or ``"500MiB"`` (2**20)."""
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool) and size > 0:
+        return int(size)
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?I?B)\s*", size.upper()) if isinstance(size, str) else None
+    if not match or float(match.group(1)) <= 0:
+        raise PaddleRembertError(f"max_shard_size must be a positive number of bytes or a size such as '5GB' or "
+                                 f"'500MiB', got {size!r}")
+    return int(float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def shards(specs, max_bytes):
+    """``specs`` split in order into groups of at most ``max_bytes`` (a larger tensor gets a shard of its own)."""
+    groups, size = [[]], 0
+    for spec in specs:
+        nbytes = int(np.prod(spec[2], dtype=np.int64)) * _ITEM_SIZES[spec[1]]
+        if groups[-1] and size + nbytes > max_bytes:
+            groups.append([])
+            size = 0
+        groups[-1].append(spec)
+        size += nbytes
+    return groups
+
+
+def write_sharded_safetensors(directory, specs, produce, max_bytes):
+    """transformers' sharded layout, Paddle tensors: ``model-0000i-of-0000n.safetensors`` and the index
+    ``model.safetensors.index.json``; a single shard is a plain ``model.safetensors``. Weight files of an
+    earlier save that loading would prefer or that the new index does not name are removed."""
+    groups = shards(specs, max_bytes)
+    if len(groups) == 1:
+        return write_paddle_weights(directory, specs, produce, safe_serialization=True)
+    names = [f"model-{i + 1:05d}-of-{len(groups):05d}.safetensors" for i in range(len(groups))]
+    for name, group in zip(names, groups):
+        with atomic_open(os.path.join(directory, name), "wb") as f:
+            write_safetensors(f, group, produce, {"format": "paddle"})
+    total = sum(int(np.prod(shape, dtype=np.int64)) * _ITEM_SIZES[dt] for _, dt, shape in specs)
+    write_json(os.path.join(directory, SAFETENSORS_INDEX),
+               {"metadata": {"total_size": total},
+                "weight_map": {key: name for name, group in zip(names, groups) for key, _, _ in group}})
+    _remove_earlier_weights(directory, keep=[SAFETENSORS_INDEX, *names])
+    return os.path.join(directory, SAFETENSORS_INDEX)
+
+
+def _remove_earlier_weights(directory, keep):
+    """After a safetensors save, remove what an earlier save left that loading would prefer (pdparams; a single
+    ``model.safetensors`` over shards) and stale ``model-*-of-*`` shards and their index, as transformers cleans
+    its own files up. A pdparams save removes nothing: loading prefers it anyway."""
+    for entry in os.listdir(directory):
+        if entry not in keep and (entry in (PADDLE_WEIGHTS, SAFETENSORS, SAFETENSORS_INDEX) or _SHARD.fullmatch(entry)):
+            os.remove(os.path.join(directory, entry))
 
 
 def write_paddle_weights(directory, specs, produce, safe_serialization=False):
@@ -20,9 +80,7 @@ def write_paddle_weights(directory, specs, produce, safe_serialization=False):
         path = os.path.join(directory, SAFETENSORS)
         with atomic_open(path, "wb") as f:
             write_safetensors(f, specs, produce, {"format": "paddle"})
-        stale = os.path.join(directory, PADDLE_WEIGHTS)
-        if os.path.isfile(stale):  # an earlier save's; loading prefers it, so it would shadow these weights
-            os.remove(stale)
+        _remove_earlier_weights(directory, keep=[SAFETENSORS])
         return path
     path = os.path.join(directory, PADDLE_WEIGHTS)
     state = {key: produce(key) for key, _, _ in specs}

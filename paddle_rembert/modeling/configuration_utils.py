@@ -43,6 +43,17 @@ _COMMON_DEFAULTS = {
     "bos_token_id": None,
     "eos_token_id": None,
 }
+# The other keys transformers' PretrainedConfig carries (generation, export and bookkeeping settings these
+# encoders do not read): from_pretrained takes them as config overrides, as transformers does.
+TRANSFORMERS_CONFIG_KEYS = (
+    "return_dict", "torchscript", "torch_dtype", "use_bfloat16", "tf_legacy_loss", "pruned_heads",
+    "is_encoder_decoder", "cross_attention_hidden_size", "tie_encoder_decoder", "max_length", "min_length",
+    "do_sample", "early_stopping", "num_beams", "num_beam_groups", "diversity_penalty", "temperature", "top_k",
+    "top_p", "typical_p", "repetition_penalty", "length_penalty", "no_repeat_ngram_size",
+    "encoder_no_repeat_ngram_size", "bad_words_ids", "num_return_sequences", "output_scores",
+    "return_dict_in_generate", "forced_bos_token_id", "forced_eos_token_id", "remove_invalid_values",
+    "exponential_decay_length_penalty", "suppress_tokens", "begin_suppress_tokens", "tokenizer_class", "prefix",
+    "sep_token_id", "decoder_start_token_id", "task_specific_params")
 _PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label_classification")
 # Sizes a config may set, each a positive integer up to a bound far above any released model of these
 # families but low enough that a typo (``num_hidden_layers: 1000000000``) is refused before a model of that
@@ -258,11 +269,14 @@ class PretrainedConfig(metaclass=_ValidatedOnCreation):
             raise PaddleRembertError(f"{path}: {e}") from None
 
     @classmethod
-    def from_pretrained(cls, path, revision=None, **overrides):
-        """Load ``config.json`` from a model directory, a path to the json file itself, or a hub id."""
-        from ..checkpoint.hub import resolve
+    def from_pretrained(cls, path, **overrides):
+        """Load ``config.json`` from a model directory, a path to the json file itself, or a hub id (transformers'
+        fetching keywords, ``revision``, ``subfolder``, ..., are taken, not stored)."""
+        from ..checkpoint.hub import pop_hub_options, resolve
 
-        return cls.from_json_file(config_file_of(resolve(path, revision=revision, weights=False)), **overrides)
+        overrides = dict(overrides)
+        path = resolve(path, weights=False, **pop_hub_options(overrides))
+        return cls.from_json_file(config_file_of(path), **overrides)
 
     def to_dict(self):
         """Every attribute, transformers' layout (id2label keys as strings in JSON)."""

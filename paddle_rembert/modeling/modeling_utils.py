@@ -5,13 +5,15 @@ Directories we write hold ``config.json`` + ``model_state.pdparams`` (PaddleNLP'
 any transformers PyTorch directory (``model.safetensors``, ``pytorch_model.bin`` or shards);
 see :mod:`paddle_rembert.convert`.
 """
+import copy
+import inspect
 import logging
 import os
 
 import paddle
 from paddle import nn
 
-from .configuration_utils import CONFIG_NAME
+from .configuration_utils import CONFIG_NAME, TRANSFORMERS_CONFIG_KEYS
 from ..runtime.errors import PaddleRembertError
 from .layers import default_position_ids
 
@@ -25,6 +27,29 @@ def _lazy_init_active():
 
 
 FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")  # what from_pretrained(dtype=...) casts to
+# transformers' from_pretrained keywords that would change what is loaded, with no counterpart here: refused
+_REFUSED_LOADING_OPTIONS = ("variant", "state_dict", "device_map", "max_memory", "quantization_config",
+                            "load_in_8bit", "load_in_4bit", "gguf_file", "from_tf", "from_flax", "offload_folder",
+                            "offload_state_dict", "offload_buffers", "key_mapping", "tp_plan")
+
+
+def _requested_dtype(dtype, torch_dtype, config):
+    """The dtype name to cast to (None: keep float32) from ``dtype`` or transformers' ``torch_dtype``
+    (``torch.float16``, ``"float16"``, or ``"auto"``: the dtype ``config.json`` records)."""
+    if torch_dtype is not None:
+        if dtype is not None:
+            raise PaddleRembertError("pass dtype or torch_dtype, not both")
+        dtype = getattr(config, "torch_dtype", None) if torch_dtype == "auto" else torch_dtype
+        if dtype is None or str(dtype).replace("torch.", "") == "float32":
+            return None
+    if dtype is None:
+        return None
+    name = str(getattr(dtype, "__name__", dtype)).replace("paddle.", "").replace("torch.", "")
+    if name not in FLOAT_DTYPES:
+        raise PaddleRembertError(f"dtype must be one of {', '.join(FLOAT_DTYPES)}, got {dtype!r}")
+    return name
+
+
 # A backbone's tuple after its sequence (and pooled) output, in transformers' order; a head's tuple ends with it.
 BACKBONE_TUPLE_TAIL = ("past_key_values", "hidden_states", "attentions", "cross_attentions")
 
@@ -180,16 +205,25 @@ class PretrainedModel(nn.Layer):
         return (output.last_hidden_state, output.pooler_output) + tuple(output[k] for k in tuple_order if k in output)
 
     # -- save / load ------------------------------------------------------------------------
-    def save_pretrained(self, save_directory, safe_serialization=False):
-        """Write ``config.json`` and ``model_state.pdparams`` (or Paddle-layout ``model.safetensors``).
+    def save_pretrained(self, save_directory, safe_serialization=False, max_shard_size=None, variant=None):
+        """Write ``config.json`` and ``model_state.pdparams`` (or Paddle-layout ``model.safetensors``; with
+        ``max_shard_size``, e.g. ``"5GB"``, transformers' shards and ``model.safetensors.index.json``).
 
         Each file is written to a temporary name and renamed, so a crash never leaves a
         half-written weight file behind.
         """
         from ..checkpoint.loading import st_dtype_of
         from ..checkpoint.safetensors import ST_FLOAT_NAMES
-        from ..checkpoint.writers import tensor_specs, write_paddle_weights
+        from ..checkpoint.writers import shard_size_bytes, tensor_specs, write_paddle_weights, write_sharded_safetensors
 
+        if variant is not None:
+            raise PaddleRembertError("save_pretrained: variant= is not supported (from_pretrained reads the plain "
+                                     "file names)")
+        if max_shard_size is not None:
+            if not safe_serialization:
+                raise PaddleRembertError("save_pretrained: max_shard_size needs safe_serialization=True (shards are "
+                                         "safetensors files, as transformers writes them)")
+            max_shard_size = shard_size_bytes(max_shard_size)
         os.makedirs(save_directory, exist_ok=True)
         state = self.state_dict()
         self.config.architectures = [type(self).__name__]
@@ -197,43 +231,83 @@ class PretrainedModel(nn.Layer):
         if len(floats) == 1:  # the weights' dtype, as transformers records it
             self.config.torch_dtype = ST_FLOAT_NAMES[floats.pop()]
         self.config.save_pretrained(save_directory)
-        write_paddle_weights(save_directory, tensor_specs(state), lambda key: state[key].numpy(),
-                             safe_serialization=safe_serialization)
+        if max_shard_size is not None:
+            write_sharded_safetensors(save_directory, tensor_specs(state), lambda key: state[key].numpy(),
+                                      max_shard_size)
+        else:
+            write_paddle_weights(save_directory, tensor_specs(state), lambda key: state[key].numpy(),
+                                 safe_serialization=safe_serialization)
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, *, config=None, strict=False, dtype=None,
-                        output_loading_info=False, ignore_mismatched_sizes=False, revision=None, **config_overrides):
+    def from_pretrained(cls, pretrained_model_name_or_path, *, config=None, strict=False, dtype=None, torch_dtype=None,
+                        output_loading_info=False, ignore_mismatched_sizes=False, **kwargs):
         """Build the model from ``config.json`` and load its weights, converting PyTorch ones in memory.
 
         ``pretrained_model_name_or_path`` is a directory or a hub id (``google/rembert``, at
-        ``revision``), fetched or found in the Hugging Face cache (:mod:`paddle_rembert.checkpoint.hub`).
+        ``revision``, in ``subfolder``), fetched or found in the Hugging Face cache
+        (:mod:`paddle_rembert.checkpoint.hub`, which takes transformers' fetching keywords).
+        Other keywords override config attributes (``num_labels=3``); one that is neither raises, as in
+        transformers, and so do those that would change what is loaded but have no counterpart here
+        (``variant``, ``state_dict``, ``device_map``, ...). ``torch_dtype`` is ``dtype``'s transformers name.
         Keys the checkpoint lacks (a new head on a backbone checkpoint) are initialised and listed;
         unexpected keys are listed by name. A tensor whose shape differs from the model's raises,
         as in transformers, unless ``ignore_mismatched_sizes=True`` (then it is initialised and
         listed). ``strict=True`` raises on any of them. The source directory is never written to.
         """
-        from ..checkpoint.hub import resolve
+        from ..checkpoint.hub import pop_hub_options, resolve
         from ..checkpoint.loading import load_weights
+        from .configuration_utils import PretrainedConfig
 
-        path = resolve(pretrained_model_name_or_path, revision=revision)
+        hub = pop_hub_options(kwargs)
+        labels = kwargs.get("id2label")
+        if "num_labels" in kwargs and isinstance(labels, dict) and len(labels) != kwargs["num_labels"]:
+            raise PaddleRembertError(f"num_labels={kwargs['num_labels']!r} does not match the {len(labels)} labels of "
+                                     "id2label; pass one of them, or both in agreement")
+        for name in _REFUSED_LOADING_OPTIONS:
+            if kwargs.get(name) not in (None, False):
+                raise PaddleRembertError(f"{cls.__name__}.from_pretrained: {name}= is not supported here; load the "
+                                         "directory's own weights and cast or change the model afterwards")
+            kwargs.pop(name, None)
+        path = resolve(pretrained_model_name_or_path, **hub)
         if not isinstance(path, (str, os.PathLike)) or not os.path.isdir(path):
             raise PaddleRembertError(f"model directory not found: {path}")
+        config_file = os.path.join(path, CONFIG_NAME)
+        init_params = inspect.signature(cls.__init__).parameters  # e.g. a backbone's add_pooling_layer
+        model_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in init_params and k not in ("self", "config")}
         from_file = config is None
         if from_file:
-            config = cls.config_class.from_pretrained(os.path.join(path, CONFIG_NAME), **config_overrides)
+            config = cls.config_class.from_pretrained(config_file)
+            unknown = sorted(k for k in kwargs if not hasattr(config, k) and k not in TRANSFORMERS_CONFIG_KEYS)
+            if unknown:
+                raise PaddleRembertError(f"{cls.__name__}.from_pretrained got an unexpected keyword argument "
+                                         f"{unknown[0]!r}: neither a config attribute nor a loading option")
+            if kwargs:
+                config = cls.config_class.from_pretrained(config_file, **kwargs)
+        else:
+            if isinstance(config, (str, os.PathLike)):  # as transformers: a config directory, file or hub id
+                config = cls.config_class.from_pretrained(config, revision=hub.get("revision"))
+            if not isinstance(config, PretrainedConfig):
+                raise PaddleRembertError(f"config must be a {cls.config_class.__name__} or a path, got "
+                                         f"{type(config).__name__}")
+            if kwargs:
+                raise PaddleRembertError(f"{cls.__name__}.from_pretrained: config= was given, so "
+                                         f"{', '.join(sorted(kwargs))} cannot override it; set them on the config")
+            config = copy.deepcopy(config)  # the caller's object stays theirs (save_pretrained edits the model's)
         try:
-            model = cls(config)
+            model = cls(config, **model_kwargs)
         except PaddleRembertError as e:  # a value no layer takes (hidden_act: "foo"): name the file it came from
-            if not from_file or config_overrides:  # the value may be the caller's
+            if not from_file or kwargs:  # the value may be the caller's
                 raise
-            raise PaddleRembertError(f"{os.path.join(path, CONFIG_NAME)}: {e}") from None
+            raise PaddleRembertError(f"{config_file}: {e}") from None
         report = load_weights(model, path, ignore_mismatched_sizes=ignore_mismatched_sizes)
-        report.log(logger, type(model).__name__, path)
+        report.log(logger, type(model).__name__, path, config.architectures)
         if strict and not report.clean:  # one line, the first keys of each kind
             raise PaddleRembertError(f"{path} does not hold a complete {type(model).__name__}: {report.summary()}")
+        dtype = _requested_dtype(dtype, torch_dtype, config)
         if dtype is not None:
-            if str(getattr(dtype, "__name__", dtype)).replace("paddle.", "") not in FLOAT_DTYPES:
-                raise PaddleRembertError(f"dtype must be one of {', '.join(FLOAT_DTYPES)}, got {dtype!r}")
             model.to(dtype=dtype)
+            if dtype in ("float16", "bfloat16") and not paddle.device.is_compiled_with_cuda():
+                logger.warning("%s weights cannot run a forward on this CPU-only Paddle (it has no %s kernels for "
+                               "them); they suit saving and conversion. Load float32 to run the model", dtype, dtype)
         model.eval()
         return (model, report) if output_loading_info else model

@@ -10,7 +10,7 @@ and the tokenizers below them never import the registry.
 """
 import os
 
-from ..checkpoint.hub import resolve
+from ..checkpoint.hub import HUB_OPTIONS, pop_hub_options, resolve
 from ..modeling.configuration_utils import config_file_of
 from ..runtime.errors import PaddleRembertError
 from ..runtime.files import read_json
@@ -18,7 +18,7 @@ from ..tokenization.files import check_dir
 from . import registry
 
 
-def read_model_type(path, revision=None):
+def read_model_type(path, **hub_options):
     """``(model_type, config.json path)`` of a model directory, a path to its config.json, or a hub id.
 
     A hub id (``google/rembert``, at ``revision``) is resolved to its snapshot in the Hugging Face
@@ -26,7 +26,7 @@ def read_model_type(path, revision=None):
     """
     if not isinstance(path, (str, os.PathLike)):
         raise PaddleRembertError(f"a model directory or hub id is needed, got {type(path).__name__}")
-    path = resolve(path, revision=revision, weights=False)
+    path = resolve(path, weights=False, **hub_options)
     config_path = config_file_of(path)
     config = read_json(config_path, "config file")
     if not isinstance(config, dict):
@@ -75,7 +75,7 @@ class AutoConfig:
 
     @staticmethod
     def from_pretrained(path, **overrides):
-        model_type, config_path = read_model_type(path, revision=overrides.pop("revision", None))
+        model_type, config_path = read_model_type(path, **pop_hub_options(overrides))
         return config_class(model_type, config_path).from_pretrained(config_path, **overrides)
 
 
@@ -96,7 +96,7 @@ class _AutoModel:
 
     @classmethod
     def from_pretrained(cls, path, **kwargs):
-        model_type, config_path = read_model_type(path, revision=kwargs.get("revision"))
+        model_type, config_path = read_model_type(path, **{k: kwargs[k] for k in HUB_OPTIONS if k in kwargs})
         return cls.model_class(model_type, config_path).from_pretrained(path, **kwargs)
 
 
@@ -150,7 +150,7 @@ class AutoTokenizer:
 
     @classmethod
     def from_pretrained(cls, pretrained_dir, **kwargs):
-        path = check_dir(pretrained_dir, revision=kwargs.pop("revision", None))
+        path = check_dir(pretrained_dir, **pop_hub_options(kwargs))
         if not os.path.isdir(path):
             raise PaddleRembertError(f"AutoTokenizer needs a tokenizer directory, got a file: {path}")
         tok_config = os.path.join(path, "tokenizer_config.json")

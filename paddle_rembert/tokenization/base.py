@@ -30,6 +30,7 @@ Files: ``from_pretrained`` reads hub and ``save_pretrained`` dirs of transformer
 ``save_pretrained`` writes transformers 4.46's layout (see docs/tokenizers.md).
 """
 import copy
+import logging
 import os
 import re
 
@@ -40,15 +41,28 @@ from .compat import TransformersApiMixin
 from .offsets import LazyDetail, call_detailed
 from .types import (SPECIAL_TOKENS_ATTRIBUTES, TENSOR_TYPES, AddedToken, BatchEncoding, _check_choice, _lower_per_char,
                     _type_field)
-from .utils import (check_text, clean_up_tokenization, gc_paused, per_word, split_inputs, split_word_inputs, to_list,
-                    write_sorted_json)
+from .utils import (bind_options, check_text, clean_up_tokenization, gc_paused, per_word, split_inputs,
+                    split_word_inputs, to_list, to_nested_list, write_sorted_json)
 
 VERY_LARGE_INTEGER = int(1e30)  # transformers' "no maximum length" sentinel (saved as is)
 LARGE_INTEGER = int(1e20)
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
 ADDED_TOKENS_FILE = "added_tokens.json"
+logger = logging.getLogger(__name__)
 _PADDED_KEYS = ("input_ids", "token_type_ids", "special_tokens_mask", "attention_mask", "offset_mapping")
+
+
+def _warn_uncut(which, length, remove):
+    logger.warning("cannot truncate to max_length: the %s sequence has %d token%s and %d must go; it is kept whole "
+                   "(use truncation='longest_first')", which, length, "s" * (length != 1), remove)
+
+
+def _describe_row(row):
+    if isinstance(row, list):
+        bad = next(x for x in row if not isinstance(x, int))
+        return f"a list holding {type(bad).__name__} {bad!r}"[:120]
+    return f"{type(row).__name__} {row!r}"[:120]
 PADDING_STRATEGIES = ("longest", "max_length", "do_not_pad")
 TRUNCATION_STRATEGIES = ("longest_first", "only_first", "only_second", "do_not_truncate")
 
@@ -223,11 +237,13 @@ class PreTrainedTokenizer(TransformersApiMixin):
 
     def add_tokens(self, new_tokens, special_tokens=False):
         """Add tokens that are split out of raw text (new ids at the end); returns how many are new."""
-        new_tokens = [new_tokens] if isinstance(new_tokens, (str, AddedToken)) else new_tokens
+        new_tokens = [new_tokens] if isinstance(new_tokens, (str, AddedToken)) else new_tokens or []  # None: none
+        if not isinstance(new_tokens, (list, tuple)):
+            new_tokens = [new_tokens]  # one token of another AddedToken type, or a wrong type coerce names
         vocab = self.get_vocab()
         new_idx, added = len(vocab), 0
         for token in new_tokens:
-            token = AddedToken.coerce(token)
+            token = AddedToken.coerce(token, "a special token" if special_tokens else "a token")
             if str(token) == "":
                 continue
             if isinstance(token, str):
@@ -282,19 +298,25 @@ class PreTrainedTokenizer(TransformersApiMixin):
         idx = self._added_tokens_encoder.get(token)
         return idx if idx is not None else self._vocab_token_to_id(token)
 
+    # an id outside the vocabulary: None from convert_ids_to_tokens (the reference's RoBERTa), else an error
+    unknown_id_is_none = False
+
     def convert_ids_to_tokens(self, ids, skip_special_tokens=False):
         """Id (or list of ids) to token(s); ``skip_special_tokens`` drops special ids from a list."""
-        if isinstance(ids, (int, np.integer)):
-            return self._id_to_token(int(ids))
-        skip = set(self.all_special_ids) if skip_special_tokens else ()
-        return [self._id_to_token(int(i)) for i in to_list(ids) if int(i) not in skip]
+        return self._ids_to_tokens(ids, skip_special_tokens, self.unknown_id_is_none)
 
-    def _id_to_token(self, index):
+    def _ids_to_tokens(self, ids, skip_special_tokens=False, unknown_is_none=False):
+        if isinstance(ids, (int, np.integer)):
+            return self._id_to_token(int(ids), unknown_is_none)
+        skip = set(self.all_special_ids) if skip_special_tokens else ()
+        return [self._id_to_token(int(i), unknown_is_none) for i in to_list(ids) if int(i) not in skip]
+
+    def _id_to_token(self, index, unknown_is_none=False):
         tok = self._added_tokens_decoder.get(index)
         if tok is not None:
             return tok.content
         token = self._vocab_id_to_token(index)
-        if token is None:
+        if token is None and not unknown_is_none:
             raise PaddleRembertError(f"token id {index} is out of range: the vocabulary has {len(self)} ids")
         return token
 
@@ -357,7 +379,7 @@ class PreTrainedTokenizer(TransformersApiMixin):
     def _finish_offsets(self, ids, offsets):
         """Hook: adjust one sequence's offsets in place once they index the original text (RoBERTa trims spaces)."""
 
-    def tokenize(self, text, split_special_tokens=None, **kwargs):
+    def tokenize(self, text, *, split_special_tokens=None, **kwargs):
         """Text to tokens, exactly as the reference's ``tokenize`` (other keyword arguments are ignored, as there,
         except the backend's per-call options, e.g. RoBERTa's ``add_prefix_space`` and ``is_split_into_words``)."""
         check_text(text, "text")
@@ -488,10 +510,12 @@ class PreTrainedTokenizer(TransformersApiMixin):
         _check_choice("truncation", truncation_strategy, TRUNCATION_STRATEGIES)
         left, overflow = self.truncation_side == "left", []
         if truncation_strategy == "only_first" or (truncation_strategy == "longest_first" and pair_ids is None):
-            if len(ids) > num_tokens_to_remove:  # else: the reference logs an error and keeps everything
+            if len(ids) > num_tokens_to_remove:
                 window = min(len(ids), stride + num_tokens_to_remove)
                 overflow = ids[:window] if left else ids[-window:]
                 ids = ids[num_tokens_to_remove:] if left else ids[:-num_tokens_to_remove]
+            else:  # kept whole, as the reference does (it logs an error)
+                _warn_uncut("first", len(ids), num_tokens_to_remove)
         elif truncation_strategy == "longest_first":
             n0, n1 = len(ids), len(pair_ids)
             first = min(abs(n1 - n0), num_tokens_to_remove)
@@ -505,11 +529,13 @@ class PreTrainedTokenizer(TransformersApiMixin):
             else:
                 ids = ids[:-cut0] if cut0 > 0 else ids
                 pair_ids = pair_ids[:-cut1] if cut1 > 0 else pair_ids
-        elif truncation_strategy == "only_second" and pair_ids is not None:
-            if len(pair_ids) > num_tokens_to_remove:
+        elif truncation_strategy == "only_second":
+            if pair_ids is not None and len(pair_ids) > num_tokens_to_remove:
                 window = min(len(pair_ids), stride + num_tokens_to_remove)
                 overflow = pair_ids[:window] if left else pair_ids[-window:]
                 pair_ids = pair_ids[num_tokens_to_remove:] if left else pair_ids[:-num_tokens_to_remove]
+            else:
+                _warn_uncut("second", len(pair_ids or ()), num_tokens_to_remove)
         return ids, pair_ids, overflow
 
     def _resolve_strategies(self, padding, truncation, max_length, pad_to_multiple_of):
@@ -543,29 +569,39 @@ class PreTrainedTokenizer(TransformersApiMixin):
         return pad, trunc, max_length
 
     def pad(self, encoded_inputs, padding=True, max_length=None, pad_to_multiple_of=None, padding_side=None,
-            return_attention_mask=None, return_tensors=None):
-        """Pad one encoding or a batch (dict of lists or list of dicts), e.g. as a ``collate_fn``."""
+            return_attention_mask=None, return_tensors=None, verbose=True):
+        """Pad one encoding or a batch (dict of lists or list of dicts), e.g. as a ``collate_fn``. Rows may be
+        lists, numpy arrays or tensors; each example holds one sequence (not a ``[1, n]`` batch of one)."""
         if isinstance(encoded_inputs, (list, tuple)) and encoded_inputs and isinstance(encoded_inputs[0], dict):
+            for i, example in enumerate(encoded_inputs):
+                if not isinstance(example, dict) or set(example) != set(encoded_inputs[0]):
+                    raise PaddleRembertError(f"pad(): example {i} has other keys than example 0 "
+                                             f"({sorted(encoded_inputs[0])})")
             encoded_inputs = {k: [e[k] for e in encoded_inputs] for k in encoded_inputs[0]}
         if not isinstance(encoded_inputs, dict) or "input_ids" not in encoded_inputs:
             raise PaddleRembertError("pad() needs encodings that include 'input_ids'")
         if padding_side is not None:
             _check_choice("padding_side", padding_side, ("right", "left"))
-        cols = {k: to_list(v) for k, v in encoded_inputs.items()}
+        cols = {k: to_nested_list(v) for k, v in encoded_inputs.items()}
         single = not cols["input_ids"] or not isinstance(cols["input_ids"][0], (list, tuple))
-        cols = {k: [list(r) for r in ([v] if single else v)] if k in _PADDED_KEYS else ([v] if single else v)
-                for k, v in cols.items()}
+        cols = {k: [list(r) if isinstance(r, (list, tuple)) else r for r in ([v] if single else v)]
+                if k in _PADDED_KEYS else ([v] if single else v) for k, v in cols.items()}
+        for key in _PADDED_KEYS[:4]:
+            for i, row in enumerate(cols.get(key, ())):
+                if not isinstance(row, list) or not all(isinstance(x, int) for x in row):
+                    raise PaddleRembertError(f"pad(): {key} of example {i} must be one sequence of ints, got "
+                                             f"{_describe_row(row)}")
         strategy, _, max_length = self._resolve_strategies(padding, None, max_length, None)
         if return_attention_mask is None:
             return_attention_mask = "attention_mask" in self.model_input_names
         self._pad_columns(cols, max_length, strategy, pad_to_multiple_of, padding_side, return_attention_mask)
         return BatchEncoding({k: v[0] for k, v in cols.items()} if single else cols, tensor_type=return_tensors)
 
-    def __call__(self, text=None, text_pair=None, add_special_tokens=True, padding=False, truncation=None,
-                 max_length=None, stride=0, pad_to_multiple_of=None, padding_side=None, return_tensors=None,
-                 return_token_type_ids=None, return_attention_mask=None, return_overflowing_tokens=False,
-                 return_special_tokens_mask=False, return_offsets_mapping=False, return_length=False,
-                 split_special_tokens=None, verbose=True, is_split_into_words=False, **kwargs):
+    def __call__(self, text=None, text_pair=None, text_target=None, text_pair_target=None, add_special_tokens=True,
+                 padding=False, truncation=None, max_length=None, stride=0, is_split_into_words=False,
+                 pad_to_multiple_of=None, padding_side=None, return_tensors=None, return_token_type_ids=None,
+                 return_attention_mask=None, return_overflowing_tokens=False, return_special_tokens_mask=False,
+                 return_offsets_mapping=False, return_length=False, verbose=True, split_special_tokens=None, **kwargs):
         """Encode a text, a pair, or a batch (list) of either; same arguments and output as transformers 4.46.
 
         For big pair lists (training), ``tok(texts_a, texts_b, truncation='longest_first',
@@ -576,7 +612,7 @@ class PreTrainedTokenizer(TransformersApiMixin):
         reference's semantics; offsets are then within each word and word ids index the list).
         """
         tok = self._call_copy(kwargs, is_split_into_words)
-        self._refuse_kwargs(kwargs)
+        self._refuse_kwargs(dict(kwargs, text_target=text_target, text_pair_target=text_pair_target))
         _check_choice("return_tensors", return_tensors, TENSOR_TYPES)
         if padding_side is not None:
             _check_choice("padding_side", padding_side, ("right", "left"))
@@ -592,14 +628,21 @@ class PreTrainedTokenizer(TransformersApiMixin):
         trunc = trunc if max_length else "do_not_truncate"
         args = (firsts, seconds, split, add_special_tokens, trunc, max_length, stride)
         if return_offsets_mapping or return_overflowing_tokens:
-            return call_detailed(tok, args, return_overflowing_tokens, return_offsets_mapping, batched, pad,
-                                       pad_to_multiple_of, padding_side, return_tensors, return_token_type_ids,
-                                       return_attention_mask, return_special_tokens_mask, return_length)
+            enc = call_detailed(tok, args, return_overflowing_tokens, return_offsets_mapping, batched, pad,
+                                pad_to_multiple_of, padding_side, return_tensors, return_token_type_ids,
+                                return_attention_mask, return_special_tokens_mask, return_length)
+            if verbose and max_length is None:
+                ids = enc["input_ids"]
+                self._warn_if_too_long(ids.shape[-1] if hasattr(ids, "shape") else
+                                       max(map(len, ids), default=0) if batched else len(ids))
+            return enc
         with gc_paused(len(firsts) >= 256):  # many new lists, no cycles: skip the collector's passes
             texts = firsts + (seconds or [])
             all_ids = tok._encode_word_lists(texts, split) if is_split_into_words else tok.encode_texts(texts, split)
             cols = self._build_columns(all_ids, len(firsts), seconds is not None, add_special_tokens, trunc,
                                        max_length, stride, return_token_type_ids, return_special_tokens_mask)
+            if verbose and max_length is None:
+                self._warn_if_too_long(max(map(len, cols["input_ids"]), default=0))
             if return_length and batched:  # the reference: unpadded in a batch, padded for one text
                 cols["length"] = [len(r) for r in cols["input_ids"]]
             self._pad_columns(cols, max_length, pad, pad_to_multiple_of, padding_side, return_attention_mask)
@@ -611,6 +654,15 @@ class PreTrainedTokenizer(TransformersApiMixin):
                 enc["length"] = len(enc["input_ids"])
             return BatchEncoding(enc, tensor_type=return_tensors, prepend_batch_axis=True,
                                  detail=LazyDetail(tok, args, side))
+
+    def _warn_if_too_long(self, length):
+        """transformers' warning, once per tokenizer, when an untruncated encoding exceeds ``model_max_length``:
+        the model's position embeddings end there."""
+        if length > self.model_max_length and not self.__dict__.get("_warned_too_long"):
+            self._warned_too_long = True
+            logger.warning("Token indices sequence length is longer than the specified maximum sequence length for "
+                           "this model (%d > %d). Running this sequence through the model will result in indexing "
+                           "errors", length, self.model_max_length)
 
     def _build_columns(self, all_ids, n, pair, add_special_tokens, trunc, max_length, stride, with_types,
                        with_special_mask):
@@ -685,16 +737,22 @@ class PreTrainedTokenizer(TransformersApiMixin):
         return cols
 
     def encode(self, text, text_pair=None, add_special_tokens=True, padding=False, truncation=None,
-               max_length=None, return_tensors=None, **kwargs):
+               max_length=None, stride=0, padding_side=None, return_tensors=None, **kwargs):
         """The ``input_ids`` of one text (or pair); with ``is_split_into_words=True``, of one list of words."""
         words = kwargs.get("is_split_into_words") and isinstance(text, (list, tuple)) and \
             not any(isinstance(w, (list, tuple)) for w in text)
         if not isinstance(text, str) and not words:
             raise PaddleRembertError(f"encode() takes one text (str), got {type(text).__name__}; use __call__ for batches")
         return self(text, text_pair, add_special_tokens=add_special_tokens, padding=padding, truncation=truncation,
-                    max_length=max_length, return_tensors=return_tensors, **kwargs)["input_ids"]
+                    max_length=max_length, stride=stride, padding_side=padding_side, return_tensors=return_tensors,
+                    **kwargs)["input_ids"]
 
-    def encode_plus(self, text, text_pair=None, **kwargs):
+    def encode_plus(self, text, text_pair=None, *options, **kwargs):
+        """One text (or pair) as ``__call__`` encodes it; the options in transformers' positional order."""
+        kwargs = bind_options("encode_plus", options, kwargs)
+        if not isinstance(text, str) and not kwargs.get("is_split_into_words"):
+            raise PaddleRembertError(f"encode_plus() takes one text (str), got {type(text).__name__}; use __call__ or "
+                                     "batch_encode_plus for batches, is_split_into_words=True for a list of words")
         return self(text, text_pair, **kwargs)
 
     # ----------------------------------------------------------------- decoding
@@ -705,7 +763,7 @@ class PreTrainedTokenizer(TransformersApiMixin):
     def decode(self, token_ids, skip_special_tokens=False, clean_up_tokenization_spaces=None,
                spaces_between_special_tokens=True, **kwargs):
         """Ids to text, as transformers' slow ``decode`` (added non-special tokens kept verbatim)."""
-        tokens = self.convert_ids_to_tokens(to_list(token_ids), skip_special_tokens=skip_special_tokens)
+        tokens = self._ids_to_tokens(to_list(token_ids), skip_special_tokens)
         if isinstance(tokens, str):
             tokens = [tokens]
         specials = set(self.all_special_tokens)
@@ -730,8 +788,9 @@ class PreTrainedTokenizer(TransformersApiMixin):
         clean = self.clean_up_tokenization_spaces if clean_up_tokenization_spaces is None else clean_up_tokenization_spaces
         return clean_up_tokenization(text) if clean else text
 
-    def batch_decode(self, sequences, **kwargs):
-        return [self.decode(seq, **kwargs) for seq in to_list(sequences)]
+    def batch_decode(self, sequences, skip_special_tokens=False, clean_up_tokenization_spaces=None, **kwargs):
+        return [self.decode(seq, skip_special_tokens, clean_up_tokenization_spaces, **kwargs)
+                for seq in to_list(sequences)]
 
     def __repr__(self):
         return (f"{type(self).__name__}(name_or_path={self.name_or_path!r}, vocab_size={self.vocab_size}, "

@@ -61,6 +61,7 @@ class BPETokenizer(PreTrainedTokenizer):
     # the reference's prepare_for_tokenization: add_prefix_space per call, and a prefix space for every pre-split word
     _per_call_options = ("add_prefix_space",)
     _split_into_words_options = {"add_prefix_space": True}
+    unknown_id_is_none = True  # the reference's decoder.get(index): None for an id outside the vocabulary
 
     def __init__(self, vocab_file, merges_file, errors="replace", add_prefix_space=False, **kwargs):
         self.vocab_file, self.merges_file = (os.fspath(p) if p is not None else None for p in (vocab_file, merges_file))

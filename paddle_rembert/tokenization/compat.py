@@ -8,7 +8,7 @@ state of its own.
 """
 from ..runtime.errors import PaddleRembertError
 from .types import SPECIAL_TOKENS_ATTRIBUTES, TENSOR_TYPES, AddedToken, BatchEncoding, _check_choice
-from .utils import clean_up_tokenization, to_list
+from .utils import bind_options, clean_up_tokenization, to_list
 
 
 def _special_token(value, key):
@@ -121,9 +121,11 @@ class TransformersApiMixin:
             raise PaddleRembertError("max_len_sentences_pair follows model_max_length: set model_max_length instead")
 
     # ----------------------------------------------------------------- encoding
-    def batch_encode_plus(self, batch_text_or_text_pairs, **kwargs):
+    def batch_encode_plus(self, batch_text_or_text_pairs, *options, **kwargs):
         """A batch of texts or ``(text, text_pair)`` tuples (with ``is_split_into_words``: lists of words or pairs of
-        them); the same as ``__call__`` on the batch. Every item must be a pair, or none."""
+        them); the same as ``__call__`` on the batch. Every item must be a pair, or none. The options come in
+        transformers' positional order."""
+        kwargs = bind_options("batch_encode_plus", options, kwargs)
         batch = batch_text_or_text_pairs
         if not isinstance(batch, (list, tuple)):
             raise PaddleRembertError(f"batch_encode_plus takes a list of texts or pairs, got {type(batch).__name__}")

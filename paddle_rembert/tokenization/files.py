@@ -16,13 +16,14 @@ _CONFIG_KEYS_TO_DROP = ("tokenizer_class", "init_inputs", "init_args", "init_cla
                         "vocab_file", "merges_file", "sentencepiece_model_file")
 
 
-def check_dir(pretrained_dir, revision=None):
-    """The local path of a tokenizer directory or file; a hub id (``google/rembert``) gives its cached snapshot."""
+def check_dir(pretrained_dir, **hub_options):
+    """The local path of a tokenizer directory or file; a hub id (``google/rembert``) gives its cached snapshot
+    (``hub_options``: :data:`~paddle_rembert.checkpoint.hub.HUB_OPTIONS`, e.g. ``revision``, ``subfolder``)."""
     from ..checkpoint.hub import resolve
 
     if not isinstance(pretrained_dir, (str, os.PathLike)):
         raise PaddleRembertError(f"pretrained_dir must be a path, got {type(pretrained_dir).__name__}")
-    path = resolve(os.fspath(pretrained_dir), revision=revision, what="tokenizer", weights=False)
+    path = resolve(os.fspath(pretrained_dir), what="tokenizer", weights=False, **hub_options)
     if not os.path.exists(path):
         raise PaddleRembertError(f"tokenizer directory not found: {path}")
     return path
@@ -44,8 +45,10 @@ def read_tokenizer_dir(cls, pretrained_dir, kwargs):
     present, else the legacy ``special_tokens_map.json``, ``added_tokens.json`` and the added
     tokens of ``tokenizer.json``). A path to a single vocabulary file gives ``((path,), kwargs)``.
     """
+    from ..checkpoint.hub import pop_hub_options
+
     kwargs = dict(kwargs)
-    path = check_dir(pretrained_dir, revision=kwargs.pop("revision", None))
+    path = check_dir(pretrained_dir, **pop_hub_options(kwargs))  # taken here, never stored in the config
     if os.path.isfile(path):
         return (path,), dict(kwargs)
     alternatives = getattr(cls, "vocab_file_alternatives", {})

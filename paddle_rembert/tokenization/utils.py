@@ -74,6 +74,24 @@ def split_word_inputs(text, text_pair):
     return [list(w) for w in firsts], None if seconds is None else [list(w) for w in seconds], batched
 
 
+# The options of transformers' encode_plus / batch_encode_plus after the text, in their positional order.
+ENCODE_OPTIONS = ("add_special_tokens", "padding", "truncation", "max_length", "stride", "is_split_into_words",
+                  "pad_to_multiple_of", "padding_side", "return_tensors", "return_token_type_ids",
+                  "return_attention_mask", "return_overflowing_tokens", "return_special_tokens_mask",
+                  "return_offsets_mapping", "return_length", "verbose")
+
+
+def bind_options(method, options, kwargs):
+    """``kwargs`` with the positional ``options`` named as transformers' ``encode_plus`` orders them."""
+    if len(options) > len(ENCODE_OPTIONS):
+        raise TypeError(f"{method}() takes at most {len(ENCODE_OPTIONS)} options after the text, got {len(options)}")
+    for name, value in zip(ENCODE_OPTIONS, options):
+        if name in kwargs:
+            raise TypeError(f"{method}() got multiple values for argument '{name}'")
+        kwargs[name] = value
+    return kwargs
+
+
 def to_list(value):
     if hasattr(value, "numpy") and not isinstance(value, np.ndarray):
         value = value.numpy()
@@ -81,6 +99,14 @@ def to_list(value):
         return value.tolist()
     if isinstance(value, (int, np.integer)):
         return int(value)
+    return value
+
+
+def to_nested_list(value):
+    """Arrays and tensors, also inside lists, as (nested) Python lists of ints; other values as they are."""
+    value = to_list(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(x if type(x) is int else to_nested_list(x) for x in value)
     return value
 
 
