@@ -187,7 +187,9 @@ def test_fetching_keywords_are_taken_not_stored_and_unknown_ones_raise(bert_clas
     with pytest.raises(PaddleRembertError, match=r"got an unexpected keyword argument 'foo': neither a config "
                                                  r"attribute nor a loading option"):
         pr.BertForSequenceClassification.from_pretrained(bert_classifier_dir, foo=1)
-    for name, value in (("variant", "fp16"), ("state_dict", {}), ("device_map", "auto")):
+    for name in ("weights_only", "use_flash_attention_2"):  # transformers' switches that change nothing here
+        pr.BertForSequenceClassification.from_pretrained(bert_classifier_dir, **{name: True})
+    for name, value in (("variant", "fp16"), ("state_dict", {}), ("device_map", "auto"), ("adapter_name", "a")):
         with pytest.raises(PaddleRembertError, match=f"{name}= is not supported here"):
             pr.BertForSequenceClassification.from_pretrained(bert_classifier_dir, **{name: value})
     # transformers' generic config keys and the model's own arguments are taken as transformers takes them
@@ -230,19 +232,29 @@ def test_a_given_config_is_copied_and_not_overridden_by_keywords(bert_classifier
                                                          problem_type="multi_label_classification")
     by_path = pr.BertForSequenceClassification.from_pretrained(bert_classifier_dir, config=bert_classifier_dir)
     assert by_path.config.to_dict() == before
+    # a config given by path is read as transformers reads it: keywords override it
+    by_path = pr.BertForSequenceClassification.from_pretrained(bert_classifier_dir, config=bert_classifier_dir,
+                                                               problem_type="multi_label_classification")
+    assert by_path.config.problem_type == "multi_label_classification"
+    with pytest.raises(PaddleRembertError, match="unexpected keyword argument 'foo'"):
+        pr.BertForSequenceClassification.from_pretrained(bert_classifier_dir, config=bert_classifier_dir, foo=1)
     with pytest.raises(PaddleRembertError, match="does not match the 2 labels of id2label"):
         pr.BertForSequenceClassification.from_pretrained(bert_classifier_dir, num_labels=3,
                                                          id2label={0: "a", 1: "b"})
 
 
 def test_loading_info_is_transformers_dict(bert_classifier_dir):
+    import json
+
     import transformers
 
     for cls in ("BertForTokenClassification", "BertModel", "BertForSequenceClassification"):
         _, ours = getattr(pr, cls).from_pretrained(bert_classifier_dir, output_loading_info=True)
         _, theirs = getattr(transformers, cls).from_pretrained(bert_classifier_dir, output_loading_info=True)
         assert sorted(ours) == sorted(theirs) == ["error_msgs", "mismatched_keys", "missing_keys", "unexpected_keys"]
+        assert isinstance(ours, dict) and json.loads(json.dumps(ours)) == {k: list(v) for k, v in ours.items()}
         for key in ("missing_keys", "unexpected_keys"):  # transformers prefixes head checkpoints' keys: strip it
+            assert ours[key] == sorted(ours[key])  # in transformers' order
             assert sorted(k.removeprefix("bert.") for k in ours[key]) == \
                 sorted(k.removeprefix("bert.") for k in theirs[key]), (cls, key)
         assert ours["mismatched_keys"] == theirs["mismatched_keys"] == [] and ours["error_msgs"] == []
@@ -272,7 +284,7 @@ def test_save_pretrained_shards_as_transformers(albert_mlm_dir, tmp_path):
     model = pr.AlbertForMaskedLM.from_pretrained(albert_mlm_dir)
     model.save_pretrained(tmp_path / "one", safe_serialization=True)
     model.save_pretrained(tmp_path / "sharded")  # an earlier save in another format: replaced, not shadowing
-    model.save_pretrained(tmp_path / "sharded", safe_serialization=True, max_shard_size="4KB")
+    model.save_pretrained(tmp_path / "sharded", max_shard_size="4KB")  # shards are safetensors, as transformers'
     files = sorted(os.listdir(tmp_path / "sharded"))
     shards = [f for f in files if f.startswith("model-")]
     assert len(shards) > 2 and files == sorted(["config.json", "model.safetensors.index.json", *shards])
@@ -294,9 +306,45 @@ def test_save_pretrained_shards_as_transformers(albert_mlm_dir, tmp_path):
     assert not theirs["missing_keys"] and not theirs["unexpected_keys"]
     model.save_pretrained(tmp_path / "sharded", safe_serialization=True, max_shard_size="1MB")  # one shard now
     assert sorted(os.listdir(tmp_path / "sharded")) == ["config.json", "model.safetensors"]
-    for kwargs, message in ((dict(max_shard_size="40KB"), "needs safe_serialization=True"),
+    for kwargs, message in ((dict(max_shard_size="40KB", safe_serialization=False), "drop safe_serialization"),
                             (dict(safe_serialization=True, max_shard_size="lots"), "max_shard_size must be"),
                             (dict(variant="v2"), "variant= is not supported")):
         with pytest.raises(PaddleRembertError, match=message):
             model.save_pretrained(tmp_path / "bad", **kwargs)
     assert not os.path.exists(tmp_path / "bad")
+
+
+def test_shards_split_and_sizes_read_as_transformers_and_huggingface_hub(albert_mlm_dir, tmp_path, monkeypatch):
+    import huggingface_hub
+    import torch
+    from transformers.utils.hub import convert_file_size_to_int
+
+    from paddle_rembert.checkpoint import writers
+
+    for size in ("5GB", "5Gb", "500MiB", "20KB", "3kb", 12345):
+        assert writers.shard_size_bytes(size) == convert_file_size_to_int(size), size
+    model = pr.AlbertForMaskedLM.from_pretrained(albert_mlm_dir)
+    specs = writers.tensor_specs(model.state_dict())
+    torch_state = {key: torch.zeros(list(shape) or [1], dtype=torch.float32) for key, _, shape in specs}
+    sizes = sorted({int(np.prod(shape)) * 4 for _, _, shape in specs})
+    for max_bytes in (sizes[len(sizes) // 2], sizes[-1] - 1, sizes[-1] * 3):  # some tensors above the limit
+        ours = [[key for key, _, _ in group] for group in writers.shards(specs, max_bytes)]
+        split = huggingface_hub.split_torch_state_dict_into_shards(torch_state, max_shard_size=max_bytes)
+        assert ours == [list(keys) for keys in split.filename_to_tensors.values()], max_bytes
+    # a re-save that fails half-way leaves no index naming old and new shards: it cannot load silently
+    model.save_pretrained(tmp_path, safe_serialization=True, max_shard_size="4KB")
+    written, real = [], writers.write_safetensors
+
+    def fail_on_second(f, group, produce, metadata=None):
+        written.append(group)
+        if len(written) == 2:
+            raise OSError(28, "No space left on device")
+        return real(f, group, produce, metadata)
+
+    monkeypatch.setattr(writers, "write_safetensors", fail_on_second)
+    with pytest.raises(OSError):
+        model.save_pretrained(tmp_path, safe_serialization=True, max_shard_size="4KB")
+    monkeypatch.undo()
+    assert not os.path.exists(tmp_path / "model.safetensors.index.json")
+    with pytest.raises(PaddleRembertError):
+        pr.AlbertForMaskedLM.from_pretrained(tmp_path)

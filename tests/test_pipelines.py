@@ -331,6 +331,28 @@ def test_token_classification_equals_transformers(family, tiny_dirs, tmp_path_fa
     print(f"\n{family} token-classification: {compared} entities equal transformers'")
 
 
+@pytest.mark.parametrize("family", ["bert", "roberta"])
+def test_fill_mask_of_an_id_past_the_tokenizer_is_an_empty_token_as_transformers(family, tiny_dirs,
+                                                                                 tmp_path_factory):
+    """A model whose vocabulary is padded past its tokenizer's, predicting a padding id: the fast tokenizer that
+    transformers' pipeline decodes with has no token there and drops it."""
+    tiny = tiny_dirs(family)
+    size = len(paddle_rembert.AutoTokenizer.from_pretrained(tiny))
+    paddle.seed(7)
+    model = auto_class("ForMaskedLM").from_pretrained(tiny, vocab_size=size + 6, ignore_mismatched_sizes=True)
+    bias = next(p for name, p in model.named_parameters() if name.endswith("bias") and p.shape == [size + 6])
+    bias.set_value(paddle.to_tensor([0.0] * (size + 4) + [60.0, 50.0]))  # the last two ids win
+    out = str(tmp_path_factory.mktemp(f"{family}-padded-vocab"))
+    model.save_pretrained(out)
+    paddle_rembert.AutoTokenizer.from_pretrained(tiny).save_pretrained(out)
+    convert_checkpoint(out, out + "-torch", to="torch", progress=False)
+    ref, fast = _reference("fill-mask", out + "-torch", "ForMaskedLM")
+    text = f"river stone {fast.mask_token} lamp"
+    ours = pipeline("fill-mask", model=out)(text, top_k=3)
+    assert [r["token"] for r in ours[:2]] == [size + 4, size + 5]
+    assert _assert_same_nested(ours, ref(text, top_k=3)) >= 3
+
+
 def test_fill_mask_and_feature_extraction_equal_transformers(tiny_dirs, tmp_path_factory):
     family = "bert" if "bert" in FAMILIES else FAMILIES[0]
     model_dir, torch_dir = _head(tiny_dirs(family), tmp_path_factory, family, "ForMaskedLM")

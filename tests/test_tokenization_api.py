@@ -245,19 +245,25 @@ def test_pad_takes_rows_of_arrays_and_tensors_as_the_reference(dirs, name):
     ours, ref = load(name, dirs)
     rows = [ref(t)["input_ids"] for t in TEXTS[:5]]
     expected = ref.pad([{"input_ids": r} for r in rows])
-    for convert in (np.array, paddle.to_tensor, tuple):
+    as_lists = dict(ref.pad([{"input_ids": r, "attention_mask": [1] * len(r)} for r in rows]))
+    for convert, kind in ((np.array, np.ndarray), (paddle.to_tensor, paddle.Tensor), (tuple, list)):
         examples = [{"input_ids": convert(r), "attention_mask": convert([1] * len(r))} for r in rows]
-        assert dict(ours.pad(examples)) == dict(ref.pad([{k: list(v) for k, v in e.items()} for e in
-                                                         [{"input_ids": r, "attention_mask": [1] * len(r)}
-                                                          for r in rows]]))
-        assert dict(ours.pad([{"input_ids": convert(r)} for r in rows])) == dict(expected)
+        padded = ours.pad(examples)  # arrays and tensors come back as such, as transformers returns them
+        assert all(isinstance(v, kind) for v in padded.values())
+        assert {k: np.asarray(v).tolist() for k, v in padded.items()} == as_lists
+        assert {k: np.asarray(v).tolist() for k, v in ours.pad([{"input_ids": convert(r)} for r in rows]).items()} \
+            == dict(expected)
         assert ours.pad([{"input_ids": convert(r)} for r in rows], return_tensors="np")["input_ids"].tolist() == \
             expected["input_ids"]
+    np_rows = [{"input_ids": np.array(r)} for r in rows]
+    assert type(ours.pad(np_rows)["input_ids"]) is type(ref.pad(np_rows)["input_ids"]) is np.ndarray
     batch_of_one = [ours(t, return_tensors="np") for t in TEXTS[:2]]  # [1, n] each: one level too deep
     with pytest.raises(PaddleRembertError, match=r"^pad\(\): input_ids of example 0 must be one sequence of ints"):
         ours.pad(batch_of_one)
-    with pytest.raises(PaddleRembertError, match="example 1 has other keys than example 0"):
+    with pytest.raises(PaddleRembertError, match="example 1 lacks keys that example 0 has"):
         ours.pad([{"input_ids": rows[0]}, {"attention_mask": [1]}])
+    extra = [{"input_ids": rows[0]}, {"input_ids": rows[1], "label": 1}]  # example 0's keys, as transformers
+    assert dict(ours.pad(extra)) == dict(ref.pad(extra))
     with pytest.raises(PaddleRembertError, match="input_ids of example 1 must be one sequence of ints"):
         ours.pad([{"input_ids": rows[0]}, {"input_ids": None}])
 
@@ -302,9 +308,12 @@ def test_too_long_and_uncuttable_inputs_are_logged_as_the_reference_logs_them(di
         fresh_tok(long_text, verbose=False)
         assert fresh_tok("a b c d e f", "g", truncation="only_second", max_length=5)["input_ids"] == \
             fresh_tok("a b c d e f", "g")["input_ids"]  # kept whole, as the slow reference keeps it
+        fresh_tok("a b c d", truncation="only_second", max_length=3)  # no pair: nothing to cut, nothing said
+        fresh_tok("a b c", truncation=True, max_length=1)  # longest_first already: no advice to use it
     assert [r.getMessage() for r in caplog.records] == [
         "cannot truncate to max_length: the second sequence has 1 token and 5 must go; it is kept whole "
-        "(use truncation='longest_first')"]
+        "(use truncation='longest_first')",
+        "cannot truncate to max_length: the first sequence has 3 tokens and 4 must go; it is kept whole"]
 
 
 def test_add_tokens_takes_nothing_and_names_a_wrong_type(dirs):

@@ -243,6 +243,15 @@ def test_evaluation_reads_the_models_label_order(setup, tmp_path):
         task_label_map(config, get_task("paws"), "m")
     config.id2label = {i: f"LABEL_{i}" for i in range(3)}  # placeholders: the task's order is assumed
     assert task_label_map(config, xnli, "m") is None
+    # training from the permuted classifier starts from the same one, its outputs put back in the task's order
+    from paddle_rembert.trainer.trainer import load_model
+
+    ids = paddle.to_tensor([[2, 5, 9, 11, 3, 7, 8, 3]])
+    expected = pr.AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "ours"))(ids).logits.numpy()
+    for family_model in ("ours", "permuted"):
+        loaded = load_model(args_for(setup, tmp_path / "x", model_name_or_path=str(tmp_path / family_model)), xnli)
+        np.testing.assert_allclose(loaded.eval()(ids).logits.numpy(), expected, rtol=0, atol=1e-6)
+        assert loaded.config.id2label == dict(enumerate(xnli.labels))
 
 
 def test_fp16_on_cpu_is_refused(setup, tmp_path):
@@ -302,6 +311,33 @@ def test_a_non_empty_output_dir_needs_resume_or_overwrite(setup, tmp_path):
     assert "step 4" not in _log(out)  # the previous run's log went with its outputs
     with pytest.raises(pr.PaddleRembertError, match="contradict"):
         run(args_for(setup, out, overwrite_output_dir=True, resume=True, **quick))
+
+
+def test_overwrite_keeps_the_previous_run_when_the_new_one_cannot_start(setup, tmp_path, capfd):
+    import glob
+
+    data, backbone = setup
+    out = tmp_path / "run"
+    quick = dict(do_eval=False, max_steps=2, eval_step=2, save_steps=2)
+    run(args_for(setup, out, **quick))
+    before = sorted(os.listdir(out))
+    bad = tmp_path / "bad-data"
+    shutil.copytree(data, bad)
+    train_file = sorted(glob.glob(str(bad / "**" / "*train*"), recursive=True))[0]
+    with open(train_file, encoding="utf-8") as f:
+        rows = f.read().split("\n")
+    with open(train_file, "w", encoding="utf-8") as f:
+        f.write("\n".join(["wrong\theader\there"] + rows[1:]))
+    with pytest.raises(pr.PaddleRembertError, match="wrong header"):
+        run(args_for(setup, out, data_dir=str(bad), overwrite_output_dir=True, **quick))
+    assert sorted(os.listdir(out)) == before  # read before anything was removed
+    # a classifier of another task (two labels for xnli's three) is replaced, with a warning, not refused
+    paws_like = pr.AutoModelForSequenceClassification.from_pretrained(backbone, num_labels=2)
+    paws_like.save_pretrained(str(tmp_path / "two-labels"))
+    pr.AutoTokenizer.from_pretrained(backbone).save_pretrained(str(tmp_path / "two-labels"))
+    capfd.readouterr()
+    run(args_for(setup, tmp_path / "from-two", model_name_or_path=str(tmp_path / "two-labels"), **quick))
+    assert "classifies 2 labels, xnli has 3: its classifier is replaced by a new one" in capfd.readouterr().err
 
 
 def test_a_run_that_stopped_at_start_up_does_not_block_the_next(setup, tmp_path):
@@ -584,13 +620,24 @@ def test_resume_refuses_settings_that_change_the_optimizer_steps(setup, tmp_path
     run(args_for(setup, out, max_steps=4, **quick))
     saved = json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())["optimization"]
     assert saved["learning_rate"] == 3e-3 and saved["gradient_accumulation_steps"] == 1
-    with pytest.raises(PaddleRembertError, match=r"cannot resume: the optimisation would differ from the interrupted "
+    with pytest.raises(PaddleRembertError, match=r"cannot resume: the training would differ from the interrupted "
                                                  r"run's \(learning_rate: checkpoint 0.003, now 0.5; "
                                                  r"gradient_accumulation_steps: checkpoint 1, now 2\)"):
         run(args_for(setup, out, max_steps=8, resume=True, learning_rate=0.5, gradient_accumulation_steps=2, **quick))
+    with pytest.raises(PaddleRembertError, match=r"\(select_on: checkpoint 'en', now 'all'\)"):
+        run(args_for(setup, out, max_steps=8, resume=True, select_on="all", **quick))  # its best: on English
     assert not (out / "checkpoint-8").exists()
     run(args_for(setup, out, max_steps=8, resume=True, **quick))
     assert json.loads((out / "checkpoint-8" / "trainer_state.json").read_text())["global_step"] == 8
+
+
+def test_a_finished_run_resumed_without_its_best_model_selects_one_again(setup, tmp_path):
+    out = tmp_path / "run"
+    run(args_for(setup, out, max_steps=4, eval_step=2, save_steps=4))
+    shutil.rmtree(out / "best")
+    results = run(args_for(setup, out, max_steps=4, eval_step=2, save_steps=4, resume=True))
+    assert json.loads((out / "best" / "selection.json").read_text())["step"] == 4  # no step was left to train
+    assert results and (out / "eval_results.json").is_file()
 
 
 def test_resume_names_another_tasks_checkpoint(setup, tmp_path):

@@ -70,11 +70,12 @@ def weight_patterns(repo_files):
 
 # transformers' from_pretrained keywords that say where and how to fetch, not what to build. ``revision``,
 # ``subfolder``, ``cache_dir``, ``local_files_only``, ``token`` and ``force_download`` are used; the others change
-# nothing here (no code from a repository is ever run, whatever ``trust_remote_code`` says). None is stored.
+# nothing here (no code from a repository is ever run, whatever ``trust_remote_code`` or ``weights_only`` say;
+# the encoders have one attention implementation and no generation settings). None is stored.
 HUB_OPTIONS = ("revision", "subfolder", "cache_dir", "local_files_only", "token", "use_auth_token", "force_download",
                "proxies", "resume_download", "trust_remote_code", "mirror", "user_agent", "_from_auto",
                "_from_pipeline", "_commit_hash", "low_cpu_mem_usage", "_fast_init", "use_safetensors",
-               "attn_implementation", "use_fast")
+               "attn_implementation", "use_flash_attention_2", "use_fast", "weights_only", "generation_config")
 
 
 def pop_hub_options(kwargs):

@@ -23,7 +23,6 @@ reported by name; :func:`paddle_rembert.checkpoint.loading.check_plan` then refu
 mismatches (unless ``ignore_mismatched_sizes``) and integer data for float parameters.
 """
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 IGNORED_CHECKPOINT_KEYS = (re.compile(r"(^|\.)embeddings\.(position_ids|token_type_ids)$"),)
@@ -36,11 +35,9 @@ def fix_key(key):
     return head + dot + _TF_NAMES[last] if last in _TF_NAMES else key
 
 
-@dataclass(eq=False)
-class LoadReport(Mapping):
-    """What matched and what did not, by key (model-side names). As a mapping it is transformers'
-    ``output_loading_info`` dict: ``missing_keys``, ``unexpected_keys`` (a dropped pooler included, as
-    transformers lists it), ``mismatched_keys`` and ``error_msgs``."""
+@dataclass
+class LoadReport:
+    """What matched and what did not, by key (model-side names)."""
 
     loaded: list = field(default_factory=list)
     missing_keys: list = field(default_factory=list)  # in the model, not in the checkpoint: initialised
@@ -53,18 +50,9 @@ class LoadReport(Mapping):
     def clean(self):
         return not (self.missing_keys or self.unexpected_keys or self.mismatched_keys)
 
-    def _info(self):
-        return {"missing_keys": list(self.missing_keys), "unexpected_keys": self.unexpected_keys + self.unused_keys,
-                "mismatched_keys": list(self.mismatched_keys), "error_msgs": []}
-
-    def __getitem__(self, key):
-        return self._info()[key]
-
-    def __iter__(self):
-        return iter(self._info())
-
-    def __len__(self):
-        return 4
+    def loading_info(self):
+        """transformers' ``output_loading_info`` dict, whose attributes are this report's (:class:`LoadingInfo`)."""
+        return LoadingInfo(self)
 
     def describe(self, model_name, source):
         lines = [f"loading {model_name} from {source}:"]
@@ -104,6 +92,23 @@ class LoadReport(Mapping):
             logger.info(self.describe(model_name, source))
         if self.dropped_keys:
             logger.info("dropped tied or buffer keys: %s", ", ".join(self.dropped_keys))
+
+
+class LoadingInfo(dict):
+    """transformers' ``output_loading_info``: a dict of ``missing_keys``, ``unexpected_keys`` (a dropped pooler
+    included, as transformers lists it), ``mismatched_keys`` and ``error_msgs``, each sorted as transformers
+    sorts them. Attributes reach the :class:`LoadReport` (``clean``, ``summary()``, the lists in model order)."""
+
+    def __init__(self, report):
+        super().__init__(missing_keys=sorted(report.missing_keys),
+                         unexpected_keys=sorted(report.unexpected_keys + report.unused_keys),
+                         mismatched_keys=sorted(report.mismatched_keys), error_msgs=[])
+        self.report = report
+
+    def __getattr__(self, name):
+        if name == "report":  # not set yet (copy, unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.report, name)
 
 
 @dataclass

@@ -16,27 +16,35 @@ _UNITS = {"B": 1, "KB": 10 ** 3, "MB": 10 ** 6, "GB": 10 ** 9, "TB": 10 ** 12, "
 
 
 def shard_size_bytes(size):
-    """transformers' ``max_shard_size``: bytes, or a string such as ``"5GB"`` (10**9) or ``"500MiB"`` (2**20)."""
+    """transformers' ``max_shard_size``: bytes, or a string such as ``"5GB"`` (10**9), ``"500MiB"`` (2**20) or
+    ``"5Gb"`` (gigabits: a lower-case ``b`` after K, M or G counts bits, as transformers reads it)."""
     if isinstance(size, (int, np.integer)) and not isinstance(size, bool) and size > 0:
         return int(size)
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?I?B)\s*", size.upper()) if isinstance(size, str) else None
     if not match or float(match.group(1)) <= 0:
         raise PaddleRembertError(f"max_shard_size must be a positive number of bytes or a size such as '5GB' or "
                                  f"'500MiB', got {size!r}")
-    return int(float(match.group(1)) * _UNITS[match.group(2)])
+    nbytes = int(float(match.group(1)) * _UNITS[match.group(2)])
+    bits = size.rstrip().endswith("b") and match.group(2) in ("KB", "MB", "GB")
+    return max(1, nbytes // 8) if bits else nbytes
 
 
 def shards(specs, max_bytes):
-    """``specs`` split in order into groups of at most ``max_bytes`` (a larger tensor gets a shard of its own)."""
-    groups, size = [[]], 0
+    """``specs`` in groups of at most ``max_bytes``, as huggingface_hub splits a state dict: in order, a new
+    group when the next tensor would tip the current one over, and a larger tensor in a group of its own
+    (the current group goes on filling)."""
+    groups, current, size = [], [], 0
     for spec in specs:
         nbytes = int(np.prod(spec[2], dtype=np.int64)) * _ITEM_SIZES[spec[1]]
-        if groups[-1] and size + nbytes > max_bytes:
-            groups.append([])
-            size = 0
-        groups[-1].append(spec)
+        if nbytes > max_bytes:
+            groups.append([spec])
+            continue
+        if size + nbytes > max_bytes:
+            groups.append(current)
+            current, size = [], 0
+        current.append(spec)
         size += nbytes
-    return groups
+    return groups + [current] if current else groups
 
 
 def write_sharded_safetensors(directory, specs, produce, max_bytes):
@@ -47,15 +55,18 @@ def write_sharded_safetensors(directory, specs, produce, max_bytes):
     if len(groups) == 1:
         return write_paddle_weights(directory, specs, produce, safe_serialization=True)
     names = [f"model-{i + 1:05d}-of-{len(groups):05d}.safetensors" for i in range(len(groups))]
+    index = os.path.join(directory, SAFETENSORS_INDEX)
+    if os.path.isfile(index):  # first: a save that fails half-way must not leave an index naming old and new shards
+        os.remove(index)
     for name, group in zip(names, groups):
         with atomic_open(os.path.join(directory, name), "wb") as f:
             write_safetensors(f, group, produce, {"format": "paddle"})
     total = sum(int(np.prod(shape, dtype=np.int64)) * _ITEM_SIZES[dt] for _, dt, shape in specs)
-    write_json(os.path.join(directory, SAFETENSORS_INDEX),
+    write_json(index,
                {"metadata": {"total_size": total},
                 "weight_map": {key: name for name, group in zip(names, groups) for key, _, _ in group}})
     _remove_earlier_weights(directory, keep=[SAFETENSORS_INDEX, *names])
-    return os.path.join(directory, SAFETENSORS_INDEX)
+    return index
 
 
 def _remove_earlier_weights(directory, keep):

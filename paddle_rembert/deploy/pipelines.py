@@ -360,7 +360,7 @@ class Pipeline:
         if kwargs.get("truncation") not in (None, False, "do_not_truncate") and kwargs.get("max_length") is None \
                 and positions and self.tokenizer.model_max_length > positions:
             kwargs["max_length"] = positions
-        enc = self.tokenizer(text, **kwargs)
+        enc = self.tokenizer(text, **dict(kwargs, verbose=False))  # what is too long is raised below, not logged
         ids = enc["input_ids"]
         limit = kwargs.get("max_length") or self.tokenizer.model_max_length
         if kwargs.get("truncation") in ("only_first", "only_second") and isinstance(ids, list) and ids \
@@ -682,7 +682,9 @@ def _fast_decode(tokenizer):
     convert, clean_up = _tokens_to_string(tokenizer), _fast_clean_up(tokenizer)
 
     def decode(ids, skip_special_tokens=False):
-        text = convert(tokenizer.convert_ids_to_tokens(list(ids), skip_special_tokens=skip_special_tokens))
+        # an id past the tokenizer (a model whose vocabulary was padded) has no token there: the fast one drops it
+        known = [int(i) for i in ids if 0 <= int(i) < len(tokenizer)]
+        text = convert(tokenizer.convert_ids_to_tokens(known, skip_special_tokens=skip_special_tokens))
         return clean_up_tokenization(text) if clean_up else text
 
     return decode

@@ -30,7 +30,8 @@ FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")  # what from_pretra
 # transformers' from_pretrained keywords that would change what is loaded, with no counterpart here: refused
 _REFUSED_LOADING_OPTIONS = ("variant", "state_dict", "device_map", "max_memory", "quantization_config",
                             "load_in_8bit", "load_in_4bit", "gguf_file", "from_tf", "from_flax", "offload_folder",
-                            "offload_state_dict", "offload_buffers", "key_mapping", "tp_plan")
+                            "offload_state_dict", "offload_buffers", "key_mapping", "tp_plan", "adapter_name",
+                            "adapter_kwargs")
 
 
 def _requested_dtype(dtype, torch_dtype, config):
@@ -205,9 +206,10 @@ class PretrainedModel(nn.Layer):
         return (output.last_hidden_state, output.pooler_output) + tuple(output[k] for k in tuple_order if k in output)
 
     # -- save / load ------------------------------------------------------------------------
-    def save_pretrained(self, save_directory, safe_serialization=False, max_shard_size=None, variant=None):
-        """Write ``config.json`` and ``model_state.pdparams`` (or Paddle-layout ``model.safetensors``; with
-        ``max_shard_size``, e.g. ``"5GB"``, transformers' shards and ``model.safetensors.index.json``).
+    def save_pretrained(self, save_directory, safe_serialization=None, max_shard_size=None, variant=None):
+        """Write ``config.json`` and ``model_state.pdparams`` (PaddleNLP's name; ``safe_serialization=True``: a
+        Paddle-layout ``model.safetensors``; with ``max_shard_size``, e.g. ``"5GB"``, transformers' safetensors
+        shards and ``model.safetensors.index.json``).
 
         Each file is written to a temporary name and renamed, so a crash never leaves a
         half-written weight file behind.
@@ -220,9 +222,9 @@ class PretrainedModel(nn.Layer):
             raise PaddleRembertError("save_pretrained: variant= is not supported (from_pretrained reads the plain "
                                      "file names)")
         if max_shard_size is not None:
-            if not safe_serialization:
-                raise PaddleRembertError("save_pretrained: max_shard_size needs safe_serialization=True (shards are "
-                                         "safetensors files, as transformers writes them)")
+            if safe_serialization is False:
+                raise PaddleRembertError("save_pretrained: max_shard_size writes safetensors shards, as transformers "
+                                         "writes them; drop safe_serialization=False")
             max_shard_size = shard_size_bytes(max_shard_size)
         os.makedirs(save_directory, exist_ok=True)
         state = self.state_dict()
@@ -236,7 +238,7 @@ class PretrainedModel(nn.Layer):
                                       max_shard_size)
         else:
             write_paddle_weights(save_directory, tensor_specs(state), lambda key: state[key].numpy(),
-                                 safe_serialization=safe_serialization)
+                                 safe_serialization=bool(safe_serialization))
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *, config=None, strict=False, dtype=None, torch_dtype=None,
@@ -274,18 +276,18 @@ class PretrainedModel(nn.Layer):
         config_file = os.path.join(path, CONFIG_NAME)
         init_params = inspect.signature(cls.__init__).parameters  # e.g. a backbone's add_pooling_layer
         model_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in init_params and k not in ("self", "config")}
-        from_file = config is None
-        if from_file:
-            config = cls.config_class.from_pretrained(config_file)
+        from_file = config is None or isinstance(config, (str, os.PathLike))
+        if from_file:  # config.json beside the weights, or config= a config directory, file or hub id
+            source, source_hub = (config_file, {}) if config is None else (config, hub)
+            config = cls.config_class.from_pretrained(source, **source_hub)
+            config_file = config_file if source is config_file else source
             unknown = sorted(k for k in kwargs if not hasattr(config, k) and k not in TRANSFORMERS_CONFIG_KEYS)
             if unknown:
                 raise PaddleRembertError(f"{cls.__name__}.from_pretrained got an unexpected keyword argument "
                                          f"{unknown[0]!r}: neither a config attribute nor a loading option")
             if kwargs:
-                config = cls.config_class.from_pretrained(config_file, **kwargs)
+                config = cls.config_class.from_pretrained(source, **source_hub, **kwargs)
         else:
-            if isinstance(config, (str, os.PathLike)):  # as transformers: a config directory, file or hub id
-                config = cls.config_class.from_pretrained(config, revision=hub.get("revision"))
             if not isinstance(config, PretrainedConfig):
                 raise PaddleRembertError(f"config must be a {cls.config_class.__name__} or a path, got "
                                          f"{type(config).__name__}")
@@ -310,4 +312,4 @@ class PretrainedModel(nn.Layer):
                 logger.warning("%s weights cannot run a forward on this CPU-only Paddle (it has no %s kernels for "
                                "them); they suit saving and conversion. Load float32 to run the model", dtype, dtype)
         model.eval()
-        return (model, report) if output_loading_info else model
+        return (model, report.loading_info()) if output_loading_info else model

@@ -41,8 +41,8 @@ from .compat import TransformersApiMixin
 from .offsets import LazyDetail, call_detailed
 from .types import (SPECIAL_TOKENS_ATTRIBUTES, TENSOR_TYPES, AddedToken, BatchEncoding, _check_choice, _lower_per_char,
                     _type_field)
-from .utils import (bind_options, check_text, clean_up_tokenization, gc_paused, per_word, split_inputs,
-                    split_word_inputs, to_list, to_nested_list, write_sorted_json)
+from .utils import (bind_options, check_text, clean_up_tokenization, collate_columns, gc_paused, per_word,
+                    split_inputs, split_word_inputs, to_list, write_sorted_json)
 
 VERY_LARGE_INTEGER = int(1e30)  # transformers' "no maximum length" sentinel (saved as is)
 LARGE_INTEGER = int(1e20)
@@ -53,16 +53,12 @@ logger = logging.getLogger(__name__)
 _PADDED_KEYS = ("input_ids", "token_type_ids", "special_tokens_mask", "attention_mask", "offset_mapping")
 
 
-def _warn_uncut(which, length, remove):
-    logger.warning("cannot truncate to max_length: the %s sequence has %d token%s and %d must go; it is kept whole "
-                   "(use truncation='longest_first')", which, length, "s" * (length != 1), remove)
+def _warn_uncut(which, length, remove, strategy):
+    advice = "" if strategy == "longest_first" else " (use truncation='longest_first')"
+    logger.warning("cannot truncate to max_length: the %s sequence has %d token%s and %d must go; it is kept "
+                   "whole%s", which, length, "s" * (length != 1), remove, advice)
 
 
-def _describe_row(row):
-    if isinstance(row, list):
-        bad = next(x for x in row if not isinstance(x, int))
-        return f"a list holding {type(bad).__name__} {bad!r}"[:120]
-    return f"{type(row).__name__} {row!r}"[:120]
 PADDING_STRATEGIES = ("longest", "max_length", "do_not_pad")
 TRUNCATION_STRATEGIES = ("longest_first", "only_first", "only_second", "do_not_truncate")
 
@@ -503,8 +499,9 @@ class PreTrainedTokenizer(TransformersApiMixin):
         return self._from_layout(token_ids_0, token_ids_1, "special")
 
     def truncate_sequences(self, ids, pair_ids=None, num_tokens_to_remove=0, truncation_strategy="longest_first",
-                           stride=0):
-        """Transformers 4.46's truncation arithmetic; returns ``(ids, pair_ids, overflowing_tokens)``."""
+                           stride=0, *, verbose=True):
+        """Transformers 4.46's truncation arithmetic; returns ``(ids, pair_ids, overflowing_tokens)``. A side that
+        cannot shrink enough is kept whole, with a warning (the reference logs an error) unless not ``verbose``."""
         if num_tokens_to_remove <= 0:
             return ids, pair_ids, []
         _check_choice("truncation", truncation_strategy, TRUNCATION_STRATEGIES)
@@ -514,8 +511,8 @@ class PreTrainedTokenizer(TransformersApiMixin):
                 window = min(len(ids), stride + num_tokens_to_remove)
                 overflow = ids[:window] if left else ids[-window:]
                 ids = ids[num_tokens_to_remove:] if left else ids[:-num_tokens_to_remove]
-            else:  # kept whole, as the reference does (it logs an error)
-                _warn_uncut("first", len(ids), num_tokens_to_remove)
+            elif verbose:  # kept whole, as the reference does (it logs an error)
+                _warn_uncut("first", len(ids), num_tokens_to_remove, truncation_strategy)
         elif truncation_strategy == "longest_first":
             n0, n1 = len(ids), len(pair_ids)
             first = min(abs(n1 - n0), num_tokens_to_remove)
@@ -529,13 +526,13 @@ class PreTrainedTokenizer(TransformersApiMixin):
             else:
                 ids = ids[:-cut0] if cut0 > 0 else ids
                 pair_ids = pair_ids[:-cut1] if cut1 > 0 else pair_ids
-        elif truncation_strategy == "only_second":
-            if pair_ids is not None and len(pair_ids) > num_tokens_to_remove:
+        elif truncation_strategy == "only_second" and pair_ids is not None:  # without a pair: untouched, silently
+            if len(pair_ids) > num_tokens_to_remove:
                 window = min(len(pair_ids), stride + num_tokens_to_remove)
                 overflow = pair_ids[:window] if left else pair_ids[-window:]
                 pair_ids = pair_ids[num_tokens_to_remove:] if left else pair_ids[:-num_tokens_to_remove]
-            else:
-                _warn_uncut("second", len(pair_ids or ()), num_tokens_to_remove)
+            elif verbose:
+                _warn_uncut("second", len(pair_ids), num_tokens_to_remove, truncation_strategy)
         return ids, pair_ids, overflow
 
     def _resolve_strategies(self, padding, truncation, max_length, pad_to_multiple_of):
@@ -572,25 +569,10 @@ class PreTrainedTokenizer(TransformersApiMixin):
             return_attention_mask=None, return_tensors=None, verbose=True):
         """Pad one encoding or a batch (dict of lists or list of dicts), e.g. as a ``collate_fn``. Rows may be
         lists, numpy arrays or tensors; each example holds one sequence (not a ``[1, n]`` batch of one)."""
-        if isinstance(encoded_inputs, (list, tuple)) and encoded_inputs and isinstance(encoded_inputs[0], dict):
-            for i, example in enumerate(encoded_inputs):
-                if not isinstance(example, dict) or set(example) != set(encoded_inputs[0]):
-                    raise PaddleRembertError(f"pad(): example {i} has other keys than example 0 "
-                                             f"({sorted(encoded_inputs[0])})")
-            encoded_inputs = {k: [e[k] for e in encoded_inputs] for k in encoded_inputs[0]}
-        if not isinstance(encoded_inputs, dict) or "input_ids" not in encoded_inputs:
-            raise PaddleRembertError("pad() needs encodings that include 'input_ids'")
+        cols, single, row_type = collate_columns(encoded_inputs, _PADDED_KEYS, _PADDED_KEYS[:4])
+        return_tensors = row_type if return_tensors is None else return_tensors  # as transformers returns them
         if padding_side is not None:
             _check_choice("padding_side", padding_side, ("right", "left"))
-        cols = {k: to_nested_list(v) for k, v in encoded_inputs.items()}
-        single = not cols["input_ids"] or not isinstance(cols["input_ids"][0], (list, tuple))
-        cols = {k: [list(r) if isinstance(r, (list, tuple)) else r for r in ([v] if single else v)]
-                if k in _PADDED_KEYS else ([v] if single else v) for k, v in cols.items()}
-        for key in _PADDED_KEYS[:4]:
-            for i, row in enumerate(cols.get(key, ())):
-                if not isinstance(row, list) or not all(isinstance(x, int) for x in row):
-                    raise PaddleRembertError(f"pad(): {key} of example {i} must be one sequence of ints, got "
-                                             f"{_describe_row(row)}")
         strategy, _, max_length = self._resolve_strategies(padding, None, max_length, None)
         if return_attention_mask is None:
             return_attention_mask = "attention_mask" in self.model_input_names
@@ -640,7 +622,8 @@ class PreTrainedTokenizer(TransformersApiMixin):
             texts = firsts + (seconds or [])
             all_ids = tok._encode_word_lists(texts, split) if is_split_into_words else tok.encode_texts(texts, split)
             cols = self._build_columns(all_ids, len(firsts), seconds is not None, add_special_tokens, trunc,
-                                       max_length, stride, return_token_type_ids, return_special_tokens_mask)
+                                       max_length, stride, return_token_type_ids, return_special_tokens_mask,
+                                       verbose)
             if verbose and max_length is None:
                 self._warn_if_too_long(max(map(len, cols["input_ids"]), default=0))
             if return_length and batched:  # the reference: unpadded in a batch, padded for one text
@@ -665,7 +648,7 @@ class PreTrainedTokenizer(TransformersApiMixin):
                            "errors", length, self.model_max_length)
 
     def _build_columns(self, all_ids, n, pair, add_special_tokens, trunc, max_length, stride, with_types,
-                       with_special_mask):
+                       with_special_mask, verbose=True):
         """Truncate and add special tokens to ``n`` rows: ``{"input_ids": [...], ...}`` of lists."""
         cls_id, sep_id = self.cls_token_id, self.sep_token_id
         standard = self._special_layout(pair) == PreTrainedTokenizer._special_layout(self, pair)
@@ -676,7 +659,7 @@ class PreTrainedTokenizer(TransformersApiMixin):
             if trunc != "do_not_truncate":
                 total = len(a) + (len(b) if pair else 0) + n_special
                 if total > max_length:
-                    a, b, _ = self.truncate_sequences(a, b, total - max_length, trunc, stride)
+                    a, b, _ = self.truncate_sequences(a, b, total - max_length, trunc, stride, verbose=verbose)
             if not add_special_tokens:
                 seq = a + b if pair else a
                 types, special = [0] * len(seq), [0] * len(seq)

@@ -110,6 +110,37 @@ def to_nested_list(value):
     return value
 
 
+def collate_columns(encoded_inputs, padded_keys, int_keys):
+    """``pad()``'s input (a dict of rows, or examples of one row each) as ``(columns of Python lists, single,
+    tensor type)``: ``single`` when it held one example, the tensor type ("np", "pd" or None) its rows came in.
+    Example 0's keys are collected, as transformers collects them; rows of ``int_keys`` must be flat ints."""
+    if isinstance(encoded_inputs, (list, tuple)) and encoded_inputs and isinstance(encoded_inputs[0], dict):
+        for i, example in enumerate(encoded_inputs):
+            if not isinstance(example, dict) or not set(encoded_inputs[0]) <= set(example):
+                raise PaddleRembertError(f"pad(): example {i} lacks keys that example 0 has "
+                                         f"({sorted(encoded_inputs[0])})")
+        encoded_inputs = {k: [e[k] for e in encoded_inputs] for k in encoded_inputs[0]}
+    if not isinstance(encoded_inputs, dict) or "input_ids" not in encoded_inputs:
+        raise PaddleRembertError("pad() needs encodings that include 'input_ids'")
+    first = encoded_inputs["input_ids"]
+    first = first[0] if isinstance(first, (list, tuple)) and first else first
+    row_type = "np" if isinstance(first, np.ndarray) else \
+        "pd" if type(first).__module__.startswith("paddle") and hasattr(first, "numpy") else None
+    cols = {k: to_nested_list(v) for k, v in encoded_inputs.items()}
+    single = not cols["input_ids"] or not isinstance(cols["input_ids"][0], (list, tuple))
+    cols = {k: [list(r) if isinstance(r, (list, tuple)) else r for r in ([v] if single else v)]
+            if k in padded_keys else ([v] if single else v) for k, v in cols.items()}
+    for key in int_keys:
+        for i, row in enumerate(cols.get(key, ())):
+            if not isinstance(row, list) or not all(isinstance(x, int) for x in row):
+                bad = next(x for x in row if not isinstance(x, int)) if isinstance(row, list) else row
+                what = f"a list holding {type(bad).__name__} {bad!r}" if isinstance(row, list) else \
+                    f"{type(row).__name__} {row!r}"
+                raise PaddleRembertError(f"pad(): {key} of example {i} must be one sequence of ints, got "
+                                         f"{what[:120]}")
+    return cols, single, row_type
+
+
 def clean_up_tokenization(text):
     for a, b in ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
                  (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re")):

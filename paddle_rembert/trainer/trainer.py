@@ -45,8 +45,13 @@ def run(args):
     set_num_threads(args.threads, env.world_size)
     task = get_task(args.task)
     tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
-    # every rank, before any rank writes: nothing is lost to a late error; the evaluation rows are read here, once
+    # every rank, before any rank writes: nothing is lost to a late error; the evaluation rows are read here, once,
+    # and so are the training rows and the model (a bad training file or head must not cost the previous run)
     notes, evaluated = preflight(args, task, tokenizer)
+    if args.do_train:
+        seed_everything(args.seed)
+        model = load_model(args, task)
+        train_examples, _ = task.load_train(args.data_dir, args.train_languages)  # the reader logs skipped rows
     distributed.barrier(env)
     if env.is_main:
         prepare_output_dir(args)
@@ -60,23 +65,19 @@ def run(args):
         logger.warning("%s", note)
     model_dir = args.model_name_or_path
     if args.do_train:
-        model_dir = train(args, env, task, tokenizer, evaluated["dev"])
+        model_dir = train(args, env, task, tokenizer, evaluated["dev"], model, train_examples)
     if args.do_eval:
         return final_evaluation(args, env, task, tokenizer, model_dir, evaluated)
     return None
 
 
 # -- training ----------------------------------------------------------------------------------
-def train(args, env, task, tokenizer, dev_examples):
-    """The training loop (``dev_examples``: ``{language: examples}`` of dev); returns the directory of the
-    selected (best-on-dev) model."""
-    seed_everything(args.seed)
-    model = load_model(args, task)
+def train(args, env, task, tokenizer, dev_examples, model, train_examples):
+    """The training loop (``dev_examples``: ``{language: examples}`` of dev; ``model`` from :func:`load_model`
+    after :func:`seed_everything`); returns the directory of the selected (best-on-dev) model."""
     if args.recompute:
         model.gradient_checkpointing_enable()
     pad_id = tokenizer.pad_token_id
-
-    train_examples, _ = task.load_train(args.data_dir, args.train_languages)  # the reader logs skipped rows
     train_data = encode(tokenizer, train_examples, args, env, "train")
     if args.select_on != "all":  # preflight checked that dev has it
         dev_examples = {args.select_on: dev_examples[args.select_on]}
@@ -136,6 +137,8 @@ def train(args, env, task, tokenizer, dev_examples):
             evaluate_and_select(args, env, task, model, tokenizer, dev, pad_id, state, writer)
         if step % args.save_steps == 0 or last:
             save_checkpoint(args, env, model, tokenizer, optimizer, scheduler, scaler, state)
+    if state["best_score"] is None:  # a finished run resumed without its best/: no step was left to evaluate at
+        evaluate_and_select(args, env, task, model, tokenizer, dev, pad_id, state, writer)
     bar.close()
     if writer is not None:
         writer.close()
@@ -236,7 +239,7 @@ def resume(args, env, model, optimizer, scheduler, scaler, sampler, state, total
     changed = [f"{k}: checkpoint {v!r}, now {now[k]!r}" for k, v in (saved.get("optimization") or {}).items()
                if k in now and v != now[k]]
     if changed:
-        raise PaddleRembertError(f"cannot resume: the optimisation would differ from the interrupted run's "
+        raise PaddleRembertError(f"cannot resume: the training would differ from the interrupted run's "
                                  f"({'; '.join(changed)}); give the checkpoint's values, or start a new run from "
                                  f"{path} as model_name_or_path (without its optimizer state)")
     saved["optimization"] = now  # a checkpoint written before this was recorded gets it from here on
@@ -263,9 +266,11 @@ def _check_same_labels(path, model):
 
 
 def optimization_settings(args):
-    """The arguments that shape each optimizer step: a resume must keep them (the batches are checked apart)."""
+    """The arguments that shape each optimizer step, and the metric the best model is selected on: a resume must
+    keep them (the batches are checked apart; a best score on another metric would be compared as if the same)."""
     return {name: getattr(args, name) for name in ("learning_rate", "gradient_accumulation_steps", "warmup_proportion",
-                                                   "weight_decay", "adam_epsilon", "max_grad_norm", "amp")}
+                                                   "weight_decay", "adam_epsilon", "max_grad_norm", "amp",
+                                                   "select_on")}
 
 
 def reconcile_best(args, state):
@@ -433,9 +438,32 @@ def seed_everything(seed):
 
 
 def load_model(args, task):
-    """The classifier, from a Paddle or transformers directory, with the task's label names."""
+    """The classifier, from a Paddle or transformers directory, with the task's label names. A classifier already
+    fine-tuned for this task with its labels in another order (PaddleNLP's XNLI: neutral, entailment,
+    contradictory) has its outputs put in the task's order, so training goes on from what it learnt."""
+    config = AutoConfig.from_pretrained(args.model_name_or_path)
+    try:
+        label_map = task_label_map(config, task, args.model_name_or_path)
+    except PaddleRembertError:  # another task's labels or number of them: a new head under the task's names
+        label_map = None
+    other_head = config.num_labels != task.num_labels and \
+        any(name.endswith("ForSequenceClassification") for name in config.architectures or ())
+    if other_head:  # a classifier of another task (PAWS-X's two labels for XNLI's three): a new one in its place
+        logger.warning("%s classifies %d labels, %s has %d: its classifier is replaced by a new one",
+                       args.model_name_or_path, config.num_labels, task.name, task.num_labels)
     model = AutoModelForSequenceClassification.from_pretrained(
-        args.model_name_or_path, num_labels=task.num_labels, id2label=dict(enumerate(task.labels)))
+        args.model_name_or_path, num_labels=task.num_labels, id2label=dict(enumerate(task.labels)),
+        ignore_mismatched_sizes=other_head)
+    if label_map is not None:
+        order = np.argsort(label_map)  # the task's label j is the checkpoint's output order[j]
+        heads = [(n.rsplit(".", 1)[0], p) for n, p in model.named_parameters()
+                 if n.startswith("classifier.") and p.shape and p.shape[-1] == task.num_labels]
+        with paddle.no_grad():
+            for _, param in [h for h in heads if h[0] == heads[-1][0]]:  # the last Linear: weight [in, labels], bias
+                param.set_value(paddle.index_select(param, paddle.to_tensor(order), axis=param.ndim - 1))
+        logger.info("%s names its labels %s; its classifier's outputs are put in %s's order %s",
+                    args.model_name_or_path, [config.id2label[i] for i in range(config.num_labels)], task.name,
+                    list(task.labels))
     return model
 
 
