@@ -348,3 +348,18 @@ def test_shards_split_and_sizes_read_as_transformers_and_huggingface_hub(albert_
     assert not os.path.exists(tmp_path / "model.safetensors.index.json")
     with pytest.raises(PaddleRembertError):
         pr.AlbertForMaskedLM.from_pretrained(tmp_path)
+
+
+@pytest.mark.parametrize("family", sorted(T.PREFIX))
+def test_half_precision_weights_on_the_cpu_are_refused_in_one_line(family):
+    """Paddle 3.3 has no CPU kernels for fp16/bf16 weights (transformers runs them): the forward says so in one
+    line, instead of the first kernel's many-line error."""
+    class_name = T.PREFIX[family] + "ForSequenceClassification"
+    model = getattr(pr, class_name)(getattr(pr, T.PREFIX[family] + "Config")(**T.tiny_config_dict(family, class_name)))
+    ids = paddle.to_tensor([[2, 5, 7, 3]])
+    model.eval()(ids)  # float32 runs
+    for dtype in ("float16", "bfloat16"):
+        model.to(dtype=dtype)
+        with pytest.raises(PaddleRembertError, match=rf"^{T.PREFIX[family]}\w*'s weights are {dtype}, which Paddle "
+                                                     r"cannot run on the CPU \(no kernels\): load them as float32"):
+            model(ids)

@@ -170,6 +170,13 @@ class PretrainedModel(nn.Layer):
         (a tensor, so the graph stays dynamic under ``to_static``).
         """
         reference = self.check_inputs(input_ids, inputs_embeds)
+        table = getattr(getattr(getattr(self, "embeddings", None), "word_embeddings", None), "weight", None)
+        if paddle.in_dynamic_mode() and table is not None and table.dtype in (paddle.float16, paddle.bfloat16) \
+                and table.place.is_cpu_place():  # else Paddle's first kernel fails, many lines long
+            raise PaddleRembertError(f"{type(self).__name__}'s weights are {str(table.dtype).replace('paddle.', '')}, "
+                                     "which Paddle cannot run on the CPU (no kernels): load them as float32; bf16 "
+                                     "compute on the CPU is paddle_rembert.kernels.bf16.autocast() around a float32 "
+                                     "model")
         shape = paddle.shape(reference)
         if token_type_ids is None:
             token_type_ids = paddle.zeros(shape[:2], dtype="int64")
