@@ -8,6 +8,8 @@ tokenizers (offsets and word ids of pre-split words: from the fast ones), on the
 the other tokenizer tests (the real bert-base-uncased vocab.txt; the SentencePiece and byte-level
 BPE models of ``test_tokenization_offsets``).
 """
+import os
+
 import numpy as np
 import pytest
 import transformers
@@ -406,3 +408,16 @@ def test_is_split_into_words_offsets_and_word_ids_match_fast(dirs, name):
                 assert plain_call.word_ids(i) == want.word_ids(i)
     if name == "bert":
         assert ours(["Hello", "world!"], **kw).word_ids() == [None, 0, 1, 1, None]
+
+
+def test_legacy_api_corners_match_the_slow_reference(dirs, tmp_path):
+    ours, ref = load("albert", dirs)
+    assert ours.sanitize_special_tokens() == ref.sanitize_special_tokens() == 0
+    enc, ref_enc = ours("a b"), ref("a b")
+    assert enc.is_fast is ref_enc.is_fast is False and enc.encodings is ref_enc.encodings is None
+    written = ours.save_pretrained(tmp_path / "legacy", True)  # transformers' second argument: legacy_format
+    assert all(os.path.isfile(f) for f in written) and not (tmp_path / "legacy" / "True-tokenizer_config.json").exists()
+    with pytest.raises(ValueError):
+        ref.save_pretrained(str(tmp_path / "ref"), legacy_format=False)
+    with pytest.raises(PaddleRembertError, match="legacy_format=False"):
+        ours.save_pretrained(tmp_path / "fast-only", legacy_format=False)

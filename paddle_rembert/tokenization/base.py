@@ -129,12 +129,16 @@ class PreTrainedTokenizer(TransformersApiMixin):
         vocab_files, init_kwargs = read_tokenizer_dir(cls, pretrained_dir, kwargs)
         return cls(*vocab_files, **init_kwargs)
 
-    def save_pretrained(self, save_directory, filename_prefix=None):
-        """Write the vocabulary files, tokenizer_config.json and special_tokens_map.json (transformers 4.46 layout).
+    def save_pretrained(self, save_directory, legacy_format=None, filename_prefix=None, push_to_hub=False):
+        """Write the vocabulary files, tokenizer_config.json and special_tokens_map.json (transformers 4.46 layout,
+        its slow tokenizers' ``legacy_format``).
 
         The dir loads with the same ids in this class, transformers' slow tokenizer and PaddleNLP's
         ``AutoTokenizer``. Each file is written to a temporary name and renamed.
         """
+        if legacy_format is False or push_to_hub:
+            raise PaddleRembertError("save_pretrained writes a slow tokenizer's files: legacy_format=False (a fast "
+                                     "tokenizer's tokenizer.json alone) and push_to_hub are not supported")
         save_directory = os.fspath(save_directory)
         if os.path.isfile(save_directory):
             raise PaddleRembertError(f"save_directory {save_directory} is a file, not a directory")

@@ -121,6 +121,11 @@ class TransformersApiMixin:
             raise PaddleRembertError("max_len_sentences_pair follows model_max_length: set model_max_length instead")
 
     # ----------------------------------------------------------------- encoding
+    def sanitize_special_tokens(self):
+        """transformers' (deprecated) way to make sure every special token is an added token; returns how many
+        were added (0 once they are, as they are from the start)."""
+        return self.add_tokens(self.all_special_tokens_extended, special_tokens=True)
+
     def batch_encode_plus(self, batch_text_or_text_pairs, *options, **kwargs):
         """A batch of texts or ``(text, text_pair)`` tuples (with ``is_split_into_words``: lists of words or pairs of
         them); the same as ``__call__`` on the batch. Every item must be a pair, or none. The options come in

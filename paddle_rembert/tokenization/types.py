@@ -74,6 +74,16 @@ class BatchEncoding(dict):
         self._detail = detail
         self.convert_to_tensors(tensor_type, prepend_batch_axis)
 
+    @property
+    def is_fast(self):
+        """False, as a slow tokenizer's encoding says (the alignment methods work all the same)."""
+        return False
+
+    @property
+    def encodings(self):
+        """None: there are no Rust ``Encoding`` objects, as with a slow tokenizer."""
+        return None
+
     def __getstate__(self):  # the rows only: no tokenizer goes into a pickle
         detail = self.__dict__.get("_detail")
         return {"_detail": {k: v for k, v in detail.items() if k in _ROWS} if isinstance(detail, dict) else None}
