@@ -76,6 +76,11 @@ def test_shape_mismatch_raises_unless_ignored(tmp_path):
         str(tmp_path), num_labels=5, output_loading_info=True, ignore_mismatched_sizes=True)
     assert {k for k, _, _ in report.mismatched_keys} == {"classifier.weight", "classifier.bias"}
     assert ("classifier.bias", (3,), (5,)) in report.mismatched_keys
+    import transformers
+
+    _, theirs = transformers.AlbertForSequenceClassification.from_pretrained(
+        str(tmp_path), num_labels=5, output_loading_info=True, ignore_mismatched_sizes=True)
+    assert [(k, tuple(a), tuple(b)) for k, a, b in theirs["mismatched_keys"]] == report["mismatched_keys"]
     assert tuple(model.classifier.bias.shape) == (5,)
     strict_message = r"shape mismatch for classifier.bias: checkpoint \[3\], expected \[5\]"
     with pytest.raises(PaddleRembertError, match=strict_message):
@@ -317,12 +322,13 @@ def test_save_pretrained_shards_as_transformers(albert_mlm_dir, tmp_path):
 def test_shards_split_and_sizes_read_as_transformers_and_huggingface_hub(albert_mlm_dir, tmp_path, monkeypatch):
     import huggingface_hub
     import torch
-    from transformers.utils.hub import convert_file_size_to_int
+    from huggingface_hub.serialization._base import parse_size_to_int
 
     from paddle_rembert.checkpoint import writers
 
-    for size in ("5GB", "5Gb", "500MiB", "20KB", "3kb", 12345):
-        assert writers.shard_size_bytes(size) == convert_file_size_to_int(size), size
+    for size in ("5GB", "5Gb", "40Kb", "20KB", "3kb", "7 MB"):  # as transformers 4.46's save_pretrained reads them
+        assert writers.shard_size_bytes(size) == parse_size_to_int(size), size
+    assert writers.shard_size_bytes("500MiB") == 500 * 2 ** 20 and writers.shard_size_bytes(12345) == 12345
     model = pr.AlbertForMaskedLM.from_pretrained(albert_mlm_dir)
     specs = writers.tensor_specs(model.state_dict())
     torch_state = {key: torch.zeros(list(shape) or [1], dtype=torch.float32) for key, _, shape in specs}

@@ -332,12 +332,18 @@ def test_overwrite_keeps_the_previous_run_when_the_new_one_cannot_start(setup, t
         run(args_for(setup, out, data_dir=str(bad), overwrite_output_dir=True, **quick))
     assert sorted(os.listdir(out)) == before  # read before anything was removed
     # a classifier of another task (two labels for xnli's three) is replaced, with a warning, not refused
-    paws_like = pr.AutoModelForSequenceClassification.from_pretrained(backbone, num_labels=2)
+    # (its multi-label loss goes with it: xnli trains with cross-entropy)
+    paws_like = pr.AutoModelForSequenceClassification.from_pretrained(backbone, num_labels=2,
+                                                                      problem_type="multi_label_classification")
     paws_like.save_pretrained(str(tmp_path / "two-labels"))
     pr.AutoTokenizer.from_pretrained(backbone).save_pretrained(str(tmp_path / "two-labels"))
     capfd.readouterr()
     run(args_for(setup, tmp_path / "from-two", model_name_or_path=str(tmp_path / "two-labels"), **quick))
-    assert "classifies 2 labels, xnli has 3: its classifier is replaced by a new one" in capfd.readouterr().err
+    replaced = "classifies 2 labels, xnli has 3: its classifier is replaced by a new one"
+    assert replaced in capfd.readouterr().err and replaced in _log(tmp_path / "from-two")  # train.log has it too
+    assert "loading AlbertForSequenceClassification" in _log(tmp_path / "from-two")
+    saved = json.loads((tmp_path / "from-two" / "best" / "config.json").read_text())
+    assert saved["problem_type"] == "single_label_classification"
 
 
 def test_a_run_that_stopped_at_start_up_does_not_block_the_next(setup, tmp_path):

@@ -95,14 +95,14 @@ class LoadReport:
 
 
 class LoadingInfo(dict):
-    """transformers' ``output_loading_info``: a dict of ``missing_keys``, ``unexpected_keys`` (a dropped pooler
-    included, as transformers lists it), ``mismatched_keys`` and ``error_msgs``, each sorted as transformers
-    sorts them. Attributes reach the :class:`LoadReport` (``clean``, ``summary()``, the lists in model order)."""
+    """transformers' ``output_loading_info``: a dict of ``missing_keys`` and ``unexpected_keys`` (a dropped
+    pooler included, as transformers lists it), sorted as transformers sorts them, ``mismatched_keys`` in the
+    checkpoint's order and ``error_msgs``. Attributes reach the :class:`LoadReport` (``clean``, ``summary()``, the lists in model order)."""
 
     def __init__(self, report):
         super().__init__(missing_keys=sorted(report.missing_keys),
                          unexpected_keys=sorted(report.unexpected_keys + report.unused_keys),
-                         mismatched_keys=sorted(report.mismatched_keys), error_msgs=[])
+                         mismatched_keys=list(report.mismatched_keys), error_msgs=[])
         self.report = report
 
     def __getattr__(self, name):

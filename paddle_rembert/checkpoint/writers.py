@@ -16,17 +16,15 @@ _UNITS = {"B": 1, "KB": 10 ** 3, "MB": 10 ** 6, "GB": 10 ** 9, "TB": 10 ** 12, "
 
 
 def shard_size_bytes(size):
-    """transformers' ``max_shard_size``: bytes, or a string such as ``"5GB"`` (10**9), ``"500MiB"`` (2**20) or
-    ``"5Gb"`` (gigabits: a lower-case ``b`` after K, M or G counts bits, as transformers reads it)."""
+    """transformers' ``max_shard_size``: bytes, or a string such as ``"5GB"`` (10**9; any case, as
+    huggingface_hub reads it for transformers 4.46's save_pretrained) or ``"500MiB"`` (2**20)."""
     if isinstance(size, (int, np.integer)) and not isinstance(size, bool) and size > 0:
         return int(size)
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?I?B)\s*", size.upper()) if isinstance(size, str) else None
     if not match or float(match.group(1)) <= 0:
         raise PaddleRembertError(f"max_shard_size must be a positive number of bytes or a size such as '5GB' or "
                                  f"'500MiB', got {size!r}")
-    nbytes = int(float(match.group(1)) * _UNITS[match.group(2)])
-    bits = size.rstrip().endswith("b") and match.group(2) in ("KB", "MB", "GB")
-    return max(1, nbytes // 8) if bits else nbytes
+    return int(float(match.group(1)) * _UNITS[match.group(2)])
 
 
 def shards(specs, max_bytes):

@@ -5,6 +5,7 @@ Entry points call :func:`set_num_threads` deliberately instead.
 
 :func:`tune_cpu` runs when the package is imported (``PADDLE_REMBERT_CPU_TUNING=0`` skips it).
 """
+import contextlib
 import ctypes
 import logging
 import os
@@ -199,6 +200,37 @@ def setup_logging(level=logging.INFO, log_file=None):
         root.addHandler(h)
     root.propagate = False
     return root
+
+
+class _Hold(logging.Handler):
+    def __init__(self, records):
+        super().__init__()
+        self.records = records
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def held_log_records(name="paddle_rembert"):
+    """Hold the records of logger ``name`` and its children instead of emitting them; yields their list for
+    :func:`replay_log_records` once logging is set up (the trainer reads its inputs before it may create its
+    log file). If the block raises, they are emitted at once, through the handlers the logger had."""
+    root = logging.getLogger(name)
+    records, saved = [], (root.handlers[:], root.propagate)
+    root.handlers, root.propagate = [_Hold(records)], False
+    try:
+        yield records
+    except BaseException:
+        root.handlers, root.propagate = saved
+        replay_log_records(records)
+        raise
+    root.handlers, root.propagate = saved
+
+
+def replay_log_records(records):
+    for record in records:
+        logging.getLogger(record.name).handle(record)
 
 
 def require_cuda(what):

@@ -27,7 +27,7 @@ from ..data.features import encode_examples
 from ..models.auto import AutoConfig, AutoModelForSequenceClassification
 from ..runtime.errors import PaddleRembertError
 from ..runtime.files import read_json, write_json
-from ..runtime.settings import set_num_threads, setup_logging
+from ..runtime.settings import held_log_records, replay_log_records, set_num_threads, setup_logging
 from ..tokenization.utils import check_ids_fit
 from ..models.auto import AutoTokenizer
 from . import checkpoint, distributed, optim
@@ -48,21 +48,23 @@ def run(args):
     # every rank, before any rank writes: nothing is lost to a late error; the evaluation rows are read here, once,
     # and so are the training rows and the model (a bad training file or head must not cost the previous run)
     notes, evaluated = preflight(args, task, tokenizer)
-    if args.do_train:
-        seed_everything(args.seed)
-        model = load_model(args, task)
-        train_examples, _ = task.load_train(args.data_dir, args.train_languages)  # the reader logs skipped rows
+    if not env.is_main:  # every rank reads the same files: rank 0 reports their skipped rows
+        logging.getLogger("paddle_rembert.data").setLevel(logging.ERROR)
+    with held_log_records() as held:  # the loading report and skipped rows, for train.log once it exists
+        if args.do_train:
+            seed_everything(args.seed)
+            model = load_model(args, task)
+            train_examples, _ = task.load_train(args.data_dir, args.train_languages)  # it logs skipped rows
     distributed.barrier(env)
     if env.is_main:
         prepare_output_dir(args)
     distributed.barrier(env)
     setup_logging(logging.INFO if env.is_main else logging.WARNING,
                   os.path.join(args.output_dir, "train.log") if env.is_main else None)
-    if not env.is_main:  # every rank reads the same files: rank 0 reports their skipped rows
-        logging.getLogger("paddle_rembert.data").setLevel(logging.ERROR)
     logger.info("rank %d of %d on %s; arguments: %s", env.rank, env.world_size, env.device, args.to_dict())
     for note in notes:
         logger.warning("%s", note)
+    replay_log_records(held)
     model_dir = args.model_name_or_path
     if args.do_train:
         model_dir = train(args, env, task, tokenizer, evaluated["dev"], model, train_examples)
@@ -451,9 +453,9 @@ def load_model(args, task):
     if other_head:  # a classifier of another task (PAWS-X's two labels for XNLI's three): a new one in its place
         logger.warning("%s classifies %d labels, %s has %d: its classifier is replaced by a new one",
                        args.model_name_or_path, config.num_labels, task.name, task.num_labels)
-    model = AutoModelForSequenceClassification.from_pretrained(
+    model = AutoModelForSequenceClassification.from_pretrained(  # one label per example, whatever the head was
         args.model_name_or_path, num_labels=task.num_labels, id2label=dict(enumerate(task.labels)),
-        ignore_mismatched_sizes=other_head)
+        problem_type="single_label_classification", ignore_mismatched_sizes=other_head)
     if label_map is not None:
         order = np.argsort(label_map)  # the task's label j is the checkpoint's output order[j]
         heads = [(n.rsplit(".", 1)[0], p) for n, p in model.named_parameters()
