@@ -192,9 +192,11 @@ def test_fetching_keywords_are_taken_not_stored_and_unknown_ones_raise(bert_clas
     with pytest.raises(PaddleRembertError, match=r"got an unexpected keyword argument 'foo': neither a config "
                                                  r"attribute nor a loading option"):
         pr.BertForSequenceClassification.from_pretrained(bert_classifier_dir, foo=1)
-    for name in ("weights_only", "use_flash_attention_2"):  # transformers' switches that change nothing here
+    # transformers' and PaddleNLP's switches that change nothing here
+    for name in ("weights_only", "use_flash_attention_2", "from_hf_hub", "convert_from_torch", "load_state_as_np"):
         pr.BertForSequenceClassification.from_pretrained(bert_classifier_dir, **{name: True})
-    for name, value in (("variant", "fp16"), ("state_dict", {}), ("device_map", "auto"), ("adapter_name", "a")):
+    for name, value in (("variant", "fp16"), ("state_dict", {}), ("device_map", "auto"), ("adapter_name", "a"),
+                        ("from_aistudio", True)):
         with pytest.raises(PaddleRembertError, match=f"{name}= is not supported here"):
             pr.BertForSequenceClassification.from_pretrained(bert_classifier_dir, **{name: value})
     # transformers' generic config keys and the model's own arguments are taken as transformers takes them

@@ -334,7 +334,7 @@ def test_loading_options_are_taken_not_saved_and_subfolder_is_read(dirs, tmp_pat
 
     shutil.copytree(dirs / "albert", tmp_path / "repo" / "tok")
     options = dict(use_fast=False, cache_dir=str(tmp_path / "cache"), local_files_only=True, trust_remote_code=False,
-                   revision="main", force_download=False)
+                   revision="main", force_download=False, from_hf_hub=True)  # the last: PaddleNLP's
     albert_class = type(AutoTokenizer.from_pretrained(dirs / "albert"))
     for load_it in (AutoTokenizer.from_pretrained, albert_class.from_pretrained):
         tok = load_it(tmp_path / "repo", subfolder="tok", **options)
@@ -346,6 +346,8 @@ def test_loading_options_are_taken_not_saved_and_subfolder_is_read(dirs, tmp_pat
         AutoTokenizer.from_pretrained(tmp_path / "repo", subfolder="nope")
     with pytest.raises(PaddleRembertError, match="subfolder must be a relative path"):
         AutoTokenizer.from_pretrained(tmp_path / "repo", subfolder="../repo")
+    with pytest.raises(PaddleRembertError, match="from_aistudio is not supported"):
+        AutoTokenizer.from_pretrained(tmp_path / "repo", subfolder="tok", from_aistudio=True)
 
 
 # ----------------------------------------------------------------------------------- is_split_into_words

@@ -71,11 +71,14 @@ def weight_patterns(repo_files):
 # transformers' from_pretrained keywords that say where and how to fetch, not what to build. ``revision``,
 # ``subfolder``, ``cache_dir``, ``local_files_only``, ``token`` and ``force_download`` are used; the others change
 # nothing here (no code from a repository is ever run, whatever ``trust_remote_code`` or ``weights_only`` say;
-# the encoders have one attention implementation and no generation settings). None is stored.
+# the encoders have one attention implementation and no generation settings). None is stored. PaddleNLP's
+# ``from_aistudio`` has no counterpart: the callers refuse it.
 HUB_OPTIONS = ("revision", "subfolder", "cache_dir", "local_files_only", "token", "use_auth_token", "force_download",
                "proxies", "resume_download", "trust_remote_code", "mirror", "user_agent", "_from_auto",
                "_from_pipeline", "_commit_hash", "low_cpu_mem_usage", "_fast_init", "use_safetensors",
-               "attn_implementation", "use_flash_attention_2", "use_fast", "weights_only", "generation_config")
+               "attn_implementation", "use_flash_attention_2", "use_fast", "weights_only", "generation_config",
+               # PaddleNLP's: a hub id is fetched from the Hugging Face Hub and PyTorch weights converted anyway
+               "from_hf_hub", "convert_from_torch", "load_state_as_np")
 
 
 def pop_hub_options(kwargs):

@@ -31,7 +31,7 @@ FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")  # what from_pretra
 _REFUSED_LOADING_OPTIONS = ("variant", "state_dict", "device_map", "max_memory", "quantization_config",
                             "load_in_8bit", "load_in_4bit", "gguf_file", "from_tf", "from_flax", "offload_folder",
                             "offload_state_dict", "offload_buffers", "key_mapping", "tp_plan", "adapter_name",
-                            "adapter_kwargs")
+                            "adapter_kwargs", "from_aistudio")
 
 
 def _requested_dtype(dtype, torch_dtype, config):

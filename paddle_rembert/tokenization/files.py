@@ -48,6 +48,9 @@ def read_tokenizer_dir(cls, pretrained_dir, kwargs):
     from ..checkpoint.hub import pop_hub_options
 
     kwargs = dict(kwargs)
+    if kwargs.pop("from_aistudio", False):
+        raise PaddleRembertError("from_aistudio is not supported: download the tokenizer from AI Studio and pass "
+                                 "its directory")
     path = check_dir(pretrained_dir, **pop_hub_options(kwargs))  # taken here, never stored in the config
     if os.path.isfile(path):
         return (path,), dict(kwargs)
