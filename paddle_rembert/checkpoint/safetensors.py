@@ -193,6 +193,11 @@ class SafetensorsFile:
 
 
 # -- writing -----------------------------------------------------------------------------------
+def spec_nbytes(st_dtype, shape):
+    """Bytes of a tensor of safetensors dtype ``st_dtype`` and ``shape``."""
+    return int(np.prod(shape, dtype=np.int64)) * np.dtype(ST_TO_NP[st_dtype]).itemsize
+
+
 def write_safetensors(f, specs, produce, metadata=None):
     """Stream tensors into the binary file ``f`` (callers open it with ``io_utils.atomic_open``).
 
@@ -201,7 +206,7 @@ def write_safetensors(f, specs, produce, metadata=None):
     """
     header, offset = {}, 0
     for key, st_dtype, shape in specs:
-        nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(ST_TO_NP[st_dtype]).itemsize
+        nbytes = spec_nbytes(st_dtype, shape)
         header[key] = {"dtype": st_dtype, "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
         offset += nbytes
     if metadata:

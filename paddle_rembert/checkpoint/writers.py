@@ -8,7 +8,7 @@ import numpy as np
 from ..runtime.errors import PaddleRembertError
 from ..runtime.files import atomic_open, write_json
 from .readers import PADDLE_WEIGHTS, SAFETENSORS, SAFETENSORS_INDEX
-from .safetensors import _ITEM_SIZES, paddle_to_st_dtype, write_safetensors
+from .safetensors import paddle_to_st_dtype, spec_nbytes, write_safetensors
 
 _SHARD = re.compile(r"model-\d{5}-of-\d{5}\.safetensors")
 _UNITS = {"B": 1, "KB": 10 ** 3, "MB": 10 ** 6, "GB": 10 ** 9, "TB": 10 ** 12, "KIB": 2 ** 10, "MIB": 2 ** 20,
@@ -33,7 +33,7 @@ def shards(specs, max_bytes):
     (the current group goes on filling)."""
     groups, current, size = [], [], 0
     for spec in specs:
-        nbytes = int(np.prod(spec[2], dtype=np.int64)) * _ITEM_SIZES[spec[1]]
+        nbytes = spec_nbytes(spec[1], spec[2])
         if nbytes > max_bytes:
             groups.append([spec])
             continue
@@ -59,7 +59,7 @@ def write_sharded_safetensors(directory, specs, produce, max_bytes):
     for name, group in zip(names, groups):
         with atomic_open(os.path.join(directory, name), "wb") as f:
             write_safetensors(f, group, produce, {"format": "paddle"})
-    total = sum(int(np.prod(shape, dtype=np.int64)) * _ITEM_SIZES[dt] for _, dt, shape in specs)
+    total = sum(spec_nbytes(dt, shape) for _, dt, shape in specs)
     write_json(index,
                {"metadata": {"total_size": total},
                 "weight_map": {key: name for name, group in zip(names, groups) for key, _, _ in group}})

@@ -13,7 +13,7 @@ import os
 import paddle
 from paddle import nn
 
-from .configuration_utils import CONFIG_NAME, TRANSFORMERS_CONFIG_KEYS
+from .configuration_utils import CONFIG_NAME, TRANSFORMERS_CONFIG_KEYS, config_file_of
 from ..runtime.errors import PaddleRembertError
 from .layers import default_position_ids
 
@@ -41,14 +41,12 @@ def _requested_dtype(dtype, torch_dtype, config):
         if dtype is not None:
             raise PaddleRembertError("pass dtype or torch_dtype, not both")
         dtype = getattr(config, "torch_dtype", None) if torch_dtype == "auto" else torch_dtype
-        if dtype is None or str(dtype).replace("torch.", "") == "float32":
-            return None
     if dtype is None:
         return None
     name = str(getattr(dtype, "__name__", dtype)).replace("paddle.", "").replace("torch.", "")
     if name not in FLOAT_DTYPES:
         raise PaddleRembertError(f"dtype must be one of {', '.join(FLOAT_DTYPES)}, got {dtype!r}")
-    return name
+    return None if torch_dtype is not None and name == "float32" else name  # float32: what the model is built in
 
 
 # A backbone's tuple after its sequence (and pooled) output, in transformers' order; a head's tuple ends with it.
@@ -285,15 +283,15 @@ class PretrainedModel(nn.Layer):
         model_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in init_params and k not in ("self", "config")}
         from_file = config is None or isinstance(config, (str, os.PathLike))
         if from_file:  # config.json beside the weights, or config= a config directory, file or hub id
-            source, source_hub = (config_file, {}) if config is None else (config, hub)
-            config = cls.config_class.from_pretrained(source, **source_hub)
-            config_file = config_file if source is config_file else source
+            if config is not None:  # resolved once: read again below with the overrides
+                config_file = config_file_of(resolve(config, weights=False, **hub))
+            config = cls.config_class.from_pretrained(config_file)
             unknown = sorted(k for k in kwargs if not hasattr(config, k) and k not in TRANSFORMERS_CONFIG_KEYS)
             if unknown:
                 raise PaddleRembertError(f"{cls.__name__}.from_pretrained got an unexpected keyword argument "
                                          f"{unknown[0]!r}: neither a config attribute nor a loading option")
             if kwargs:
-                config = cls.config_class.from_pretrained(source, **source_hub, **kwargs)
+                config = cls.config_class.from_pretrained(config_file, **kwargs)
         else:
             if not isinstance(config, PretrainedConfig):
                 raise PaddleRembertError(f"config must be a {cls.config_class.__name__} or a path, got "

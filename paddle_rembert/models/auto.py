@@ -10,7 +10,7 @@ and the tokenizers below them never import the registry.
 """
 import os
 
-from ..checkpoint.hub import HUB_OPTIONS, pop_hub_options, resolve
+from ..checkpoint.hub import pop_hub_options, resolve
 from ..modeling.configuration_utils import config_file_of
 from ..runtime.errors import PaddleRembertError
 from ..runtime.files import read_json
@@ -96,7 +96,7 @@ class _AutoModel:
 
     @classmethod
     def from_pretrained(cls, path, **kwargs):
-        model_type, config_path = read_model_type(path, **{k: kwargs[k] for k in HUB_OPTIONS if k in kwargs})
+        model_type, config_path = read_model_type(path, **pop_hub_options(dict(kwargs)))  # the class takes them too
         return cls.model_class(model_type, config_path).from_pretrained(path, **kwargs)
 
 

@@ -8,6 +8,7 @@ Entry points call :func:`set_num_threads` deliberately instead.
 import contextlib
 import ctypes
 import logging
+import logging.handlers
 import os
 import sys
 import warnings
@@ -202,23 +203,15 @@ def setup_logging(level=logging.INFO, log_file=None):
     return root
 
 
-class _Hold(logging.Handler):
-    def __init__(self, records):
-        super().__init__()
-        self.records = records
-
-    def emit(self, record):
-        self.records.append(record)
-
-
 @contextlib.contextmanager
 def held_log_records(name="paddle_rembert"):
     """Hold the records of logger ``name`` and its children instead of emitting them; yields their list for
     :func:`replay_log_records` once logging is set up (the trainer reads its inputs before it may create its
     log file). If the block raises, they are emitted at once, through the handlers the logger had."""
     root = logging.getLogger(name)
-    records, saved = [], (root.handlers[:], root.propagate)
-    root.handlers, root.propagate = [_Hold(records)], False
+    hold = logging.handlers.BufferingHandler(capacity=sys.maxsize)  # never full: it only keeps them
+    records, saved = hold.buffer, (root.handlers[:], root.propagate)
+    root.handlers, root.propagate = [hold], False
     try:
         yield records
     except BaseException:

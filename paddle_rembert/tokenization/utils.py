@@ -115,8 +115,9 @@ def collate_columns(encoded_inputs, padded_keys, int_keys):
     tensor type)``: ``single`` when it held one example, the tensor type ("np", "pd" or None) its rows came in.
     Example 0's keys are collected, as transformers collects them; rows of ``int_keys`` must be flat ints."""
     if isinstance(encoded_inputs, (list, tuple)) and encoded_inputs and isinstance(encoded_inputs[0], dict):
+        keys = set(encoded_inputs[0])
         for i, example in enumerate(encoded_inputs):
-            if not isinstance(example, dict) or not set(encoded_inputs[0]) <= set(example):
+            if not isinstance(example, dict) or not keys <= set(example):
                 raise PaddleRembertError(f"pad(): example {i} lacks keys that example 0 has "
                                          f"({sorted(encoded_inputs[0])})")
         encoded_inputs = {k: [e[k] for e in encoded_inputs] for k in encoded_inputs[0]}
