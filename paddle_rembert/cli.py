@@ -45,12 +45,14 @@ def _train(args):
 def _export(args):
     from .deploy.export import export_model
 
-    meta = export_model(args.model_dir, args.out_dir, task=args.task, onnx=args.onnx or bool(args.quantize),
-                        opset=args.opset,
+    meta = export_model(args.model_dir, args.out_dir, task=args.task, onnx=args.onnx, opset=args.opset,
                         overwrite=args.overwrite, verify=not args.no_verify,
-                        ignore_mismatched_sizes=args.ignore_mismatched_sizes, tokenizer_dir=args.tokenizer)
+                        ignore_mismatched_sizes=args.ignore_mismatched_sizes, tokenizer_dir=args.tokenizer,
+                        quantize=args.quantize)
     files = "inference.json, inference.pdiparams" + (", model.onnx" if meta.get("onnx_file") else "")
     if args.quantize:
+        files += ", " + meta["int8"]["file"]
+    if args.quantize and args.onnx:
         from .deploy.quantize import quantize_export
 
         quantize_export(args.out_dir)
@@ -247,9 +249,10 @@ def build_parser():
     p.add_argument("--onnx", action="store_true", help="also write model.onnx through paddle2onnx")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17)")
     p.add_argument("--quantize", choices=("int8",), default=None,
-                   help="also write model.int8.onnx (onnxruntime dynamic int8: int8 weights per output channel, "
-                        "uint8 activations quantized per call) beside the fp32 export (implies --onnx); run it "
-                        "with predict --precision int8")
+                   help="also write model.int8.safetensors (int8 weights per output channel; activations "
+                        "quantized per token at run time, on CPUs with VNNI) and, with --onnx, model.int8.onnx "
+                        "(onnxruntime dynamic int8, activations quantized per call); run them with predict "
+                        "--precision int8 (--backend onnxruntime for the ONNX one)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a previous export (a directory with export_meta.json; never another directory, "
                         "and never the model directory or a folder containing it)")
@@ -273,7 +276,8 @@ def build_parser():
     p.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N (default cpu)")
     p.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32",
                    help="bf16: oneDNN bfloat16 on CPUs that have it (Paddle backend); int8: the export's "
-                        "model.int8.onnx (export --onnx --quantize int8) in onnxruntime")
+                        "model.int8.safetensors (export --quantize int8; CPUs with VNNI), or with --backend "
+                        "onnxruntime its model.int8.onnx (export --onnx --quantize int8)")
     p.add_argument("--max-length", type=positive_int, default=None,
                    help="truncate to this many tokens (default and maximum: the export's); question-answering: "
                         "the window length (default min(the export's, 384))")

@@ -33,7 +33,7 @@ def test_runner_runs_every_backend_on_the_same_weights(tmp_path):
     assert all(v["gflops"] > 0 for v in ceilings.values())
     assert set(results) == {"ceiling-paddle", "ceiling-torch", "ceiling-ort", "ours", "ours-bf16", "torch",
                             "torch-bf16", "paddlenlp", "paddle-inference", "paddle-inference-bf16", "onnxruntime",
-                            "onnxruntime-int8", "predictor-int8"}
+                            "ours-int8", "onnxruntime-int8", "predictor-int8", "predictor-int8-ort"}
     for b in ("1", "3"):
         reference = np.array(results["ours"]["batches"][b]["logits"])
         assert reference.shape == (int(b), 2)
@@ -44,7 +44,7 @@ def test_runner_runs_every_backend_on_the_same_weights(tmp_path):
             assert entry["forward"]["median_s"] > 0, name
             if name in ("ours", "ours-bf16", "torch", "torch-bf16", "paddlenlp"):
                 assert entry["train"]["median_s"] > 0, name
-            if name == "predictor-int8":  # runs texts: no logits to compare
+            if name.startswith("predictor"):  # runs texts: no logits to compare
                 assert entry["logits"] is None
             elif name != "paddlenlp":  # PaddleNLP runs its own random weights
                 tolerance = 0.05 if name.endswith(("bf16", "int8")) else 1e-5

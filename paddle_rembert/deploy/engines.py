@@ -2,7 +2,9 @@
 
 * :class:`PaddleEngine`: Paddle Inference on the PIR program, oneDNN on CPU, optional bf16;
 * :class:`OnnxEngine`: onnxruntime on ``model.onnx``;
-* :class:`Int8Engine`: onnxruntime on ``model.int8.onnx`` (``export --quantize int8``).
+* :class:`Int8Engine`: onnxruntime on ``model.int8.onnx`` (``export --onnx --quantize int8``);
+* :class:`PaddleInt8Engine`: ``model.int8.safetensors`` (``export --quantize int8``) with the package's int8
+  kernel (:mod:`.int8`).
 
 Each takes the export's inputs by name (``export_meta.json``) and returns its outputs by name.
 """
@@ -15,7 +17,7 @@ from ..runtime.errors import PaddleRembertError
 from .format import INT8_ONNX_FILE, MODEL_FILE, PARAMS_FILE, meta_input_names, read_meta
 
 BACKENDS = ("paddle", "onnxruntime")
-PRECISIONS = ("fp32", "bf16", "int8")  # int8: `export --onnx --quantize int8`'s model.int8.onnx in onnxruntime
+PRECISIONS = ("fp32", "bf16", "int8")  # int8: model.int8.safetensors (paddle) or model.int8.onnx (onnxruntime)
 
 
 def _thread_count(threads):
@@ -209,8 +211,10 @@ class OnnxEngine:
 def load_engine(export_dir, meta=None, backend="paddle", **kwargs):
     """The backend's engine for an export directory; ``engine.run({name: int64 array}) -> {output: array}``."""
     meta = meta or read_meta(export_dir)
-    if kwargs.get("precision") == "int8":
-        return Int8Engine(export_dir, meta, **kwargs)
+    if kwargs.get("precision") == "int8" and backend in BACKENDS:
+        if backend == "onnxruntime":
+            return Int8Engine(export_dir, meta, **kwargs)
+        return PaddleInt8Engine(export_dir, meta, **kwargs)
     if backend == "paddle":
         return PaddleEngine(export_dir, meta, **kwargs)
     if backend == "onnxruntime":
@@ -220,7 +224,7 @@ def load_engine(export_dir, meta=None, backend="paddle", **kwargs):
 
 def int8_path(export_dir, meta):
     """The int8 model of an export, or a PaddleRembertError saying how to make one."""
-    name = (meta.get("int8") or {}).get("onnx_file") or INT8_ONNX_FILE
+    name = (meta.get("int8_onnx") or {}).get("onnx_file") or INT8_ONNX_FILE
     path = os.path.join(export_dir, os.path.basename(name))
     if not os.path.isfile(path):
         raise PaddleRembertError(f"{export_dir} has no {name}: quantize it with `paddle-rembert export --onnx "
@@ -242,3 +246,46 @@ class Int8Engine(OnnxEngine):
         path = int8_path(export_dir, meta)
         super().__init__(export_dir, dict(meta, onnx_file=os.path.basename(path)), device="cpu", threads=threads,
                          precision="fp32", **kwargs)
+
+
+class PaddleInt8Engine:
+    """The export's int8 weights in dygraph on CPU, Linears through the package's int8 kernel.
+
+    ``run`` may be called from several threads: the int8 switch is a context variable, the model is only
+    read, and each oneDNN primitive runs one call at a time. The thread count is the process's: Paddle's
+    dygraph kernels and OpenMP take it from ``paddle_rembert.runtime.settings.set_num_threads``, which the
+    engine calls once when it is created.
+    """
+
+    backend = "paddle"
+    precision = "int8"
+
+    def __init__(self, export_dir, meta, device="cpu", threads=None, precision="int8", **_):
+        from ..kernels.int8 import unsupported_reason
+        from ..runtime.settings import set_num_threads
+        from .int8 import int8_file, load_int8_model
+        from .layer import export_layer
+
+        if precision != "int8":
+            raise PaddleRembertError(f"PaddleInt8Engine runs int8 only, not {precision!r}")
+        if parse_device(device)[0] != "cpu":
+            raise PaddleRembertError("the int8 model runs on CPU only (device='cpu')")
+        int8_file(export_dir, meta)  # a missing file is named before the CPU is examined
+        reason = unsupported_reason()
+        if reason:
+            raise PaddleRembertError(reason)
+        self.threads = set_num_threads(_thread_count(threads))
+        self.model, self.table = load_int8_model(export_dir, meta)
+        self.input_names = list(meta_input_names(meta))
+        self.output_names = [o["name"] for o in meta["outputs"]]
+        self._layer = export_layer(self.model, self.output_names, self.input_names)
+
+    def run(self, feed):
+        import paddle
+
+        from ..kernels import int8
+
+        inputs = [paddle.to_tensor(np.ascontiguousarray(feed[n], dtype=np.int64)) for n in self.input_names]
+        with int8.use(self.table):
+            outputs = self._layer(*inputs)
+        return {name: t.numpy() for name, t in zip(self.output_names, outputs)}

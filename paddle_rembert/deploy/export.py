@@ -14,7 +14,9 @@ Taskflow (after ``import paddle_rembert.deploy.taskflow``) and onnxruntime need,
 * ``config.json`` with ``id2label`` / ``label2id`` always present;
 * ``export_meta.json``: the task, the inputs and outputs (names, dtypes, symbolic shapes), the
   Paddle and paddle-rembert versions, the maximum length, and the check against dygraph;
-* with ``onnx=True``: ``model.onnx`` converted by paddle2onnx (see :mod:`.onnx_export`).
+* with ``onnx=True``: ``model.onnx`` converted by paddle2onnx (see :mod:`.onnx_export`);
+* with ``quantize="int8"``: ``model.int8.safetensors``, the int8 weights the Predictor's int8 engine runs
+  (see :mod:`.int8`), checked against fp32 where this CPU can run it.
 
 The directory is written under a temporary name and renamed into place only after the
 exported program has been checked against the dygraph model on a padded batch, so a failed
@@ -30,9 +32,11 @@ import numpy as np
 from ..models import registry
 from ..runtime.errors import PaddleRembertError
 from ..runtime.files import atomic_dir, check_destination, read_json, write_json
-from .format import (EXPORT_FORMAT, FORMAT_VERSION, INPUT_NAMES, META_FILE, MODEL_FILE, ONNX_FILE, OPTIONAL_OUTPUTS,
+from .format import (EXPORT_FORMAT, FORMAT_VERSION, INPUT_NAMES, INT8_FILE, META_FILE, MODEL_FILE, ONNX_FILE,
+                     OPTIONAL_OUTPUTS,
                      PARAMS_FILE, TASKS, input_names_for, is_export_output, read_meta,
                      task_for_architecture)
+from .layer import export_layer
 from .onnx import check_opset
 
 logger = logging.getLogger("paddle_rembert")
@@ -49,32 +53,6 @@ def infer_task(config_dict, source="config.json"):
     raise PaddleRembertError(
         f"cannot infer the export task from {source} (architectures: {names}); "
         f"pass --task, one of {', '.join(TASKS)}")
-
-
-def _export_layer(model, output_names, input_names=INPUT_NAMES):
-    """A layer whose forward takes the named inputs (with or without token types) and returns the outputs."""
-    import paddle
-
-    class ExportModel(paddle.nn.Layer):
-        def __init__(self, inner):
-            super().__init__()
-            self.model = inner
-
-        def forward(self, input_ids, token_type_ids, attention_mask):
-            out = self.model(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask,
-                             return_dict=True)
-            return tuple(out[name] for name in output_names)
-
-    class ExportModelWithoutTypes(ExportModel):
-        def forward(self, input_ids, attention_mask):
-            out = self.model(input_ids=input_ids, attention_mask=attention_mask, return_dict=True)
-            return tuple(out[name] for name in output_names)
-
-    if tuple(input_names) == INPUT_NAMES:
-        return ExportModel(model).eval()
-    if tuple(input_names) == ("input_ids", "attention_mask"):
-        return ExportModelWithoutTypes(model).eval()
-    raise PaddleRembertError(f"cannot export with inputs {list(input_names)}")
 
 
 def check_batch(tokenizer, max_length, input_names=INPUT_NAMES):
@@ -122,7 +100,7 @@ def _check_destination(out_dir, overwrite, *sources):
 
 
 def export_model(model_dir, out_dir, task=None, onnx=False, opset=None, overwrite=False, verify=True,
-                 tokenizer_dir=None, atol=1e-4, ignore_mismatched_sizes=False):
+                 tokenizer_dir=None, atol=1e-4, ignore_mismatched_sizes=False, quantize=None):
     """Export ``model_dir`` to ``out_dir`` (see the module docstring); returns the export metadata.
 
     A checkpoint tensor whose shape differs from the model's raises unless ``ignore_mismatched_sizes``
@@ -160,13 +138,13 @@ def export_model(model_dir, out_dir, task=None, onnx=False, opset=None, overwrit
         logger.warning("%s: the %s head was not in the checkpoint and is randomly initialised; its "
                        "predictions are meaningless until it is fine-tuned", model_dir, task)
     meta = export_loaded(model, out_dir, task, tokenizer=tokenizer, onnx=onnx, opset=opset, overwrite=overwrite,
-                         verify=verify, atol=atol, newly_initialized_keys=initialised)
+                         verify=verify, atol=atol, newly_initialized_keys=initialised, quantize=quantize)
     logger.info("exported %s (%s) to %s", model_dir, task, out_dir)
     return meta
 
 
 def export_loaded(model, out_dir, task, tokenizer=None, onnx=False, opset=None, overwrite=False, verify=True,
-                  atol=1e-4, newly_initialized_keys=()):
+                  atol=1e-4, newly_initialized_keys=(), quantize=None):
     """Export an in-memory model (the head ``task`` needs) to ``out_dir``; returns the metadata.
 
     Without a tokenizer the directory holds no tokenizer files (fine for :func:`load_engine`,
@@ -179,6 +157,8 @@ def export_loaded(model, out_dir, task, tokenizer=None, onnx=False, opset=None, 
     if task not in TASKS:
         raise PaddleRembertError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
     check_opset(opset)
+    if quantize not in (None, "int8"):
+        raise PaddleRembertError(f"quantize must be None or 'int8', got {quantize!r}")
     suffix, outputs = TASKS[task]
     if not type(model).__name__.endswith(suffix):
         raise PaddleRembertError(f"task {task} needs a *{suffix} model, got {type(model).__name__}")
@@ -188,7 +168,7 @@ def export_loaded(model, out_dir, task, tokenizer=None, onnx=False, opset=None, 
     outputs = _produced_outputs(model, outputs)
     output_names = [name for name, _ in outputs]
     input_names = input_names_for(tokenizer) if tokenizer is not None else INPUT_NAMES
-    layer = _export_layer(model, output_names, input_names)
+    layer = export_layer(model, output_names, input_names)
     spec = [paddle.static.InputSpec([None, None], "int64", name) for name in input_names]
     max_length = _max_length(model.config, tokenizer)
     sizes = {"num_labels": model.config.num_labels, "vocab_size": model.config.vocab_size,
@@ -237,7 +217,7 @@ def export_loaded(model, out_dir, task, tokenizer=None, onnx=False, opset=None, 
             # paddle2onnx 2.1.0 turns gelu(approximate=True) (ALBERT's gelu_new) into the exact erf
             # gelu, a 5e-4 error per activation: the ONNX source program spells the tanh formula out.
             with tempfile.TemporaryDirectory(dir=tmp) as src:
-                onnx_layer = _export_layer(onnx_traceable(model), output_names, input_names)
+                onnx_layer = export_layer(onnx_traceable(model), output_names, input_names)
                 paddle.jit.save(paddle.jit.to_static(onnx_layer, input_spec=spec, full_graph=True),
                                 os.path.join(src, "inference"))
                 del onnx_layer
@@ -247,8 +227,32 @@ def export_loaded(model, out_dir, task, tokenizer=None, onnx=False, opset=None, 
                                                     os.path.join(tmp, ONNX_FILE), opset=opset)
             if verify:
                 meta["onnx_check"] = _check(tmp, meta, batch, expected, "onnxruntime", atol)
+        if quantize == "int8":
+            meta["int8"] = _write_int8(model, tmp, meta)
         write_json(os.path.join(tmp, META_FILE), meta)
     return meta
+
+
+def _write_int8(model, export_dir, meta):
+    """Write the int8 weights into ``export_dir`` and check them against the fp32 program (where this CPU runs
+    int8); returns what ``export_meta.json`` records under ``int8``."""
+    from ..kernels.int8 import unsupported_reason
+    from .engines import PaddleEngine, PaddleInt8Engine
+    from .int8 import write_int8_weights
+    from .quantize import compare_engines
+
+    write_int8_weights(model, os.path.join(export_dir, INT8_FILE))
+    info = {"file": INT8_FILE, "method": "paddle_rembert.kernels.int8",
+            "weights": "int8 symmetric, per output channel", "activations": "uint8 asymmetric, per token at run time"}
+    reason = unsupported_reason()
+    if reason:
+        logger.warning("wrote %s but could not check it here: %s", INT8_FILE, reason)
+        info["check"] = None
+    else:
+        with_int8 = dict(meta, int8=info)
+        info["check"] = compare_engines(export_dir, with_int8, PaddleEngine(export_dir, meta),
+                                        PaddleInt8Engine(export_dir, with_int8))
+    return info
 
 
 def random_batch(vocab_size, pad_token_id, lengths, seed=0):

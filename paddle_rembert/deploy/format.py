@@ -13,7 +13,8 @@ MODEL_FILE = "inference.json"
 PARAMS_FILE = "inference.pdiparams"
 META_FILE = "export_meta.json"
 ONNX_FILE = "model.onnx"
-INT8_ONNX_FILE = "model.int8.onnx"  # `export --quantize int8`: onnxruntime dynamic int8, beside model.onnx
+INT8_FILE = "model.int8.safetensors"  # `export --quantize int8`: int8 Linear weights for the Paddle int8 engine
+INT8_ONNX_FILE = "model.int8.onnx"  # `export --onnx --quantize int8`: onnxruntime dynamic int8, beside model.onnx
 EXPORT_FORMAT = "paddle-rembert-export"
 FORMAT_VERSION = 1
 INPUT_NAMES = ("input_ids", "token_type_ids", "attention_mask")  # the default; an export records its own
@@ -68,7 +69,8 @@ def is_export_dir(path):
 
 
 _EXPORT_FILE = re.compile(r"export_meta\.json|config\.json|inference\.(json|pdiparams|pdiparams\.info|pdmodel)"
-                          r"|.+\.onnx(\.data)?|tokenizer(_config)?\.json|special_tokens_map\.json|added_tokens\.json"
+                          r"|.+\.onnx(\.data)?|model\.int8\.safetensors"
+                          r"|tokenizer(_config)?\.json|special_tokens_map\.json|added_tokens\.json"
                           r"|[^.].*\.model|vocab\.(txt|json)|merges\.txt")
 
 

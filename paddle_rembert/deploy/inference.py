@@ -9,9 +9,10 @@ The tokenizer, ``config.json`` (``id2label``) and ``export_meta.json`` (task, in
 names) come from the export directory. Each batch is padded to its longest row and the 0/1
 attention mask is always fed, so a result does not depend on the batch size, on the other
 examples in its batch or on padding. Examples are grouped by length before batching (less
-padding, same results) and returned in input order. The exception is ``precision="int8"``:
+padding, same results) and returned in input order. ``precision="int8"`` quantizes each token
+on its own, so this holds for it too. The exception is int8 on ``backend="onnxruntime"``:
 onnxruntime's dynamic quantization takes one activation scale per call, over the whole padded
-batch, so an int8 score can move with its batch companions (by a few hundredths on tiny models;
+batch, so a score can move with its batch companions (by a few hundredths on tiny models;
 ``batch_size=1`` makes each result its own).
 
 Results per task (one dict per example):
@@ -57,8 +58,10 @@ class Predictor:
 
     ``device``: ``"cpu"`` or ``"gpu"`` / ``"gpu:N"``; ``threads``: CPU threads (default: all
     cores, or ``PADDLE_REMBERT_THREADS``); ``backend``: ``"paddle"`` (Paddle Inference) or
-    ``"onnxruntime"`` (needs ``export --onnx``); ``precision``: ``"fp32"`` or ``"bf16"`` (Paddle
-    Inference with oneDNN, on CPUs with AVX-512 BF16 / AMX); ``mkldnn``: oneDNN on CPU (default on).
+    ``"onnxruntime"`` (needs ``export --onnx``); ``precision``: ``"fp32"``, ``"bf16"`` (Paddle
+    Inference with oneDNN, on CPUs with AVX-512 BF16 / AMX) or ``"int8"`` (``export --quantize int8``:
+    the Paddle int8 engine on CPUs with VNNI, or with ``backend="onnxruntime"`` the ONNX int8 model);
+    ``mkldnn``: oneDNN on CPU (default on).
 
     Thread-safe: one Predictor may serve many threads at once. The Paddle backend gives each
     thread its own ``clone()`` of the Paddle Inference predictor (not re-entrant; clones share
@@ -112,7 +115,7 @@ class Predictor:
         self.threshold = float(threshold)
         self.engine = load_engine(model_dir, self.meta, backend=backend, device=device, threads=threads,
                                   precision=precision, mkldnn=mkldnn)
-        self.backend = "onnxruntime" if precision == "int8" else backend
+        self.backend = backend
 
     # -- raw ------------------------------------------------------------------------------------
     def run(self, feed):

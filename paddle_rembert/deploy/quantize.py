@@ -1,4 +1,4 @@
-"""int8 deployment: a dynamically quantized ``model.int8.onnx`` beside an export's ``model.onnx``.
+"""int8 deployment checks, and the onnxruntime int8 model: ``model.int8.onnx`` beside an export's ``model.onnx``.
 
 >>> from paddle_rembert.deploy.quantize import quantize_export
 >>> from paddle_rembert.deploy.engines import Int8Engine
@@ -12,7 +12,10 @@ run time (uint8, ``DynamicQuantizeLinear`` + ``MatMulInteger``), which onnxrunti
 with AVX512-VNNI / AMX-INT8 where the CPU has them. Attention's activation-by-activation MatMuls,
 LayerNorm, softmax and the embeddings stay fp32. No calibration data is needed, so an export
 can be quantized anywhere. ``export_meta.json`` records the file, the settings and how far the
-int8 outputs are from the fp32 ones on a check batch.
+int8 outputs are from the fp32 ones on a check batch (under ``int8_onnx``).
+
+The Paddle int8 model (``model.int8.safetensors``, activations quantized per token; :mod:`.int8`) is what
+``Predictor(precision="int8")`` runs by default; :func:`compare_engines` checks both the same way.
 """
 import os
 import tempfile
@@ -65,8 +68,9 @@ def quantize_export(export_dir, per_channel=True, check=True):
             "weights": "int8 symmetric, per output channel" if per_channel else "int8 symmetric, per tensor",
             "activations": "uint8, per batch at run time", "onnxruntime_version": ort.__version__}
     if check:
-        info["check"] = compare(export_dir, meta, dst)
-    meta["int8"] = info
+        info["check"] = compare_engines(export_dir, meta, OnnxEngine(export_dir, meta),
+                                        _Int8Session(export_dir, meta, dst))
+    meta["int8_onnx"] = info
     write_json(os.path.join(export_dir, META_FILE), meta)
     return meta
 
@@ -92,17 +96,17 @@ def _probabilities(logits):
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def compare(export_dir, meta, int8_file, threads=None):
-    """fp32 (``model.onnx``) against int8 on a random padded batch: the largest difference of each output, and
-    the largest probability change and the agreement of the decisions the Predictor reports (:func:`_decisions`;
-    none for feature extraction and regression, whose outputs are the answer)."""
+def compare_engines(export_dir, meta, fp32_engine, int8_engine):
+    """fp32 against int8 on a random padded batch: the largest difference of each output, and the largest
+    probability change and the agreement of the decisions the Predictor reports (:func:`_decisions`; none for
+    feature extraction and regression, whose outputs are the answer)."""
     from ..models.auto import AutoConfig
 
     config = AutoConfig.from_pretrained(export_dir)  # config.json omits defaults such as ALBERT's vocab_size
     length = min(48, config.max_sequence_length or 48)  # no longer than the model's positions
     feed = _check_feed(meta, int(config.vocab_size), int(config.pad_token_id or 0), length=length)
-    fp32 = OnnxEngine(export_dir, meta, threads=threads).run(feed)
-    int8 = _Int8Session(export_dir, meta, int8_file, threads).run(feed)
+    fp32 = fp32_engine.run(feed)
+    int8 = int8_engine.run(feed)
     out = {"batch": list(feed["input_ids"].shape),
            "max_abs_diff": {n: float(np.max(np.abs(np.asarray(fp32[n]) - np.asarray(int8[n])))) for n in fp32}}
     mask = feed["attention_mask"].astype(bool)

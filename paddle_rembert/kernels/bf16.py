@@ -47,6 +47,7 @@ _STATE = {}  # "ok": bool once decided; "error": why not
 # 1: oneDNN's fpmath_mode=bf16 on the fp32 operands, which lets oneDNN pick an fp32 kernel for shapes it deems
 # small. 0 measured 5-15% faster end to end on ALBERT-base (the reorders are cheaper than in-kernel conversion).
 MODE = 0
+FP32_MODE = 2  # the operator's fp32 mode: operands and math stay fp32 (int8 inference's attention)
 
 
 # -- the switch -------------------------------------------------------------------------------
@@ -307,9 +308,10 @@ def self_attention_inference(x, layers, num_heads, additive_mask=None, need_prob
     return attention_inference(qkv, add, num_heads, need_probs)
 
 
-def attention_inference(qkv, add, num_heads, need_probs=True):
+def attention_inference(qkv, add, num_heads, need_probs=True, fp32=False):
     """``(context [B, L, H*D], probs [B, H, L, L] or None)`` in bf16 from ``qkv`` [B, L, 3*H*D] (bf16) and an
-    additive float32 mask ``add`` (4-D, or None).
+    additive float32 mask ``add`` (4-D, or None). With ``fp32`` (int8 inference's attention), fp32 ``qkv``,
+    GEMMs and results, through the same operator and views.
 
     Without ``need_probs``, where the AMX kernels run, the scores, softmax and context are one pass per head
     (csrc/amx_attention.cc) and the probabilities are None. Otherwise the scores GEMM reads q and k as
@@ -325,14 +327,15 @@ def attention_inference(qkv, add, num_heads, need_probs=True):
     def heads(i):  # [B, H, L, D] of the i-th projection
         return view_spec(i * hd, [b, num_heads, length, d], [length * width, d, width, 1])
 
-    scores = matmul_raw(qkv, qkv, None, False, True, alpha=1.0 / math.sqrt(d), add=add, x_view=heads(0),
-                        y_view=heads(1))
+    mode = FP32_MODE if fp32 else None
+    scores = matmul_raw(qkv, qkv, None, False, True, mode=mode, alpha=1.0 / math.sqrt(d), add=add,
+                        x_view=heads(0), y_view=heads(1))
     if ops.enabled(scores):
-        probs = ops.softmax(scores, out_bf16=True)
+        probs = ops.softmax(scores, out_bf16=not fp32)
     else:
         probs = paddle.nn.functional.softmax(scores, axis=-1)
     # bf16 results: the next GEMM's operands
-    return matmul_raw(probs, qkv, y_view=heads(2), out_heads=True, out_bf16=True), probs
+    return matmul_raw(probs, qkv, mode=mode, y_view=heads(2), out_heads=True, out_bf16=not fp32), probs
 
 
 def _amx_attention_fits(qkv, add, head_size):

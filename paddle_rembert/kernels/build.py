@@ -27,7 +27,7 @@ from ..runtime.files import atomic_open
 logger = logging.getLogger("paddle_rembert")
 
 CSRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc")
-SOURCES = ("matmul.cc", "ops.cc", "amx.cc", "amx_attention.cc")
+SOURCES = ("matmul.cc", "ops.cc", "amx.cc", "amx_attention.cc", "int8.cc")
 HEADERS = ("dnnl_util.h", "dnnl_min.h", "amx_util.h")
 _LOCK = threading.Lock()
 _STATE = {}  # "ok": bool once decided; "error": why not

@@ -11,6 +11,7 @@ from paddle import nn
 from paddle.autograd import PyLayer
 
 from ..kernels import bf16 as _bf16
+from ..kernels import int8 as _int8
 from ..kernels import ops as _ops
 from ..runtime.errors import PaddleRembertError
 
@@ -157,8 +158,12 @@ def linear(x, weight, bias=None, transpose_w=False):
     """``x @ weight + bias`` (``weight`` is ``[in, out]``, or ``[out, in]`` with ``transpose_w``).
 
     Numerically ``F.linear``; in dygraph with gradients on, the backward is :class:`_LinearFunction`'s.
-    Inside :func:`paddle_rembert.kernels.bf16.autocast` (dygraph, CPU) all three GEMMs run in bf16.
+    Inside :func:`paddle_rembert.kernels.bf16.autocast` (dygraph, CPU) all three GEMMs run in bf16; inside
+    :func:`paddle_rembert.kernels.int8.use` a tabled weight's forward runs in int8.
     """
+    int8 = _int8.entry_for(x, weight, transpose_w)
+    if int8 is not None:
+        return _int8.linear(x, int8, bias)
     if _bf16.active(x, weight, bias):
         return _bf16.linear(x, weight, bias, transpose_w)
     if (bias is not None and paddle.in_dynamic_mode() and paddle.is_grad_enabled()
@@ -288,21 +293,30 @@ def dense_act(layer, act, x):
 def dense_residual(layer, dropout, x, residual):
     """``dropout(layer(x)) + residual`` (``dropout`` may be None). With dropout the identity (eval), the bf16
     GEMM's epilogue adds the residual."""
-    if (dropout is None or dropout.is_identity()) and residual.dtype == paddle.float32 \
-            and _bf16.inference(x, layer.weight, layer.bias, residual):
-        return _bf16.linear_inference(x, layer, add=residual.contiguous())
+    if (dropout is None or dropout.is_identity()) and residual.dtype == paddle.float32:
+        int8 = _int8.entry_for(x, layer.weight, False)
+        if int8 is not None and residual.shape[:-1] == x.shape[:-1]:
+            return _int8.linear(x, int8, layer.bias, add=residual)
+        if _bf16.inference(x, layer.weight, layer.bias, residual):
+            return _bf16.linear_inference(x, layer, add=residual.contiguous())
     out = layer(x) if dropout is None else dropout(layer(x))
     return out + residual
 
 
 def fused_self_attention(x, layers, num_heads, additive_mask, dropout, head_mask=None, need_probs=True):
     """``(merge_heads(context), probs)`` of :func:`attention` over ``[split_heads(l(x)) for l in layers]``
-    (query, key, value) as bf16 inference runs it, or None where that does not apply (then compose the
+    (query, key, value) as bf16 or int8 inference runs it, or None where that does not apply (then compose the
     steps). One GEMM projects q|k|v and the attention reads the heads in place, writing the context with its
     heads merged (see :func:`paddle_rembert.kernels.bf16.self_attention_inference`). Without ``need_probs``
     (no ``output_attentions``) the probabilities may be None."""
-    if head_mask is not None or not dropout.is_identity() \
-            or not _bf16.inference(x, additive_mask, *[t for layer in layers for t in (layer.weight, layer.bias)]):
+    if head_mask is not None or not dropout.is_identity():
+        return None
+    group = _int8.group_for(x, layers)
+    if group is not None and (additive_mask is None or additive_mask.dtype == paddle.float32):
+        # int8 q|k|v in one GEMM, then the same in-place fp32 attention
+        mask = None if additive_mask is None else additive_mask.contiguous()
+        return _bf16.attention_inference(_int8.group_linear(x, group), mask, num_heads, need_probs, fp32=True)
+    if not _bf16.inference(x, additive_mask, *[t for layer in layers for t in (layer.weight, layer.bias)]):
         return None
     return _bf16.self_attention_inference(x, layers, num_heads, additive_mask, need_probs)
 

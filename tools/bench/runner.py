@@ -17,9 +17,13 @@ backend                    what runs                                           m
 ``paddle-inference``       the export, Paddle Inference + oneDNN, fp32         forward
 ``paddle-inference-bf16``  the same with oneDNN bfloat16                       forward
 ``onnxruntime``            ``model.onnx``, all graph optimisations             forward
-``onnxruntime-int8``       ``model.int8.onnx`` (``export --quantize int8``)    forward
-``predictor-int8``         ``Predictor(precision="int8")`` on texts: tokenising,  forward
-                           batching and softmax included
+``ours-int8``              the export's ``model.int8.safetensors`` (``export     forward
+                           --quantize int8``): our int8 engine, per-token ranges
+``onnxruntime-int8``       ``model.int8.onnx`` (``export --onnx --quantize       forward
+                           int8``): onnxruntime, one range per call
+``predictor-int8``         ``Predictor(precision="int8")`` (our int8 engine) on   forward
+                           texts: tokenising, batching and softmax included
+``predictor-int8-ort``     the same with ``backend="onnxruntime"``              forward
 =========================  ==================================================  ==============
 
 ``train`` is one step: forward with labels, ``loss.backward()``, AdamW, gradients cleared;
@@ -53,19 +57,23 @@ from . import common
 
 REPO = common.REPO
 BACKENDS = ("ours", "ours-bf16", "torch", "torch-bf16", "paddlenlp", "paddle-inference", "paddle-inference-bf16",
-            "onnxruntime", "onnxruntime-int8", "predictor-int8")
+            "onnxruntime", "ours-int8", "onnxruntime-int8", "predictor-int8", "predictor-int8-ort")
 OPTIONAL = ("ours-bf16-onednn",)  # selectable, not run by default
 ALL = BACKENDS + OPTIONAL
 DYGRAPH = ("ours", "ours-bf16", "ours-bf16-onednn", "torch", "torch-bf16", "paddlenlp")  # the backends that train
-EXPORTS = ("paddle-inference", "paddle-inference-bf16", "onnxruntime", "onnxruntime-int8", "predictor-int8")
-INT8 = ("onnxruntime-int8", "predictor-int8")
+EXPORTS = ("paddle-inference", "paddle-inference-bf16", "onnxruntime", "ours-int8", "onnxruntime-int8",
+           "predictor-int8", "predictor-int8-ort")
+INT8 = ("ours-int8", "predictor-int8")  # model.int8.safetensors
+INT8_ONNX = ("onnxruntime-int8", "predictor-int8-ort")  # model.int8.onnx
 LABELS = {"ours": "ours (Paddle dygraph) fp32", "ours-bf16": "ours (Paddle dygraph) bf16",
           "ours-bf16-onednn": "ours (Paddle dygraph) bf16, oneDNN GEMMs",
           "torch": "transformers (PyTorch) fp32", "torch-bf16": "transformers (PyTorch) bf16 autocast",
           "paddlenlp": "PaddleNLP fp32", "paddle-inference": "Paddle Inference fp32",
           "paddle-inference-bf16": "Paddle Inference bf16", "onnxruntime": "onnxruntime fp32",
-          "onnxruntime-int8": "onnxruntime int8", "predictor-int8": "ours, Predictor int8 (with tokenising)"}
-PRECISION = {name: "bf16" if "bf16" in name else "int8" if name.endswith("int8") else "fp32" for name in ALL}
+          "ours-int8": "ours, int8 engine (per token)", "onnxruntime-int8": "onnxruntime int8 (per call)",
+          "predictor-int8": "ours, Predictor int8 (with tokenising)",
+          "predictor-int8-ort": "ours, Predictor int8 on onnxruntime (with tokenising)"}
+PRECISION = {name: "bf16" if "bf16" in name else "int8" if "int8" in name else "fp32" for name in ALL}
 CEILINGS = ("ceiling-paddle", "ceiling-torch", "ceiling-ort")
 MODES = ("train", "forward")
 PACKAGES = ("paddlepaddle", "torch", "transformers", "paddlenlp", "paddle2onnx", "onnxruntime", "numpy")
@@ -171,9 +179,13 @@ def prepare(args):
     cfg, dirs = model_dirs(args)
     wants_export = any(b in EXPORTS for b in args.backends)
     wants_int8 = any(b in INT8 for b in args.backends)
-    int8_file = os.path.join(dirs["export"], "model.int8.onnx")
+    wants_int8_onnx = any(b in INT8_ONNX for b in args.backends)
+    int8_onnx_file = os.path.join(dirs["export"], "model.int8.onnx")
     exported = os.path.isfile(os.path.join(dirs["export"], EXPORT_META))
-    if os.path.isfile(dirs["done"]) and (not wants_export or exported) and (not wants_int8 or os.path.isfile(int8_file)):
+    if exported and wants_int8 and not os.path.isfile(os.path.join(dirs["export"], "model.int8.safetensors")):
+        exported = False  # an earlier export without the int8 weights: export again
+    if os.path.isfile(dirs["done"]) and (not wants_export or exported) \
+            and (not wants_int8_onnx or os.path.isfile(int8_onnx_file)):
         return cfg, dirs
     common.set_threads(args.threads, ("paddle",))
     import paddle
@@ -198,8 +210,9 @@ def prepare(args):
     if wants_export and not exported:
         common.log(f"[run] {args.family}: training a tokenizer, exporting (Paddle Inference + ONNX) ...")
         registry.get(args.family).make_tiny_tokenizer(testing.synthetic_texts(), dirs["paddle"], 400)
-        export_model(dirs["paddle"], dirs["export"], task="sequence-classification", onnx=True, overwrite=True)
-    if wants_int8 and not os.path.isfile(int8_file):
+        export_model(dirs["paddle"], dirs["export"], task="sequence-classification", onnx=True, overwrite=True,
+                     quantize="int8" if wants_int8 else None)
+    if wants_int8_onnx and not os.path.isfile(int8_onnx_file):
         common.log(f"[run] {args.family}: quantizing the ONNX model to int8 ...")
         quantize_export(dirs["export"])
     return cfg, dirs
@@ -273,17 +286,18 @@ class Backend:
             self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-5, weight_decay=0.01)
             if name == "torch-bf16":
                 self.ctx = lambda: torch.autocast("cpu", dtype=torch.bfloat16)
-        elif name == "predictor-int8":
+        elif name in ("predictor-int8", "predictor-int8-ort"):
             from paddle_rembert.deploy.inference import Predictor
 
-            self.predictor = Predictor(dirs["export"], backend="onnxruntime", precision="int8", threads=threads,
+            backend = "onnxruntime" if name.endswith("-ort") else "paddle"
+            self.predictor = Predictor(dirs["export"], backend=backend, precision="int8", threads=threads,
                                        max_length=args.seq_len)
             self.texts = {b: _texts(self.predictor.tokenizer, b, args.seq_len, seed=args.seed + b)
                           for b in args.batches}
         else:
             from paddle_rembert.deploy.engines import load_engine
 
-            backend = "paddle" if name.startswith("paddle") else "onnxruntime"
+            backend = "paddle" if name.startswith(("paddle", "ours")) else "onnxruntime"
             self.engine = load_engine(dirs["export"], backend=backend, threads=threads, precision=PRECISION[name])
 
     def _paddle(self, model):

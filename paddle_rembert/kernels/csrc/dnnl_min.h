@@ -11,6 +11,9 @@ constexpr dnnl_status_t dnnl_success = 0;
 typedef int dnnl_data_type_t;
 constexpr dnnl_data_type_t dnnl_bf16 = 2;
 constexpr dnnl_data_type_t dnnl_f32 = 3;
+constexpr dnnl_data_type_t dnnl_s32 = 4;
+constexpr dnnl_data_type_t dnnl_s8 = 5;
+constexpr dnnl_data_type_t dnnl_u8 = 6;
 
 typedef int dnnl_engine_kind_t;
 constexpr dnnl_engine_kind_t dnnl_cpu = 1;

@@ -108,7 +108,8 @@ paddle::Tensor to_bf16(const void* data, const View& v) {
 // X [..., M, K] (or [..., K, M] with trans_x), Y [..., K, N] (or [..., N, K] with trans_y). A 2-D Y
 // is shared by every row of X; otherwise the batch dims must match (size-1 dims of Y broadcast).
 // mode 0: operands rounded to bf16 by a reorder (dense copies) first; 1: oneDNN's fpmath_mode
-// bf16 on the fp32 operands (rounded inside the kernel).
+// bf16 on the fp32 operands (rounded inside the kernel); 2: fp32 operands stay fp32 (int8 inference's
+// attention: the same views and epilogues, fp32 math).
 std::vector<paddle::Tensor> Bf16Matmul(const paddle::Tensor& x, const paddle::Tensor& y,
                                        const paddle::optional<paddle::Tensor>& bias,
                                        const paddle::optional<paddle::Tensor>& add, bool trans_x, bool trans_y,
@@ -116,6 +117,7 @@ std::vector<paddle::Tensor> Bf16Matmul(const paddle::Tensor& x, const paddle::Te
                                        const std::vector<int64_t>& x_view, const std::vector<int64_t>& y_view,
                                        bool out_heads) {
   PD_CHECK(post >= 0 && post <= 2, "bf16 matmul: post must be 0 (none), 1 (gelu) or 2 (gelu tanh)");
+  PD_CHECK(mode >= 0 && mode <= 2, "bf16 matmul: mode must be 0, 1 or 2");
   PD_CHECK(x.is_cpu() && y.is_cpu(), "bf16 matmul runs on CPU tensors");
   PD_CHECK(x.dims().size() >= 2 && y.dims().size() >= 2, "bf16 matmul needs operands of rank >= 2");
   int64_t x_off = 0, y_off = 0;
@@ -221,7 +223,7 @@ std::vector<paddle::Tensor> Bf16Matmul(const paddle::Tensor& x, const paddle::Te
     }
     dnnl_primitive_attr_t attr = nullptr;
     check(dnnl_primitive_attr_create(&attr), "attr_create");
-    if (ta == dnnl_f32 || tb == dnnl_f32)
+    if ((ta == dnnl_f32 || tb == dnnl_f32) && mode != 2)
       check(dnnl_primitive_attr_set_fpmath_mode(attr, dnnl_fpmath_mode_bf16), "fpmath");
     if (alpha != 1.0f || post != 0 || has_add) {
       dnnl_post_ops_t po = nullptr;
