@@ -22,7 +22,10 @@ def _fake_quant_rows(x):
     x = np.asarray(x, dtype=np.float32)
     lo = np.minimum(x.min(-1, keepdims=True), 0)
     hi = np.maximum(x.max(-1, keepdims=True), 0)
-    s = ((hi - lo) / np.float32(255)).astype(np.float32)
+    with np.errstate(over="ignore"):
+        s = ((hi - lo) / np.float32(255)).astype(np.float32)
+    wide = ~np.isfinite(s)  # hi - lo overflowed: the operator divides first
+    s[wide] = (hi / np.float32(255) - lo / np.float32(255))[wide]
     s[s == 0] = 1
     z = np.clip(np.rint(-lo / s), 0, 255)
     q = np.clip(np.rint(x * (np.float32(1) / s)) + z, 0, 255)
@@ -76,6 +79,23 @@ def test_operator_edges(int8_kernel):
     assert _run(np.zeros((0, 20), "float32"), w).shape == (0, 6)
 
 
+def test_a_row_with_inf_or_nan_gives_a_nan_row(int8_kernel):
+    """As an fp32 product is poisoned by them (the range would otherwise drop a nan and clamp an inf into a
+    plausible finite result); the other rows keep their values. Values near the float maximum still work."""
+    rng = np.random.RandomState(2)
+    x = rng.randn(4, 40).astype("float32")
+    w = rng.randn(40, 6).astype("float32")
+    clean = _run(x, w)
+    x[1, 7], x[2, 39] = np.nan, np.inf  # 39: the masked tail of the 16-lane loop
+    got = _run(x, w)
+    assert np.isnan(got[1]).all() and np.isnan(got[2]).all()
+    np.testing.assert_array_equal(got[[0, 3]], clean[[0, 3]])
+    huge = np.zeros((1, 40), "float32")
+    huge[0, :2] = [3e38, -3e38]  # hi - lo overflows
+    small = w / 1000  # so that the products stay below the float maximum
+    np.testing.assert_allclose(_run(huge, small), _reference(huge, small), rtol=1e-5)
+
+
 def test_quantize_weight_is_symmetric_per_output_column():
     w = np.array([[1.0, -0.5, 0.0], [-2.54, 0.2, 0.0]], dtype="float32")
     q, scale, colsum = int8.quantize_weight(w)
@@ -103,6 +123,11 @@ def test_table_refuses_codes_that_do_not_fit_the_weight():
         table.add(w, np.zeros((4, 3), np.int8), np.ones(4, np.float32), np.zeros(4, np.float32))
 
 
+def test_quantize_weight_refuses_bf16_bit_patterns():
+    with pytest.raises(ValueError, match="float32"):
+        int8.quantize_weight(np.zeros((4, 3), np.uint16))  # what a bf16 tensor's .numpy() returns
+
+
 def test_without_vnni_int8_is_refused_with_the_reason(monkeypatch):
     monkeypatch.setattr(int8, "cpu_has_vnni", lambda: False)
     with pytest.raises(RuntimeError, match="VNNI"):
@@ -114,10 +139,11 @@ def test_without_vnni_int8_is_refused_with_the_reason(monkeypatch):
 FAMILIES = ["bert", "albert", "roberta", "electra", "rembert"]
 
 
-def _tiny_model(family):
-    """A classifier of the family with odd sizes (hidden 36 over 3 heads, intermediate 37), biases not zero."""
+def _tiny_model(family, **overrides):
+    """A classifier of the family with odd sizes (hidden 36 over 3 heads, intermediate 37), biases not zero.
+    (BERT's tiny config has relative positions: its attention takes the unfused path, one int8 GEMM each.)"""
     config = T.tiny_config_dict(family, "ForSequenceClassification", hidden_size=36, num_attention_heads=3,
-                                intermediate_size=37, num_labels=3)
+                                intermediate_size=37, num_labels=3, **overrides)
     paddle.seed(5)
     model = pr.AutoModelForSequenceClassification.from_config(pr.AutoConfig.for_model(family, **config)).eval()
     with paddle.no_grad():
@@ -191,3 +217,41 @@ def test_int8_is_off_outside_the_block_and_where_gradients_are_wanted(int8_kerne
     with int8.use(table):  # training through it: fp32 GEMMs, so the gradient is the model's own
         logits = model(**feed).logits
     np.testing.assert_allclose(logits.numpy(), fp32, rtol=1e-6, atol=1e-6)
+
+
+def test_fused_paths_run_int8_each_attention_as_one_gemm_and_residuals_in_the_epilogue(int8_kernel, monkeypatch):
+    """Per layer: q|k|v in one int8 GEMM, the attention output and the FFN output with their residual added in
+    the GEMM's pass, the FFN input; then the pooler and the classifier."""
+    model, config = _tiny_model("bert", position_embedding_type="absolute")
+    feed = T.to_paddle(T.make_inputs("bert", "ForSequenceClassification", config["vocab_size"], with_labels=False))
+    calls = []
+    real = int8.linear
+    monkeypatch.setattr(int8, "linear", lambda x, entry, bias=None, add=None: (
+        calls.append((entry[1].shape[1], add is not None)), real(x, entry, bias, add))[1])
+    with int8.use(model_int8.quantize_linears(model)):
+        model(**feed)
+    hidden, layers = config["hidden_size"], config["num_hidden_layers"]
+    per_layer = [(3 * hidden, False), (hidden, True), (config["intermediate_size"], False), (hidden, True)]
+    assert calls == per_layer * layers + [(hidden, False), (3, False)]
+    calls.clear()  # relative positions: q, k and v one by one
+    model, _ = _tiny_model("bert")
+    with int8.use(model_int8.quantize_linears(model)):
+        model(**feed)
+    assert calls[:3] == [(hidden, False)] * 3 and len(calls) == len(per_layer * layers) + 2 + 2 * layers
+
+
+def test_a_trainable_bias_keeps_its_linear_in_fp32_with_its_gradient(int8_kernel):
+    model, config = _tiny_model("bert")
+    feed = T.to_paddle(T.make_inputs("bert", "ForSequenceClassification", config["vocab_size"], with_labels=False))
+    table = model_int8.quantize_linears(model)
+    with int8.use(table):
+        frozen = model(**feed).logits.numpy()
+    model.classifier.bias.stop_gradient = False
+    with int8.use(table):
+        logits = model(**feed).logits
+    assert not logits.stop_gradient
+    logits.sum().backward()
+    np.testing.assert_allclose(model.classifier.bias.grad.numpy(), np.full(3, len(T.LENGTHS)), rtol=1e-6)
+    # the classifier ran fp32 on the same int8 features: only its own rounding differs
+    np.testing.assert_allclose(logits.numpy(), frozen, rtol=1e-2, atol=1e-2 * np.abs(frozen).max())
+

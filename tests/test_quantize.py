@@ -158,6 +158,26 @@ def test_int8_results_do_not_depend_on_batch_companions_or_threads(export_dir):
         assert a == b
 
 
+def test_an_export_quantized_by_an_earlier_version_still_runs_int8_on_onnxruntime(export_dir, tmp_path, caplog):
+    """Earlier versions recorded onnxruntime's int8 model under "int8" (with "onnx_file") and wrote no int8
+    weights: precision="int8" runs that model, with a warning saying how to get the per-token engine."""
+    from paddle_rembert.deploy.inference import Predictor
+
+    old = str(tmp_path / "old")
+    shutil.copytree(export_dir, old)
+    os.remove(os.path.join(old, INT8_FILE))
+    meta = read_meta(old)
+    meta["int8"] = meta.pop("int8_onnx")
+    with open(os.path.join(old, META_FILE), "w") as f:
+        json.dump(meta, f)
+    predictor = Predictor(old, precision="int8")
+    assert type(predictor.engine) is Int8Engine and predictor.backend == "onnxruntime"
+    assert "quantized by an earlier paddle-rembert" in caplog.text and "--quantize int8" in caplog.text
+    text = T.synthetic_texts(1, seed=3)
+    assert predictor.predict(text)[0]["label"] == Predictor(export_dir, precision="int8",
+                                                           backend="onnxruntime").predict(text)[0]["label"]
+
+
 def test_a_damaged_int8_file_is_named(export_dir, tmp_path):
     from paddle_rembert.checkpoint.safetensors import SafetensorsFile, write_safetensors
 
@@ -200,6 +220,19 @@ def test_without_vnni_the_export_is_written_unchecked_and_the_engine_says_why(ex
     monkeypatch.undo()
     export_model(model_dir, out, task="sequence-classification", quantize="int8", overwrite=True)
     assert read_meta(out)["int8"]["check"]["label_agreement"] >= 0.95
+    # --no-verify skips the int8 check too
+    assert export_model(model_dir, out, task="sequence-classification", quantize="int8", overwrite=True,
+                        verify=False)["int8"]["check"] is None
+
+
+def test_int8_weights_come_from_a_float32_model(export_dir, tmp_path):
+    from paddle_rembert.deploy.int8 import write_int8_weights
+
+    model = pr.AlbertForSequenceClassification.from_pretrained(os.path.join(os.path.dirname(export_dir), "model"))
+    model.to(dtype="bfloat16")
+    with pytest.raises(PaddleRembertError, match="float32 model; .*weight is bfloat16"):
+        write_int8_weights(model, str(tmp_path / INT8_FILE))
+    assert not os.listdir(tmp_path)  # nothing written
 
 
 def test_the_check_batch_fits_a_model_with_few_positions(tmp_path):

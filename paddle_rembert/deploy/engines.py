@@ -8,6 +8,7 @@
 
 Each takes the export's inputs by name (``export_meta.json``) and returns its outputs by name.
 """
+import logging
 import os
 import threading
 
@@ -17,6 +18,8 @@ from ..runtime.errors import PaddleRembertError
 from .format import INT8_ONNX_FILE, MODEL_FILE, PARAMS_FILE, meta_input_names, read_meta
 
 BACKENDS = ("paddle", "onnxruntime")
+logger = logging.getLogger("paddle_rembert")
+
 PRECISIONS = ("fp32", "bf16", "int8")  # int8: model.int8.safetensors (paddle) or model.int8.onnx (onnxruntime)
 
 
@@ -214,6 +217,11 @@ def load_engine(export_dir, meta=None, backend="paddle", **kwargs):
     if kwargs.get("precision") == "int8" and backend in BACKENDS:
         if backend == "onnxruntime":
             return Int8Engine(export_dir, meta, **kwargs)
+        if legacy_int8(meta):
+            logger.warning("%s was quantized by an earlier paddle-rembert: its int8 model is onnxruntime's "
+                           "(activations quantized per call); running it on onnxruntime. Export again with "
+                           "--quantize int8 for the int8 engine that quantizes per token", export_dir)
+            return Int8Engine(export_dir, meta, **kwargs)
         return PaddleInt8Engine(export_dir, meta, **kwargs)
     if backend == "paddle":
         return PaddleEngine(export_dir, meta, **kwargs)
@@ -222,9 +230,18 @@ def load_engine(export_dir, meta=None, backend="paddle", **kwargs):
     raise PaddleRembertError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
 
 
+def legacy_int8(meta):
+    """Whether ``meta`` comes from an export whose only int8 model is onnxruntime's, recorded under ``int8`` as
+    earlier versions wrote it, before the per-token int8 weights (``export --quantize int8`` then implied
+    ``--onnx``)."""
+    info = meta.get("int8")
+    return isinstance(info, dict) and "onnx_file" in info and "file" not in info
+
+
 def int8_path(export_dir, meta):
     """The int8 model of an export, or a PaddleRembertError saying how to make one."""
-    name = (meta.get("int8_onnx") or {}).get("onnx_file") or INT8_ONNX_FILE
+    info = meta.get("int8") if legacy_int8(meta) else meta.get("int8_onnx")
+    name = (info or {}).get("onnx_file") or INT8_ONNX_FILE
     path = os.path.join(export_dir, os.path.basename(name))
     if not os.path.isfile(path):
         raise PaddleRembertError(f"{export_dir} has no {name}: quantize it with `paddle-rembert export --onnx "
@@ -254,13 +271,13 @@ class PaddleInt8Engine:
     ``run`` may be called from several threads: the int8 switch is a context variable, the model is only
     read, and each oneDNN primitive runs one call at a time. The thread count is the process's: Paddle's
     dygraph kernels and OpenMP take it from ``paddle_rembert.runtime.settings.set_num_threads``, which the
-    engine calls once when it is created.
+    engine calls once when it is created (``set_threads=False`` leaves the process's count as it is).
     """
 
     backend = "paddle"
     precision = "int8"
 
-    def __init__(self, export_dir, meta, device="cpu", threads=None, precision="int8", **_):
+    def __init__(self, export_dir, meta, device="cpu", threads=None, precision="int8", set_threads=True, **_):
         from ..kernels.int8 import unsupported_reason
         from ..runtime.settings import set_num_threads
         from .int8 import int8_file, load_int8_model
@@ -274,7 +291,9 @@ class PaddleInt8Engine:
         reason = unsupported_reason()
         if reason:
             raise PaddleRembertError(reason)
-        self.threads = set_num_threads(_thread_count(threads))
+        self.threads = _thread_count(threads)
+        if set_threads:
+            set_num_threads(self.threads)
         self.model, self.table = load_int8_model(export_dir, meta)
         self.input_names = list(meta_input_names(meta))
         self.output_names = [o["name"] for o in meta["outputs"]]
@@ -285,7 +304,9 @@ class PaddleInt8Engine:
 
         from ..kernels import int8
 
-        inputs = [paddle.to_tensor(np.ascontiguousarray(feed[n], dtype=np.int64)) for n in self.input_names]
+        cpu = paddle.CPUPlace()
+        inputs = [paddle.to_tensor(np.ascontiguousarray(feed[n], dtype=np.int64), place=cpu)
+                  for n in self.input_names]
         with int8.use(self.table):
             outputs = self._layer(*inputs)
         return {name: t.numpy() for name, t in zip(self.output_names, outputs)}

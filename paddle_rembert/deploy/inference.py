@@ -115,7 +115,7 @@ class Predictor:
         self.threshold = float(threshold)
         self.engine = load_engine(model_dir, self.meta, backend=backend, device=device, threads=threads,
                                   precision=precision, mkldnn=mkldnn)
-        self.backend = backend
+        self.backend = getattr(self.engine, "backend", backend)  # an old export's int8 runs on onnxruntime
 
     # -- raw ------------------------------------------------------------------------------------
     def run(self, feed):

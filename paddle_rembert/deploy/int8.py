@@ -36,6 +36,8 @@ def _quantized_keys(model):
 
 def write_int8_weights(model, path):
     """Write ``model``'s int8 state (see the module docstring) to ``path``, atomically."""
+    import paddle
+
     from ..checkpoint.safetensors import numpy_to_st_dtype, write_safetensors
     from ..kernels.int8 import quantize_weight
     from ..runtime.files import atomic_open
@@ -45,6 +47,8 @@ def write_int8_weights(model, path):
     arrays = {}
     for key, tensor in state.items():
         if key in linears:
+            if tensor.dtype != paddle.float32:
+                raise PaddleRembertError(f"int8 quantizes a float32 model; {key} is {str(tensor.dtype)[7:]}")
             q, scale, _ = quantize_weight(tensor.numpy())
             arrays[key], arrays[key + SCALE_SUFFIX] = q, scale
         else:
@@ -89,8 +93,10 @@ def load_int8_model(export_dir, meta):
     if cls is None:
         raise PaddleRembertError(f"{export_dir}: export_meta.json names no model class this paddle-rembert has "
                                  f"(architecture {name!r})")
-    paddle.disable_static()
+    if not paddle.in_dynamic_mode():
+        raise PaddleRembertError("the int8 engine runs in dygraph: call paddle.disable_static() first")
     model = cls(AutoConfig.from_pretrained(export_dir))
+    model.to(device="cpu")  # the int8 operator runs on the CPU, whatever the default device
     model.eval()
     linears = _quantized_keys(model)
     state = model.state_dict()
@@ -114,9 +120,11 @@ def load_int8_model(export_dir, meta):
             param.set_value((value.astype(np.float32) * scale).astype(np.float32))
             table.add(param, value, scale, colsum)
         else:
-            if value.shape != want:
-                raise PaddleRembertError(f"{path}: {key} has shape {list(value.shape)}, {name} needs {list(want)}")
-            param.set_value(value.astype(str(param.dtype).replace("paddle.", "")))
+            dtype = str(param.dtype).replace("paddle.", "")
+            if value.shape != want or str(value.dtype) != dtype:
+                raise PaddleRembertError(f"{path}: {key} is {value.dtype} {list(value.shape)}, {name} needs "
+                                         f"{dtype} {list(want)}")
+            param.set_value(value)
     for param in model.parameters():
         param.stop_gradient = True  # inference only: no autograd graph is recorded, with no global switch
     for layers in attention_projections(model):

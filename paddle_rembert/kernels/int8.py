@@ -24,6 +24,7 @@ import functools
 
 import numpy as np
 import paddle
+from paddle.base.dygraph.base import in_sot_simulation_mode
 
 from . import build
 
@@ -49,7 +50,8 @@ def unsupported_reason():
     """Why int8 cannot run here (one line), or None."""
     if not cpu_has_vnni():
         return ("int8 needs a CPU with VNNI (avx512_vnni or avx_vnni in /proc/cpuinfo); this one has neither: "
-                "use precision='fp32' or 'bf16', or the export's model.int8.onnx with backend='onnxruntime'")
+                "use precision='fp32' or 'bf16', or onnxruntime's int8 model (export --onnx --quantize int8, "
+                "then backend='onnxruntime')")
     if not build.available():
         return f"int8 needs the package's CPU kernels, which are unavailable ({build.unavailable_reason()})"
     return None
@@ -58,7 +60,10 @@ def unsupported_reason():
 def quantize_weight(weight):
     """``(q, scale, colsum)`` of a ``[in, out]`` fp32 weight: int8 codes, one scale per output column
     (``max |w| / 127``; 1 for an all-zero column) and ``scale * sum(q)`` per column, as numpy arrays."""
-    w = np.asarray(weight, dtype=np.float32)
+    w = np.asarray(weight)
+    if w.dtype not in (np.float32, np.float64):  # a bf16 tensor's .numpy() is its uint16 bit patterns
+        raise ValueError(f"int8 quantizes float32 weights, got {w.dtype}")
+    w = w.astype(np.float32, copy=False)
     if w.ndim != 2:
         raise ValueError(f"int8: a Linear weight is 2-D, got shape {list(w.shape)}")
     scale = (np.abs(w).max(axis=0) / QMAX).astype(np.float32) if w.size else np.ones(w.shape[1], np.float32)
@@ -78,7 +83,8 @@ class Int8Table:
 
     def add(self, weight, q, scale, colsum):
         """Register ``weight``'s int8 form (numpy arrays or tensors, as :func:`quantize_weight` returns)."""
-        q, scale, colsum = (paddle.to_tensor(np.ascontiguousarray(a)) for a in (q, scale, colsum))
+        cpu = paddle.CPUPlace()  # the operator runs on the CPU, whatever the default device
+        q, scale, colsum = (paddle.to_tensor(np.ascontiguousarray(a), place=cpu) for a in (q, scale, colsum))
         if q.dtype != paddle.int8 or list(q.shape) != list(weight.shape):
             raise ValueError(f"int8: codes of shape {list(q.shape)} ({q.dtype}) for a weight of shape "
                              f"{list(weight.shape)}")
@@ -125,26 +131,34 @@ def use(table):
         _TABLE.reset(token)
 
 
-def entry_for(x, weight, transpose_w):
+def _applies(x, others):
+    """Dygraph (not traced into a static graph), an fp32 CPU ``x``, and no gradient wanted through ``x`` or any
+    of ``others`` (int8 is for inference: a gradient keeps the fp32 GEMM)."""
+    if in_sot_simulation_mode() or not paddle.in_dynamic_mode():
+        return False
+    if x.dtype != paddle.float32 or not x.place.is_cpu_place():
+        return False
+    return not paddle.is_grad_enabled() or all(t is None or t.stop_gradient for t in (x, *others))
+
+
+def entry_for(x, weight, transpose_w, *others):
     """The table entry to run ``x @ weight`` in int8 with, or None (outside :func:`use`, not a tabled weight,
-    transposed, a gradient wanted, a static graph, or not an fp32 CPU input)."""
+    transposed, or not :func:`_applies` to ``x``, ``weight`` and ``others``: the bias, a residual)."""
     table = _TABLE.get()
     if table is None or transpose_w:
         return None
     entry = table.get(weight)
-    if entry is None or not paddle.in_dynamic_mode() or x.dtype != paddle.float32 or not x.place.is_cpu_place():
-        return None
-    if paddle.is_grad_enabled() and not (x.stop_gradient and weight.stop_gradient):
-        return None  # int8 is for inference: a gradient keeps the fp32 GEMM
-    return entry
+    return entry if entry is not None and _applies(x, (weight, *others)) else None
 
 
 def group_for(x, layers):
     """The table's q|k|v group for ``layers`` (see :meth:`Int8Table.add_group`), or None as :func:`entry_for`."""
     table = _TABLE.get()
-    if table is None or entry_for(x, layers[0].weight, False) is None:
+    if table is None:
         return None
-    return table.get_group(layers)
+    group = table.get_group(layers)
+    params = [t for layer in layers for t in (layer.weight, layer.bias)]
+    return group if group is not None and _applies(x, params) else None
 
 
 def linear(x, entry, bias=None, add=None):

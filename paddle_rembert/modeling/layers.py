@@ -161,7 +161,7 @@ def linear(x, weight, bias=None, transpose_w=False):
     Inside :func:`paddle_rembert.kernels.bf16.autocast` (dygraph, CPU) all three GEMMs run in bf16; inside
     :func:`paddle_rembert.kernels.int8.use` a tabled weight's forward runs in int8.
     """
-    int8 = _int8.entry_for(x, weight, transpose_w)
+    int8 = _int8.entry_for(x, weight, transpose_w, bias)
     if int8 is not None:
         return _int8.linear(x, int8, bias)
     if _bf16.active(x, weight, bias):
@@ -285,17 +285,18 @@ def dense_act(layer, act, x):
     """``act(layer(x))``. A gelu rides in the bf16 GEMM's epilogue and the result stays bf16: it is the next
     GEMM's operand, which would round it to bf16 anyway (PyTorch's autocast also hands bf16 on)."""
     epilogue = getattr(act, "bf16_epilogue", None)
-    if epilogue and _bf16.inference(x, layer.weight, layer.bias):
+    if epilogue and _int8.entry_for(x, layer.weight, False, layer.bias) is None \
+            and _bf16.inference(x, layer.weight, layer.bias):  # int8, when on, takes the Linear
         return _bf16.linear_inference(x, layer, act=epilogue, out_bf16=True)
     return act(layer(x))
 
 
 def dense_residual(layer, dropout, x, residual):
     """``dropout(layer(x)) + residual`` (``dropout`` may be None). With dropout the identity (eval), the bf16
-    GEMM's epilogue adds the residual."""
+    GEMM's epilogue adds the residual, or int8's correction pass does."""
     if (dropout is None or dropout.is_identity()) and residual.dtype == paddle.float32:
-        int8 = _int8.entry_for(x, layer.weight, False)
-        if int8 is not None and residual.shape[:-1] == x.shape[:-1]:
+        int8 = _int8.entry_for(x, layer.weight, False, layer.bias, residual)
+        if int8 is not None and residual.shape == x.shape[:-1] + [layer.weight.shape[1]]:
             return _int8.linear(x, int8, layer.bias, add=residual)
         if _bf16.inference(x, layer.weight, layer.bias, residual):
             return _bf16.linear_inference(x, layer, add=residual.contiguous())

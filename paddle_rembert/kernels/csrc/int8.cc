@@ -13,28 +13,35 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <limits>
 
 #include "dnnl_util.h"
 
 using namespace pr;
 
 namespace {
-// A row's range, 0 included (so zero is exactly representable, as in ONNX's DynamicQuantizeLinear).
-__attribute__((target("avx512f"))) void range_avx512(const float* r, int64_t k, float* lo, float* hi) {
-  __m512 vlo = _mm512_setzero_ps(), vhi = _mm512_setzero_ps();
+// A row's range, 0 included (so zero is exactly representable, as in ONNX's DynamicQuantizeLinear), and
+// whether the row is finite (any inf or nan makes v * 0 a nan, which the sum keeps).
+__attribute__((target("avx512f"))) bool range_avx512(const float* r, int64_t k, float* lo, float* hi) {
+  __m512 vlo = _mm512_setzero_ps(), vhi = _mm512_setzero_ps(), bad = _mm512_setzero_ps();
+  const __m512 zero = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + 16 <= k; i += 16) {
     __m512 v = _mm512_loadu_ps(r + i);
     vlo = _mm512_min_ps(vlo, v);
     vhi = _mm512_max_ps(vhi, v);
+    bad = _mm512_add_ps(bad, _mm512_mul_ps(v, zero));
   }
   if (i < k) {  // masked-off lanes read as 0, inside the range already
     __m512 v = _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << (k - i)) - 1), r + i);
     vlo = _mm512_min_ps(vlo, v);
     vhi = _mm512_max_ps(vhi, v);
+    bad = _mm512_add_ps(bad, _mm512_mul_ps(v, zero));
   }
   *lo = _mm512_reduce_min_ps(vlo);
   *hi = _mm512_reduce_max_ps(vhi);
+  return _mm512_reduce_add_ps(bad) == 0.f;
 }
 
 // q = saturate_u8(round_half_even(x / s) + z), as ONNX's QuantizeLinear.
@@ -52,10 +59,12 @@ __attribute__((target("avx512f"))) void quantize_avx512(const float* r, int64_t 
   }
 }
 
-void range_scalar(const float* r, int64_t k, float* lo, float* hi) {
+bool range_scalar(const float* r, int64_t k, float* lo, float* hi) {
   float a = 0.f, b = 0.f;
-  for (int64_t i = 0; i < k; ++i) a = std::min(a, r[i]), b = std::max(b, r[i]);
+  bool finite = true;
+  for (int64_t i = 0; i < k; ++i) a = std::min(a, r[i]), b = std::max(b, r[i]), finite = finite && std::isfinite(r[i]);
   *lo = a, *hi = b;
+  return finite;
 }
 
 void quantize_scalar(const float* r, int64_t k, float inv, float z, uint8_t* q) {
@@ -65,15 +74,23 @@ void quantize_scalar(const float* r, int64_t k, float inv, float z, uint8_t* q) 
 
 const bool kAvx512 = __builtin_cpu_supports("avx512f");
 
-// Each row of X [M, K] to uint8 with its own scale and zero point (ONNX's formula for one row).
+// Each row of X [M, K] to uint8 with its own scale and zero point (ONNX's formula for one row). A row holding
+// an inf or a nan gets scale nan, so its whole output row is nan, as an fp32 product would be poisoned.
 void quantize_rows(const float* x, int64_t m, int64_t k, uint8_t* q, float* scale, float* zero_point) {
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < m; ++i) {
     const float* r = x + i * k;
     float lo, hi;
-    kAvx512 ? range_avx512(r, k, &lo, &hi) : range_scalar(r, k, &lo, &hi);
+    const bool finite = kAvx512 ? range_avx512(r, k, &lo, &hi) : range_scalar(r, k, &lo, &hi);
+    if (!finite) {
+      std::memset(q + i * k, 0, static_cast<size_t>(k));
+      scale[i] = std::numeric_limits<float>::quiet_NaN();
+      zero_point[i] = 0.f;
+      continue;
+    }
     float s = (hi - lo) / 255.f;
-    if (!(s > 0.f) || !std::isfinite(s)) s = 1.f;  // an all-zero row (or inf/nan, which then propagate)
+    if (!std::isfinite(s)) s = hi / 255.f - lo / 255.f;  // hi - lo overflowed (values near the float maximum)
+    if (!(s > 0.f)) s = 1.f;                            // an all-zero row
     const float z = std::min(255.f, std::max(0.f, std::nearbyint(-lo / s)));
     kAvx512 ? quantize_avx512(r, k, 1.f / s, z, q + i * k) : quantize_scalar(r, k, 1.f / s, z, q + i * k);
     scale[i] = s;
