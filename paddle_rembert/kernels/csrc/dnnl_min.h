@@ -47,6 +47,7 @@ typedef int64_t dnnl_dims_t[12];
 #define DNNL_ARG_BIAS 41
 #define DNNL_ARG_SRC_1 2
 #define DNNL_ARG_ATTR_MULTIPLE_POST_OP(idx) (32768 * ((idx) + 1))
+#define DNNL_ARG_ATTR_SCALES 4096
 #define DNNL_ARG_MEAN 49
 #define DNNL_ARG_VARIANCE 50
 #define DNNL_ARG_SCALE 51
@@ -96,6 +97,7 @@ dnnl_status_t dnnl_memory_destroy(dnnl_memory_t memory);
 dnnl_status_t dnnl_primitive_attr_create(dnnl_primitive_attr_t* attr);
 dnnl_status_t dnnl_primitive_attr_destroy(dnnl_primitive_attr_t attr);
 dnnl_status_t dnnl_primitive_attr_set_fpmath_mode(dnnl_primitive_attr_t attr, dnnl_fpmath_mode_t mode);
+dnnl_status_t dnnl_primitive_attr_set_scales_mask(dnnl_primitive_attr_t attr, int arg, int mask);
 dnnl_status_t dnnl_post_ops_create(dnnl_post_ops_t* post_ops);
 dnnl_status_t dnnl_post_ops_destroy(dnnl_post_ops_t post_ops);
 dnnl_status_t dnnl_post_ops_append_eltwise(dnnl_post_ops_t post_ops, dnnl_alg_kind_t alg_kind, float alpha, float beta);

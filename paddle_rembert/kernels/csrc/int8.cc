@@ -7,7 +7,7 @@
 // oneDNN 3.6 takes no per-row source scales or zero points in matmul, so the rows are quantized here
 // and the result is corrected after the GEMM, which is exact:
 //   x_ik ~ s_i (q_ik - z_i),  w_kj ~ w_j v_kj  =>  y_ij = s_i w_j C_ij - s_i z_i (w_j sum_k v_kj) + b_j
-// with C = Q V in int32. W_COLSUM holds w_j sum_k v_kj.
+// with C = Q V in int32; the GEMM applies w_j itself. W_COLSUM holds w_j sum_k v_kj.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -98,12 +98,20 @@ void quantize_rows(const float* x, int64_t m, int64_t k, uint8_t* q, float* scal
   }
 }
 
-// y = s w_j C_ij - s z w_colsum_j (+ b_j) (+ add_ij): the correction, the bias and a residual in one pass.
+// y <- s y - s z w_colsum_j (+ b_j) (+ add_ij), where the GEMM wrote y = w_j C_ij: the correction, the bias
+// and a residual in one pass over the (still cached) output.
 __attribute__((target_clones("avx512f", "avx2", "default")))
-void correct_row(const int32_t* c, float s, float sz, const float* w_scale, const float* w_colsum,
-                 const float* bias, const float* add, int64_t n, float* y) {
+void correct_row(float* y, float s, float sz, const float* w_colsum, const float* bias, const float* add,
+                 int64_t n) {
   for (int64_t j = 0; j < n; ++j)
-    y[j] = s * w_scale[j] * static_cast<float>(c[j]) - sz * w_colsum[j] + (bias ? bias[j] : 0.f) + (add ? add[j] : 0.f);
+    y[j] = s * y[j] - sz * w_colsum[j] + (bias ? bias[j] : 0.f) + (add ? add[j] : 0.f);
+}
+
+// The quantized rows: a buffer per calling thread that only grows, so that no call pays for fresh pages.
+uint8_t* row_buffer(size_t bytes) {
+  thread_local std::vector<uint8_t> buffer;
+  if (buffer.size() < bytes) buffer.resize(bytes);
+  return buffer.data();
 }
 }  // namespace
 
@@ -144,10 +152,9 @@ std::vector<paddle::Tensor> Int8Linear(const paddle::Tensor& x, const paddle::Te
       for (int64_t j = 0; j < n; ++j) out[i * n + j] = (b ? b[j] : 0.f) + (ad ? ad[i * n + j] : 0.f);
     return {y};
   }
-  auto q = paddle::empty({m, k}, paddle::DataType::UINT8, paddle::CPUPlace());
-  auto c = paddle::empty({m, n}, paddle::DataType::INT32, paddle::CPUPlace());
+  uint8_t* q = row_buffer(static_cast<size_t>(m * k));
   std::vector<float> s(m), z(m);
-  quantize_rows(x.data<float>(), m, k, q.data<uint8_t>(), s.data(), z.data());
+  quantize_rows(x.data<float>(), m, k, q, s.data(), z.data());
 
   std::ostringstream key;
   key << "int8_matmul;" << m << ';' << k << ';' << n << ';';
@@ -155,24 +162,28 @@ std::vector<paddle::Tensor> Int8Linear(const paddle::Tensor& x, const paddle::Te
     auto p = std::make_shared<Primitive>();
     p->a.reset(new Md({m, k}, {k, 1}, dnnl_u8));
     p->b.reset(new Md({k, n}, {n, 1}, dnnl_s8));  // plain weights: measured no slower than a packed copy
-    p->c.reset(new Md({m, n}, {n, 1}, dnnl_s32));
+    p->c.reset(new Md({m, n}, {n, 1}, dnnl_f32));
+    p->bias.reset(new Md({n}, {1}, dnnl_f32));  // here: the weights' scales, one per output column
+    dnnl_primitive_attr_t attr = nullptr;
+    check(dnnl_primitive_attr_create(&attr), "attr_create");
+    check(dnnl_primitive_attr_set_scales_mask(attr, DNNL_ARG_WEIGHTS, 1 << 1), "int8 weight scales");
     dnnl_primitive_desc_t pd = nullptr;
-    check(dnnl_matmul_primitive_desc_create(&pd, engine(), p->a->md, p->b->md, nullptr, p->c->md, nullptr),
-          "int8 matmul_pd");
+    dnnl_status_t st = dnnl_matmul_primitive_desc_create(&pd, engine(), p->a->md, p->b->md, nullptr, p->c->md, attr);
+    dnnl_primitive_attr_destroy(attr);
+    check(st, "int8 matmul_pd");
     return finish(pd, p);
   });
+  float* out = y.data<float>();
   {
     Memories mem;
-    execute(*p, {{DNNL_ARG_SRC, mem.add(*p->a, q.data())},
+    execute(*p, {{DNNL_ARG_SRC, mem.add(*p->a, q)},
                  {DNNL_ARG_WEIGHTS, mem.add(*p->b, w.data())},
-                 {DNNL_ARG_DST, mem.add(*p->c, c.data())}});
+                 {DNNL_ARG_DST, mem.add(*p->c, out)},
+                 {DNNL_ARG_ATTR_SCALES | DNNL_ARG_WEIGHTS, mem.add(*p->bias, w_scale.data())}});
   }
-  const int32_t* cp = c.data<int32_t>();
-  const float *ws = w_scale.data<float>(), *wc = w_colsum.data<float>();
-  float* out = y.data<float>();
+  const float* wc = w_colsum.data<float>();
 #pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < m; ++i)
-    correct_row(cp + i * n, s[i], s[i] * z[i], ws, wc, b, ad ? ad + i * n : nullptr, n, out + i * n);
+  for (int64_t i = 0; i < m; ++i) correct_row(out + i * n, s[i], s[i] * z[i], wc, b, ad ? ad + i * n : nullptr, n);
   return {y};
 }
 
