@@ -65,6 +65,15 @@ def test_operator_is_the_per_token_formula(int8_kernel, shape, n):
     assert np.abs(_run(x, w) - x @ w).max() > 1e-3 * np.abs(x @ w).max()
 
 
+def test_operator_rows_beyond_the_kept_buffer(int8_kernel):
+    """More than 16 MiB of quantized rows (a buffer of their own, freed after the call) give the same formula."""
+    rng = np.random.RandomState(4)
+    x = rng.randn(5500, 3072).astype("float32")
+    w = rng.randn(3072, 4).astype("float32")
+    want = _reference(x, w)
+    np.testing.assert_allclose(_run(x, w), want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+
 def test_operator_edges(int8_kernel):
     """An all-zero row (scale 1, not a division by zero), an all-zero weight column, no rows."""
     rng = np.random.RandomState(0)

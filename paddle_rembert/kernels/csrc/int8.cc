@@ -107,11 +107,14 @@ void correct_row(float* y, float s, float sz, const float* w_colsum, const float
     y[j] = s * y[j] - sz * w_colsum[j] + (bias ? bias[j] : 0.f) + (add ? add[j] : 0.f);
 }
 
-// The quantized rows: a buffer per calling thread that only grows, so that no call pays for fresh pages.
-uint8_t* row_buffer(size_t bytes) {
+// The quantized rows: a buffer per calling thread that only grows (up to 16 MiB, BERT-base's FFN input at
+// batch 8 and length 512), so that no call pays for fresh pages; larger ones go to `spill`, freed after the call.
+uint8_t* row_buffer(size_t bytes, std::vector<uint8_t>& spill) {
+  constexpr size_t kKeep = size_t{16} << 20;
   thread_local std::vector<uint8_t> buffer;
-  if (buffer.size() < bytes) buffer.resize(bytes);
-  return buffer.data();
+  std::vector<uint8_t>& use = bytes <= kKeep ? buffer : spill;
+  if (use.size() < bytes) use.resize(bytes);
+  return use.data();
 }
 }  // namespace
 
@@ -152,7 +155,8 @@ std::vector<paddle::Tensor> Int8Linear(const paddle::Tensor& x, const paddle::Te
       for (int64_t j = 0; j < n; ++j) out[i * n + j] = (b ? b[j] : 0.f) + (ad ? ad[i * n + j] : 0.f);
     return {y};
   }
-  uint8_t* q = row_buffer(static_cast<size_t>(m * k));
+  std::vector<uint8_t> spill;
+  uint8_t* q = row_buffer(static_cast<size_t>(m * k), spill);
   std::vector<float> s(m), z(m);
   quantize_rows(x.data<float>(), m, k, q, s.data(), z.data());
 
