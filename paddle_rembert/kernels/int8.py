@@ -16,7 +16,9 @@ One range per token moves them by about 0.004 (docs/benchmarks.md).
 
 The block is a context variable (per thread and per context), never a process-global flag. It needs the
 package's kernels (:mod:`.build`) and a CPU with VNNI: without VNNI the GEMM's 16-bit intermediate sums can
-saturate, so :func:`check_supported` refuses instead of returning wrong numbers.
+saturate, so :func:`use` refuses (with :func:`unsupported_reason`) instead of returning wrong numbers.
+A table is a snapshot: it holds int8 copies of the weights (and the q|k|v biases) as they were when it was
+made; quantize again after changing them.
 """
 import contextlib
 import contextvars
