@@ -28,8 +28,8 @@ def test_runner_runs_every_backend_on_the_same_weights(tmp_path):
     assert "met" not in done.stdout.replace("Paddle", "")  # measurements, no verdicts
     results = {r["backend"]: r for r in json.loads(report.read_text())["results"]}
     ceilings = {k: v for r in results.values() for k, v in (r.get("ceilings") or {}).items()}
-    assert {"fp32 Paddle", "fp32 PyTorch", "bf16 ours (oneDNN)", "bf16 PyTorch", "int8 onnxruntime (u8 x s8)"} \
-        <= set(ceilings)
+    assert {"fp32 Paddle", "fp32 PyTorch", "bf16 ours (oneDNN)", "bf16 PyTorch", "int8 onnxruntime (u8 x s8)",
+            "int8 ours (oneDNN u8 x s8, per token)"} <= set(ceilings)
     assert all(v["gflops"] > 0 for v in ceilings.values())
     assert set(results) == {"ceiling-paddle", "ceiling-torch", "ceiling-ort", "ours", "ours-bf16", "torch",
                             "torch-bf16", "paddlenlp", "paddle-inference", "paddle-inference-bf16", "onnxruntime",

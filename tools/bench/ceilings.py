@@ -1,7 +1,8 @@
 """The machine's matmul ceilings, measured in the benchmark's own run: a 2048^3 GEMM per precision.
 
 fp32: Paddle, PyTorch and onnxruntime; bf16: our oneDNN kernel (bf16 operands) and PyTorch;
-int8: onnxruntime's ``MatMulInteger`` (u8 x s8, VNNI/AMX where the CPU has them). Each framework
+int8: onnxruntime's ``MatMulInteger`` (u8 x s8, VNNI/AMX where the CPU has them) and our int8 Linear
+(oneDNN's u8 x s8 GEMM with its per-token quantization and correction passes included). Each framework
 runs in the runner's subprocess for it (``ceiling-paddle``, ``ceiling-torch``, ``ceiling-ort``).
 The runner divides each backend's model FLOP/s by the best ceiling of its precision.
 """
@@ -33,13 +34,18 @@ def paddle_ceilings(threads):
     common.set_threads(threads, ("paddle",))
     import paddle
 
-    from paddle_rembert.kernels import bf16
+    from paddle_rembert.kernels import bf16, int8
 
     a, b = paddle.randn([N, N]), paddle.randn([N, N])
     out = {"fp32 Paddle": gemm_rate(lambda: paddle.matmul(a, b).numpy())}
     if bf16.available():
         ab, bb = a.astype("bfloat16"), b.astype("bfloat16")
         out["bf16 ours (oneDNN)"] = gemm_rate(lambda: bf16.matmul_raw(ab, bb).numpy())
+    if int8.unsupported_reason() is None:
+        table = int8.Int8Table()
+        table.add(b, *int8.quantize_weight(b.numpy()))
+        entry = table.get(b)
+        out["int8 ours (oneDNN u8 x s8, per token)"] = gemm_rate(lambda: int8.linear(a, entry).numpy())
     return out
 
 
