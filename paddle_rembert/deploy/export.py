@@ -209,8 +209,12 @@ def export_loaded(model, out_dir, task, tokenizer=None, onnx=False, opset=None, 
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
         write_json(os.path.join(tmp, "config.json"), _config_dict(model.config, model), sort_keys=True)
+        fp32 = None
         if verify:
-            meta["check"] = _check(tmp, meta, batch, expected, "paddle", atol)
+            from .engines import load_engine
+
+            fp32 = load_engine(tmp, meta, backend="paddle", threads=None)
+            meta["check"] = _check(fp32, batch, expected, atol)
         if onnx:
             from .onnx import onnx_traceable, paddle_to_onnx
 
@@ -226,33 +230,36 @@ def export_loaded(model, out_dir, task, tokenizer=None, onnx=False, opset=None, 
                 meta["onnx_opset"] = paddle_to_onnx(os.path.join(src, MODEL_FILE), os.path.join(src, PARAMS_FILE),
                                                     os.path.join(tmp, ONNX_FILE), opset=opset)
             if verify:
-                meta["onnx_check"] = _check(tmp, meta, batch, expected, "onnxruntime", atol)
+                from .engines import load_engine
+
+                meta["onnx_check"] = _check(load_engine(tmp, meta, backend="onnxruntime", threads=None), batch,
+                                            expected, atol)
         if quantize == "int8":
-            meta["int8"] = _write_int8(model, tmp, meta, verify)
+            meta["int8"] = _write_int8(model, tmp, meta, fp32)
         write_json(os.path.join(tmp, META_FILE), meta)
     return meta
 
 
-def _write_int8(model, export_dir, meta, verify=True):
-    """Write the int8 weights into ``export_dir`` and check them against the fp32 program (where this CPU runs
-    int8, unless not ``verify``); returns what ``export_meta.json`` records under ``int8``."""
+def _write_int8(model, export_dir, meta, fp32=None):
+    """Write the int8 weights into ``export_dir`` and, given the export's ``fp32`` engine (None: unverified),
+    check them against it where this CPU runs int8; returns what ``export_meta.json`` records under ``int8``."""
     from ..kernels.int8 import unsupported_reason
-    from .engines import PaddleEngine, PaddleInt8Engine
+    from .engines import PaddleInt8Engine
     from .int8 import write_int8_weights
     from .quantize import compare_engines
 
     write_int8_weights(model, os.path.join(export_dir, INT8_FILE))
     info = {"file": INT8_FILE, "method": "paddle_rembert.kernels.int8",
-            "weights": "int8 symmetric, per output channel", "activations": "uint8 asymmetric, per token at run time"}
-    reason = unsupported_reason() if verify else None
-    if not verify:
-        info["check"] = None
-    elif reason:
+            "weights": "int8 symmetric, per output channel", "activations": "uint8 asymmetric, per token at run time",
+            "check": None}
+    if fp32 is None:
+        return info
+    reason = unsupported_reason()
+    if reason:
         logger.warning("wrote %s but could not check it here: %s", INT8_FILE, reason)
-        info["check"] = None
     else:  # the process's thread count stays the caller's
         with_int8 = dict(meta, int8=info)
-        info["check"] = compare_engines(export_dir, with_int8, PaddleEngine(export_dir, meta),
+        info["check"] = compare_engines(export_dir, with_int8, fp32,
                                         PaddleInt8Engine(export_dir, with_int8, set_threads=False))
     return info
 
@@ -271,11 +278,9 @@ def random_batch(vocab_size, pad_token_id, lengths, seed=0):
     return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
 
 
-def _check(export_dir, meta, batch, expected, backend, atol):
-    """Run the export on ``batch`` and compare with dygraph; raises when they differ."""
-    from .engines import load_engine
-
-    engine = load_engine(export_dir, meta, backend=backend, threads=None)
+def _check(engine, batch, expected, atol):
+    """Run the export's ``engine`` on ``batch`` and compare with dygraph; raises when they differ."""
+    backend = engine.backend
     got = engine.run(batch)
     diffs = {}
     for name, want in expected.items():

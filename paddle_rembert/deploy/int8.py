@@ -35,27 +35,33 @@ def _quantized_keys(model):
 
 
 def write_int8_weights(model, path):
-    """Write ``model``'s int8 state (see the module docstring) to ``path``, atomically."""
-    import paddle
-
-    from ..checkpoint.safetensors import numpy_to_st_dtype, write_safetensors
+    """Write ``model``'s int8 state (see the module docstring) to ``path``, atomically. Tensors are quantized
+    and written one at a time, as the safetensors writer streams them."""
+    from ..checkpoint.safetensors import write_safetensors
+    from ..checkpoint.writers import tensor_specs
     from ..kernels.int8 import quantize_weight
     from ..runtime.files import atomic_open
 
     state = model.state_dict()
     linears = _quantized_keys(model)
-    arrays = {}
-    for key, tensor in state.items():
-        if key in linears:
-            if tensor.dtype != paddle.float32:
-                raise PaddleRembertError(f"int8 quantizes a float32 model; {key} is {str(tensor.dtype)[7:]}")
-            q, scale, _ = quantize_weight(tensor.numpy())
-            arrays[key], arrays[key + SCALE_SUFFIX] = q, scale
+    specs = []
+    for key, st_dtype, shape in tensor_specs(state):
+        if key not in linears:
+            specs.append((key, st_dtype, shape))
+        elif st_dtype != "F32":
+            raise PaddleRembertError(f"int8 quantizes a float32 model; {key} is {str(state[key].dtype)[7:]}")
         else:
-            arrays[key] = tensor.numpy()
-    specs = [(key, numpy_to_st_dtype(a), a.shape) for key, a in arrays.items()]
+            specs += [(key, "I8", shape), (key + SCALE_SUFFIX, "F32", shape[1:])]
+    scales = {}  # a Linear's scales, written right after its codes
+
+    def produce(key):
+        if key in linears:
+            q, scales[key + SCALE_SUFFIX] = quantize_weight(state[key].numpy())
+            return q
+        return scales.pop(key) if key in scales else state[key].numpy()
+
     with atomic_open(path, "wb") as f:
-        write_safetensors(f, specs, arrays.__getitem__, {"format": FILE_FORMAT})
+        write_safetensors(f, specs, produce, {"format": FILE_FORMAT})
     return path
 
 
@@ -116,9 +122,8 @@ def load_int8_model(export_dir, meta):
                 raise PaddleRembertError(f"{path}: {key} must be int8 {list(want)} with float32 scales "
                                          f"[{want[1]}], got {value.dtype} {list(value.shape)} and {scale.dtype} "
                                          f"{list(scale.shape)}")
-            colsum = (scale.astype(np.float64) * value.sum(axis=0, dtype=np.int64)).astype(np.float32)
             param.set_value((value.astype(np.float32) * scale).astype(np.float32))
-            table.add(param, value, scale, colsum)
+            table.add(param, value, scale)
         else:
             dtype = str(param.dtype).replace("paddle.", "")
             if value.shape != want or str(value.dtype) != dtype:

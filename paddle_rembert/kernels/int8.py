@@ -60,8 +60,8 @@ def unsupported_reason():
 
 
 def quantize_weight(weight):
-    """``(q, scale, colsum)`` of a ``[in, out]`` fp32 weight: int8 codes, one scale per output column
-    (``max |w| / 127``; 1 for an all-zero column) and ``scale * sum(q)`` per column, as numpy arrays."""
+    """``(q, scale)`` of a ``[in, out]`` fp32 weight: int8 codes and one scale per output column
+    (``max |w| / 127``; 1 for an all-zero column), as numpy arrays."""
     w = np.asarray(weight)
     if w.dtype not in (np.float32, np.float64):  # a bf16 tensor's .numpy() is its uint16 bit patterns
         raise ValueError(f"int8 quantizes float32 weights, got {w.dtype}")
@@ -71,8 +71,7 @@ def quantize_weight(weight):
     scale = (np.abs(w).max(axis=0) / QMAX).astype(np.float32) if w.size else np.ones(w.shape[1], np.float32)
     scale[~(scale > 0)] = 1.0
     q = np.clip(np.rint(w / scale), -QMAX, QMAX).astype(np.int8)
-    colsum = (scale.astype(np.float64) * q.sum(axis=0, dtype=np.int64)).astype(np.float32)
-    return q, scale, colsum
+    return q, scale
 
 
 class Int8Table:
@@ -83,17 +82,19 @@ class Int8Table:
         self._entries = {}  # id(weight) -> (weight, q, scale, colsum); the weight is kept so its id stays its own
         self._groups = {}  # (id(w1), id(w2), ...) -> ((w1, w2, ...), q, scale, colsum, bias)
 
-    def add(self, weight, q, scale, colsum):
-        """Register ``weight``'s int8 form (numpy arrays or tensors, as :func:`quantize_weight` returns)."""
-        cpu = paddle.CPUPlace()  # the operator runs on the CPU, whatever the default device
-        q, scale, colsum = (paddle.to_tensor(np.ascontiguousarray(a), place=cpu) for a in (q, scale, colsum))
-        if q.dtype != paddle.int8 or list(q.shape) != list(weight.shape):
+    def add(self, weight, q, scale):
+        """Register ``weight``'s int8 codes and scales (numpy arrays, as :func:`quantize_weight` returns them),
+        with the column sums ``scale * sum(q)`` the operator's zero-point correction needs."""
+        q, scale = np.asarray(q), np.asarray(scale, dtype=np.float32)
+        if q.dtype != np.int8 or list(q.shape) != list(weight.shape):
             raise ValueError(f"int8: codes of shape {list(q.shape)} ({q.dtype}) for a weight of shape "
                              f"{list(weight.shape)}")
-        if list(scale.shape) != [weight.shape[1]] or list(colsum.shape) != [weight.shape[1]]:
-            raise ValueError(f"int8: {weight.shape[1]} scales and column sums expected, got "
-                             f"{list(scale.shape)} and {list(colsum.shape)}")
-        self._entries[id(weight)] = (weight, q, scale.astype("float32"), colsum.astype("float32"))
+        if list(scale.shape) != [weight.shape[1]]:
+            raise ValueError(f"int8: {weight.shape[1]} scales expected, got {list(scale.shape)}")
+        colsum = (scale.astype(np.float64) * q.sum(axis=0, dtype=np.int64)).astype(np.float32)
+        cpu = paddle.CPUPlace()  # the operator runs on the CPU, whatever the default device
+        self._entries[id(weight)] = (weight, *(paddle.to_tensor(np.ascontiguousarray(a), place=cpu)
+                                               for a in (q, scale, colsum)))
 
     def get(self, weight):
         entry = self._entries.get(id(weight))

@@ -285,8 +285,8 @@ def dense_act(layer, act, x):
     """``act(layer(x))``. A gelu rides in the bf16 GEMM's epilogue and the result stays bf16: it is the next
     GEMM's operand, which would round it to bf16 anyway (PyTorch's autocast also hands bf16 on)."""
     epilogue = getattr(act, "bf16_epilogue", None)
-    if epilogue and _int8.entry_for(x, layer.weight, False, layer.bias) is None \
-            and _bf16.inference(x, layer.weight, layer.bias):  # int8, when on, takes the Linear
+    if epilogue and _bf16.inference(x, layer.weight, layer.bias) \
+            and _int8.entry_for(x, layer.weight, False, layer.bias) is None:  # int8, when on, takes the Linear
         return _bf16.linear_inference(x, layer, act=epilogue, out_bf16=True)
     return act(layer(x))
 
