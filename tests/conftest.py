@@ -1,4 +1,5 @@
 """Suite-wide settings (both cores for Paddle and torch, quiet third-party loggers) and shared session fixtures."""
+import gc
 import logging
 import os
 import subprocess
@@ -31,6 +32,10 @@ try:
 except ImportError:  # pragma: no cover - torch is in the test extra
     pass
 logging.getLogger("transformers").setLevel(logging.ERROR)
+# The frameworks' modules live as long as the process: out of the collector's sight, a full collection (which
+# Paddle's to_static runs per function it converts) scans only what the tests make. Test processes only.
+gc.collect()
+gc.freeze()
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(REPO, "tests", "fixtures")

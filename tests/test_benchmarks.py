@@ -17,12 +17,15 @@ from .conftest import REPO
 
 
 def test_runner_runs_every_backend_on_the_same_weights(tmp_path):
+    """All in one process (a subprocess per backend is the same code after the child's start; the next test
+    runs that protocol)."""
     report = tmp_path / "bench.json"
     cmd = [sys.executable, "-m", "tools.benchmark", "run", "--family", "albert", "--tiny", "--batches", "1,3",
            "--seq-len", "16", "--repeat", "1", "--warmup", "1", "--threads", "2", "--work-dir", str(tmp_path / "work"),
-           "--ceiling-seconds", "0.1", "--json", str(report)]
+           "--ceiling-seconds", "0.1", "--json", str(report), "--in-process"]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "all in one process" in done.stdout
     assert "transformers (PyTorch) fp32" in done.stdout and "B1 / PyTorch" in done.stdout
     assert "B3 of ceiling" in done.stdout and "int8 onnxruntime (u8 x s8)" in done.stdout
     assert "met" not in done.stdout.replace("Paddle", "")  # measurements, no verdicts
@@ -49,6 +52,35 @@ def test_runner_runs_every_backend_on_the_same_weights(tmp_path):
             elif name != "paddlenlp":  # PaddleNLP runs its own random weights
                 tolerance = 0.05 if name.endswith(("bf16", "int8")) else 1e-5
                 np.testing.assert_allclose(entry["logits"], reference, atol=tolerance, err_msg=name)
+
+
+def test_runner_runs_each_backend_in_a_subprocess_by_default(tmp_path):
+    """RoBERTa's tiny config: one token type, and a byte-level tokenizer larger than its 101 ids (the runner
+    failed on both)."""
+    report = tmp_path / "bench.json"
+    cmd = [sys.executable, "-m", "tools.benchmark", "run", "--family", "roberta", "--tiny", "--batches", "2",
+           "--seq-len", "16", "--repeat", "1", "--warmup", "0", "--threads", "1", "--work-dir", str(tmp_path / "work"),
+           "--backends", "ours,onnxruntime", "--modes", "forward", "--no-ceilings", "--json", str(report)]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "one subprocess per backend" in done.stdout
+    results = {r["backend"]: r for r in json.loads(report.read_text())["results"]}
+    assert set(results) == {"ours", "onnxruntime"} and all(r["threads"] == 1 for r in results.values())
+    np.testing.assert_allclose(results["onnxruntime"]["batches"]["2"]["logits"],
+                               results["ours"]["batches"]["2"]["logits"], atol=1e-5)
+    assert results["onnxruntime"]["batches"]["2"]["forward"]["median_s"] > 0
+
+
+def test_the_load_of_other_processes_is_not_guessed_from_a_window_of_a_few_clock_ticks():
+    import time
+
+    from tools.bench import common
+
+    assert common.LoadMonitor().start().stop() is None  # /proc/stat counts 10 ms ticks
+    monitor = common.LoadMonitor().start()
+    time.sleep(0.3)
+    load = monitor.stop()
+    assert load is None if not os.path.exists("/proc/stat") else 0 <= load <= os.cpu_count()
 
 
 def test_alternate_times_two_backends_in_turns_on_the_same_weights(tmp_path):

@@ -423,3 +423,35 @@ def test_legacy_api_corners_match_the_slow_reference(dirs, tmp_path):
         ref.save_pretrained(str(tmp_path / "ref"), legacy_format=False)
     with pytest.raises(PaddleRembertError, match="legacy_format=False"):
         ours.save_pretrained(tmp_path / "fast-only", legacy_format=False)
+
+
+def test_a_large_batch_leaves_the_garbage_collector_to_the_other_threads():
+    """A server tokenizes in several threads: no call may switch the process's collector off, even for a
+    moment (it once paused it around batches of 256 texts and more, and a concurrent ``gc.disable()`` of
+    the application's was then undone)."""
+    import gc
+    import threading
+
+    ours = BertTokenizer.from_pretrained(REAL_DIR)
+    texts = make_texts(2000, seed=54)
+    seen, done = set(), threading.Event()
+
+    def watch():
+        while not done.is_set():
+            seen.add(gc.isenabled())
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        for _ in range(3):
+            assert len(ours(texts, texts[::-1], truncation=True, max_length=64, padding=True)["input_ids"]) == 2000
+    finally:
+        done.set()
+        watcher.join()
+    assert seen == {True}
+    gc.disable()
+    try:
+        ours(texts)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -41,7 +41,7 @@ from .compat import TransformersApiMixin
 from .offsets import LazyDetail, call_detailed
 from .types import (SPECIAL_TOKENS_ATTRIBUTES, TENSOR_TYPES, AddedToken, BatchEncoding, _check_choice, _lower_per_char,
                     _type_field)
-from .utils import (bind_options, check_text, clean_up_tokenization, collate_columns, gc_paused, per_word,
+from .utils import (bind_options, check_text, clean_up_tokenization, collate_columns, per_word,
                     split_inputs, split_word_inputs, to_list, write_sorted_json)
 
 VERY_LARGE_INTEGER = int(1e30)  # transformers' "no maximum length" sentinel (saved as is)
@@ -622,25 +622,24 @@ class PreTrainedTokenizer(TransformersApiMixin):
                 self._warn_if_too_long(ids.shape[-1] if hasattr(ids, "shape") else
                                        max(map(len, ids), default=0) if batched else len(ids))
             return enc
-        with gc_paused(len(firsts) >= 256):  # many new lists, no cycles: skip the collector's passes
-            texts = firsts + (seconds or [])
-            all_ids = tok._encode_word_lists(texts, split) if is_split_into_words else tok.encode_texts(texts, split)
-            cols = self._build_columns(all_ids, len(firsts), seconds is not None, add_special_tokens, trunc,
-                                       max_length, stride, return_token_type_ids, return_special_tokens_mask,
-                                       verbose)
-            if verbose and max_length is None:
-                self._warn_if_too_long(max(map(len, cols["input_ids"]), default=0))
-            if return_length and batched:  # the reference: unpadded in a batch, padded for one text
-                cols["length"] = [len(r) for r in cols["input_ids"]]
-            self._pad_columns(cols, max_length, pad, pad_to_multiple_of, padding_side, return_attention_mask)
-            side = padding_side or self.padding_side
-            if batched:
-                return BatchEncoding(cols, tensor_type=return_tensors, detail=LazyDetail(tok, args, side))
-            enc = {k: v[0] for k, v in cols.items()}
-            if return_length:
-                enc["length"] = len(enc["input_ids"])
-            return BatchEncoding(enc, tensor_type=return_tensors, prepend_batch_axis=True,
-                                 detail=LazyDetail(tok, args, side))
+        texts = firsts + (seconds or [])
+        all_ids = tok._encode_word_lists(texts, split) if is_split_into_words else tok.encode_texts(texts, split)
+        cols = self._build_columns(all_ids, len(firsts), seconds is not None, add_special_tokens, trunc,
+                                   max_length, stride, return_token_type_ids, return_special_tokens_mask,
+                                   verbose)
+        if verbose and max_length is None:
+            self._warn_if_too_long(max(map(len, cols["input_ids"]), default=0))
+        if return_length and batched:  # the reference: unpadded in a batch, padded for one text
+            cols["length"] = [len(r) for r in cols["input_ids"]]
+        self._pad_columns(cols, max_length, pad, pad_to_multiple_of, padding_side, return_attention_mask)
+        side = padding_side or self.padding_side
+        if batched:
+            return BatchEncoding(cols, tensor_type=return_tensors, detail=LazyDetail(tok, args, side))
+        enc = {k: v[0] for k, v in cols.items()}
+        if return_length:
+            enc["length"] = len(enc["input_ids"])
+        return BatchEncoding(enc, tensor_type=return_tensors, prepend_batch_axis=True,
+                             detail=LazyDetail(tok, args, side))
 
     def _warn_if_too_long(self, length):
         """transformers' warning, once per tokenizer, when an untruncated encoding exceeds ``model_max_length``:

@@ -1,22 +1,10 @@
 """Small helpers of the tokenizers: input validation, list conversion, decoding clean-up, sorted JSON writes."""
-import contextlib
-import gc
 import json
 
 import numpy as np
 
 from ..runtime.errors import PaddleRembertError
 from ..runtime.files import atomic_open
-
-
-@contextlib.contextmanager
-def gc_paused(pause=True):
-    enabled = pause and gc.isenabled()
-    gc.disable() if enabled else None
-    try:
-        yield
-    finally:
-        gc.enable() if enabled else None
 
 
 def check_text(value, name):

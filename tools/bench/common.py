@@ -95,12 +95,15 @@ class LoadMonitor:
         return self
 
     def stop(self):
+        """Cores busy with other work, or None: no /proc/stat, or a window too short for its clock ticks."""
         busy = _busy_seconds()
         if busy is None or self._busy is None:
             return None
         wall = time.perf_counter() - self._t
+        if wall < 20 / os.sysconf("SC_CLK_TCK"):  # /proc/stat counts ticks (10 ms): a 1 ms window read 8 cores
+            return None
         others = (busy - self._busy) - (_own_seconds() - self._own)
-        return max(0.0, others / wall) if wall > 0 else None
+        return max(0.0, others / wall)
 
 
 def other_load(seconds=1.0):
@@ -171,7 +174,8 @@ def measure(fn, repeat=5, warmup=2, sync=None):
 # -- output -----------------------------------------------------------------------------------
 def padded_batch(cfg, batch, seq_len, rng):
     """A realistic padded batch as int64 numpy: lengths between half and all of ``seq_len`` (the
-    first row full), two token-type segments, ``pad_token_id`` with mask 0 after each sequence."""
+    first row full), two token-type segments (one where the config has one type, as RoBERTa's),
+    ``pad_token_id`` with mask 0 after each sequence."""
     import numpy as np
 
     pad = cfg.get("pad_token_id", 0) or 0
@@ -183,7 +187,7 @@ def padded_batch(cfg, batch, seq_len, rng):
     for i, n in enumerate(lengths):
         ids[i, n:] = pad
         mask[i, :n] = 1
-        types[i, n // 2:n] = 1
+        types[i, n // 2:n] = 1 if cfg.get("type_vocab_size", 2) > 1 else 0
     return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
 
 

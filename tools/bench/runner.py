@@ -32,7 +32,8 @@ OpenMP pools and allocators of different runtimes compete otherwise) with the sa
 count; before each measurement the runner waits, up to ``--wait-quiet`` seconds, for other
 processes to leave the CPU idle, and it prints the load they caused. Every forward's logits are
 compared with ``ours``, so a fast but wrong path shows (the predictor's inputs are texts, so it
-has no logits to compare).
+has no logits to compare). ``--in-process`` runs every backend in the runner's own process instead:
+quicker to start, for checking that each backend runs, not for figures.
 
 The same run measures the machine's matmul ceilings (``--ceilings``, on by default): a 2048^3
 GEMM in fp32 (Paddle, PyTorch, onnxruntime), bf16 (our kernel, PyTorch) and int8 (onnxruntime's
@@ -79,6 +80,7 @@ MODES = ("train", "forward")
 PACKAGES = ("paddlepaddle", "torch", "transformers", "paddlenlp", "paddle2onnx", "onnxruntime", "numpy")
 # Real configs the repository ships, by family; other families use their config class's defaults.
 REAL_CONFIGS = {"albert": "albert-base-v2", "rembert": "google-rembert"}
+TOKENIZER_VOCAB = 400  # pieces of the tokenizer trained for the export backends (timing only)
 QUIET = 0.25  # cores other processes may keep busy for a measurement to count as undisturbed
 
 
@@ -114,6 +116,9 @@ def parse_args(argv):
                    help="before each measurement wait up to SECONDS for the CPU to be idle; a disturbed one is "
                         "taken again (twice at most)")
     p.add_argument("--json", metavar="PATH", help="also write every timing and the environment as JSON")
+    p.add_argument("--in-process", action="store_true",
+                   help="run every backend in this process, one after another (quicker to start; the runtimes' "
+                        "thread pools and allocators then share one process: for checking, not for figures)")
     p.add_argument("--child", help=argparse.SUPPRESS)  # child mode: one backend, result to --result-file
     p.add_argument("--result-file", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -134,8 +139,8 @@ def load_config(args):
     from paddle_rembert.models import registry
 
     family = registry.get(args.family, "--family")
-    if args.tiny:
-        cfg = dict(family.tiny_config)
+    if args.tiny:  # with room for the 400-piece tokenizer the export trains (byte-level BPE alone has 256)
+        cfg = dict(family.tiny_config, vocab_size=max(family.tiny_config["vocab_size"], TOKENIZER_VOCAB))
     elif args.config or args.family in REAL_CONFIGS:
         path = args.config or os.path.join(REPO, "tests", "fixtures", "real-configs", REAL_CONFIGS[args.family],
                                            "config.json")
@@ -209,7 +214,7 @@ def prepare(args):
         common.write_json(dirs["done"], {"family": args.family, "config": cfg})
     if wants_export and not exported:
         common.log(f"[run] {args.family}: training a tokenizer, exporting (Paddle Inference + ONNX) ...")
-        registry.get(args.family).make_tiny_tokenizer(testing.synthetic_texts(), dirs["paddle"], 400)
+        registry.get(args.family).make_tiny_tokenizer(testing.synthetic_texts(), dirs["paddle"], TOKENIZER_VOCAB)
         export_model(dirs["paddle"], dirs["export"], task="sequence-classification", onnx=True, overwrite=True,
                      quantize="int8" if wants_int8 else None)
     if wants_int8_onnx and not os.path.isfile(int8_onnx_file):
@@ -419,7 +424,7 @@ def report(args, cfg, results):
     best = ceiling_gemms.best(measured)
     print(f"\n{args.family} ({cfg.get('num_hidden_layers')} layers, hidden {cfg.get('hidden_size')}), "
           f"seq len {args.seq_len}, {results[0]['threads']} thread(s) per backend, median of {args.repeat} after "
-          f"{args.warmup} warm-up, one subprocess per backend")
+          f"{args.warmup} warm-up, " + ("all in one process" if args.in_process else "one subprocess per backend"))
     if measured:
         print(ceiling_gemms.table(measured))
     headers = (["backend", "mode"] + [f"B{b}" for b in args.batches] + [f"B{b} / PyTorch" for b in args.batches]
@@ -465,17 +470,20 @@ def report(args, cfg, results):
             print(f"{LABELS[r['backend']]}: {e}")
 
 
+def run_one(args):
+    """The result of backend ``args.child`` (a ceiling or a model backend), in this process."""
+    if args.child in ceiling_gemms.CHILDREN:
+        ceiling_gemms.SECONDS = args.ceiling_seconds
+        return {"backend": args.child, "threads": args.threads,
+                "ceilings": ceiling_gemms.CHILDREN[args.child](args.threads)}
+    return bench_backend(args)
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     if args.child:
-        if args.child in ceiling_gemms.CHILDREN:
-            ceiling_gemms.SECONDS = args.ceiling_seconds
-            result = {"backend": args.child, "threads": args.threads,
-                      "ceilings": ceiling_gemms.CHILDREN[args.child](args.threads)}
-        else:
-            result = bench_backend(args)
-        common.write_json(args.result_file, result)
+        common.write_json(args.result_file, run_one(args))
         return 0
     args.threads = common.set_threads(args.threads, ())
     t0 = time.perf_counter()
@@ -483,10 +491,13 @@ def main(argv=None):
     common.log(f"[run] prepared in {time.perf_counter() - t0:.1f} s")
     results = []
     for name in (CEILINGS if args.ceilings else ()) + tuple(args.backends):
-        child = child_argv(argv, name, args.work_dir)
-        if "--threads" not in argv:
-            child += ["--threads", str(args.threads)]
         try:
+            if args.in_process:
+                results.append(run_one(argparse.Namespace(**dict(vars(args), child=name))))
+                continue
+            child = child_argv(argv, name, args.work_dir)
+            if "--threads" not in argv:
+                child += ["--threads", str(args.threads)]
             results.append(common.run_child(child, cwd=REPO))
         except Exception as exc:
             results.append({"backend": name, "threads": args.threads, "error": str(exc)})
