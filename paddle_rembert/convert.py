@@ -114,6 +114,10 @@ def convert_checkpoint(src, dst, to="paddle", dtype=None, safe_serialization=Fal
                        progress=True, ignore_mismatched_sizes=False, revision=None, tokenizer_dir=None):
     """Convert ``src`` to ``dst``; see the module docstring. Returns the chosen class name.
 
+    It builds the candidate models under ``paddle.LazyGuard``, which is Paddle's process-wide switch: a
+    model that another thread builds meanwhile gets no memory for its weights. Convert in its own process
+    (as the command does) or while no other thread builds models.
+
     The tokenizer files come from ``src``, or from ``tokenizer_dir`` for checkpoints that ship
     none (SQuAD fine-tunes of SpanBERT, for one).
     ``src`` is a directory or a hub id (at ``revision``). Floating-point weights are written as

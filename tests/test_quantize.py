@@ -289,3 +289,49 @@ def test_the_check_reads_each_task_as_the_predictor_does():
     assert _decisions("sequence-classification", "regression", a[:, :1], b[:, :1], mask) is None
     (pa, da), (pb, db) = _decisions("sequence-classification", "multi_label_classification", a, b, mask)
     assert da.tolist() == [[True, False, True, True]] and db.tolist() == [[True, False, False, False]]
+
+
+def test_every_thread_that_runs_the_engine_gets_its_threads():
+    """OpenMP's thread count is per thread: a server thread that did not create the engine ran oneDNN's int8
+    GEMMs with OMP_NUM_THREADS (1 after importing Paddle), half the speed on two cores."""
+    import ctypes
+    import threading
+
+    lib = ctypes.CDLL(os.path.join(os.path.dirname(paddle.__file__), "libs", "libiomp5.so"))
+    from paddle_rembert.runtime.settings import use_threads_in_this_thread
+
+    seen = {}
+
+    def worker(n):
+        before = lib.omp_get_max_threads()
+        use_threads_in_this_thread(n)
+        seen[n] = (before, lib.omp_get_max_threads())
+
+    main = lib.omp_get_max_threads()
+    for n in (3, 1):
+        thread = threading.Thread(target=worker, args=(n,))
+        thread.start()
+        thread.join()
+    assert seen[3][1] == 3 and seen[1][1] == 1
+    assert lib.omp_get_max_threads() == main  # the calling thread's own count, nobody else's
+
+
+def test_the_int8_engine_sets_the_threads_of_the_thread_that_runs_it(export_dir):
+    import ctypes
+    import threading
+
+    lib = ctypes.CDLL(os.path.join(os.path.dirname(paddle.__file__), "libs", "libiomp5.so"))
+    engine = PaddleInt8Engine(export_dir, read_meta(export_dir), threads=2)
+    feed = {"input_ids": np.array([[2, 7, 9, 3]]), "attention_mask": np.ones((1, 4), np.int64),
+            "token_type_ids": np.zeros((1, 4), np.int64)}
+    seen = []
+
+    def worker():
+        lib.omp_set_num_threads(1)  # what a fresh thread of a process with OMP_NUM_THREADS=1 has
+        engine.run(feed)
+        seen.append(lib.omp_get_max_threads())
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert seen == [2]

@@ -60,11 +60,27 @@ def test_taskflow_feeds_the_2d_mask_by_name(exports):
             seen.append(array)
             return self.handle.copy_from_cpu(array)
 
-    task.input_handles[2] = Spy(task.input_handles[2])
+    handles = task._thread_predictor()[1]  # this thread's predictor's
+    handles[2] = Spy(handles[2])
     flow(MANY[:4])
     assert seen
     assert seen[0].ndim == 2 and seen[0].dtype == np.int64 and set(np.unique(seen[0])) <= {0, 1}
     assert (seen[0] == 0).any(), "a batch of unequal texts has padding"
+
+
+def test_one_taskflow_serves_several_threads(exports):
+    """Each thread gets its own results: with one predictor for all, each of two threads got the other's
+    scores on nearly every call."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    out = exports("albert", "sequence-classification")[1]
+    flow = Taskflow("text_classification", task_path=out, is_static_model=True, batch_size=4)
+    groups = [MANY[:4], MANY[4:7], MANY[7:], MANY[2:6]]
+    want = [flow(g) for g in groups]
+    assert len({str(w) for w in want}) == len(groups)
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda i: flow(groups[i % 4]), range(48)))
+    assert all(g == want[i % 4] for i, g in enumerate(got))
 
 
 def test_unpatched_taskflow_cannot_load_a_pir_export(exports):

@@ -269,9 +269,10 @@ class PaddleInt8Engine:
     """The export's int8 weights in dygraph on CPU, Linears through the package's int8 kernel.
 
     ``run`` may be called from several threads: the int8 switch is a context variable, the model is only
-    read, and each oneDNN primitive runs one call at a time. The thread count is the process's: Paddle's
-    dygraph kernels and OpenMP take it from ``paddle_rembert.runtime.settings.set_num_threads``, which the
-    engine calls once when it is created (``set_threads=False`` leaves the process's count as it is).
+    read, and each oneDNN primitive runs one call at a time. Threads: the engine sets the process's count
+    (``paddle_rembert.runtime.settings.set_num_threads``, MKL's) once when it is created
+    (``set_threads=False`` leaves it as it is), and each thread that runs it gets ``threads`` OpenMP threads
+    for oneDNN (OpenMP's count is per thread).
     """
 
     backend = "paddle"
@@ -303,7 +304,9 @@ class PaddleInt8Engine:
         import paddle
 
         from ..kernels import int8
+        from ..runtime.settings import use_threads_in_this_thread
 
+        use_threads_in_this_thread(self.threads)
         cpu = paddle.CPUPlace()
         inputs = [paddle.to_tensor(np.ascontiguousarray(feed[n], dtype=np.int64), place=cpu)
                   for n in self.input_names]

@@ -29,12 +29,15 @@ needs and otherwise defers to PaddleNLP:
   (``from_hf_hub=True``, which in PaddleNLP 2.8.1 only skips that request and a dygraph path
   that static models never take; the module-global ``DOWNLOAD_CHECK`` is left alone).
 * **An empty list** of texts gives an empty list of results (PaddleNLP raises IndexError).
+* **Threads** (our exports): each thread that calls the task runs its own ``clone()`` of the predictor,
+  so one task may serve several threads at once.
 
 Labels come from ``config.json``'s ``id2label`` (PaddleNLP reads it there), and so, for our exports,
 does ``problem_type`` (a multi-label model gets PaddleNLP's ``multi_label`` sigmoids; a regression
 model is refused); tokenization, batching, softmax and the output format are PaddleNLP's own.
 """
 import os
+import threading
 
 import numpy as np
 
@@ -46,6 +49,9 @@ try:
     from paddlenlp.taskflow.text_classification import TextClassificationTask
 except ImportError as e:  # pragma: no cover - paddlenlp is in the test extra
     raise ImportError(f"paddle_rembert.deploy.taskflow needs paddlenlp (pip install paddlenlp): {e}") from e
+
+
+_CLONE_LOCK = threading.Lock()
 
 
 def find_static_model(task_path):
@@ -183,11 +189,24 @@ class ExportTextClassificationTask(TextClassificationTask):
                 feed["attention_mask"] = (feed["input_ids"] != self._tokenizer.pad_token_id).astype(np.int64)
             if "token_type_ids" in self.input_names and "token_type_ids" not in feed:
                 feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
-            for name, handle in zip(self.input_names, self.input_handles):
+            predictor, input_handles, output_handle = self._thread_predictor()
+            for name, handle in zip(self.input_names, input_handles):
                 handle.copy_from_cpu(np.ascontiguousarray(feed[name]))
-            self.predictor.run()
-            outputs["batch_logits"].append(self.output_handle[0].copy_to_cpu().tolist())
+            predictor.run()
+            outputs["batch_logits"].append(output_handle.copy_to_cpu().tolist())
         return outputs
+
+    def _thread_predictor(self):
+        """This thread's ``clone()`` of the predictor with its handles (clones share the weights). One predictor
+        fed from two threads gave each the other's scores; PaddleNLP's own tasks share theirs."""
+        local = self.__dict__.setdefault("_local", threading.local())
+        mine = getattr(local, "predictor", None)
+        if mine is None:
+            with _CLONE_LOCK:  # clone() reads the predictor: one thread at a time
+                predictor = self.predictor.clone()
+            mine = local.predictor = (predictor, [predictor.get_input_handle(n) for n in self.input_names],
+                                      predictor.get_output_handle(predictor.get_output_names()[0]))
+        return mine
 
 
 def register():

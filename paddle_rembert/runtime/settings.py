@@ -164,10 +164,40 @@ def default_num_threads(world_size=1):
 
 
 def set_num_threads(n=None, world_size=1):
-    """Set Paddle's CPU math threads (oneDNN/MKL/OpenMP); returns the number set."""
+    """Set Paddle's CPU math threads (oneDNN/MKL/OpenMP); returns the number set.
+
+    MKL's count is the process's, but OpenMP's (oneDNN's) is the calling thread's: see
+    :func:`use_threads_in_this_thread` for code that runs in other threads."""
     n = check_threads(n) or default_num_threads(world_size)
     paddle.base.core.set_num_threads(n)
     return n
+
+
+def _openmp_runtime():
+    """The OpenMP runtime Paddle's kernels run on (the wheel's ``libiomp5``, already loaded), or None."""
+    path = os.path.join(os.path.dirname(paddle.__file__), "libs", "libiomp5.so")
+    try:
+        lib = ctypes.CDLL(path if os.path.isfile(path) else None)
+        lib.omp_set_num_threads.argtypes, lib.omp_get_max_threads.restype = [ctypes.c_int], ctypes.c_int
+        return lib
+    except (OSError, AttributeError):
+        return None
+
+
+_OPENMP = []
+
+
+def use_threads_in_this_thread(n):
+    """Give oneDNN and OpenMP ``n`` threads when the calling thread runs them.
+
+    ``omp_set_num_threads`` sets the calling thread's count only, so a server thread that did not make an
+    engine would run its kernels with ``OMP_NUM_THREADS`` (1, as importing Paddle sets it): half the speed on
+    two cores. This sets the calling thread's own count (nothing process-wide) when it differs."""
+    if not _OPENMP:
+        _OPENMP.append(_openmp_runtime())
+    lib = _OPENMP[0]
+    if lib is not None and lib.omp_get_max_threads() != n:
+        lib.omp_set_num_threads(n)
 
 
 class _StderrHandler(logging.StreamHandler):
