@@ -78,9 +78,9 @@ def test_the_load_of_other_processes_is_not_guessed_from_a_window_of_a_few_clock
 
     assert common.LoadMonitor().start().stop() is None  # /proc/stat counts 10 ms ticks
     monitor = common.LoadMonitor().start()
-    time.sleep(0.3)
-    load = monitor.stop()
-    assert load is None if not os.path.exists("/proc/stat") else 0 <= load <= os.cpu_count()
+    time.sleep(0.1 * max(2, os.cpu_count()) + 0.05)
+    load = monitor.stop()  # each CPU's count may be one tick off
+    assert load is None if not os.path.exists("/proc/stat") else 0 <= load <= 1.25 * os.cpu_count()
 
 
 def test_alternate_times_two_backends_in_turns_on_the_same_weights(tmp_path):

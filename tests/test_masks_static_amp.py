@@ -178,7 +178,8 @@ model.eval()
 cases = [T.to_paddle(T.make_inputs(family, class_name, model.config.vocab_size, lengths=lengths, with_labels=labels))
          for lengths, labels in (((9, 6, 3), False), ((5, 2, 4), True), ((9, 6, 3), True))]
 expected = [T.flatten_outputs(model(**inputs)) for inputs in cases]  # before: to_static converts the layer itself
-import gc; gc.freeze()  # the translator collects garbage per frame: half its time without this (same results)
+import gc
+gc.freeze()  # the translator collects garbage per frame: half its time without this (same results)
 static = paddle.jit.to_static(model)
 worst = 0.0
 for inputs, want in zip(cases, expected):

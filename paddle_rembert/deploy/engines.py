@@ -270,9 +270,9 @@ class PaddleInt8Engine:
 
     ``run`` may be called from several threads: the int8 switch is a context variable, the model is only
     read, and each oneDNN primitive runs one call at a time. Threads: the engine sets the process's count
-    (``paddle_rembert.runtime.settings.set_num_threads``, MKL's) once when it is created
-    (``set_threads=False`` leaves it as it is), and each thread that runs it gets ``threads`` OpenMP threads
-    for oneDNN (OpenMP's count is per thread).
+    (``paddle_rembert.runtime.settings.set_num_threads``, MKL's) once when it is created, and each thread that
+    runs it gets ``threads`` OpenMP threads for oneDNN (OpenMP's count is per thread). ``set_threads=False``
+    leaves both to the caller.
     """
 
     backend = "paddle"
@@ -293,6 +293,7 @@ class PaddleInt8Engine:
         if reason:
             raise PaddleRembertError(reason)
         self.threads = _thread_count(threads)
+        self._set_threads = set_threads
         if set_threads:
             set_num_threads(self.threads)
         self.model, self.table = load_int8_model(export_dir, meta)
@@ -306,7 +307,8 @@ class PaddleInt8Engine:
         from ..kernels import int8
         from ..runtime.settings import use_threads_in_this_thread
 
-        use_threads_in_this_thread(self.threads)
+        if self._set_threads:
+            use_threads_in_this_thread(self.threads)
         cpu = paddle.CPUPlace()
         inputs = [paddle.to_tensor(np.ascontiguousarray(feed[n], dtype=np.int64), place=cpu)
                   for n in self.input_names]

@@ -95,6 +95,7 @@ class ExportTextClassificationTask(TextClassificationTask):
     def __init__(self, task, model="finetune", **kwargs):
         task_path = kwargs.get("task_path")
         self._export_meta = None
+        self._local = threading.local()  # each thread's predictor clone (see _thread_predictor)
         if is_export(task_path):
             kwargs["is_static_model"] = True  # an export holds no dygraph weights: never convert it again
             try:
@@ -199,12 +200,11 @@ class ExportTextClassificationTask(TextClassificationTask):
     def _thread_predictor(self):
         """This thread's ``clone()`` of the predictor with its handles (clones share the weights). One predictor
         fed from two threads gave each the other's scores; PaddleNLP's own tasks share theirs."""
-        local = self.__dict__.setdefault("_local", threading.local())
-        mine = getattr(local, "predictor", None)
+        mine = getattr(self._local, "predictor", None)
         if mine is None:
             with _CLONE_LOCK:  # clone() reads the predictor: one thread at a time
                 predictor = self.predictor.clone()
-            mine = local.predictor = (predictor, [predictor.get_input_handle(n) for n in self.input_names],
+            mine = self._local.predictor = (predictor, [predictor.get_input_handle(n) for n in self.input_names],
                                       predictor.get_output_handle(predictor.get_output_names()[0]))
         return mine
 

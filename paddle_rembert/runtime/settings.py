@@ -7,6 +7,7 @@ Entry points call :func:`set_num_threads` deliberately instead.
 """
 import contextlib
 import ctypes
+import functools
 import logging
 import logging.handlers
 import os
@@ -173,30 +174,29 @@ def set_num_threads(n=None, world_size=1):
     return n
 
 
+@functools.lru_cache(maxsize=None)
 def _openmp_runtime():
-    """The OpenMP runtime Paddle's kernels run on (the wheel's ``libiomp5``, already loaded), or None."""
+    """The OpenMP runtime Paddle's kernels run on (the wheel's ``libiomp5``, already loaded), or None where
+    the wheel has none (then nothing else is guessed at: another runtime would be another library's)."""
     path = os.path.join(os.path.dirname(paddle.__file__), "libs", "libiomp5.so")
+    if not os.path.isfile(path):
+        return None
     try:
-        lib = ctypes.CDLL(path if os.path.isfile(path) else None)
+        lib = ctypes.CDLL(path)
         lib.omp_set_num_threads.argtypes, lib.omp_get_max_threads.restype = [ctypes.c_int], ctypes.c_int
         return lib
     except (OSError, AttributeError):
         return None
 
 
-_OPENMP = []
-
-
 def use_threads_in_this_thread(n):
-    """Give oneDNN and OpenMP ``n`` threads when the calling thread runs them.
+    """Give oneDNN and OpenMP ``n`` threads when the calling thread runs them (where Paddle ships libiomp5).
 
     ``omp_set_num_threads`` sets the calling thread's count only, so a server thread that did not make an
     engine would run its kernels with ``OMP_NUM_THREADS`` (1, as importing Paddle sets it; MiniLM's int8 forward
     took 1.5x the time on two cores). This sets the calling thread's own count (nothing process-wide) when it
     differs."""
-    if not _OPENMP:
-        _OPENMP.append(_openmp_runtime())
-    lib = _OPENMP[0]
+    lib = _openmp_runtime()
     if lib is not None and lib.omp_get_max_threads() != n:
         lib.omp_set_num_threads(n)
 

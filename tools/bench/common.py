@@ -100,7 +100,8 @@ class LoadMonitor:
         if busy is None or self._busy is None:
             return None
         wall = time.perf_counter() - self._t
-        if wall < 20 / os.sysconf("SC_CLK_TCK"):  # /proc/stat counts ticks (10 ms): a 1 ms window read 8 cores
+        # /proc/stat counts 10 ms ticks per CPU, each off by up to one: a 1 ms window read 8 cores on 2
+        if wall * os.sysconf("SC_CLK_TCK") < 10 * max(2, os.cpu_count() or 1):
             return None
         others = (busy - self._busy) - (_own_seconds() - self._own)
         return max(0.0, others / wall)

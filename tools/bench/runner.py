@@ -492,8 +492,9 @@ def main(argv=None):
     results = []
     for name in (CEILINGS if args.ceilings else ()) + tuple(args.backends):
         try:
-            if args.in_process:
-                results.append(run_one(argparse.Namespace(**dict(vars(args), child=name))))
+            if args.in_process:  # the libraries' prints go where a child's would not: out of the report
+                with contextlib.redirect_stdout(sys.stderr):
+                    results.append(run_one(argparse.Namespace(**dict(vars(args), child=name))))
                 continue
             child = child_argv(argv, name, args.work_dir)
             if "--threads" not in argv:
