@@ -204,8 +204,9 @@ class ExportTextClassificationTask(TextClassificationTask):
         if mine is None:
             with _CLONE_LOCK:  # clone() reads the predictor: one thread at a time
                 predictor = self.predictor.clone()
-            mine = self._local.predictor = (predictor, [predictor.get_input_handle(n) for n in self.input_names],
-                                      predictor.get_output_handle(predictor.get_output_names()[0]))
+            handles = [predictor.get_input_handle(n) for n in self.input_names]
+            mine = self._local.predictor = (predictor, handles,
+                                            predictor.get_output_handle(predictor.get_output_names()[0]))
         return mine
 
 
