@@ -60,7 +60,7 @@ def test_taskflow_feeds_the_2d_mask_by_name(exports):
             seen.append(array)
             return self.handle.copy_from_cpu(array)
 
-    handles = task._thread_predictor()[1]  # this thread's predictor's
+    handles = task._clones.get()[1]  # this thread's predictor's
     handles[2] = Spy(handles[2])
     flow(MANY[:4])
     assert seen

@@ -66,11 +66,31 @@ def _check_inputs(path, found, meta):
         raise PaddleRembertError(f"{path} takes inputs {list(found)}; export_meta.json declares {list(declared)}")
 
 
+class ThreadClones:
+    """A Paddle Inference predictor is not re-entrant, so each thread runs its own ``clone()`` of ``template``
+    (clones share the weights), made on the thread's first call, with its input and output handles."""
+
+    _lock = threading.Lock()  # clone() reads the template: one thread at a time
+
+    def __init__(self, template, input_names, output_names):
+        self.template, self.input_names, self.output_names = template, list(input_names), list(output_names)
+        self._local = threading.local()
+
+    def get(self):
+        """``(predictor, input handles, output handles)`` of the calling thread, in the names' order."""
+        mine = getattr(self._local, "mine", None)
+        if mine is None:
+            with self._lock:
+                predictor = self.template.clone()
+            mine = self._local.mine = (predictor, [predictor.get_input_handle(n) for n in self.input_names],
+                                       [predictor.get_output_handle(n) for n in self.output_names])
+        return mine
+
+
 class PaddleEngine:
     """Paddle Inference on a PIR program: oneDNN on CPU by default, optional bf16.
 
-    A Paddle Inference predictor is not re-entrant, so each thread runs its own ``clone()`` of
-    the one created here (clones share the weights); :meth:`run` may be called from any thread.
+    :meth:`run` may be called from any thread: each runs its own clone of the predictor (:class:`ThreadClones`).
     """
 
     backend = "paddle"
@@ -120,32 +140,24 @@ class PaddleEngine:
         self.input_names = list(self._template.get_input_names())
         _check_inputs(model_file, self.input_names, meta)
         self.output_names = [o["name"] for o in meta["outputs"]]
-        self._fetch = list(self._template.get_output_names())
-        if len(self._fetch) != len(self.output_names):
-            raise PaddleRembertError(f"{model_file} has {len(self._fetch)} outputs; export_meta.json names "
+        fetch = list(self._template.get_output_names())
+        if len(fetch) != len(self.output_names):
+            raise PaddleRembertError(f"{model_file} has {len(fetch)} outputs; export_meta.json names "
                                      f"{len(self.output_names)}")
-        self._lock = threading.Lock()
-        self._local = threading.local()
+        self._clones = ThreadClones(self._template, self.input_names, fetch)
 
     @property
     def predictor(self):
         """This thread's predictor (a clone of the one loaded; made on first use)."""
-        mine = getattr(self._local, "predictor", None)
-        if mine is None:
-            with self._lock:  # clone() reads the template: one thread at a time
-                mine = self._template.clone()
-            self._local.predictor = mine
-            self._local.inputs = {n: mine.get_input_handle(n) for n in self.input_names}
-            self._local.outputs = [mine.get_output_handle(n) for n in self._fetch]
-        return mine
+        return self._clones.get()[0]
 
     def run(self, feed):
-        predictor = self.predictor
-        for name, handle in self._local.inputs.items():
+        predictor, inputs, outputs = self._clones.get()
+        for name, handle in zip(self.input_names, inputs):
             handle.reshape(list(feed[name].shape))
             handle.copy_from_cpu(np.ascontiguousarray(feed[name], dtype=np.int64))
         predictor.run()
-        return {name: h.copy_to_cpu() for name, h in zip(self.output_names, self._local.outputs)}
+        return {name: h.copy_to_cpu() for name, h in zip(self.output_names, outputs)}
 
 
 # onnxruntime graph fusions we turn off. SkipLayerNormFusion merges "Add (+ bias) + LayerNormalization" into

@@ -153,6 +153,7 @@ def export_loaded(model, out_dir, task, tokenizer=None, onnx=False, opset=None, 
     import paddle
 
     from ..version import __version__
+    from .engines import load_engine
 
     if task not in TASKS:
         raise PaddleRembertError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
@@ -211,8 +212,6 @@ def export_loaded(model, out_dir, task, tokenizer=None, onnx=False, opset=None, 
         write_json(os.path.join(tmp, "config.json"), _config_dict(model.config, model), sort_keys=True)
         fp32 = None
         if verify:
-            from .engines import load_engine
-
             fp32 = load_engine(tmp, meta, backend="paddle", threads=None)
             meta["check"] = _check(fp32, batch, expected, atol)
         if onnx:
@@ -230,8 +229,6 @@ def export_loaded(model, out_dir, task, tokenizer=None, onnx=False, opset=None, 
                 meta["onnx_opset"] = paddle_to_onnx(os.path.join(src, MODEL_FILE), os.path.join(src, PARAMS_FILE),
                                                     os.path.join(tmp, ONNX_FILE), opset=opset)
             if verify:
-                from .engines import load_engine
-
                 meta["onnx_check"] = _check(load_engine(tmp, meta, backend="onnxruntime", threads=None), batch,
                                             expected, atol)
         if quantize == "int8":

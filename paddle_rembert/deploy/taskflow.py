@@ -37,11 +37,11 @@ does ``problem_type`` (a multi-label model gets PaddleNLP's ``multi_label`` sigm
 model is refused); tokenization, batching, softmax and the output format are PaddleNLP's own.
 """
 import os
-import threading
 
 import numpy as np
 
 from ..runtime.errors import PaddleRembertError
+from .engines import ThreadClones
 from .format import META_FILE, read_meta
 
 try:
@@ -49,9 +49,6 @@ try:
     from paddlenlp.taskflow.text_classification import TextClassificationTask
 except ImportError as e:  # pragma: no cover - paddlenlp is in the test extra
     raise ImportError(f"paddle_rembert.deploy.taskflow needs paddlenlp (pip install paddlenlp): {e}") from e
-
-
-_CLONE_LOCK = threading.Lock()
 
 
 def find_static_model(task_path):
@@ -95,7 +92,6 @@ class ExportTextClassificationTask(TextClassificationTask):
     def __init__(self, task, model="finetune", **kwargs):
         task_path = kwargs.get("task_path")
         self._export_meta = None
-        self._local = threading.local()  # each thread's predictor clone (see _thread_predictor)
         if is_export(task_path):
             kwargs["is_static_model"] = True  # an export holds no dygraph weights: never convert it again
             try:
@@ -140,8 +136,15 @@ class ExportTextClassificationTask(TextClassificationTask):
         return any("quantize" in op.name() for op in program.global_block().ops)
 
     def _prepare_static_mode(self):
-        if getattr(self, "_static_model_ext", None) != ".json":
-            return super()._prepare_static_mode()
+        if getattr(self, "_static_model_ext", None) == ".json":
+            self._prepare_pir_predictor()
+        else:
+            super()._prepare_static_mode()
+        # what our exports run: each calling thread its own clone (one predictor fed from two threads gave each
+        # the other's scores; PaddleNLP's own tasks share theirs)
+        self._clones = ThreadClones(self.predictor, self.input_names, self.predictor.get_output_names()[:1])
+
+    def _prepare_pir_predictor(self):
         import paddle
 
         # PaddleNLP's settings, without enable_memory_optim() (it breaks PIR predictors in Paddle 3.3.1)
@@ -190,24 +193,12 @@ class ExportTextClassificationTask(TextClassificationTask):
                 feed["attention_mask"] = (feed["input_ids"] != self._tokenizer.pad_token_id).astype(np.int64)
             if "token_type_ids" in self.input_names and "token_type_ids" not in feed:
                 feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
-            predictor, input_handles, output_handle = self._thread_predictor()
+            predictor, input_handles, (output_handle,) = self._clones.get()
             for name, handle in zip(self.input_names, input_handles):
                 handle.copy_from_cpu(np.ascontiguousarray(feed[name]))
             predictor.run()
             outputs["batch_logits"].append(output_handle.copy_to_cpu().tolist())
         return outputs
-
-    def _thread_predictor(self):
-        """This thread's ``clone()`` of the predictor with its handles (clones share the weights). One predictor
-        fed from two threads gave each the other's scores; PaddleNLP's own tasks share theirs."""
-        mine = getattr(self._local, "predictor", None)
-        if mine is None:
-            with _CLONE_LOCK:  # clone() reads the predictor: one thread at a time
-                predictor = self.predictor.clone()
-            handles = [predictor.get_input_handle(n) for n in self.input_names]
-            mine = self._local.predictor = (predictor, handles,
-                                            predictor.get_output_handle(predictor.get_output_names()[0]))
-        return mine
 
 
 def register():
