@@ -17,6 +17,7 @@ from .models.auto import (  # noqa: E402
     AutoModelForQuestionAnswering,
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
+    AutoModelWithLMHead,
     AutoTokenizer,
 )
 from .models import registry as _registry  # noqa: E402
@@ -31,6 +32,6 @@ globals().update(_FAMILY_NAMES)
 __all__ = sorted([
     "AutoConfig", "AutoModel", "AutoModelForCausalLM", "AutoModelForMaskedLM", "AutoModelForMultipleChoice",
     "AutoModelForNextSentencePrediction", "AutoModelForPreTraining", "AutoModelForQuestionAnswering",
-    "AutoModelForSequenceClassification", "AutoModelForTokenClassification", "AutoTokenizer", "AddedToken",
-    "BatchEncoding", "PaddleRembertError", "pipeline", "train_sentencepiece", "write_tokenizer_dir", "__version__",
-    *_FAMILY_NAMES])
+    "AutoModelForSequenceClassification", "AutoModelForTokenClassification", "AutoModelWithLMHead", "AutoTokenizer",
+    "AddedToken", "BatchEncoding", "PaddleRembertError", "pipeline", "train_sentencepiece", "write_tokenizer_dir",
+    "__version__", *_FAMILY_NAMES])

@@ -150,7 +150,7 @@ BAD_VALUES = [
     ("layer_norm_eps", None, "layer_norm_eps must be a non-negative number, got None"),
     ("initializer_range", None, "initializer_range must be a non-negative number, got None"),
     ("hidden_dropout_prob", None, r"hidden_dropout_prob must be a probability in \[0, 1\], got None"),
-    ("classifier_dropout_prob", None, r"classifier_dropout_prob must be a probability in \[0, 1\], got None"),
+    ("classifier_dropout_prob", "0.1", r"classifier_dropout_prob must be a probability in \[0, 1\], got '0.1'"),
     ("is_decoder", "no", "is_decoder must be true or false, got 'no'"),
     ("tie_word_embeddings", "false", "tie_word_embeddings must be true or false, got 'false'"),
     ("use_cache", 3, "use_cache must be true or false, got 3"),

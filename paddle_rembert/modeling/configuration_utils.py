@@ -67,7 +67,8 @@ SIZE_LIMITS = {
 MAX_PARAMETERS = 5 * 10 ** 10  # 200 GB of float32: five times the largest BERT-family model released
 _PROBABILITIES = ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout_prob",
                   "classifier_dropout")
-_MAY_BE_NULL = ("classifier_dropout",)  # null: the hidden dropout, as transformers reads it
+# null: the hidden dropout, as transformers reads it (classifier_dropout_prob: for ALBERT's token classifier only)
+_MAY_BE_NULL = ("classifier_dropout", "classifier_dropout_prob")
 # switches the models read: a string such as "no" would count as true
 _BOOLEANS = ("is_decoder", "add_cross_attention", "tie_word_embeddings", "return_dict", "output_hidden_states",
              "output_attentions", "use_cache")

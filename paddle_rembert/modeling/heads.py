@@ -13,6 +13,7 @@ layers. Where families differ they override a hook, not ``forward``:
 """
 from paddle import nn
 
+from ..runtime.errors import PaddleRembertError
 from .layers import linear
 from .losses import cross_entropy, sequence_classification_loss, span_loss, token_loss
 from .outputs import (
@@ -91,6 +92,9 @@ class QuestionAnsweringHead:
             attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds, output_attentions,
             output_hidden_states))
         logits = self.qa_outputs(outputs.last_hidden_state)
+        if logits.shape[-1] != 2:  # transformers fails to unpack them
+            raise PaddleRembertError(f"{type(self).__name__} needs num_labels=2 (start and end logits); its config "
+                                     f"has num_labels={logits.shape[-1]}")
         start_logits, end_logits = logits[..., 0], logits[..., 1]
         return self.wrap_output(QuestionAnsweringModelOutput(
             loss=span_loss(start_logits, end_logits, start_positions, end_positions),

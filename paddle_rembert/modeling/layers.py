@@ -115,6 +115,16 @@ class Dropout(nn.Dropout):
         return super().forward(x)
 
 
+def classifier_dropout(config, owner):
+    """``Dropout(config.classifier_dropout_prob)`` (ALBERT's and RemBERT's heads): a null probability, which
+    the config allows for the token-classification head's fallback, is a clear error here."""
+    p = config.classifier_dropout_prob
+    if p is None:
+        raise PaddleRembertError(f"{owner} needs classifier_dropout_prob, which the config sets to null (only "
+                                 "AlbertForTokenClassification falls back to hidden_dropout_prob)")
+    return Dropout(p)
+
+
 class Embedding(nn.Embedding):
     """An embedding with PyTorch's ``padding_idx`` semantics.
 
@@ -390,10 +400,16 @@ def attention(query, key, value, additive_mask, dropout, head_mask=None, extra_s
 
 
 def expand_head_mask(head_mask, num_layers, dtype):
-    """transformers' ``get_head_mask``: ``[H]`` or ``[layers, H]`` -> per-layer ``[1, H, 1, 1]`` masks."""
+    """transformers' ``get_head_mask``: ``[H]`` or ``[layers, H]`` -> per-layer ``[1, H, 1, 1]`` masks; a 5-D
+    ``[layers, batch, H, 1, 1]`` (or ``[..., L, L]``) mask gives each layer its 4-D slice."""
     if head_mask is None:
         return [None] * num_layers
+    if head_mask.ndim not in (1, 2, 5):
+        raise PaddleRembertError(f"head_mask must be [heads], [layers, heads] or 5-D [layers, batch, heads, 1, 1], "
+                                 f"got shape {list(head_mask.shape)}")
     head_mask = head_mask.astype(dtype)
+    if head_mask.ndim == 5:
+        return [head_mask[i] for i in range(num_layers)]
     if head_mask.ndim == 1:
         head_mask = head_mask.unsqueeze(0).expand([num_layers, head_mask.shape[0]])
     return [head_mask[i].reshape([1, -1, 1, 1]) for i in range(num_layers)]

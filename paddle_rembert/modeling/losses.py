@@ -1,6 +1,15 @@
-"""Losses with transformers' conventions: ignore index -100, problem types, span clamping."""
+"""Losses with transformers' conventions: ignore index -100, problem types, span clamping.
+
+Half-precision logits are computed in float32; float32 and float64 ones in their own dtype, as transformers does."""
 import paddle
 import paddle.nn.functional as F
+
+from ..runtime.errors import PaddleRembertError
+
+
+def _wide(x):
+    """``x`` in float32 if it is a half-precision float, else as it is (float64 stays float64)."""
+    return x.astype("float32") if x.dtype in (paddle.float16, paddle.bfloat16) else x
 
 
 def cross_entropy(logits, labels, ignore_index=-100):
@@ -12,7 +21,7 @@ def cross_entropy(logits, labels, ignore_index=-100):
     logits = logits.reshape([-1, logits.shape[-1]])
     valid = labels != ignore_index
     safe_labels = paddle.where(valid, labels, paddle.zeros_like(labels))
-    nll = F.cross_entropy(logits.astype("float32"), safe_labels.unsqueeze(-1), reduction="none").squeeze(-1)
+    nll = F.cross_entropy(_wide(logits), safe_labels.unsqueeze(-1), reduction="none").squeeze(-1)
     valid = valid.astype(nll.dtype)
     return (nll * valid).sum() / valid.sum()
 
@@ -41,15 +50,19 @@ def sequence_classification_loss(config, logits, labels):
             config.problem_type = "single_label_classification"
         else:
             config.problem_type = "multi_label_classification"
-    logits32 = logits.astype("float32")
+    logits = _wide(logits)
     if config.problem_type == "regression":
-        labels = labels.astype("float32")
+        labels = labels.astype(logits.dtype)
         if num_labels == 1:
-            return F.mse_loss(logits32.squeeze(), labels.squeeze())
-        return F.mse_loss(logits32, labels)
+            return F.mse_loss(logits.squeeze(), labels.squeeze())
+        return F.mse_loss(logits, labels)
     if config.problem_type == "single_label_classification":
-        return cross_entropy(logits32, labels)
-    return binary_cross_entropy(logits32, labels.astype("float32")).mean()
+        return cross_entropy(logits, labels)
+    if paddle.in_dynamic_mode() and list(labels.shape) != list(logits.shape):  # else it would broadcast
+        raise PaddleRembertError(
+            f"multi_label_classification needs labels shaped like the logits {list(logits.shape)} (one 0/1 per "
+            f"label), got {list(labels.shape)} {str(labels.dtype).replace('paddle.', '')}; class ids are int64")
+    return binary_cross_entropy(logits, labels.astype(logits.dtype)).mean()
 
 
 def span_loss(start_logits, end_logits, start_positions, end_positions):
@@ -77,11 +90,14 @@ def replaced_token_loss(logits, labels, attention_mask=None):
     (every token without a mask), as transformers' ``ElectraForPreTraining``."""
     if labels is None:
         return None
+    if attention_mask is not None and attention_mask.ndim != 2:  # a 3-D/4-D mask keeps no token "== 1"
+        raise PaddleRembertError(f"ElectraForPreTraining's loss counts the tokens a 2-D attention_mask [batch, "
+                                 f"length] marks 1; got a mask of shape {list(attention_mask.shape)}")
     length = logits.shape[-1]
-    logits = logits.reshape([-1, length]).astype("float32")
-    labels = labels.reshape([-1, length]).astype("float32")
+    logits = _wide(logits.reshape([-1, length]))
+    labels = labels.reshape([-1, length]).astype(logits.dtype)
     bce = binary_cross_entropy(logits, labels)
     if attention_mask is None:
         return bce.mean()
-    active = (attention_mask.reshape([-1, length]) == 1).astype("float32")
+    active = (attention_mask.reshape([-1, length]) == 1).astype(bce.dtype)
     return (bce * active).sum() / active.sum()

@@ -15,7 +15,9 @@ from paddle import nn
 
 from .configuration_utils import CONFIG_NAME, TRANSFORMERS_CONFIG_KEYS, config_file_of
 from ..runtime.errors import PaddleRembertError
-from .layers import default_position_ids
+from . import vocabulary
+from .heads import TiedLMDecoder
+from .layers import additive_attention_mask, default_position_ids, expand_head_mask
 
 logger = logging.getLogger("paddle_rembert")
 
@@ -65,6 +67,9 @@ class PretrainedModel(nn.Layer):
             raise PaddleRembertError(
                 f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}"
             )
+        if getattr(config, "pruned_heads", None):  # else its checkpoint fails to load, tensor by tensor
+            raise PaddleRembertError(f"the config lists pruned attention heads (pruned_heads: {config.pruned_heads}); "
+                                     "paddle-rembert builds every head, so it cannot hold a pruned model")
         self.config = config
 
     # -- structure --------------------------------------------------------------------------
@@ -72,14 +77,63 @@ class PretrainedModel(nn.Layer):
     def base_model(self):
         return getattr(self, self.base_model_prefix, self)
 
+    main_input_name = "input_ids"
+
     def get_input_embeddings(self):
         return self.base_model.get_input_embeddings()
+
+    def set_input_embeddings(self, value):
+        """The word embedding layer becomes ``value``; a tied decoder follows it at :meth:`tie_weights`."""
+        self.base_model.embeddings.word_embeddings = value
 
     def get_output_embeddings(self):
         return None
 
-    def num_parameters(self, only_trainable=False):
-        return sum(int(p.size) for p in self.parameters() if not (only_trainable and p.stop_gradient))
+    def set_output_embeddings(self, new_embeddings):
+        """Put ``new_embeddings`` where the LM decoder is; a head's own ``bias`` becomes the new layer's, as in
+        transformers (``cls.predictions.bias = new_embeddings.bias``)."""
+        old = self.get_output_embeddings()
+        if old is None:
+            raise PaddleRembertError(f"{type(self).__name__} has no output embeddings to replace")
+        for parent in self.sublayers(include_self=True):
+            for name, layer in parent.named_children():
+                if layer is old:
+                    setattr(parent, name, new_embeddings)
+                    bias = getattr(new_embeddings, "bias", None)
+                    if bias is None and isinstance(new_embeddings, TiedLMDecoder):
+                        bias = new_embeddings.shared_bias
+                    if bias is not None and isinstance(getattr(parent, "bias", None), paddle.Tensor):
+                        parent.bias = bias
+                    return
+
+    def tie_weights(self):
+        """Tie every tied decoder to the current word embedding again (after :meth:`set_input_embeddings`)."""
+        vocabulary.tie_decoders(self)
+
+    def resize_token_embeddings(self, new_num_tokens=None, pad_to_multiple_of=None, mean_resizing=True):
+        """transformers' ``resize_token_embeddings``: ``new_num_tokens`` rows in the word embedding and the LM
+        decoder (rounded up to ``pad_to_multiple_of``), ``config.vocab_size`` updated; returns the embedding.
+        How new rows are drawn: :mod:`paddle_rembert.modeling.vocabulary`."""
+        embedding = self.get_input_embeddings()
+        if new_num_tokens is None and pad_to_multiple_of is None:
+            return embedding
+        n = vocabulary.new_size(embedding.weight.shape[0], new_num_tokens, pad_to_multiple_of)
+        std = self.config.initializer_range
+        vocabulary.resize_embedding(embedding, n, mean_resizing, std)
+        decoder = self.get_output_embeddings()
+        if decoder is not None:
+            vocabulary.resize_output(self, decoder, n, mean_resizing, std)
+        self.config.vocab_size = n
+        self.tie_weights()
+        return embedding
+
+    def num_parameters(self, only_trainable=False, exclude_embeddings=False):
+        """Parameters counted once each (a tied weight once); ``exclude_embeddings`` leaves out every
+        embedding table, as transformers does."""
+        skip = {id(layer.weight) for layer in self.sublayers() if isinstance(layer, nn.Embedding)} \
+            if exclude_embeddings else set()
+        return sum(int(p.size) for p in self.parameters()
+                   if id(p) not in skip and not (only_trainable and p.stop_gradient))
 
     def linear_weight_keys(self):
         """State-dict keys of Linear weights: the ones stored transposed relative to PyTorch."""
@@ -95,8 +149,6 @@ class PretrainedModel(nn.Layer):
         decoder weight is the word embedding; a shared bias is the parent's). The converter drops
         these keys on load and writes them again for PyTorch.
         """
-        from .heads import TiedLMDecoder
-
         key_of = {id(p): key for key, p in self.state_dict().items()}
         out = {}
         for name, layer in self.named_sublayers():
@@ -137,6 +189,11 @@ class PretrainedModel(nn.Layer):
             elif isinstance(layer, nn.LayerNorm):
                 layer.weight.set_value(paddle.ones_like(layer.weight))
                 layer.bias.set_value(paddle.zeros_like(layer.bias))
+            elif isinstance(layer, TiedLMDecoder):  # an untied decoder is transformers' nn.Linear
+                if layer.weight is not None:
+                    layer.weight.set_value(paddle.normal(0.0, std, layer.weight.shape).astype(layer.weight.dtype))
+                if layer.bias is not None:
+                    layer.bias.set_value(paddle.zeros_like(layer.bias))
         self._initialised = True
 
     def gradient_checkpointing_enable(self):
@@ -146,6 +203,37 @@ class PretrainedModel(nn.Layer):
                 layer.gradient_checkpointing = True
 
     # -- forward helpers --------------------------------------------------------------------
+    def _float_dtype(self):
+        return next((p.dtype for p in self.parameters() if p.is_floating_point()), paddle.float32)
+
+    def get_extended_attention_mask(self, attention_mask, input_shape, dtype=None):
+        """transformers' additive mask: ``[B, 1, 1, L]`` from a 2-D 0/1 mask (a decoder's with its causal
+        mask, ``[B, 1, L, L]``), ``[B, 1, Lq, Lk]`` from a 3-D one; masked positions hold ``finfo.min``."""
+        if attention_mask.ndim not in (2, 3):
+            raise PaddleRembertError(f"attention_mask must be 2-D or 3-D, got shape {list(attention_mask.shape)} "
+                                     f"(input shape {list(input_shape)})")
+        causal = None
+        if attention_mask.ndim == 2 and self.config.is_decoder:
+            causal = int(input_shape[1])
+        past = attention_mask.shape[-1] - causal if causal is not None else 0
+        return additive_attention_mask(attention_mask, dtype or self._float_dtype(), causal_length=causal,
+                                       past_length=past)
+
+    def invert_attention_mask(self, encoder_attention_mask):
+        """An encoder's 2-D or 3-D 0/1 mask as the additive mask cross-attention adds."""
+        if encoder_attention_mask.ndim not in (2, 3):
+            raise PaddleRembertError(f"encoder_attention_mask must be 2-D or 3-D, got shape "
+                                     f"{list(encoder_attention_mask.shape)}")
+        return additive_attention_mask(encoder_attention_mask, self._float_dtype())
+
+    def get_head_mask(self, head_mask, num_hidden_layers, is_attention_chunked=False):
+        """transformers' ``[layers, batch, heads, 1, 1]`` head mask from ``[heads]`` or ``[layers, heads]``
+        (a 5-D one as it is), or ``[None] * num_hidden_layers``."""
+        if head_mask is None:
+            return [None] * num_hidden_layers
+        head_mask = paddle.stack(expand_head_mask(head_mask, num_hidden_layers, self._float_dtype()))
+        return head_mask.unsqueeze(-1) if is_attention_chunked else head_mask
+
     def output_flags(self, output_attentions, output_hidden_states):
         if output_attentions is None:
             output_attentions = self.config.output_attentions

@@ -21,6 +21,18 @@ class ModelOutput(OrderedDict):
             return self.get(name)
         raise AttributeError(f"{type(self).__name__} has no field {name!r}")
 
+    def __setattr__(self, name, value):
+        """A field set by attribute (``out.logits = x``) is the dict's entry too, in field order; None removes it."""
+        if name not in type(self).fields:
+            return super().__setattr__(name, value)
+        if value is None:
+            self.pop(name, None)
+            return
+        self[name] = value
+        for later in self.fields[self.fields.index(name) + 1:]:
+            if later in self:
+                self.move_to_end(later)
+
     def __getitem__(self, key):
         if isinstance(key, (int, slice)):
             return self.to_tuple()[key]

@@ -100,9 +100,9 @@ class _AutoModel:
         return cls.model_class(model_type, config_path).from_pretrained(path, **kwargs)
 
 
-def auto_class(suffix):
-    """The ``Auto*`` class that dispatches to ``<Family><suffix>``."""
-    name = "AutoModel" if suffix == "Model" else f"AutoModel{suffix}"
+def auto_class(suffix, name=None):
+    """The ``Auto*`` class (``AutoModel<suffix>`` unless ``name``) that dispatches to ``<Family><suffix>``."""
+    name = name or ("AutoModel" if suffix == "Model" else f"AutoModel{suffix}")
     return type(name, (_AutoModel,), {"suffix": suffix, "__doc__": f"Dispatches to ``<Family>{suffix}``."})
 
 
@@ -115,6 +115,7 @@ AutoModelForSequenceClassification = auto_class("ForSequenceClassification")
 AutoModelForMultipleChoice = auto_class("ForMultipleChoice")
 AutoModelForTokenClassification = auto_class("ForTokenClassification")
 AutoModelForQuestionAnswering = auto_class("ForQuestionAnswering")
+AutoModelWithLMHead = auto_class("ForMaskedLM", "AutoModelWithLMHead")  # transformers' deprecated name, same mapping
 
 def tokenizer_class_for(model_type, source="config"):
     """The tokenizer class of the family of ``model_type``."""

@@ -59,8 +59,10 @@ class Family:
                                  f"{', '.join(c.__name__ for c in self.model_classes)}")
 
     def public_names(self):
-        """The classes this family adds to ``paddle_rembert``'s namespace."""
-        classes = (self.config_class, *self.model_classes, self.tokenizer_class)
+        """The classes this family adds to ``paddle_rembert``'s namespace (with ``<Prefix>PreTrainedModel``, the
+        base of its models, as transformers exports it)."""
+        bases = [c for c in self.model_classes[0].__mro__ if c.__name__ == self.prefix + "PreTrainedModel"]
+        classes = (self.config_class, *bases, *self.model_classes, self.tokenizer_class)
         return {cls.__name__: cls for cls in classes}
 
 

@@ -29,6 +29,7 @@ from ...modeling.layers import (
     additive_attention_mask,
     as_is_in_static_graphs,
     attention,
+    classifier_dropout,
     dense_act,
     dense_residual,
     expand_head_mask,
@@ -243,7 +244,7 @@ class AlbertMLMHead(nn.Layer):
 class AlbertSOPHead(nn.Layer):
     def __init__(self, config):
         super().__init__()
-        self.dropout = Dropout(config.classifier_dropout_prob)
+        self.dropout = classifier_dropout(config, type(self).__name__)
         self.classifier = Linear(config.hidden_size, config.num_labels)
 
     def forward(self, pooled_output):
@@ -295,7 +296,7 @@ class AlbertForSequenceClassification(SequenceClassificationHead, AlbertPreTrain
     def __init__(self, config):
         super().__init__(config)
         self.albert = AlbertModel(config)
-        self.dropout = Dropout(config.classifier_dropout_prob)
+        self.dropout = classifier_dropout(config, type(self).__name__)
         self.classifier = Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
@@ -322,6 +323,6 @@ class AlbertForMultipleChoice(MultipleChoiceHead, AlbertPreTrainedModel):
     def __init__(self, config):
         super().__init__(config)
         self.albert = AlbertModel(config)
-        self.dropout = Dropout(config.classifier_dropout_prob)
+        self.dropout = classifier_dropout(config, type(self).__name__)
         self.classifier = Linear(config.hidden_size, 1)
         self.post_init()

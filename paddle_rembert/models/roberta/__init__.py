@@ -66,5 +66,6 @@ FAMILY = register(Family(
                      eos_token_id=2, num_labels=3),
     make_tiny_tokenizer=make_tiny_tokenizer,
     tokenizer_layout=TOKENIZER_LAYOUT,
+    auto_names={"ForPreTraining": "RobertaForMaskedLM"},  # transformers' AutoModelForPreTraining mapping
     paddlenlp_prefix="Roberta",
 ))

@@ -1,0 +1,275 @@
+"""transformers' model API beyond forward: resizing the vocabulary, replacing and tying embeddings, parameter
+counts, the mask helpers, output objects, loss checks, Auto mappings and the configs our models refuse."""
+import copy
+import json
+import shutil
+
+import numpy as np
+import paddle
+import pytest
+import torch
+import transformers
+
+import paddle_rembert as pr
+from paddle_rembert import testing as T
+from paddle_rembert.modeling.layers import Embedding
+from paddle_rembert.modeling.outputs import SequenceClassifierOutput
+from paddle_rembert.models import registry
+
+from .models import assert_same, load_pair, run_both
+
+# every family's masked LM (tied unless told otherwise; RemBERT's decoder is never tied) and a head without one
+LM_CLASSES = [(f.model_type, f.model_class("ForMaskedLM").__name__) for f in registry.families()]
+
+
+def _resize_both(torch_model, model, new, **kwargs):
+    torch_model.resize_token_embeddings(new, **kwargs)
+    returned = model.resize_token_embeddings(new, **kwargs)
+    assert returned is model.get_input_embeddings()
+
+
+@pytest.mark.parametrize("family,class_name", LM_CLASSES + [("bert", "BertForPreTraining"),
+                                                            ("bert", "BertForSequenceClassification")])
+@pytest.mark.parametrize("tie", [True, False])
+@pytest.mark.parametrize("delta", [+17, -9])
+def test_resize_token_embeddings_gives_transformers_model(saved, family, class_name, tie, delta):
+    """Grown or cut, tied or not: the same new rows (the old rows' mean), biases, config and outputs, also
+    for ids only the grown vocabulary has."""
+    torch_model, model = load_pair(saved, family, class_name, tie_word_embeddings=tie)
+    torch_model = copy.deepcopy(torch_model)  # the session's saved model stays as it is
+    new = torch_model.config.vocab_size + delta
+    _resize_both(torch_model, model, new)
+    assert model.config.vocab_size == torch_model.config.vocab_size == new
+    assert model.get_input_embeddings().weight.shape == list(torch_model.get_input_embeddings().weight.shape)
+    np.testing.assert_allclose(model.get_input_embeddings().weight.numpy(),
+                               torch_model.get_input_embeddings().weight.detach().numpy(), atol=1e-7)
+    inputs = T.make_inputs(family, class_name, new, num_labels=torch_model.config.num_labels)
+    inputs["input_ids"][0, 1] = new - 1  # the last id of the new vocabulary
+    assert_same(*run_both(torch_model, model, inputs))
+
+
+@pytest.mark.parametrize("family,class_name", LM_CLASSES)
+def test_resize_without_mean_resizing_draws_new_rows_and_zero_biases(saved, family, class_name):
+    _, model = load_pair(saved, family, class_name, tie_word_embeddings=False)
+    old = model.get_input_embeddings().weight.numpy()
+    std = model.config.initializer_range
+    paddle.seed(5)
+    model.resize_token_embeddings(old.shape[0] + 300, mean_resizing=False)
+    weight = model.get_input_embeddings().weight.numpy()
+    np.testing.assert_array_equal(weight[:old.shape[0]], old)
+    assert abs(weight[old.shape[0]:].std() - std) < 0.2 * std
+    decoder = model.get_output_embeddings()
+    assert decoder.weight.shape[-1] == old.shape[0] + 300
+    bias = decoder.bias if decoder.bias is not None else decoder.shared_bias
+    np.testing.assert_array_equal(bias.numpy()[old.shape[0]:], 0)
+    _, again = load_pair(saved, family, class_name, tie_word_embeddings=False)
+    paddle.seed(5)
+    again.resize_token_embeddings(old.shape[0] + 300, mean_resizing=False)
+    np.testing.assert_array_equal(again.get_input_embeddings().weight.numpy(), weight)  # paddle.seed repeats it
+
+
+def test_resize_pads_to_a_multiple_keeps_training_and_saves(saved, tmp_path):
+    torch_model, model = load_pair(saved, "albert", "AlbertForMaskedLM")
+    model.resize_token_embeddings(pad_to_multiple_of=64)
+    assert model.config.vocab_size % 64 == 0 and model.config.vocab_size >= torch_model.config.vocab_size
+    assert model.predictions.bias.shape == [model.config.vocab_size]
+    assert model.get_output_embeddings().tied_embeddings is model.get_input_embeddings()
+    model.train()
+    inputs = T.make_inputs("albert", "AlbertForMaskedLM", model.config.vocab_size)
+    model(**T.to_paddle(inputs)).loss.backward()
+    assert model.get_input_embeddings().weight.grad is not None and model.predictions.bias.grad is not None
+    model.save_pretrained(str(tmp_path))
+    loaded, report = pr.AlbertForMaskedLM.from_pretrained(str(tmp_path), output_loading_info=True)
+    assert not any(report.values()) and loaded.config.vocab_size == model.config.vocab_size
+    np.testing.assert_array_equal(loaded.predictions.bias.numpy(), model.predictions.bias.numpy())
+
+
+def test_resize_rejects_bad_sizes_and_drops_a_padding_row_it_cut(saved):
+    _, model = load_pair(saved, "roberta", "RobertaForMaskedLM")
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(pr.PaddleRembertError, match="positive integer"):
+            model.resize_token_embeddings(bad)
+    assert model.resize_token_embeddings() is model.get_input_embeddings()  # nothing to do: nothing changes
+    model.resize_token_embeddings(1)  # RoBERTa's <pad> is id 1: the row is gone
+    assert model.get_input_embeddings().torch_padding_idx is None
+
+
+def test_set_input_embeddings_then_tie_weights_as_transformers(saved):
+    torch_model, model = load_pair(saved, "bert", "BertForMaskedLM")
+    torch_model = copy.deepcopy(torch_model)
+    rng = np.random.RandomState(0)
+    table = rng.randn(torch_model.config.vocab_size + 4, torch_model.config.hidden_size).astype("float32") * 0.02
+    t_new = torch.nn.Embedding(*table.shape)
+    t_new.weight.data = torch.from_numpy(table.copy())
+    p_new = Embedding(*table.shape)
+    p_new.weight.set_value(table)
+    torch_model.set_input_embeddings(t_new)
+    model.set_input_embeddings(p_new)
+    assert model.get_input_embeddings() is p_new
+    torch_model.config.vocab_size = model.config.vocab_size = table.shape[0]
+    torch_model.tie_weights()
+    model.tie_weights()
+    assert model.get_output_embeddings().tied_embeddings is p_new
+    assert model.cls.predictions.bias.shape == [table.shape[0]]  # padded with zeros, as transformers pads it
+    inputs = T.make_inputs("bert", "BertForMaskedLM", table.shape[0])
+    assert_same(*run_both(torch_model.eval(), model, inputs))
+
+
+def test_set_output_embeddings_replaces_the_decoder_and_the_head_bias(saved):
+    _, model = load_pair(saved, "rembert", "RemBertForMaskedLM")
+    old = model.get_output_embeddings()
+    new = type(old)(old.weight.shape[0], old.weight.shape[1])
+    model.set_output_embeddings(new)
+    assert model.get_output_embeddings() is new and model.cls.predictions.decoder is new
+    _, bert = load_pair(saved, "bert", "BertForMaskedLM", tie_word_embeddings=False)
+    decoder = bert.get_output_embeddings()
+    replacement = pr.BertForMaskedLM(bert.config).get_output_embeddings()
+    bert.set_output_embeddings(replacement)
+    assert bert.cls.predictions.decoder is replacement and bert.cls.predictions.bias is replacement.shared_bias
+    assert decoder is not replacement
+    with pytest.raises(pr.PaddleRembertError, match="no output embeddings"):
+        load_pair(saved, "bert", "BertModel")[1].set_output_embeddings(new)
+
+
+@pytest.mark.parametrize("family,class_name", LM_CLASSES + [("albert", "AlbertForSequenceClassification")])
+def test_num_parameters_as_transformers(saved, family, class_name):
+    torch_model, model = load_pair(saved, family, class_name)
+    for kwargs in ({}, {"exclude_embeddings": True}):
+        assert model.num_parameters(**kwargs) == torch_model.num_parameters(**kwargs), kwargs
+    model.get_input_embeddings().weight.stop_gradient = True
+    torch_model.get_input_embeddings().weight.requires_grad_(False)
+    assert model.num_parameters(only_trainable=True) == torch_model.num_parameters(only_trainable=True)
+    assert model.main_input_name == torch_model.main_input_name == "input_ids"
+
+
+@pytest.mark.parametrize("is_decoder", [False, True])
+def test_mask_helpers_as_transformers(saved, is_decoder):
+    torch_model, model = load_pair(saved, "bert", "BertModel", is_decoder=is_decoder)
+    mask = np.array([[1, 1, 1, 0], [1, 1, 0, 0]])
+    t = torch_model.get_extended_attention_mask(torch.tensor(mask), (2, 4))
+    p = model.get_extended_attention_mask(paddle.to_tensor(mask), [2, 4])
+    np.testing.assert_array_equal(p.numpy(), t.numpy())
+    cube = np.random.RandomState(0).randint(0, 2, (2, 4, 4))
+    np.testing.assert_array_equal(model.get_extended_attention_mask(paddle.to_tensor(cube), [2, 4]).numpy(),
+                                  torch_model.get_extended_attention_mask(torch.tensor(cube), (2, 4)).numpy())
+    np.testing.assert_array_equal(model.invert_attention_mask(paddle.to_tensor(mask)).numpy(),
+                                  torch_model.invert_attention_mask(torch.tensor(mask)).numpy())
+    layers, heads = torch_model.config.num_hidden_layers, torch_model.config.num_attention_heads
+    for shape in ([heads], [layers, heads], [layers, 2, heads, 1, 1]):
+        head_mask = np.random.RandomState(1).randint(0, 2, shape).astype("float32")
+        np.testing.assert_array_equal(model.get_head_mask(paddle.to_tensor(head_mask), layers).numpy(),
+                                      torch_model.get_head_mask(torch.tensor(head_mask), layers).numpy())
+    assert model.get_head_mask(None, layers) == [None] * layers
+
+
+@pytest.mark.parametrize("family,class_name", [("bert", "BertModel"), ("albert", "AlbertForSequenceClassification")])
+def test_a_per_example_five_dimensional_head_mask_as_transformers(saved, family, class_name):
+    torch_model, model = load_pair(saved, family, class_name)
+    cfg = torch_model.config
+    inputs = T.make_inputs(family, class_name, cfg.vocab_size, with_labels=False)
+    head_mask = np.random.RandomState(2).randint(0, 2, (cfg.num_hidden_layers, 3, cfg.num_attention_heads, 1, 1))
+    assert_same(*run_both(torch_model, model, {**inputs, "head_mask": head_mask.astype("float32")},
+                          output_attentions=True))
+    with pytest.raises(pr.PaddleRembertError, match="head_mask must be"):
+        model(**T.to_paddle(inputs), head_mask=paddle.ones([cfg.num_hidden_layers, 1, cfg.num_attention_heads]))
+
+
+def test_an_output_field_set_by_attribute_is_the_dict_entry():
+    out = SequenceClassifierOutput(logits=paddle.ones([2]), attentions=(paddle.zeros([1]),))
+    out.logits = paddle.full([2], 7.0)
+    assert float(out["logits"][0]) == float(out[0][0]) == 7.0
+    out.loss = paddle.to_tensor(3.0)  # a field that was not there comes first, in transformers' order
+    assert list(out) == ["loss", "logits", "attentions"] and float(out[0]) == 3.0
+    out.loss = None
+    assert list(out) == ["logits", "attentions"] and out.loss is None
+    out.note = "kept"  # not a field: a plain attribute
+    assert out.note == "kept" and "note" not in out
+
+
+def test_multi_label_loss_needs_labels_shaped_like_the_logits(saved):
+    torch_model, model = load_pair(saved, "bert", "BertForSequenceClassification")
+    torch_model = copy.deepcopy(torch_model)  # its config learns a problem type
+    inputs = T.make_inputs("bert", "BertForSequenceClassification", torch_model.config.vocab_size, with_labels=False)
+    one = {k: v[:1] for k, v in inputs.items()}
+    for labels in (np.array([2], "int16"), np.array([2.0], "float32")):
+        torch_model.config.problem_type = None
+        with pytest.raises(ValueError, match="Target size"):  # transformers' BCEWithLogitsLoss refuses the shape
+            torch_model(**T.to_torch({**one, "labels": labels}))
+        model.config.problem_type = None
+        with pytest.raises(pr.PaddleRembertError, match=r"labels shaped like the logits \[1, 3\]"):
+            model(**T.to_paddle({**one, "labels": labels}))
+    multi = np.random.RandomState(0).randint(0, 2, (3, 3)).astype("float32")
+    model.config.problem_type = torch_model.config.problem_type = None
+    assert_same(*run_both(torch_model, model, {**inputs, "labels": multi}))
+
+
+def test_float64_models_compute_their_loss_in_float64(saved):
+    torch_model, path = saved("bert", "BertForSequenceClassification", "safetensors")
+    torch_model = copy.deepcopy(torch_model).double()
+    model = pr.BertForSequenceClassification.from_pretrained(path, dtype="float64")
+    inputs = T.make_inputs("bert", "BertForSequenceClassification", torch_model.config.vocab_size)
+    t_out, p_out = run_both(torch_model, model, inputs)
+    assert p_out.loss.dtype == paddle.float64
+    assert abs(float(p_out.loss) - float(t_out.loss)) < 1e-12
+
+
+def test_electra_pretraining_loss_refuses_a_mask_that_names_no_tokens(saved):
+    torch_model, model = load_pair(saved, "electra", "ElectraForPreTraining")
+    inputs = T.make_inputs("electra", "ElectraForPreTraining", torch_model.config.vocab_size)
+    additive = ((1.0 - inputs["attention_mask"][:, None, None, :]) * -1e4).astype("float32")
+    with pytest.raises(pr.PaddleRembertError, match=r"2-D attention_mask .* shape \[3, 1, 1, 9\]"):
+        model(**T.to_paddle({**inputs, "attention_mask": additive}))
+    without_labels = {k: v for k, v in inputs.items() if k != "labels"}
+    logits = model(**T.to_paddle({**without_labels, "attention_mask": additive})).logits  # no loss: it runs
+    np.testing.assert_allclose(logits.numpy(), model(**T.to_paddle(without_labels)).logits.numpy(), atol=1e-5)
+
+
+def test_untied_decoders_start_as_transformers_linear_layers():
+    config = pr.BertConfig(vocab_size=4000, hidden_size=256, num_hidden_layers=1, num_attention_heads=4,
+                           intermediate_size=64, tie_word_embeddings=False)
+    paddle.seed(0)
+    decoder = pr.BertForMaskedLM(config).get_output_embeddings()
+    assert abs(float(decoder.weight.std()) - config.initializer_range) < 1e-3
+    assert float(decoder.weight.abs().max()) > 3 * config.initializer_range  # normal, not Xavier-uniform's bound
+
+
+def test_auto_classes_map_as_transformers():
+    from transformers.models.auto import modeling_auto
+
+    for auto_name, mapping in (("AutoModelForPreTraining", "MODEL_FOR_PRETRAINING_MAPPING_NAMES"),
+                               ("AutoModelWithLMHead", "MODEL_WITH_LM_HEAD_MAPPING_NAMES")):
+        names = getattr(modeling_auto, mapping)
+        for family in registry.families():
+            expected = names.get(family.model_type)
+            if expected is None:
+                with pytest.raises(pr.PaddleRembertError):
+                    getattr(pr, auto_name).model_class(family.model_type)
+            else:
+                assert getattr(pr, auto_name).model_class(family.model_type).__name__ == expected
+    for family in registry.families():  # the families' base classes, exported under transformers' names
+        name = family.prefix + "PreTrainedModel"
+        assert hasattr(transformers, name) and all(issubclass(c, getattr(pr, name)) for c in family.model_classes)
+
+
+def test_configs_our_models_refuse_or_allow_as_transformers(saved, tmp_path):
+    config = pr.AlbertConfig(**{**T.tiny_config_dict("albert", "AlbertModel"), "classifier_dropout_prob": None})
+    pr.AlbertForTokenClassification(config)  # falls back to hidden_dropout_prob, as transformers
+    with pytest.raises(pr.PaddleRembertError, match="AlbertForSequenceClassification needs classifier_dropout_prob"):
+        pr.AlbertForSequenceClassification(config)
+    _, path = saved("albert", "AlbertForSequenceClassification", "safetensors")
+    shutil.copytree(path, tmp_path / "model")
+    with open(tmp_path / "model" / "config.json") as f:
+        data = json.load(f)
+    with open(tmp_path / "model" / "config.json", "w") as f:
+        json.dump({**data, "classifier_dropout_prob": None}, f)
+    with pytest.raises(pr.PaddleRembertError, match="config.json: AlbertForSequenceClassification needs") as info:
+        pr.AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "model"))
+    assert str(tmp_path / "model") in str(info.value)
+    pruned = pr.BertConfig(**{**T.tiny_config_dict("bert", "BertModel"), "pruned_heads": {"0": [1]}})
+    with pytest.raises(pr.PaddleRembertError, match="pruned attention heads"):
+        pr.BertModel(pruned)
+    _, path = saved("bert", "BertForQuestionAnswering", "safetensors")
+    model = pr.BertForQuestionAnswering.from_pretrained(path, num_labels=3, ignore_mismatched_sizes=True)
+    inputs = T.make_inputs("bert", "BertForQuestionAnswering", model.config.vocab_size, with_labels=False)
+    with pytest.raises(pr.PaddleRembertError, match="needs num_labels=2"):
+        model(**T.to_paddle(inputs))
