@@ -273,3 +273,16 @@ def test_configs_our_models_refuse_or_allow_as_transformers(saved, tmp_path):
     inputs = T.make_inputs("bert", "BertForQuestionAnswering", model.config.vocab_size, with_labels=False)
     with pytest.raises(pr.PaddleRembertError, match="needs num_labels=2"):
         model(**T.to_paddle(inputs))
+
+
+def test_albert_refuses_a_head_mask_its_groups_cannot_index():
+    """transformers indexes an ALBERT head mask per group, so it cannot run more inner layers than layers per group;
+    ours runs them without a head mask and refuses one, rather than leave the extra layers unmasked."""
+    config = pr.AlbertConfig(**{**T.tiny_config_dict("albert", "AlbertModel"), "num_hidden_layers": 2,
+                                "num_hidden_groups": 2, "inner_group_num": 2})
+    model = pr.AlbertModel(config)
+    model.eval()
+    ids = paddle.to_tensor([[5, 6, 7]])
+    model(ids)
+    with pytest.raises(pr.PaddleRembertError, match=r"inner_group_num \(2\) at most the layers per group \(1\)"):
+        model(ids, head_mask=paddle.ones([config.num_attention_heads]))

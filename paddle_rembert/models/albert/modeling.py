@@ -43,6 +43,7 @@ from ...modeling.layers import (
 from ...modeling.losses import cross_entropy
 from ...modeling.outputs import AlbertForPreTrainingOutput, BaseModelOutputWithPooling
 from ...modeling.modeling_utils import PretrainedModel
+from ...runtime.errors import PaddleRembertError
 from .configuration import AlbertConfig
 
 
@@ -164,6 +165,9 @@ class AlbertTransformer(nn.Layer):
         all_hidden = [hidden_states]
         all_attentions = []
         layers_per_group = cfg.num_hidden_layers // cfg.num_hidden_groups
+        if cfg.inner_group_num > layers_per_group and any(m is not None for m in head_mask):
+            raise PaddleRembertError(f"a head mask needs inner_group_num ({cfg.inner_group_num}) at most the layers "
+                                     f"per group ({layers_per_group}): transformers indexes it per group")
         for i in range(cfg.num_hidden_layers):
             group = int(i / (cfg.num_hidden_layers / cfg.num_hidden_groups))
             # transformers slices the head mask by group and indexes it by inner layer; so do we.
