@@ -104,7 +104,8 @@ def test_alternate_times_two_backends_in_turns_on_the_same_weights(tmp_path):
     (["--pair", "ours,ours"], "--pair takes two different backends"),
     (["--pair", "ours,tensorflow"], "unknown backend 'tensorflow'"),
     (["--pair", "onnxruntime,torch", "--mode", "train"], "onnxruntime only runs forward"),
-    (["--rounds", "0"], "--rounds and --batch must be at least 1"),
+    (["--rounds", "0"], "argument --rounds: must be an integer of at least 1, got '0'"),
+    (["--batch", "x"], "argument --batch: must be an integer of at least 1, got 'x'"),
 ])
 def test_alternate_refuses_bad_options_with_one_line(argv, message, capsys):
     from tools.bench import alternate
@@ -131,8 +132,9 @@ def test_the_sequence_length_fits_the_model_and_the_work_dir_any_cwd(tmp_path, m
 
     monkeypatch.chdir(tmp_path)
     args = runner.parse_args(["--tiny", "--family", "albert", "--work-dir", "rel"])
-    cfg = runner.load_config(args)
-    assert args.seq_len == min(128, cfg["max_position_embeddings"]) and args.work_dir == str(tmp_path / "rel")
+    cfg, dirs = runner.model_dirs(args)
+    assert args.seq_len == min(128, cfg["max_position_embeddings"])
+    assert dirs["paddle"].startswith(str(tmp_path / "rel") + os.sep)
     args = runner.parse_args(["--family", "roberta"])
     runner.load_config(args)
     assert args.seq_len == 128
@@ -170,3 +172,63 @@ def test_a_prepared_model_and_its_exports_are_reused(tmp_path):
     runner.prepare(args)
     assert {name: os.stat(os.path.join(dirs["export"], name)).st_mtime_ns
             for name in os.listdir(dirs["export"])} == made
+
+
+def test_training_padding_runs_and_reports_three_strategies(tmp_path):
+    """``training padding`` built its model through the runner's config loader without the options it reads."""
+    report = tmp_path / "padding.json"
+    cmd = [sys.executable, "-m", "tools.benchmark", "training", "padding", "--examples", "8", "--batch", "4",
+           "--layers", "1", "--model", "bert", "--threads", "2", "--json", str(report)]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(report.read_text())["results"]
+    assert set(results) == {"static 128, random batches", "dynamic, random batches", "dynamic, length-grouped"}
+    assert all(r["seconds"] > 0 and r["padded_tokens"] >= r["real_tokens"] > 0 for r in results.values())
+    assert "time vs static" in done.stdout
+    help_run = subprocess.run([sys.executable, "-m", "tools.benchmark", "training", "--help"], cwd=REPO,
+                              capture_output=True, text=True, timeout=60)
+    assert help_run.returncode == 0 and "full-step" in help_run.stdout
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "--family", "gpt2", "--no-ceilings"], "run: error: unknown model_type 'gpt2' in --family"),
+    (["run", "--config", "missing.json", "--no-ceilings", "--backends", "ours"],
+     "run: error: --config file not found: missing.json"),
+    (["run", "--batches", "8,abc"], "argument --batches: must be an integer of at least 1, got 'abc'"),
+    (["run", "--repeat", "0"], "argument --repeat: must be an integer of at least 1, got '0'"),
+    (["run", "--threads", "0"], "argument --threads: must be an integer of at least 1, got '0'"),
+    (["run", "--json", "{dir}"], "is a directory"),
+    (["tokenizers", "--model", "gpt2"], "tokenizers: error: unknown model_type 'gpt2' in --model"),
+    (["tokenizers", "--pairs", "0"], "argument --pairs: must be an integer of at least 1, got '0'"),
+])
+def test_benchmark_commands_refuse_bad_options_in_one_line(argv, message, tmp_path):
+    argv = [a.format(dir=tmp_path) for a in argv]
+    done = subprocess.run([sys.executable, "-m", "tools.benchmark", *argv], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300, env=dict(os.environ, PYTHONPATH=REPO))
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_demo_replaces_only_its_own_output(tmp_path, capsys):
+    sys.path.insert(0, os.path.join(REPO, "tools"))
+    try:
+        import demo
+    finally:
+        sys.path.pop(0)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("precious")
+    with pytest.raises(SystemExit, match="is not empty and is not an earlier demo output"):
+        demo.prepare_output(str(mine))
+    assert (mine / "keep.txt").read_text() == "precious"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SystemExit, match="is a file"):
+        demo.prepare_output(str(tmp_path / "file"))
+    out = tmp_path / "out"
+    demo.prepare_output(str(out))
+    (out / "old-result").write_text("from the last run")
+    demo.prepare_output(str(out))  # an earlier demo output: replaced
+    assert sorted(os.listdir(out)) == [demo.MARKER]
+    with pytest.raises(SystemExit):
+        demo.main(["--nproc", "0"])
+    assert "--nproc: must be a positive integer, got '0'" in capsys.readouterr().err

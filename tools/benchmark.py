@@ -36,12 +36,18 @@ def main(argv=None):
         status = 0
         for sub, module in SUBCOMMANDS.items():
             print(f"== {sub}", flush=True)
-            status = importlib.import_module(module).main(list(ALL_ARGS.get(sub, []))) or status
+            status = _run(sub, list(ALL_ARGS.get(sub, []))) or status
         return status
     if name not in SUBCOMMANDS:
         print(f"unknown subcommand {name!r}; choose from {', '.join([*SUBCOMMANDS, 'all'])}", file=sys.stderr)
         return 2
-    return importlib.import_module(SUBCOMMANDS[name]).main(rest) or 0
+    return _run(name, rest)
+
+
+def _run(name, argv):
+    from tools.bench.common import guarded
+
+    return guarded(lambda: importlib.import_module(SUBCOMMANDS[name]).main(argv), f"python -m tools.benchmark {name}")
 
 
 if __name__ == "__main__":

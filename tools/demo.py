@@ -29,24 +29,51 @@ def _quiet_paddle_import(environ):
     return dict(environ, PYTHONWARNINGS=",".join(filter(None, [environ.get("PYTHONWARNINGS"), hide])))
 
 
-def step(title, cmd, env=None):
+def step(title, cmd, env=None, stdout=None):
     print(f"\n=== {title}\n$ {' '.join(os.path.relpath(c, REPO) if c.startswith(REPO) else c for c in cmd)}",
           flush=True)
     start = time.time()
-    result = subprocess.run(cmd, cwd=REPO, env=dict(_quiet_paddle_import(os.environ), **(env or {})))
+    result = subprocess.run(cmd, cwd=REPO, env=dict(_quiet_paddle_import(os.environ), **(env or {})), stdout=stdout)
     if result.returncode != 0:
         sys.exit(f"demo step '{title}' failed with exit status {result.returncode}")
     print(f"--- {title}: {time.time() - start:.1f} s", flush=True)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=os.path.join(REPO, "demo_output"))
-    parser.add_argument("--nproc", type=int, default=2)
-    args = parser.parse_args(argv)
-    out = args.out
+MARKER = ".paddle-rembert-demo"  # in every output directory of the demo: only such a directory is replaced
+
+
+def _positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def prepare_output(out):
+    """Empty ``out`` for a new run: it may be missing, empty, or an earlier output of the demo (with
+    :data:`MARKER`); anything else is the user's, and is refused."""
+    if os.path.lexists(out) and not os.path.isdir(out):
+        sys.exit(f"demo: --out {out} is a file; give a directory")
+    if os.path.isdir(out) and os.listdir(out) and not os.path.isfile(os.path.join(out, MARKER)):
+        sys.exit(f"demo: --out {out} is not empty and is not an earlier demo output; give a new directory "
+                 "(the demo replaces only its own)")
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
+    with open(os.path.join(out, MARKER), "w", encoding="utf-8") as f:
+        f.write("written by tools/demo.py, which replaces this directory on its next run\n")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=os.path.join(REPO, "demo_output"),
+                        help="output directory: new, empty, or an earlier demo output (replaced)")
+    parser.add_argument("--nproc", type=_positive, default=2, help="training processes (default 2)")
+    args = parser.parse_args(argv)
+    out = os.path.abspath(args.out)  # the steps run in the repository: a relative path would land there
+    prepare_output(out)
     py = sys.executable
     cli = [py, "-m", "paddle_rembert"]
     paddle_model = os.path.join(out, "rembert-paddle")
@@ -72,9 +99,7 @@ def main(argv=None):
         f.write("他今天没有来上班。\t他今天在办公室。\n")
     predictions = os.path.join(out, "predictions.jsonl")
     with open(predictions, "w", encoding="utf-8") as f:
-        print(f"\n=== 5. predict with the exported model\n$ paddle-rembert predict {os.path.relpath(export_dir)} "
-              f"--input-file {os.path.relpath(pairs)}", flush=True)
-        subprocess.run(cli + ["predict", export_dir, "--input-file", pairs], cwd=REPO, stdout=f, check=True)
+        step("5. predict with the exported model", cli + ["predict", export_dir, "--input-file", pairs], stdout=f)
 
     with open(os.path.join(run_dir, "eval_results.json"), encoding="utf-8") as f:
         results = json.load(f)

@@ -6,7 +6,6 @@ Same tiny random models and padded inputs as tests/test_modeling_parity.py (whic
 bounds); this prints the measured numbers for release notes.
 """
 import argparse
-import json
 import os
 import tempfile
 
@@ -15,6 +14,7 @@ import numpy as np
 import paddle_rembert as pr
 from paddle_rembert import testing as T
 from paddle_rembert.runtime.settings import set_num_threads
+from tools.bench.common import write_json, writable_file
 
 
 def measure(family, class_name, directory):
@@ -42,7 +42,7 @@ def measure(family, class_name, directory):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", help="also write the table as JSON")
+    parser.add_argument("--json", type=writable_file, help="also write the table as JSON")
     args = parser.parse_args(argv)
     set_num_threads()
     rows = {}
@@ -54,8 +54,7 @@ def main(argv=None):
         loss = "-" if r["loss"] is None else f"{r['loss']:.2e}"
         print(f"{name:36} {r['outputs']:10.2e} {loss:>10} {r['gradients']:10.2e} {r['gradients_relative']:10.2e}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=2)
+        write_json(args.json, rows)
 
 
 if __name__ == "__main__":

@@ -26,9 +26,9 @@ def parse_args(argv):
     runner.add_model_options(p)
     p.add_argument("--pair", default="ours-bf16,torch-bf16", help="two backends of `run`, A,B: A is timed against B")
     p.add_argument("--mode", default="forward", choices=runner.MODES)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--rounds", type=int, default=8, help="timed rounds, one call of each backend per round")
-    p.add_argument("--warmup", type=int, default=2, help="untimed calls of each backend first (default 2)")
+    p.add_argument("--batch", type=common.count(), default=8)
+    p.add_argument("--rounds", type=common.count(), default=8, help="timed rounds, one call of each backend per round")
+    p.add_argument("--warmup", type=common.count(0), default=2, help="untimed calls of each backend first (default 2)")
     args = p.parse_args(argv)
     args.backends = [b for b in args.pair.split(",") if b]
     if len(args.backends) != 2 or args.backends[0] == args.backends[1]:
@@ -38,8 +38,6 @@ def parse_args(argv):
             p.error(f"unknown backend {b!r}; choose from {', '.join(runner.ALL)}")
         if args.mode == "train" and b not in runner.DYGRAPH:
             p.error(f"{b} only runs forward; --mode train takes {', '.join(runner.DYGRAPH)}")
-    if args.rounds < 1 or args.batch < 1:
-        p.error("--rounds and --batch must be at least 1")
     args.batches = [args.batch]  # what runner.Backend prepares texts for
     return args
 

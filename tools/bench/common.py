@@ -3,6 +3,7 @@
 Nothing here imports a framework at module level, so a benchmark can set the thread count
 before paddle or torch is imported (importing paddle sets ``OMP_NUM_THREADS=1`` when unset).
 """
+import argparse
 import json
 import os
 import platform
@@ -14,6 +15,60 @@ import time
 from importlib import metadata
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+# -- command-line values ---------------------------------------------------------------------
+def count(minimum=1):
+    """argparse type: an integer of at least ``minimum``."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer of at least {minimum}, got {text!r}")
+        return value
+    return parse
+
+
+def counts(text):
+    """argparse type: comma-separated positive integers (``--batches 1,8,32``)."""
+    parts = [part for part in text.split(",") if part]
+    if not parts:
+        raise argparse.ArgumentTypeError(f"must list positive integers, got {text!r}")
+    return [count()(part) for part in parts]
+
+
+def writable_file(path):
+    """argparse type: a path the report can be written to (its directories are made then), checked before a
+    long run rather than at its end."""
+    if os.path.isdir(path):
+        raise argparse.ArgumentTypeError(f"{path} is a directory")
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+        raise argparse.ArgumentTypeError(f"cannot write {path}: {parent} is not a writable directory")
+    return path
+
+
+def guarded(fn, prog):
+    """``fn()``'s exit status; a user's error (paddle-rembert's own, or an OSError) is one line and status 2,
+    Ctrl-C is status 130, as the package's commands do."""
+    try:
+        return fn() or 0
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 -- the package is imported by now if it raised its own error
+        errors = sys.modules.get("paddle_rembert.runtime.errors")
+        if not (isinstance(e, OSError) or (errors and isinstance(e, errors.PaddleRembertError))):
+            raise
+        from paddle_rembert.cli import describe_os_error
+
+        message = describe_os_error(e) if isinstance(e, OSError) else str(e)
+        print(f"{prog}: error: {message}".replace("\n", "\\n"), file=sys.stderr)
+        return 2
 
 
 # -- threads ----------------------------------------------------------------------------------

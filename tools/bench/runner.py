@@ -89,11 +89,13 @@ def add_model_options(p):
     ``alternate``."""
     p.add_argument("--family", default="albert", help="model_type of a registered family (default albert)")
     p.add_argument("--config", help="a config.json to use instead of the family's base-size config")
-    p.add_argument("--layers", type=int, help="override num_hidden_layers (e.g. full-width RemBERT with 4)")
+    p.add_argument("--layers", type=common.count(),
+                   help="override num_hidden_layers (e.g. full-width RemBERT with 4)")
     p.add_argument("--tiny", action="store_true", help="the family's tiny test config (for checking the tool)")
-    p.add_argument("--seq-len", type=int, default=None,
+    p.add_argument("--seq-len", type=common.count(2), default=None,
                    help="tokens per row (default 128, or the model's positions when it has fewer, as --tiny's)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for every backend (default: all cores)")
+    p.add_argument("--threads", type=common.count(), default=None,
+                   help="CPU threads for every backend (default: all cores)")
     p.add_argument("--work-dir", default=os.path.join(REPO, "bench_output", "models"),
                    help="where the prepared model, export and PyTorch copy are kept (reused when the config matches)")
     p.add_argument("--seed", type=int, default=0)
@@ -109,13 +111,14 @@ def parse_args(argv):
     p.add_argument("--ceiling-seconds", type=float, default=ceiling_gemms.SECONDS,
                    help=f"time per ceiling GEMM (default {ceiling_gemms.SECONDS:g})")
     p.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of train,forward")
-    p.add_argument("--batches", default="8", help="comma-separated batch sizes (default 8)")
-    p.add_argument("--repeat", type=int, default=5, help="timed runs; the median is reported (default 5)")
-    p.add_argument("--warmup", type=int, default=2, help="untimed runs first (default 2)")
+    p.add_argument("--batches", type=common.counts, default=[8], help="comma-separated batch sizes (default 8)")
+    p.add_argument("--repeat", type=common.count(), default=5, help="timed runs; the median is reported (default 5)")
+    p.add_argument("--warmup", type=common.count(0), default=2, help="untimed runs first (default 2)")
     p.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
                    help="before each measurement wait up to SECONDS for the CPU to be idle; a disturbed one is "
                         "taken again (twice at most)")
-    p.add_argument("--json", metavar="PATH", help="also write every timing and the environment as JSON")
+    p.add_argument("--json", metavar="PATH", type=common.writable_file,
+                   help="also write every timing and the environment as JSON")
     p.add_argument("--in-process", action="store_true",
                    help="run every backend in this process, one after another (quicker to start; the runtimes' "
                         "thread pools and allocators then share one process: for checking, not for figures)")
@@ -124,7 +127,6 @@ def parse_args(argv):
     args = p.parse_args(argv)
     args.backends = [b for b in args.backends.split(",") if b]
     args.modes = [m for m in args.modes.split(",") if m]
-    args.batches = [int(b) for b in args.batches.split(",") if b]
     for b in args.backends:
         if b not in ALL + CEILINGS:
             p.error(f"unknown backend {b!r}; choose from {', '.join(ALL)}")
@@ -142,10 +144,13 @@ def load_config(args):
     if args.tiny:  # with room for the 400-piece tokenizer the export trains (byte-level BPE alone has 256)
         cfg = dict(family.tiny_config, vocab_size=max(family.tiny_config["vocab_size"], TOKENIZER_VOCAB))
     elif args.config or args.family in REAL_CONFIGS:
+        from paddle_rembert.runtime.files import read_json
+
         path = args.config or os.path.join(REPO, "tests", "fixtures", "real-configs", REAL_CONFIGS[args.family],
                                            "config.json")
-        with open(path) as f:
-            cfg = json.load(f)
+        cfg = read_json(path, "--config file")
+        if not isinstance(cfg, dict):
+            raise SystemExit(f"--config {path} must hold a JSON object")
     else:
         cfg = family.config_class().to_dict()
     for key in ("_name_or_path", "architectures", "transformers_version", "model_type", "id2label", "label2id"):
@@ -160,14 +165,13 @@ def load_config(args):
         args.seq_len = min(128, positions)
     elif not 2 <= args.seq_len <= positions:
         raise SystemExit(f"--seq-len must be between 2 and the model's {positions} positions, got {args.seq_len}")
-    args.work_dir = os.path.abspath(args.work_dir)  # the children run from the repository's root
     return cfg
 
 
 def model_dirs(args):
     cfg = load_config(args)
     key = hashlib.sha1(json.dumps([args.family, cfg, args.seed], sort_keys=True).encode()).hexdigest()[:10]
-    root = os.path.join(args.work_dir, f"{args.family}-{key}")
+    root = os.path.join(os.path.abspath(args.work_dir), f"{args.family}-{key}")  # children run from the repo
     return cfg, {"paddle": os.path.join(root, "paddle"), "torch": os.path.join(root, "torch"),
                  "export": os.path.join(root, "export"), "done": os.path.join(root, "prepared.json")}
 
@@ -496,7 +500,7 @@ def main(argv=None):
                 with contextlib.redirect_stdout(sys.stderr):
                     results.append(run_one(argparse.Namespace(**dict(vars(args), child=name))))
                 continue
-            child = child_argv(argv, name, args.work_dir)
+            child = child_argv(argv, name, os.path.abspath(args.work_dir))
             if "--threads" not in argv:
                 child += ["--threads", str(args.threads)]
             results.append(common.run_child(child, cwd=REPO))

@@ -33,16 +33,17 @@ def parse_args(argv):
     p.add_argument("--model", default="all", help="a registered model_type, or all (default)")
     p.add_argument("--tokenizer-dir", help="benchmark this tokenizer dir instead of a freshly trained one "
                                            "(needs --model albert or rembert)")
-    p.add_argument("--pairs", type=int, default=10000, help="number of sentence pairs (default 10000)")
-    p.add_argument("--max-length", type=int, default=128)
-    p.add_argument("--vocab-size", type=int, default=8000, help="soft vocab size of the trained model")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--pairs", type=common.count(), default=10000, help="number of sentence pairs (default 10000)")
+    p.add_argument("--max-length", type=common.count(4), default=128)
+    p.add_argument("--vocab-size", type=common.count(), default=8000, help="soft vocab size of the trained model")
+    p.add_argument("--threads", type=common.count(), default=None,
                    help="threads for SentencePiece and the Rust tokenizer (default: all cores)")
-    p.add_argument("--repeat", type=int, default=5, help="timed runs of ours and fast; median reported")
-    p.add_argument("--slow-repeat", type=int, default=1, help="timed runs of the slow tokenizer (default 1)")
+    p.add_argument("--repeat", type=common.count(), default=5, help="timed runs of ours and fast; median reported")
+    p.add_argument("--slow-repeat", type=common.count(), default=1, help="timed runs of the slow tokenizer (default 1)")
     p.add_argument("--contenders", default=",".join(CONTENDERS), help="comma-separated subset of ours,fast,slow")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", metavar="PATH", help="also write timings and the environment as JSON")
+    p.add_argument("--json", metavar="PATH", type=common.writable_file,
+                   help="also write timings and the environment as JSON")
     args = p.parse_args(argv)
     args.contenders = [c for c in args.contenders.split(",") if c]
     bad = [c for c in args.contenders if c not in CONTENDERS]
@@ -162,7 +163,7 @@ def main(argv=None):
     pairs = make_pairs(args.pairs, args.seed)
     from paddle_rembert.models import registry
 
-    models = registry.model_types() if args.model == "all" else (args.model,)
+    models = registry.model_types() if args.model == "all" else (registry.get(args.model, "--model").model_type,)
     with tempfile.TemporaryDirectory(prefix="bench-tok-") as workdir:
         results = [run_model(m, args, pairs, workdir) for m in models]
     report(results, args)

@@ -41,19 +41,19 @@ def _model(family, layers, num_labels=3):
 
     from .runner import load_config
 
-    config = load_config(argparse.Namespace(family=family, config=None, layers=layers, tiny=False))
+    config = load_config(argparse.Namespace(family=family, config=None, layers=layers, tiny=False, seq_len=None))
     config["num_labels"] = num_labels
     return pr.AutoModelForSequenceClassification.from_config(pr.AutoConfig.for_model(family, **config))
 
 
 def padding(argv):
     parser = argparse.ArgumentParser(prog="python -m tools.benchmark training padding")
-    parser.add_argument("--examples", type=int, default=512)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--examples", type=common.count(), default=512)
+    parser.add_argument("--batch", type=common.count(), default=16)
+    parser.add_argument("--layers", type=common.count(), default=4)
     parser.add_argument("--model", default="albert", help="a registered model_type (default albert)")
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--json", default=None)
+    parser.add_argument("--threads", type=common.count(), default=None)
+    parser.add_argument("--json", type=common.writable_file, default=None)
     args = parser.parse_args(argv)
     threads = common.set_threads(args.threads, frameworks=("paddle",))
     import paddle
@@ -106,10 +106,10 @@ def padding(argv):
 
 def full_step(argv):
     parser = argparse.ArgumentParser(prog="python -m tools.benchmark training full-step")
-    parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--seq-len", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--batch", type=common.count(), default=2)
+    parser.add_argument("--seq-len", type=common.count(2), default=128)
+    parser.add_argument("--steps", type=common.count(), default=3)
+    parser.add_argument("--threads", type=common.count(), default=None)
     args = parser.parse_args(argv)
     threads = common.set_threads(args.threads, frameworks=("paddle",))
     import paddle
@@ -148,7 +148,7 @@ def main(argv=None):
     commands = {"padding": padding, "full-step": full_step}
     if not argv or argv[0] not in commands:
         print(__doc__)
-        return 2
+        return 0 if argv[:1] in (["-h"], ["--help"]) else 2
     return commands[argv[0]](argv[1:])
 
 
