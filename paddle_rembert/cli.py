@@ -25,6 +25,10 @@ OVERWRITE_RULE = ("--overwrite replaces only a previous output of this command: 
 def _convert(args):
     from .convert import convert_checkpoint
 
+    if args.safetensors and args.to != "paddle":
+        raise PaddleRembertError("--safetensors applies to --to paddle (--to torch always writes model.safetensors)")
+    if args.revision is not None and os.path.isdir(args.src):
+        raise PaddleRembertError(f"--revision applies to a hub id; {args.src} is a local directory")
     if args.quiet:  # the result line below says what the INFO log line would; warnings still show
         logging.getLogger("paddle_rembert").setLevel(logging.WARNING)
     name = convert_checkpoint(args.src, args.dst, to=args.to, dtype=args.dtype,
@@ -38,13 +42,15 @@ def _train(args):
     from .trainer import from_yaml, run
 
     # --threads as the first override: the trainer sets the threads, and a threads=N override still wins
-    threads = [] if args.threads is None else [f"threads={args.threads}"]
+    threads = [] if getattr(args, "threads", None) is None else [f"threads={args.threads}"]
     run(from_yaml(args.config, threads + list(args.overrides)))
 
 
 def _export(args):
     from .deploy.export import export_model
 
+    if args.opset is not None and not args.onnx:
+        raise PaddleRembertError("--opset applies to --onnx (the ONNX model's opset)")
     meta = export_model(args.model_dir, args.out_dir, task=args.task, onnx=args.onnx, opset=args.opset,
                         overwrite=args.overwrite, verify=not args.no_verify,
                         ignore_mismatched_sizes=args.ignore_mismatched_sizes, tokenizer_dir=args.tokenizer,
@@ -52,11 +58,8 @@ def _export(args):
     files = "inference.json, inference.pdiparams" + (", model.onnx" if meta.get("onnx_file") else "")
     if args.quantize:
         files += ", " + meta["int8"]["file"]
-    if args.quantize and args.onnx:
-        from .deploy.quantize import quantize_export
-
-        quantize_export(args.out_dir)
-        files += ", model.int8.onnx"
+    if meta.get("int8_onnx"):
+        files += ", " + meta["int8_onnx"]["onnx_file"]
     print(f"exported {args.model_dir} ({meta['task']}) -> {args.out_dir} ({files})")
 
 
@@ -123,6 +126,7 @@ def _predict(args):
     unused = ([] if predictor.task in ("masked-lm", "question-answering") or args.top_k is None else ["--top-k"]) + \
         ([] if predictor.task == "question-answering" else
          (["--doc-stride"] if args.doc_stride is not None else [])
+         + (["--max-answer-length"] if args.max_answer_length is not None else [])
          + (["--handle-impossible-answer"] if args.handle_impossible_answer else []))
     if unused:  # silently ignored, they would look applied
         raise PaddleRembertError(f"{' and '.join(unused)} do{'es' if len(unused) == 1 else ''} not apply to "
@@ -133,7 +137,7 @@ def _predict(args):
         line = 1 if pairs is None else pairs.index(None) + 1
         raise PaddleRembertError(f"{args.input_file}:{line}: no context: question-answering needs a question, "
                                  f"a tab and its context on each line")
-    qa = dict(doc_stride=args.doc_stride, max_answer_len=args.max_answer_length, max_seq_len=args.max_length,
+    qa = dict(doc_stride=args.doc_stride, max_answer_len=args.max_answer_length or 15, max_seq_len=args.max_length,
               handle_impossible_answer=args.handle_impossible_answer) if predictor.task == "question-answering" else {}
     results = predictor.predict(texts, pairs, batch_size=args.batch_size, top_k=args.top_k, **qa)
     lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
@@ -237,6 +241,7 @@ def build_parser():
     p.add_argument("--tokenizer", metavar="DIR", default=None,
                    help="copy the tokenizer files from DIR (for a checkpoint that ships none, e.g. a SQuAD fine-tune)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no INFO log lines (warnings stay)")
+    _add_threads(p)
     p.set_defaults(func=_convert)
 
     from .deploy.format import TASKS
@@ -263,6 +268,7 @@ def build_parser():
                    help="take the tokenizer from DIR (for a model directory that ships none)")
     p.add_argument("--no-verify", action="store_true",
                    help="skip running the export against the dygraph model before writing it")
+    _add_threads(p)
     p.set_defaults(func=_export)
 
     p = sub.add_parser("predict", help="run an export on texts; one JSON result per line")
@@ -287,19 +293,27 @@ def build_parser():
     p.add_argument("--doc-stride", type=int, default=None,
                    help="question-answering: tokens shared by consecutive windows of a long context (default: "
                         "min(128, window / 2))")
-    p.add_argument("--max-answer-length", type=positive_int, default=15,
+    p.add_argument("--max-answer-length", type=positive_int, default=None,
                    help="question-answering: longest answer in tokens (default 15)")
     p.add_argument("--handle-impossible-answer", action="store_true",
                    help="question-answering: allow \"no answer\" (an empty answer) when it scores best")
     p.add_argument("--output", help="write the JSON lines here (atomically) instead of stdout")
-    p.add_argument("--threads", type=thread_count, default=argparse.SUPPRESS, help="CPU threads (default: all cores)")
+    _add_threads(p)
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("train", help="fine-tune on XNLI / PAWS-X from a YAML recipe (see tools/train.py)")
     p.add_argument("--config", required=True)
     p.add_argument("overrides", nargs="*", help="key=value overrides of the recipe")
+    _add_threads(p)
     p.set_defaults(func=_train)
     return parser
+
+
+def _add_threads(subparser):
+    """``--threads`` after the subcommand too (``paddle-rembert predict DIR --threads 2``); unset, the value
+    given before it (or none) stands."""
+    subparser.add_argument("--threads", type=thread_count, default=argparse.SUPPRESS,
+                           help="CPU threads (default: all cores)")
 
 
 def main(argv=None):

@@ -247,7 +247,11 @@ def _copy_tokenizer_files(src, dst, names, requested, vocab_size):
     for name in present:
         shutil.copy2(os.path.join(src, name), os.path.join(dst, name))
     if has_vocabulary:
-        check_ids_fit(AutoTokenizer.from_pretrained(dst), vocab_size, src)
+        try:  # the copies load as the result will; a fault is the source file's, which the user fixes
+            tokenizer = AutoTokenizer.from_pretrained(dst)
+        except PaddleRembertError as e:
+            raise PaddleRembertError(str(e).replace(str(dst), str(src))) from None
+        check_ids_fit(tokenizer, vocab_size, src)
     else:
         logger.warning("%s has no tokenizer vocabulary; the converted model has none (pass --tokenizer DIR)", src)
 

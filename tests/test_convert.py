@@ -407,3 +407,20 @@ def test_a_checkpoint_without_tokenizer_files_takes_one_at_convert_and_export(tm
     assert main(["export", str(paddle_bare), str(tmp_path / "export"), "--task", "feature-extraction", "--tokenizer",
                  full, "--no-verify"]) == 0
     assert (tmp_path / "export" / "spiece.model").is_file()
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("tokenizer_config.json", "{bad", "tokenizer_config.json is not valid JSON"),
+    ("spiece.model", "not a model", "spiece.model"),
+])
+def test_a_broken_tokenizer_file_is_named_by_its_source_path(name, content, message, tmp_path, capsys):
+    """The tokenizer is checked as the copy the result holds; the error names the user's file, not the copy
+    in the destination's temporary directory (gone by the time the user reads it)."""
+    src = T.write_tiny_model_dir(str(tmp_path / "src"), "albert", T.synthetic_texts(60), vocab_size=120,
+                                 torch_layout=True)
+    with open(os.path.join(src, name), "w") as f:
+        f.write(content)
+    code, _, err = cli(capsys, src, tmp_path / "out")
+    assert code == 2 and message in err
+    assert os.path.join(src, name) in err and ".tmp" not in err
+    assert not (tmp_path / "out").exists()

@@ -350,7 +350,31 @@ def test_the_global_threads_flag_reaches_the_trainer(monkeypatch):
     assert cli_main(["--threads", "1", "train", "--config", config]) == 0
     assert cli_main(["--threads", "1", "train", "--config", config, "threads=2"]) == 0  # the recipe's own wins
     assert cli_main(["train", "--config", config]) == 0
-    assert seen == [1, 2, None]
+    assert cli_main(["train", "--config", config, "--threads", "1"]) == 0  # after the subcommand too
+    sys.path.insert(0, os.path.join(REPO, "tools"))
+    try:
+        import train as train_script
+    finally:
+        sys.path.pop(0)
+    monkeypatch.setattr(train_script, "run", lambda args: seen.append(args.threads))
+    assert train_script.main(["--config", config, "--threads", "1"]) == 0
+    assert train_script.main(["--config", config, "--threads", "1", "threads=2"]) == 0
+    assert seen == [1, 2, None, 1, 1, 2]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["convert", "{model}", "{out}", "--to", "torch", "--safetensors"], "--safetensors applies to --to paddle"),
+    (["convert", "{model}", "{out}", "--revision", "v2"], "--revision applies to a hub id; {model} is a local"),
+    (["export", "{model}", "{out}", "--opset", "13"], "--opset applies to --onnx"),
+    (["predict", "{export}", "--text", "river", "--max-answer-length", "3"],
+     "--max-answer-length does not apply to {export}, a sequence-classification export"),
+])
+def test_options_that_cannot_apply_are_refused_not_ignored(argv, message, exports, tmp_path, capsys):
+    model, export = exports("albert", "sequence-classification")
+    paths = dict(model=model, export=export, out=tmp_path / "out")
+    assert cli_main([a.format(**paths) for a in argv]) == 2
+    assert message.format(**paths) in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 # -- noise ---------------------------------------------------------------------------------------------
 def test_commands_do_not_print_the_ccache_warning():

@@ -35,8 +35,7 @@ def export_dir(tmp_path_factory):
         model.classifier.weight.set_value(model.classifier.weight * 200.0)
     model.save_pretrained(model_dir)
     out = str(root / "export")
-    export_model(model_dir, out, task="sequence-classification", onnx=True, quantize="int8")
-    quantize_export(out)
+    export_model(model_dir, out, task="sequence-classification", onnx=True, quantize="int8")  # + model.int8.onnx
     return out
 
 
@@ -137,6 +136,30 @@ def test_export_quantize_and_predict_int8_from_the_command_line(export_dir, tmp_
         assert np.mean(agree) >= 0.95
     with pytest.raises(PaddleRembertError, match="model.int8.onnx"):  # ours only: the ONNX one was not asked for
         Predictor(out, precision="int8", backend="onnxruntime")
+
+
+def test_a_failed_onnx_quantization_leaves_no_export_and_keeps_the_old_one(export_dir, tmp_path, monkeypatch, capsys):
+    """The int8 ONNX model is written inside the export's temporary directory: when quantizing fails, nothing is
+    renamed into place, and --overwrite keeps the complete export it would have replaced."""
+    from paddle_rembert.cli import main
+    from paddle_rembert.deploy import quantize
+
+    def broken():
+        raise PaddleRembertError("int8 quantization needs onnxruntime, onnx and ml_dtypes (test)")
+
+    monkeypatch.setattr(quantize, "_quantization", broken)
+    model_dir = os.path.join(os.path.dirname(export_dir), "model")
+    argv = ["export", model_dir, str(tmp_path / "new"), "--task", "sequence-classification", "--quantize", "int8",
+            "--onnx"]
+    assert main(argv) == 2
+    assert not os.path.exists(tmp_path / "new") and os.listdir(tmp_path) == []
+    old = str(tmp_path / "old")
+    shutil.copytree(export_dir, old)
+    before = sorted(os.listdir(old))
+    assert main(argv[:2] + [old] + argv[3:] + ["--overwrite"]) == 2
+    assert sorted(os.listdir(old)) == before and read_meta(old)["int8_onnx"]
+    out = capsys.readouterr()
+    assert "exported" not in out.out and "needs onnxruntime" in out.err
 
 
 def test_int8_results_do_not_depend_on_batch_companions_or_threads(export_dir):

@@ -16,7 +16,8 @@ Taskflow (after ``import paddle_rembert.deploy.taskflow``) and onnxruntime need,
   Paddle and paddle-rembert versions, the maximum length, and the check against dygraph;
 * with ``onnx=True``: ``model.onnx`` converted by paddle2onnx (see :mod:`.onnx_export`);
 * with ``quantize="int8"``: ``model.int8.safetensors``, the int8 weights the Predictor's int8 engine runs
-  (see :mod:`.int8`), checked against fp32 where this CPU can run it.
+  (see :mod:`.int8`), checked against fp32 where this CPU can run it; with ``onnx=True`` as well,
+  onnxruntime's ``model.int8.onnx`` (see :mod:`.quantize`).
 
 The directory is written under a temporary name and renamed into place only after the
 exported program has been checked against the dygraph model on a padded batch, so a failed
@@ -233,6 +234,10 @@ def export_loaded(model, out_dir, task, tokenizer=None, onnx=False, opset=None, 
                                             expected, atol)
         if quantize == "int8":
             meta["int8"] = _write_int8(model, tmp, meta, fp32)
+            if onnx:  # onnxruntime's int8 model too, inside the same atomic directory
+                from .quantize import quantize_onnx
+
+                meta["int8_onnx"] = quantize_onnx(tmp, meta, check=verify)
         write_json(os.path.join(tmp, META_FILE), meta)
     return meta
 

@@ -41,14 +41,24 @@ def _quantization():
 
 
 def quantize_export(export_dir, per_channel=True, check=True):
-    """Write ``model.int8.onnx`` (atomically) beside the export's ``model.onnx``; returns the updated meta.
+    """Write ``model.int8.onnx`` (atomically) beside an existing export's ``model.onnx`` and record it in
+    ``export_meta.json`` under ``int8_onnx``; returns the updated meta. (``export --onnx --quantize int8``
+    writes it with the rest of a new export: :func:`quantize_onnx`.)
 
     ``per_channel``: one weight scale per output column (more faithful; same speed). ``check``:
     run fp32 and int8 on a random padded batch and record the largest output difference, the
-    largest probability change and the label agreement in ``export_meta.json`` under ``int8``.
+    largest probability change and the label agreement.
     """
-    ort, QuantType, quantize_dynamic, quant_pre_process = _quantization()
     meta = read_meta(export_dir)
+    meta["int8_onnx"] = quantize_onnx(export_dir, meta, per_channel, check)
+    write_json(os.path.join(export_dir, META_FILE), meta)
+    return meta
+
+
+def quantize_onnx(export_dir, meta, per_channel=True, check=True):
+    """Write ``model.int8.onnx`` into ``export_dir`` from the ONNX model ``meta`` names; returns what
+    ``export_meta.json`` records about it (see :func:`quantize_export`)."""
+    ort, QuantType, quantize_dynamic, quant_pre_process = _quantization()
     if not meta.get("onnx_file"):
         raise PaddleRembertError(f"{export_dir} has no ONNX model to quantize: export it with --onnx")
     src = os.path.join(export_dir, meta["onnx_file"])
@@ -70,9 +80,7 @@ def quantize_export(export_dir, per_channel=True, check=True):
     if check:
         info["check"] = compare_engines(export_dir, meta, OnnxEngine(export_dir, meta),
                                         _Int8Session(export_dir, meta, dst))
-    meta["int8_onnx"] = info
-    write_json(os.path.join(export_dir, META_FILE), meta)
-    return meta
+    return info
 
 
 def _check_feed(meta, vocab_size, pad_id, batch=16, length=48, seed=0):
