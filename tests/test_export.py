@@ -190,8 +190,12 @@ def test_cli_export(deploy_root, tmp_path, capsys):
     assert read_meta(out)["task"] == "token-classification"
     assert cli_main(["export", model_dir, out]) == 2  # not empty
     assert "--overwrite" in capsys.readouterr().err
-    assert cli_main(["export", model_dir, out, "--task", "question-answering", "--overwrite"]) == 0
-    assert read_meta(out)["task"] == "question-answering"
+    assert cli_main(["export", model_dir, out, "--task", "feature-extraction", "--overwrite"]) == 0
+    assert read_meta(out)["task"] == "feature-extraction"
+    # a question-answering head needs two labels (start, end); this model's config has five
+    assert cli_main(["export", model_dir, out, "--task", "question-answering", "--overwrite"]) == 2
+    assert "AlbertForQuestionAnswering needs num_labels=2" in capsys.readouterr().err
+    assert read_meta(out)["task"] == "feature-extraction"  # the previous export stays
     assert cli_main(["export", str(tmp_path / "nope"), str(tmp_path / "x")]) == 2
     assert "model directory not found" in capsys.readouterr().err
 

@@ -208,6 +208,26 @@ def test_bf16_predictions_stay_close_to_fp32(exports):
         assert a["probabilities"] == pytest.approx(b["probabilities"], abs=0.05)
 
 
+def test_bf16_on_a_cpu_without_bf16_warns_and_runs_fp32(exports, monkeypatch, caplog):
+    """oneDNN would emulate bf16 there, slower than fp32, and say so only in a glog line."""
+    import logging
+
+    from paddle_rembert.kernels import bf16
+
+    out = exports("albert", "sequence-classification")[1]
+    monkeypatch.setattr(bf16, "cpu_has_bf16", lambda: False)
+    monkeypatch.delenv("PADDLE_REMBERT_BF16", raising=False)  # the suite asks for the emulation where it can
+    with caplog.at_level(logging.WARNING, logger="paddle_rembert"):
+        predictor = Predictor(out, precision="bf16")
+    assert predictor.engine.precision == "fp32"
+    assert [r.getMessage() for r in caplog.records if "bf16 inference" in r.getMessage()] == [
+        "bf16 inference: this CPU has no AVX512-BF16 / AMX-BF16, so it runs in fp32 (PADDLE_REMBERT_BF16=emulate "
+        "runs oneDNN's slower emulation instead)"]
+    assert predictor.predict(TEXTS, PAIRS) == Predictor(out).predict(TEXTS, PAIRS)
+    monkeypatch.setenv("PADDLE_REMBERT_BF16", "emulate")
+    assert Predictor(out, precision="bf16").engine.precision == ("bf16" if bf16.cpu_emulates_bf16() else "fp32")
+
+
 def test_predictor_errors_are_clear(exports, tmp_path):
     out = exports("albert", "sequence-classification")[1]
     with pytest.raises(PaddleRembertError, match="not found"):

@@ -108,6 +108,14 @@ class PaddleEngine:
         self.threads = _thread_count(threads)
         if kind == "gpu":
             require_cuda("device 'gpu'")
+        elif precision == "bf16" and mkldnn:
+            from ..kernels.bf16 import NO_BF16, cpu_bf16_mode
+
+            if cpu_bf16_mode() is None:  # oneDNN would emulate it, slower than fp32, saying so only in glog
+                logger.warning("bf16 inference: %s, so it runs in fp32 (PADDLE_REMBERT_BF16=emulate runs oneDNN's "
+                               "slower emulation instead)", NO_BF16)
+                precision = "fp32"
+        self.precision = precision
         try:
             config = paddle_infer.Config(model_file, params_file)
             if kind == "gpu":

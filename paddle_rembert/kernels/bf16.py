@@ -132,13 +132,23 @@ def cpu_emulates_bf16(cpuinfo="/proc/cpuinfo"):
     return {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= _cpu_flags(cpuinfo)
 
 
+def cpu_bf16_mode():
+    """``"native"`` on a bf16 CPU; ``"emulate"`` where PADDLE_REMBERT_BF16=emulate asks for oneDNN's emulated bf16
+    on an AVX-512 CPU without AVX512-BF16 (slower than fp32; the same rounding, sums at most in another order:
+    for checking bf16 code on such a machine, as the tests do); else None (bf16 runs as fp32)."""
+    if cpu_has_bf16():
+        return "native"
+    if os.environ.get("PADDLE_REMBERT_BF16", "").lower() == "emulate" and cpu_emulates_bf16():
+        return "emulate"
+    return None
+
+
+NO_BF16 = "this CPU has no AVX512-BF16 / AMX-BF16"
+
+
 def _decide():
-    # PADDLE_REMBERT_BF16=emulate: on an AVX-512 CPU without AVX512-BF16, oneDNN's emulated bf16 (slower than
-    # fp32; the same rounding, sums at most in another order): for checking bf16 code on such a machine, as the
-    # tests do
-    emulate = os.environ.get("PADDLE_REMBERT_BF16", "").lower() == "emulate" and cpu_emulates_bf16()
-    if not (cpu_has_bf16() or emulate):
-        _STATE["error"] = "this CPU has no AVX512-BF16 / AMX-BF16"
+    if cpu_bf16_mode() is None:
+        _STATE["error"] = NO_BF16
     elif not build.available():
         _STATE["error"] = build.unavailable_reason()
     ok = "error" not in _STATE

@@ -142,8 +142,10 @@ class Embedding(nn.Embedding):
         out = F.embedding(ids, self.weight)
         if self.torch_padding_idx is None or self.weight.stop_gradient:
             return out
-        at_padding = (ids == self.torch_padding_idx).unsqueeze(-1)
-        return paddle.where(at_padding, out.detach(), out)
+        # the same values (x * 1 + y * 0), no gradient at padding; not paddle.where, whose broadcasting adds three
+        # zeros_like ops to an exported graph and warns about Tensor.place while tracing it
+        keep = (ids != self.torch_padding_idx).unsqueeze(-1).astype(out.dtype)
+        return out * keep + out.detach() * (1.0 - keep)
 
 
 class _LinearFunction(PyLayer):
