@@ -6,9 +6,11 @@ directory should be) print one line naming the path and exit with status 2; ``--
 ``PADDLE_REMBERT_DEBUG=1``) shows the traceback instead.
 """
 import argparse
+import contextlib
 import logging
 import os
 import sys
+import threading
 import warnings
 
 # Paddle warns on import that ccache (for compiling custom C++ operators) is missing: not our users' concern.
@@ -51,16 +53,61 @@ def _export(args):
 
     if args.opset is not None and not args.onnx:
         raise PaddleRembertError("--opset applies to --onnx (the ONNX model's opset)")
-    meta = export_model(args.model_dir, args.out_dir, task=args.task, onnx=args.onnx, opset=args.opset,
-                        overwrite=args.overwrite, verify=not args.no_verify,
-                        ignore_mismatched_sizes=args.ignore_mismatched_sizes, tokenizer_dir=args.tokenizer,
-                        quantize=args.quantize)
+    with _quiet_export():
+        meta = export_model(args.model_dir, args.out_dir, task=args.task, onnx=args.onnx, opset=args.opset,
+                            overwrite=args.overwrite, verify=not args.no_verify,
+                            ignore_mismatched_sizes=args.ignore_mismatched_sizes, tokenizer_dir=args.tokenizer,
+                            quantize=args.quantize)
     files = "inference.json, inference.pdiparams" + (", model.onnx" if meta.get("onnx_file") else "")
     if args.quantize:
         files += ", " + meta["int8"]["file"]
     if meta.get("int8_onnx"):
         files += ", " + meta["int8_onnx"]["onnx_file"]
     print(f"exported {args.model_dir} ({meta['task']}) -> {args.out_dir} ({files})")
+
+
+# What Paddle's C++ prints on every export, about its own ops (arange, cumsum ... pass ``out=None``), and
+# paddle2onnx's banner: nothing a user acts on
+EXPORT_NOISE = (b"Paddle static graph(PIR) not support input out tensor", b"[Paddle2ONNX]")
+
+
+@contextlib.contextmanager
+def _filtered(fd, drop, to_fd):
+    """Lines written to file descriptor ``fd`` inside the block, by Python or C++, reach ``to_fd`` as they come,
+    less those holding any of ``drop``. Descriptors are the process's: only a command, which owns its process,
+    uses this."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    target, saved = os.dup(to_fd), os.dup(fd)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, fd)
+    os.close(write_end)
+
+    def pump():
+        with os.fdopen(read_end, "rb") as lines:
+            for line in lines:
+                if not any(d in line for d in drop):
+                    os.write(target, line)
+
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved, fd)  # the pipe's last write end closes: the pump reads to its end
+        os.close(saved)
+        thread.join(timeout=10)
+        os.close(target)
+
+
+@contextlib.contextmanager
+def _quiet_export():
+    """stdout keeps the command's result line (the libraries' prints go to stderr); Paddle's and paddle2onnx's
+    fixed notices are dropped."""
+    with _filtered(2, EXPORT_NOISE, 2), _filtered(1, EXPORT_NOISE, 2):
+        yield
 
 
 def read_examples(path):

@@ -166,7 +166,7 @@ def convert_checkpoint(src, dst, to="paddle", dtype=None, safe_serialization=Fal
             _write_paddle(tmp, ckpt, plan, st_dtype, safe_serialization, progress_bar)
         else:
             _write_torch(tmp, ckpt, model, plan, st_dtype, progress_bar)
-    logger.info("converted %s (%s) to %s", src, model_class.__name__, dst)
+    logger.debug("converted %s (%s) to %s", src, model_class.__name__, dst)  # the command prints its own line
     return model_class.__name__
 
 

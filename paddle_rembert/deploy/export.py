@@ -23,6 +23,7 @@ The directory is written under a temporary name and renamed into place only afte
 exported program has been checked against the dygraph model on a padded batch, so a failed
 export never leaves a half-written or wrong directory behind.
 """
+import contextlib
 import json
 import logging
 import os
@@ -140,7 +141,7 @@ def export_model(model_dir, out_dir, task=None, onnx=False, opset=None, overwrit
                        "predictions are meaningless until it is fine-tuned", model_dir, task)
     meta = export_loaded(model, out_dir, task, tokenizer=tokenizer, onnx=onnx, opset=opset, overwrite=overwrite,
                          verify=verify, atol=atol, newly_initialized_keys=initialised, quantize=quantize)
-    logger.info("exported %s (%s) to %s", model_dir, task, out_dir)
+    logger.debug("exported %s (%s) to %s", model_dir, task, out_dir)  # the command prints its own line
     return meta
 
 
@@ -201,8 +202,8 @@ def export_loaded(model, out_dir, task, tokenizer=None, onnx=False, opset=None, 
             expected = layer(*[paddle.to_tensor(batch[n]) for n in input_names])
         expected = {n: t.numpy() for n, t in zip(output_names, expected)}
     with atomic_dir(out_dir) as tmp:
-        static = paddle.jit.to_static(layer, input_spec=spec, full_graph=True)
-        paddle.jit.save(static, os.path.join(tmp, "inference"))
+        with _our_errors_unwrapped():
+            paddle.jit.save(paddle.jit.to_static(layer, input_spec=spec, full_graph=True), os.path.join(tmp, "inference"))
         paddle.disable_static()
         for name in (MODEL_FILE, PARAMS_FILE):
             if not os.path.isfile(os.path.join(tmp, name)):
@@ -222,8 +223,9 @@ def export_loaded(model, out_dir, task, tokenizer=None, onnx=False, opset=None, 
             # gelu, a 5e-4 error per activation: the ONNX source program spells the tanh formula out.
             with tempfile.TemporaryDirectory(dir=tmp) as src:
                 onnx_layer = export_layer(onnx_traceable(model), output_names, input_names)
-                paddle.jit.save(paddle.jit.to_static(onnx_layer, input_spec=spec, full_graph=True),
-                                os.path.join(src, "inference"))
+                with _our_errors_unwrapped():
+                    paddle.jit.save(paddle.jit.to_static(onnx_layer, input_spec=spec, full_graph=True),
+                                    os.path.join(src, "inference"))
                 del onnx_layer
                 paddle.disable_static()
                 meta["onnx_file"] = ONNX_FILE
@@ -240,6 +242,20 @@ def export_loaded(model, out_dir, task, tokenizer=None, onnx=False, opset=None, 
                 meta["int8_onnx"] = quantize_onnx(tmp, meta, check=verify)
         write_json(os.path.join(tmp, META_FILE), meta)
     return meta
+
+
+@contextlib.contextmanager
+def _our_errors_unwrapped():
+    """A PaddleRembertError raised while Paddle traces the model (a QA head without two labels, say) comes back
+    with Paddle's "In transformed code" listing in its message: keep our one line."""
+    marker = "PaddleRembertError: "
+    try:
+        yield
+    except PaddleRembertError as e:
+        message = str(e)
+        if "In transformed code" not in message or marker not in message:
+            raise
+        raise PaddleRembertError(message.rsplit(marker, 1)[1].strip()) from None
 
 
 def _write_int8(model, export_dir, meta, fp32=None):
