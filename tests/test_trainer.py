@@ -519,7 +519,8 @@ def test_bad_recipes_and_overrides_are_one_line_errors(tmp_path):
     cases = [(["seed=-1"], "seed must be an integer from 0 to 2\\*\\*32 - 1"),
              (["seed=99999999999999999999"], "seed must be an integer"),
              (["learning_rate=[1,"], "override 'learning_rate=\\[1,': the value is not valid YAML"),
-             (["threads=1000000"], "threads must be at most")]
+             (["threads=1000000"], "threads must be at most"),
+             (["model_type=gpt2"], "model_type must be one of albert, bert, electra, rembert, roberta, got 'gpt2'")]
     for overrides, message in cases:
         with pytest.raises(PaddleRembertError, match=message) as info:
             from_yaml(config, overrides)
@@ -690,3 +691,21 @@ def test_evaluation_alone_of_a_backbone_is_refused_before_any_output(setup, tmp_
                                                  r"fine-tuned for xnli"):
         run(args_for(setup, out, do_train=False, do_eval=True))
     assert not out.exists()
+
+
+def test_start_up_errors_name_what_the_user_set(setup, tmp_path, capfd):
+    """A wrong model_name_or_path is reported as the model's (the tokenizer used to be read first), and a bad
+    training file is the only line printed (the model's loading report used to come first)."""
+    data, model = setup
+    for path, message in ((str(tmp_path / "nomodel"), "config file not found: "),
+                          (data, f"config file not found: {os.path.join(data, 'config.json')}")):
+        with pytest.raises(PaddleRembertError, match=message):
+            run(args_for(setup, tmp_path / "out", model_name_or_path=path))
+    bad_data = tmp_path / "data"
+    shutil.copytree(data, bad_data)
+    train_file = next(bad_data.rglob("multinli.train.en.tsv"))
+    train_file.write_text("not\ta\theader\n")
+    capfd.readouterr()
+    with pytest.raises(PaddleRembertError, match="multinli.train.en.tsv"):
+        run(args_for(setup, tmp_path / "out2", data_dir=str(bad_data)))
+    assert "newly initialised" not in capfd.readouterr().err

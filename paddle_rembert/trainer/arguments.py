@@ -95,6 +95,8 @@ class TrainingArguments:
         if self.model_name_or_path is None:
             problems.append("model_name_or_path is required: a Paddle model directory, a transformers "
                             "PyTorch directory, or a Hugging Face Hub id (org/name)")
+        if self.model_type is not None and self.model_type not in registry.model_types():
+            problems.append(f"model_type must be one of {', '.join(registry.model_types())}, got {self.model_type!r}")
         if problems:
             raise PaddleRembertError("; ".join(problems))
 

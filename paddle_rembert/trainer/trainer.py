@@ -24,12 +24,11 @@ from tqdm.auto import tqdm
 
 from ..data import TrainBatchSampler, get_task, write_predictions
 from ..data.features import encode_examples
-from ..models.auto import AutoConfig, AutoModelForSequenceClassification
+from ..models.auto import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, read_model_type
 from ..runtime.errors import PaddleRembertError
 from ..runtime.files import read_json, write_json
 from ..runtime.settings import held_log_records, replay_log_records, set_num_threads, setup_logging
 from ..tokenization.utils import check_ids_fit
-from ..models.auto import AutoTokenizer
 from . import checkpoint, distributed, optim
 from .evaluate import EvalSet, evaluate, selection_score, task_label_map
 
@@ -44,6 +43,7 @@ def run(args):
         raise PaddleRembertError("amp fp16 needs a GPU; on CPU use amp bf16 (AVX512-BF16 / AMX) or none")
     set_num_threads(args.threads, env.world_size)
     task = get_task(args.task)
+    read_model_type(args.model_name_or_path)  # a wrong model_name_or_path is named as the model's, not the tokenizer's
     tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
     # every rank, before any rank writes: nothing is lost to a late error; the evaluation rows are read here, once,
     # and so are the training rows and the model (a bad training file or head must not cost the previous run)
@@ -51,10 +51,10 @@ def run(args):
     if not env.is_main:  # every rank reads the same files: rank 0 reports their skipped rows
         logging.getLogger("paddle_rembert.data").setLevel(logging.ERROR)
     with held_log_records() as held:  # the loading report and skipped rows, for train.log once it exists
-        if args.do_train:
+        if args.do_train:  # the rows first: a bad training file is the one line reported, not after a loading report
+            train_examples, _ = task.load_train(args.data_dir, args.train_languages)  # it logs skipped rows
             seed_everything(args.seed)
             model = load_model(args, task)
-            train_examples, _ = task.load_train(args.data_dir, args.train_languages)  # it logs skipped rows
     distributed.barrier(env)
     if env.is_main:
         prepare_output_dir(args)
