@@ -148,3 +148,12 @@ def test_errors_and_pickle(bpe_dir, tmp_path):
     ours, _ = load(bpe_dir)
     clone = pickle.loads(pickle.dumps(ours))
     assert clone(TEXTS[:300])["input_ids"] == ours(TEXTS[:300])["input_ids"]
+
+
+def test_a_lone_surrogate_is_named_in_one_line(bpe_dir):
+    """Text from a bad decode (``errors="surrogateescape"``) cannot be UTF-8 encoded: the error names it, with or
+    without offsets, as the SentencePiece tokenizers do (it was a raw UnicodeEncodeError)."""
+    ours, _ = load(bpe_dir)
+    for kw in ({}, {"return_offsets_mapping": True}):
+        with pytest.raises(PaddleRembertError, match=r"lone surrogate \(U\+DC80\)"):
+            ours("fine \udc80 text", **kw)

@@ -328,3 +328,38 @@ def test_plain_calls_are_unchanged_and_errors(dirs):
         BatchEncoding({"input_ids": [[1, 2]]}).word_ids(0)
     enc = ours(PAIRS_A[:4], PAIRS_B[:4], padding=True, return_tensors="np")
     assert isinstance(enc["input_ids"], np.ndarray) and len(enc.word_ids(3)) == enc["input_ids"].shape[1]
+
+
+@pytest.mark.parametrize("name", ["bert", "roberta", "albert", "rembert"])
+def test_a_single_row_below_the_special_tokens_count_follows_the_slow_ids(dirs, name):
+    """Without windows, ``max_length`` below a pair's special tokens cuts as the slow tokenizers cut (longest_first
+    empties both texts, only_first/only_second give up): the ids, and the offsets, sequence and word ids that
+    describe them, are the same with or without ``return_offsets_mapping`` (they used to describe the whole
+    pair while the ids held none of it)."""
+    ours, _ = pair_of(name, dirs)
+    slow_cls = getattr(transformers, type(ours).__name__)
+    slow = slow_cls.from_pretrained(str(REAL_DIR if name == "bert" else dirs / name))
+    n_special = ours.num_special_tokens_to_add(pair=True)
+    for max_length in range(1, n_special):
+        for strategy in ("longest_first", "only_first", "only_second"):
+            kw = dict(truncation=strategy, max_length=max_length)
+            plain = ours("hello world", "stone river", **kw)
+            detailed = ours("hello world", "stone river", return_offsets_mapping=True, **kw)
+            assert plain["input_ids"] == detailed["input_ids"] == slow("hello world", "stone river", **kw)["input_ids"]
+            for enc in (plain, detailed):
+                assert len(enc.word_ids()) == len(enc.sequence_ids()) == len(enc["input_ids"])
+            assert len(detailed["offset_mapping"]) == len(detailed["input_ids"])
+            assert plain.word_ids() == detailed.word_ids()
+
+
+def test_a_split_digit_comma_piece_starting_a_text_spans_its_first_character(dirs):
+    """ALBERT re-encodes "▁2," as "▁" "2" ","; with no space before the word the bare "▁" spans the word's first
+    character, as in the fast tokenizer (it had the empty span (0, 0) that marks special tokens, which question
+    answering skips)."""
+    ours, fast = pair_of("albert", dirs)
+    texts = ["2,", "10,000 people", "x 2, b", "3,4"]
+    compared, bad = compare_details(ours, fast, texts)
+    assert compared == len(texts) and not bad, bad
+    compared, bad = compare_details(ours, fast, ["x", "why"], ["2, b", "7,5 and 8,"])
+    assert compared == 2 and not bad, bad
+    assert (0, 0) not in ours("2,", return_offsets_mapping=True, add_special_tokens=False)["offset_mapping"]

@@ -153,7 +153,12 @@ class BPETokenizer(PreTrainedTokenizer):
         return " ".join(word)
 
     def _pretoken_tokens(self, pretoken):
-        encoded = "".join(self.byte_encoder[b] for b in pretoken.encode("utf-8"))
+        try:
+            data = pretoken.encode("utf-8")
+        except UnicodeEncodeError as e:  # a lone surrogate, from a bad decode: named, as the other tokenizers do
+            raise PaddleRembertError(f"text {pretoken!r} holds a lone surrogate (U+{ord(pretoken[e.start]):04X}), "
+                                     "which is not Unicode text; byte-level BPE cannot encode it") from None
+        encoded = "".join(self.byte_encoder[b] for b in data)
         return self.bpe(encoded).split(" ")
 
     def _tokenize_chunk(self, text):
@@ -177,8 +182,8 @@ class BPETokenizer(PreTrainedTokenizer):
             pretoken, start = m.group(), m.start()
             entry = cache.get(pretoken)
             if entry is None:  # (ids, first and last character of each token within the pre-token)
-                char_of_byte = [i for i, c in enumerate(pretoken) for _ in range(len(c.encode("utf-8")))]
                 tokens, spans, b = self._pretoken_tokens(pretoken), [], 0
+                char_of_byte = [i for i, c in enumerate(pretoken) for _ in range(len(c.encode("utf-8")))]
                 for token in tokens:  # one character per byte
                     spans.append((char_of_byte[b], char_of_byte[b + len(token) - 1] + 1))
                     b += len(token)

@@ -180,8 +180,10 @@ def build_detailed_columns(tok, rows, n, pair, add_special_tokens, trunc, max_le
     for i in range(n):
         a, b = rows[i], rows[n + i] if pair else None
         na, nb = len(a[0]), len(b[0]) if pair else None
-        # below the special tokens' count nothing is cut (the Rust room wraps around; the slow tokenizers give up)
-        if trunc == "do_not_truncate" or na + (nb or 0) + n_special <= max_length or max_length < n_special:
+        # windows below the special tokens' count cut nothing (the Rust room wraps around); one row follows the
+        # slow arithmetic there too (longest_first empties both texts, only_* give up), as the plain call's ids do
+        if trunc == "do_not_truncate" or na + (nb or 0) + n_special <= max_length \
+                or (overflow and max_length < n_special):
             combos = [((0, na), (0, nb) if pair else None)]
         elif overflow:
             ka, kb = _fast_keep(na, nb, max_length - n_special, trunc)

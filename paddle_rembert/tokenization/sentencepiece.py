@@ -250,6 +250,9 @@ class SentencePieceTokenizer(PreTrainedTokenizer):
                     cur = spans[-1][0]
                 spans.append((start, cur))
                 spans.reverse()
+                if len(spans) > 1 and spans[0][0] == spans[0][1]:  # a bare "▁" with no space before its word:
+                    spans[0] = (spans[1][0], spans[1][0] + 1)  # the word's first character, as the fast tokenizers'
+
                 ids.extend(subs)
                 offsets.extend(spans)
                 words.extend([word] * len(subs))
