@@ -203,7 +203,8 @@ def export_loaded(model, out_dir, task, tokenizer=None, onnx=False, opset=None, 
         expected = {n: t.numpy() for n, t in zip(output_names, expected)}
     with atomic_dir(out_dir) as tmp:
         with _our_errors_unwrapped():
-            paddle.jit.save(paddle.jit.to_static(layer, input_spec=spec, full_graph=True), os.path.join(tmp, "inference"))
+            static = paddle.jit.to_static(layer, input_spec=spec, full_graph=True)
+            paddle.jit.save(static, os.path.join(tmp, "inference"))
         paddle.disable_static()
         for name in (MODEL_FILE, PARAMS_FILE):
             if not os.path.isfile(os.path.join(tmp, name)):
