@@ -229,6 +229,11 @@ def test_the_demo_replaces_only_its_own_output(tmp_path, capsys):
     (out / "old-result").write_text("from the last run")
     demo.prepare_output(str(out))  # an earlier demo output: replaced
     assert sorted(os.listdir(out)) == [demo.MARKER]
+    older = tmp_path / "older"  # written before the marker: the demo's own entries only
+    (older / "xnli").mkdir(parents=True)
+    (older / "pairs.tsv").write_text("x")
+    demo.prepare_output(str(older))
+    assert sorted(os.listdir(older)) == [demo.MARKER]
     with pytest.raises(SystemExit):
         demo.main(["--nproc", "0"])
     assert "--nproc: must be a positive integer, got '0'" in capsys.readouterr().err

@@ -40,6 +40,7 @@ def step(title, cmd, env=None, stdout=None):
 
 
 MARKER = ".paddle-rembert-demo"  # in every output directory of the demo: only such a directory is replaced
+OUTPUTS = {"rembert-paddle", "xnli", "launch_logs", "export", "pairs.tsv", "predictions.jsonl"}  # what it writes
 
 
 def _positive(text):
@@ -54,10 +55,12 @@ def _positive(text):
 
 def prepare_output(out):
     """Empty ``out`` for a new run: it may be missing, empty, or an earlier output of the demo (with
-    :data:`MARKER`); anything else is the user's, and is refused."""
+    :data:`MARKER`, or, from before the marker, nothing but :data:`OUTPUTS`); anything else is the user's, and is
+    refused."""
     if os.path.lexists(out) and not os.path.isdir(out):
         sys.exit(f"demo: --out {out} is a file; give a directory")
-    if os.path.isdir(out) and os.listdir(out) and not os.path.isfile(os.path.join(out, MARKER)):
+    entries = set(os.listdir(out)) if os.path.isdir(out) else set()
+    if entries and MARKER not in entries and not entries <= OUTPUTS:
         sys.exit(f"demo: --out {out} is not empty and is not an earlier demo output; give a new directory "
                  "(the demo replaces only its own)")
     shutil.rmtree(out, ignore_errors=True)
