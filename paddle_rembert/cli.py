@@ -10,7 +10,6 @@ import contextlib
 import logging
 import os
 import sys
-import threading
 import warnings
 
 # Paddle warns on import that ccache (for compiling custom C++ operators) is missing: not our users' concern.
@@ -53,7 +52,7 @@ def _export(args):
 
     if args.opset is not None and not args.onnx:
         raise PaddleRembertError("--opset applies to --onnx (the ONNX model's opset)")
-    with _quiet_export():
+    with quiet_export():
         meta = export_model(args.model_dir, args.out_dir, task=args.task, onnx=args.onnx, opset=args.opset,
                             overwrite=args.overwrite, verify=not args.no_verify,
                             ignore_mismatched_sizes=args.ignore_mismatched_sizes, tokenizer_dir=args.tokenizer,
@@ -66,47 +65,54 @@ def _export(args):
     print(f"exported {args.model_dir} ({meta['task']}) -> {args.out_dir} ({files})")
 
 
-# What Paddle's C++ prints on every export, about its own ops (arange, cumsum ... pass ``out=None``), and
-# paddle2onnx's banner: nothing a user acts on
-EXPORT_NOISE = (b"Paddle static graph(PIR) not support input out tensor", b"[Paddle2ONNX]")
+def _flush_c_stdio():
+    """Flush C's stdio buffers (a library's printf), so that they land where the descriptors point now."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):
+        pass
 
 
 @contextlib.contextmanager
-def _filtered(fd, drop, to_fd):
+def _filtered(fd, to_fd):
     """Lines written to file descriptor ``fd`` inside the block, by Python or C++, reach ``to_fd`` as they come,
-    less those holding any of ``drop``. Descriptors are the process's: only a command, which owns its process,
-    uses this."""
+    through :mod:`paddle_rembert.runtime.line_filter` in a child process, less its fixed notices."""
+    import subprocess
+
+    from .runtime import line_filter
+
     sys.stdout.flush()
     sys.stderr.flush()
-    target, saved = os.dup(to_fd), os.dup(fd)
+    _flush_c_stdio()
     read_end, write_end = os.pipe()
+    # its own session: Ctrl-C stops the command, and the filter still passes on the command's last words
+    child = subprocess.Popen([sys.executable, "-I", "-S", line_filter.__file__], stdin=read_end, stdout=to_fd,
+                             start_new_session=True)
+    os.close(read_end)
+    saved = os.dup(fd)
     os.dup2(write_end, fd)
     os.close(write_end)
-
-    def pump():
-        with os.fdopen(read_end, "rb") as lines:
-            for line in lines:
-                if not any(d in line for d in drop):
-                    os.write(target, line)
-
-    thread = threading.Thread(target=pump, daemon=True)
-    thread.start()
     try:
         yield
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
-        os.dup2(saved, fd)  # the pipe's last write end closes: the pump reads to its end
+        _flush_c_stdio()
+        os.dup2(saved, fd)  # the pipe's last write end closes: the filter reads to the end and exits
         os.close(saved)
-        thread.join(timeout=10)
-        os.close(target)
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # a process started in the block holds the pipe; the filter ends with it
+            pass
 
 
 @contextlib.contextmanager
-def _quiet_export():
-    """stdout keeps the command's result line (the libraries' prints go to stderr); Paddle's and paddle2onnx's
-    fixed notices are dropped."""
-    with _filtered(2, EXPORT_NOISE, 2), _filtered(1, EXPORT_NOISE, 2):
+def quiet_export():
+    """For a command or tool that owns its process: stdout keeps its result (the libraries' prints go to stderr);
+    Paddle's and paddle2onnx's fixed notices are dropped."""
+    with _filtered(2, 2), _filtered(1, 2):
         yield
 
 
@@ -205,23 +211,29 @@ def describe_os_error(e):
 
 
 def run_guarded(fn, prog, debug=None):
-    """Run ``fn``; a PaddleRembertError or an OSError becomes one line on stderr and exit status 2."""
+    """Run ``fn``; its exit status is its own when it returns an int, else 0. Errors: :func:`error_status`."""
+    try:
+        status = fn()
+    except (Exception, KeyboardInterrupt) as e:
+        return error_status(e, prog, debug)
+    return status if type(status) is int else 0
+
+
+def error_status(error, prog, debug=None):
+    """The exit status of a command that raised ``error``: a PaddleRembertError or an OSError is one line on stderr
+    and status 2, Ctrl-C status 130; anything else (or everything, with ``debug``) is raised again."""
     if not debug:  # --debug, else the environment: PADDLE_REMBERT_DEBUG=1 (0, false, no or empty: off)
         debug = os.environ.get("PADDLE_REMBERT_DEBUG", "").strip().lower() not in ("", "0", "false", "no", "off")
-    try:
-        fn()
-    except (Exception, KeyboardInterrupt) as e:
-        if debug:
-            raise
-        if _interrupted(e):  # Ctrl-C, before anything else: inside Paddle it may come back as any error
-            print(f"{prog}: interrupted", file=sys.stderr)
-            return 130
-        if not isinstance(e, (PaddleRembertError, OSError)):
-            raise
-        message = describe_os_error(e) if isinstance(e, OSError) else str(e)
-        print(f"{prog}: error: {message}".replace("\n", "\\n"), file=sys.stderr)  # one line, even for a path
-        return 2
-    return 0
+    if debug:
+        raise error
+    if _interrupted(error):  # Ctrl-C, before anything else: inside Paddle it may come back as any error
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    if not isinstance(error, (PaddleRembertError, OSError)):
+        raise error
+    message = describe_os_error(error) if isinstance(error, OSError) else str(error)
+    print(f"{prog}: error: {message}".replace("\n", "\\n"), file=sys.stderr)  # one line, even for a path
+    return 2
 
 
 def _interrupted(error):

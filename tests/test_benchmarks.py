@@ -13,6 +13,8 @@ import sys
 import numpy as np
 import pytest
 
+from paddle_rembert.runtime.errors import PaddleRembertError
+
 from .conftest import REPO
 
 
@@ -139,7 +141,7 @@ def test_the_sequence_length_fits_the_model_and_the_work_dir_any_cwd(tmp_path, m
     runner.load_config(args)
     assert args.seq_len == 128
     args = runner.parse_args(["--tiny", "--family", "roberta", "--seq-len", "500"])
-    with pytest.raises(SystemExit, match="--seq-len must be between 2 and the model's"):
+    with pytest.raises(PaddleRembertError, match="--seq-len must be between 2 and the model's"):
         runner.load_config(args)
 
 
@@ -197,6 +199,7 @@ def test_training_padding_runs_and_reports_three_strategies(tmp_path):
     (["run", "--batches", "8,abc"], "argument --batches: must be an integer of at least 1, got 'abc'"),
     (["run", "--repeat", "0"], "argument --repeat: must be an integer of at least 1, got '0'"),
     (["run", "--threads", "0"], "argument --threads: must be an integer of at least 1, got '0'"),
+    (["run", "--tiny", "--seq-len", "5000", "--no-ceilings"], "run: error: --seq-len must be between 2 and"),
     (["run", "--json", "{dir}"], "is a directory"),
     (["tokenizers", "--model", "gpt2"], "tokenizers: error: unknown model_type 'gpt2' in --model"),
     (["tokenizers", "--pairs", "0"], "argument --pairs: must be an integer of at least 1, got '0'"),

@@ -406,6 +406,27 @@ def test_export_prints_no_paddle_warnings(deploy_root, tmp_path):
         "config has num_labels=3")
 
 
+def test_the_export_output_filter_drops_only_fixed_notices_and_never_blocks(tmp_path):
+    """C code that writes more than a pipe holds while keeping Python's lock (ctypes.PyDLL) finishes (a thread
+    reading the pipe could not run then); paddle2onnx's errors, other lines and progress redraws pass, in order."""
+    script = tmp_path / "writer.py"
+    script.write_text(
+        "import ctypes, sys\n"
+        "from paddle_rembert.cli import quiet_export\n"
+        "big = b'y' * 300000 + b'\\n'\n"
+        "with quiet_export():\n"
+        "    ctypes.PyDLL(None).write(2, big, len(big))\n"
+        "    for line in (b'[Paddle2ONNX] Start parsing the Paddle model file...\\n',\n"
+        "                 b'[ERROR][Paddle2ONNX] boom\\n', b'W1128 eager_utils.cc:3584] Paddle static graph(PIR) '\n"
+        "                 b'not support input out tensor for now!!!!!\\n', b'10%\\r', b'20%\\r', b'kept\\n'):\n"
+        "        ctypes.PyDLL(None).write(1, line, len(line))\n"
+        "print('result')\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, timeout=120, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout == b"result\n"
+    assert done.stderr == b"y" * 300000 + b"\n[ERROR][Paddle2ONNX] boom\n10%\r20%\rkept\n"
+
+
 # -- debugging, limits, one-line errors ----------------------------------------------------------------------
 def test_the_debug_environment_variable_shows_tracebacks(monkeypatch, capsys):
     def fail():

@@ -178,7 +178,7 @@ def test_an_output_field_set_by_attribute_is_the_dict_entry():
     out = SequenceClassifierOutput(logits=paddle.ones([2]), attentions=(paddle.zeros([1]),))
     out.logits = paddle.full([2], 7.0)
     assert float(out["logits"][0]) == float(out[0][0]) == 7.0
-    out.loss = paddle.to_tensor(3.0)  # a field that was not there comes first, in transformers' order
+    out.loss = paddle.to_tensor(3.0)  # a field that was not there takes its place in the field order
     assert list(out) == ["loss", "logits", "attentions"] and float(out[0]) == 3.0
     out.loss = None
     assert list(out) == ["logits", "attentions"] and out.loss is None
@@ -286,3 +286,32 @@ def test_albert_refuses_a_head_mask_its_groups_cannot_index():
     model(ids)
     with pytest.raises(pr.PaddleRembertError, match=r"inner_group_num \(2\) at most the layers per group \(1\)"):
         model(ids, head_mask=paddle.ones([config.num_attention_heads]))
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_resize_keeps_half_precision_weights(saved, dtype):
+    torch_model, path = saved("bert", "BertForMaskedLM", "safetensors")
+    model = pr.BertForMaskedLM.from_pretrained(path, dtype=dtype)
+    old = model.get_input_embeddings().weight.astype("float32").numpy()
+    model.resize_token_embeddings(old.shape[0] + 3)
+    weight = model.get_input_embeddings().weight
+    assert str(weight.dtype).endswith(dtype) and weight.shape == [old.shape[0] + 3, old.shape[1]]
+    np.testing.assert_array_equal(weight.astype("float32").numpy()[:old.shape[0]], old)
+    assert str(model.cls.predictions.bias.dtype).endswith(dtype) and model.cls.predictions.bias.shape == [weight.shape[0]]
+
+
+def test_a_replaced_linear_decoder_resizes_with_the_head_bias_it_shares(saved, tmp_path):
+    """set_output_embeddings(Linear) makes the head's bias the Linear's, as in transformers; a resize then resizes
+    both names of that bias, and the saved model loads again."""
+    from paddle_rembert.modeling.layers import Linear
+
+    _, model = load_pair(saved, "bert", "BertForMaskedLM", tie_word_embeddings=False)
+    cfg = model.config
+    model.set_output_embeddings(Linear(cfg.hidden_size, cfg.vocab_size))
+    assert model.cls.predictions.bias is model.cls.predictions.decoder.bias
+    model.resize_token_embeddings(cfg.vocab_size + 3)
+    assert model.cls.predictions.bias is model.cls.predictions.decoder.bias
+    assert model.cls.predictions.bias.shape == [cfg.vocab_size]
+    model.save_pretrained(str(tmp_path))
+    loaded = pr.BertForMaskedLM.from_pretrained(str(tmp_path))
+    assert loaded.config.vocab_size == cfg.vocab_size and loaded.cls.predictions.bias.shape == [cfg.vocab_size]

@@ -75,7 +75,7 @@ def main(argv=None):
                         help="output directory: new, empty, or an earlier demo output (replaced)")
     parser.add_argument("--nproc", type=_positive, default=2, help="training processes (default 2)")
     args = parser.parse_args(argv)
-    out = os.path.abspath(args.out)  # the steps run in the repository: a relative path would land there
+    out = os.path.realpath(args.out)  # the steps run in the repository: a relative path would land there
     prepare_output(out)
     py = sys.executable
     cli = [py, "-m", "paddle_rembert"]

@@ -140,7 +140,8 @@ class Embedding(nn.Embedding):
     @as_is_in_static_graphs
     def forward(self, ids):
         out = F.embedding(ids, self.weight)
-        if self.torch_padding_idx is None or self.weight.stop_gradient:
+        if self.torch_padding_idx is None or self.weight.stop_gradient \
+                or not (self.training or paddle.in_dynamic_mode()):  # an exported inference graph takes no gradient
             return out
         # the same values (x * 1 + y * 0), no gradient at padding; not paddle.where, whose broadcasting adds three
         # zeros_like ops to an exported graph and warns about Tensor.place while tracing it

@@ -119,7 +119,7 @@ class PretrainedModel(nn.Layer):
             return embedding
         n = vocabulary.new_size(embedding.weight.shape[0], new_num_tokens, pad_to_multiple_of)
         std = self.config.initializer_range
-        vocabulary.resize_embedding(embedding, n, mean_resizing, std)
+        vocabulary.resize_embedding(self, embedding, n, mean_resizing, std)
         decoder = self.get_output_embeddings()
         if decoder is not None:
             vocabulary.resize_output(self, decoder, n, mean_resizing, std)
@@ -206,9 +206,10 @@ class PretrainedModel(nn.Layer):
     def _float_dtype(self):
         return next((p.dtype for p in self.parameters() if p.is_floating_point()), paddle.float32)
 
-    def get_extended_attention_mask(self, attention_mask, input_shape, dtype=None):
+    def get_extended_attention_mask(self, attention_mask, input_shape, device=None, dtype=None):
         """transformers' additive mask: ``[B, 1, 1, L]`` from a 2-D 0/1 mask (a decoder's with its causal
-        mask, ``[B, 1, L, L]``), ``[B, 1, Lq, Lk]`` from a 3-D one; masked positions hold ``finfo.min``."""
+        mask, ``[B, 1, L, L]``), ``[B, 1, Lq, Lk]`` from a 3-D one; masked positions hold ``finfo.min``. ``device``
+        is transformers' deprecated argument, unused."""
         if attention_mask.ndim not in (2, 3):
             raise PaddleRembertError(f"attention_mask must be 2-D or 3-D, got shape {list(attention_mask.shape)} "
                                      f"(input shape {list(input_shape)})")

@@ -22,7 +22,9 @@ class ModelOutput(OrderedDict):
         raise AttributeError(f"{type(self).__name__} has no field {name!r}")
 
     def __setattr__(self, name, value):
-        """A field set by attribute (``out.logits = x``) is the dict's entry too, in field order; None removes it."""
+        """A field set by attribute (``out.logits = x``) is the dict's entry too, in field order; None removes it.
+        (transformers 4.46 updates the entry only of a field already set, and keeps it on None: the attribute and
+        the entry then disagree.)"""
         if name not in type(self).fields:
             return super().__setattr__(name, value)
         if value is None:

@@ -33,13 +33,20 @@ def _float32(param):
     return param.astype("float32").numpy()
 
 
-def _replace(layer, name, values, like):
-    """``layer.<name>`` becomes a new parameter holding ``values`` (float32), in ``like``'s dtype and trainability."""
-    param = paddle.create_parameter(list(values.shape), dtype=like.dtype)
-    param.set_value(paddle.to_tensor(values).astype(like.dtype))
-    param.stop_gradient = like.stop_gradient
-    setattr(layer, name, param)
-    return param
+def _swap(model, old, values):
+    """A new parameter holding ``values`` (float32), in ``old``'s dtype and trainability, wherever ``model`` holds
+    ``old``: a layer's parameter (a head's bias a decoder shares, say) or a tied decoder's reference to it."""
+    new = paddle.create_parameter(list(values.shape), dtype=old.dtype,
+                                  default_initializer=nn.initializer.Constant(0.0))  # bf16 wants an initializer
+    new.set_value(paddle.to_tensor(values).astype(old.dtype))
+    new.stop_gradient = old.stop_gradient
+    for layer in model.sublayers(include_self=True):
+        for name, param in list(layer._parameters.items()):
+            if param is old:
+                setattr(layer, name, new)
+        if isinstance(layer, TiedLMDecoder) and layer.shared_bias is old:
+            layer._refs["bias"] = new
+    return new
 
 
 def _added_rows(old, count, mean_resizing, std):
@@ -68,55 +75,31 @@ def _resized_bias(old, n, mean):
     return out
 
 
-def resize_embedding(embedding, n, mean_resizing, std):
-    """Give ``embedding`` (:class:`~paddle_rembert.modeling.layers.Embedding`) ``n`` rows in place."""
+def resize_embedding(model, embedding, n, mean_resizing, std):
+    """Give ``embedding`` (:class:`~paddle_rembert.modeling.layers.Embedding`) of ``model`` ``n`` rows in place."""
     if not isinstance(embedding, nn.Embedding):
         raise PaddleRembertError(f"resize_token_embeddings resizes an Embedding, not a {type(embedding).__name__}")
     old = _float32(embedding.weight)
     if n == old.shape[0]:
         return
-    _replace(embedding, "weight", _resized_rows(old, n, mean_resizing, std), embedding.weight)
+    _swap(model, embedding.weight, _resized_rows(old, n, mean_resizing, std))
     embedding._num_embeddings = n
     embedding._size = [n, old.shape[1]]
     if getattr(embedding, "torch_padding_idx", None) is not None and embedding.torch_padding_idx >= n:
         embedding.torch_padding_idx = None  # the padding row is gone, as transformers drops padding_idx
 
 
-def _bias_owner(model, decoder):
-    """``(layer, attribute)`` holding the decoder's bias: its own, or its parent's shared one."""
-    if decoder.bias is not None:
-        return decoder, "bias"
-    for layer in model.sublayers(include_self=True):
-        if layer is not decoder and getattr(layer, "bias", None) is decoder.shared_bias:
-            return layer, "bias"
-    raise PaddleRembertError(f"the bias of {type(decoder).__name__} is not found in {type(model).__name__}")
-
-
-def _resize_bias(model, decoder, n, mean):
-    layer, name = _bias_owner(model, decoder)
-    old = getattr(layer, name)
-    new = _replace(layer, name, _resized_bias(_float32(old), n, mean), old)
-    if layer is not decoder:
-        decoder._refs["bias"] = new
-
-
 def resize_output(model, decoder, n, mean_resizing, std):
     """Resize the output embeddings ``decoder`` of ``model`` to ``n`` tokens (see the module docstring)."""
-    if isinstance(decoder, TiedLMDecoder) and decoder.weight is None:  # tied: the embedding is already resized
-        if (decoder.bias if decoder.bias is not None else decoder.shared_bias).shape[0] != n:
-            _resize_bias(model, decoder, n, mean=False)
-        return
     if not isinstance(decoder, (TiedLMDecoder, nn.Linear)):
         raise PaddleRembertError(f"resize_token_embeddings cannot resize an output layer of type "
                                  f"{type(decoder).__name__}")
-    weight = decoder.weight  # [in, vocab], stored transposed: the vocabulary is the columns
-    if weight.shape[1] != n:
-        _replace(decoder, "weight", _resized_rows(_float32(weight).T, n, mean_resizing, std).T.copy(), weight)
-    if isinstance(decoder, nn.Linear):
-        if decoder.bias is not None and decoder.bias.shape[0] != n:
-            _replace(decoder, "bias", _resized_bias(_float32(decoder.bias), n, mean_resizing), decoder.bias)
-    else:
-        _resize_bias(model, decoder, n, mean=mean_resizing)
+    tied = isinstance(decoder, TiedLMDecoder) and decoder.weight is None  # the embedding is resized already
+    if not tied and decoder.weight.shape[1] != n:  # [in, vocab], stored transposed: the vocabulary is the columns
+        _swap(model, decoder.weight, _resized_rows(_float32(decoder.weight).T, n, mean_resizing, std).T.copy())
+    bias = decoder.bias if decoder.bias is not None or not isinstance(decoder, TiedLMDecoder) else decoder.shared_bias
+    if bias is not None and bias.shape[0] != n:  # a tied decoder's is padded with zeros, as transformers pads it
+        _swap(model, bias, _resized_bias(_float32(bias), n, mean=mean_resizing and not tied))
 
 
 def tie_decoders(model):

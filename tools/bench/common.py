@@ -53,22 +53,14 @@ def writable_file(path):
 
 
 def guarded(fn, prog):
-    """``fn()``'s exit status; a user's error (paddle-rembert's own, or an OSError) is one line and status 2,
-    Ctrl-C is status 130, as the package's commands do."""
+    """``fn()``'s exit status; errors as the package's commands report them (``paddle_rembert.cli.error_status``,
+    imported only then: a benchmark sets its threads before Paddle is imported)."""
     try:
         return fn() or 0
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
-    except Exception as e:  # noqa: BLE001 -- the package is imported by now if it raised its own error
-        errors = sys.modules.get("paddle_rembert.runtime.errors")
-        if not (isinstance(e, OSError) or (errors and isinstance(e, errors.PaddleRembertError))):
-            raise
-        from paddle_rembert.cli import describe_os_error
+    except (Exception, KeyboardInterrupt) as e:
+        from paddle_rembert.cli import error_status
 
-        message = describe_os_error(e) if isinstance(e, OSError) else str(e)
-        print(f"{prog}: error: {message}".replace("\n", "\\n"), file=sys.stderr)
-        return 2
+        return error_status(e, prog)
 
 
 # -- threads ----------------------------------------------------------------------------------

@@ -139,6 +139,7 @@ def parse_args(argv):
 # -- the workload: one config, one set of weights -------------------------------------------------
 def load_config(args):
     from paddle_rembert.models import registry
+    from paddle_rembert.runtime.errors import PaddleRembertError
 
     family = registry.get(args.family, "--family")
     if args.tiny:  # with room for the 400-piece tokenizer the export trains (byte-level BPE alone has 256)
@@ -150,7 +151,7 @@ def load_config(args):
                                            "config.json")
         cfg = read_json(path, "--config file")
         if not isinstance(cfg, dict):
-            raise SystemExit(f"--config {path} must hold a JSON object")
+            raise PaddleRembertError(f"--config {path} must hold a JSON object")
     else:
         cfg = family.config_class().to_dict()
     for key in ("_name_or_path", "architectures", "transformers_version", "model_type", "id2label", "label2id"):
@@ -164,7 +165,8 @@ def load_config(args):
     if args.seq_len is None:
         args.seq_len = min(128, positions)
     elif not 2 <= args.seq_len <= positions:
-        raise SystemExit(f"--seq-len must be between 2 and the model's {positions} positions, got {args.seq_len}")
+        raise PaddleRembertError(f"--seq-len must be between 2 and the model's {positions} positions, got "
+                                 f"{args.seq_len}")
     return cfg
 
 
@@ -201,6 +203,7 @@ def prepare(args):
 
     import paddle_rembert as pr
     from paddle_rembert import testing
+    from paddle_rembert.cli import quiet_export
     from paddle_rembert.convert import convert_checkpoint
     from paddle_rembert.deploy.export import export_model
     from paddle_rembert.deploy.quantize import quantize_export
@@ -219,8 +222,9 @@ def prepare(args):
     if wants_export and not exported:
         common.log(f"[run] {args.family}: training a tokenizer, exporting (Paddle Inference + ONNX) ...")
         registry.get(args.family).make_tiny_tokenizer(testing.synthetic_texts(), dirs["paddle"], TOKENIZER_VOCAB)
-        export_model(dirs["paddle"], dirs["export"], task="sequence-classification", onnx=True, overwrite=True,
-                     quantize="int8" if wants_int8 else None)
+        with quiet_export():  # paddle2onnx's banner stays off the report's stdout
+            export_model(dirs["paddle"], dirs["export"], task="sequence-classification", onnx=True, overwrite=True,
+                         quantize="int8" if wants_int8 else None)
     if wants_int8_onnx and not os.path.isfile(int8_onnx_file):
         common.log(f"[run] {args.family}: quantizing the ONNX model to int8 ...")
         quantize_export(dirs["export"])
@@ -308,6 +312,8 @@ class Backend:
 
             backend = "paddle" if name.startswith(("paddle", "ours")) else "onnxruntime"
             self.engine = load_engine(dirs["export"], backend=backend, threads=threads, precision=PRECISION[name])
+            if getattr(self.engine, "precision", PRECISION[name]) != PRECISION[name]:  # a bf16-less CPU: fp32
+                raise RuntimeError(f"{PRECISION[name]} unavailable: the engine runs {self.engine.precision} here")
 
     def _paddle(self, model):
         import paddle
