@@ -297,7 +297,8 @@ def test_resize_keeps_half_precision_weights(saved, dtype):
     weight = model.get_input_embeddings().weight
     assert str(weight.dtype).endswith(dtype) and weight.shape == [old.shape[0] + 3, old.shape[1]]
     np.testing.assert_array_equal(weight.astype("float32").numpy()[:old.shape[0]], old)
-    assert str(model.cls.predictions.bias.dtype).endswith(dtype) and model.cls.predictions.bias.shape == [weight.shape[0]]
+    bias = model.cls.predictions.bias
+    assert str(bias.dtype).endswith(dtype) and bias.shape == [weight.shape[0]]
 
 
 def test_a_replaced_linear_decoder_resizes_with_the_head_bias_it_shares(saved, tmp_path):
