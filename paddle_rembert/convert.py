@@ -20,7 +20,7 @@ from .models import registry
 from .runtime.errors import PaddleRembertError
 from .runtime.files import atomic_dir, atomic_open, check_destination
 from .checkpoint.hub import resolve
-from .checkpoint.loading import FLOAT_ST, check_plan, st_dtype_of
+from .checkpoint.loading import FLOAT_ST, check_plan, refuse_paddlenlp_names, st_dtype_of
 from .checkpoint.readers import SAFETENSORS, open_checkpoint, st_dtype_name
 from .checkpoint.rules import plan_load, torch_key_shapes
 from .checkpoint.safetensors import ST_FLOAT_NAMES, write_safetensors
@@ -139,6 +139,7 @@ def convert_checkpoint(src, dst, to="paddle", dtype=None, safe_serialization=Fal
     model_type, config_path = auto.read_model_type(src)
     config = auto.config_class(model_type, config_path).from_pretrained(config_path)
     ckpt = open_checkpoint(src)
+    refuse_paddlenlp_names(ckpt)
     wanted_layout = "torch" if to == "paddle" else "paddle"
     if ckpt.layout != wanted_layout:
         raise PaddleRembertError(
