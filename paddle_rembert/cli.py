@@ -87,9 +87,14 @@ def _filtered(fd, to_fd):
     sys.stderr.flush()
     _flush_c_stdio()
     read_end, write_end = os.pipe()
-    # its own session: Ctrl-C stops the command, and the filter still passes on the command's last words
-    child = subprocess.Popen([sys.executable, "-I", "-S", line_filter.__file__], stdin=read_end, stdout=to_fd,
-                             start_new_session=True)
+    try:  # its own session: Ctrl-C stops the command, and the filter still passes on the command's last words
+        child = subprocess.Popen([sys.executable, "-I", "-S", line_filter.__file__], stdin=read_end, stdout=to_fd,
+                                 start_new_session=True)
+    except OSError:  # no interpreter to start: the output goes unfiltered
+        os.close(read_end)
+        os.close(write_end)
+        yield
+        return
     os.close(read_end)
     saved = os.dup(fd)
     os.dup2(write_end, fd)
