@@ -20,7 +20,8 @@ from .models import registry
 from .runtime.errors import PaddleRembertError
 from .runtime.files import atomic_dir, atomic_open, check_destination
 from .checkpoint.hub import resolve
-from .checkpoint.loading import FLOAT_ST, check_plan, refuse_paddlenlp_names, st_dtype_of
+from .checkpoint.loading import FLOAT_ST, check_plan, st_dtype_of
+from .checkpoint.paddlenlp import transformers_names
 from .checkpoint.readers import SAFETENSORS, open_checkpoint, st_dtype_name
 from .checkpoint.rules import plan_load, torch_key_shapes
 from .checkpoint.safetensors import ST_FLOAT_NAMES, write_safetensors
@@ -138,8 +139,7 @@ def convert_checkpoint(src, dst, to="paddle", dtype=None, safe_serialization=Fal
     st_dtype = None if dtype == "keep" else st_dtype_name(dtype or "float32")
     model_type, config_path = auto.read_model_type(src)
     config = auto.config_class(model_type, config_path).from_pretrained(config_path)
-    ckpt = open_checkpoint(src)
-    refuse_paddlenlp_names(ckpt)
+    ckpt = transformers_names(open_checkpoint(src), model_type, config.architectures)  # PaddleNLP's: renamed
     wanted_layout = "torch" if to == "paddle" else "paddle"
     if ckpt.layout != wanted_layout:
         raise PaddleRembertError(

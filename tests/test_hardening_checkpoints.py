@@ -296,26 +296,3 @@ def test_mismatch_in_a_sharded_checkpoint_names_the_shard(tmp_path):
     with pytest.raises(PaddleRembertError, match=f"{shard}: classifier.bias has shape \\[3\\] in the checkpoint"):
         pr.RemBertForSequenceClassification.from_pretrained(str(tmp_path), num_labels=4)
 
-
-PADDLENLP_SIZES = {"albert": dict(embedding_size=8), "electra": dict(embedding_size=8),
-                   "rembert": dict(input_embedding_size=8, output_embedding_size=12)}
-
-
-@pytest.mark.parametrize("family", ["albert", "bert", "electra", "rembert", "roberta"])
-def test_a_paddlenlp_checkpoint_is_named_not_loaded_with_random_weights(family, tmp_path, capsys):
-    """PaddleNLP names its parameters otherwise (self_attn.q_proj, layer_norm, ALBERT under "transformer."): read
-    by transformers' names, its BERT loaded with every encoder weight random and only a warning said so."""
-    import paddlenlp.transformers as nlp
-
-    from paddle_rembert.models import registry
-
-    prefix = registry.get(family).prefix
-    config = getattr(nlp, prefix + "Config")(vocab_size=100, hidden_size=16, num_hidden_layers=1,
-                                             num_attention_heads=2, intermediate_size=20, num_labels=3,
-                                             **PADDLENLP_SIZES.get(family, {}))
-    getattr(nlp, prefix + "ForSequenceClassification")(config).save_pretrained(str(tmp_path / "nlp"))
-    with pytest.raises(PaddleRembertError, match=r"model_state\.pdparams is a PaddleNLP checkpoint \(.* is "
-                                                 r"PaddleNLP's parameter name\)"):
-        getattr(pr, prefix + "ForSequenceClassification").from_pretrained(str(tmp_path / "nlp"))
-    code, _, err = convert(capsys, tmp_path / "nlp", tmp_path / "out", "--to", "torch")
-    assert code == 2 and "is a PaddleNLP checkpoint" in err and not (tmp_path / "out").exists()

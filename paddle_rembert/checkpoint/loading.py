@@ -1,7 +1,6 @@
 """Load any supported checkpoint into a built model, tensor by tensor."""
-import re
-
 from ..runtime.errors import PaddleRembertError
+from .paddlenlp import refuse_unmatched, transformers_names
 from .readers import open_checkpoint
 from .rules import plan_load
 from .safetensors import PADDLE_TO_ST
@@ -13,23 +12,6 @@ def st_dtype_of(tensor):
     """The safetensors code of a float tensor's dtype ("F32", ...); None for any other tensor."""
     code = PADDLE_TO_ST.get(str(tensor.dtype))
     return code if code in FLOAT_ST else None
-
-
-# PaddleNLP's own models name their parameters otherwise than transformers (nn.TransformerEncoder's
-# self_attn.q_proj, linear1 and norm1; layer_norm for LayerNorm; ALBERT under "transformer."): read by transformers'
-# names, such a checkpoint would load as a model with most of its weights left random
-_PADDLENLP_NAMES = re.compile(r"\.self_attn\.(q|k|v|out)_proj\.|(^|\.)embeddings\.layer_norm\.|"
-                              r"^transformer\.encoder\.albert_layer_groups\.|\.output\.layer_norm\.")
-
-
-def refuse_paddlenlp_names(ckpt):
-    """A PaddleNLP checkpoint is named as such, before anything loads (transformers would warn and go on)."""
-    key = next((k for k in ckpt.keys() if _PADDLENLP_NAMES.search(k)), None)
-    if key is not None:
-        raise PaddleRembertError(
-            f"{ckpt.path} is a PaddleNLP checkpoint ({key} is PaddleNLP's parameter name): paddle-rembert reads "
-            "transformers' names, so it would load with its weights left random. Start from the model's transformers "
-            "checkpoint (a PyTorch directory or hub id) instead")
 
 
 def check_plan(plan, ckpt, float_keys, ignore_mismatched_sizes=False):
@@ -65,12 +47,12 @@ def load_weights(model, directory, ignore_mismatched_sizes=False):
     into the parameter, so loading needs the model plus one tensor of memory. Nothing is loaded
     when :func:`check_plan` refuses the checkpoint.
     """
-    ckpt = open_checkpoint(directory)
-    refuse_paddlenlp_names(ckpt)
+    ckpt = transformers_names(open_checkpoint(directory), model.config.model_type, model.config.architectures)
     state = model.state_dict()
     plan = plan_load(
         {k: tuple(v.shape) for k, v in state.items()}, model.linear_weight_keys(), model.tied_weights,
         model.base_model_prefix, {k: ckpt.shape(k) for k in ckpt.keys()}, ckpt.layout)
+    refuse_unmatched(ckpt, plan.report.unexpected_keys, type(model).__name__)
     float_keys = {k: str(v.dtype).replace("paddle.", "") for k, v in state.items() if st_dtype_of(v)}
     check_plan(plan, ckpt, float_keys, ignore_mismatched_sizes)
     for key, ckpt_key, transpose in plan.pairs:

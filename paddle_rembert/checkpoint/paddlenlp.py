@@ -1,0 +1,95 @@
+"""PaddleNLP's own checkpoints, read under transformers' parameter names.
+
+PaddleNLP 2.x builds BERT, RoBERTa and ELECTRA on ``paddle.nn.TransformerEncoder`` (``self_attn.q_proj``,
+``linear1``, ``norm1`` ...), names LayerNorms ``layer_norm`` and keeps ALBERT under ``transformer.``; its
+question-answering heads are ``classifier``. The weights are the same tensors in Paddle's layout, so a
+renaming rule is the whole conversion (checked against PaddleNLP's own forward in the tests). A checkpoint
+with PaddleNLP's names of another family (RemBERT), or a tensor the rule leaves without a counterpart (a
+pre-training head), is refused by name: read by the wrong names it would load with its weights left random.
+"""
+import re
+
+from ..runtime.errors import PaddleRembertError
+from .readers import Checkpoint
+
+PADDLENLP_NAMES = re.compile(r"(^|\.)self_attn\.(q|k|v|out)_proj\.|(^|\.)embeddings\.layer_norm\.|"
+                             r"^transformer\.encoder\.albert_layer_groups\.|\.output\.layer_norm\.")
+
+_ENCODER = [  # nn.TransformerEncoderLayer (normalize_before=False) -> BertLayer; a backbone saved alone has no prefix
+    (r"(^|\.)encoder\.layers\.(\d+)\.self_attn\.q_proj\.", r"\1encoder.layer.\2.attention.self.query."),
+    (r"(^|\.)encoder\.layers\.(\d+)\.self_attn\.k_proj\.", r"\1encoder.layer.\2.attention.self.key."),
+    (r"(^|\.)encoder\.layers\.(\d+)\.self_attn\.v_proj\.", r"\1encoder.layer.\2.attention.self.value."),
+    (r"(^|\.)encoder\.layers\.(\d+)\.self_attn\.out_proj\.", r"\1encoder.layer.\2.attention.output.dense."),
+    (r"(^|\.)encoder\.layers\.(\d+)\.norm1\.", r"\1encoder.layer.\2.attention.output.LayerNorm."),
+    (r"(^|\.)encoder\.layers\.(\d+)\.linear1\.", r"\1encoder.layer.\2.intermediate.dense."),
+    (r"(^|\.)encoder\.layers\.(\d+)\.linear2\.", r"\1encoder.layer.\2.output.dense."),
+    (r"(^|\.)encoder\.layers\.(\d+)\.norm2\.", r"\1encoder.layer.\2.output.LayerNorm."),
+    (r"(^|\.)embeddings\.layer_norm\.", r"\1embeddings.LayerNorm."),
+]
+RULES = {
+    "bert": _ENCODER,
+    "roberta": _ENCODER,
+    "electra": _ENCODER,
+    "albert": [(r"^transformer\.", "albert."), (r"(^|\.)embeddings\.layer_norm\.", r"\1embeddings.LayerNorm."),
+               (r"\.attention\.layer_norm\.", ".attention.LayerNorm.")],
+}
+_QA_HEAD = [(r"^classifier\.", "qa_outputs.")]  # PaddleNLP's BERT, RoBERTa and ELECTRA question answering
+
+
+class _Renamed(Checkpoint):
+    """``ckpt`` under other key names (``names``: new -> the checkpoint's own)."""
+
+    def __init__(self, ckpt, names):
+        super().__init__(ckpt.path, ckpt.layout, {})
+        self._ckpt, self._names = ckpt, names
+
+    def keys(self):
+        return list(self._names)
+
+    def shape(self, key):
+        return self._ckpt.shape(self._names[key])
+
+    def dtype(self, key):
+        return self._ckpt.dtype(self._names[key])
+
+    def read(self, key, transpose=False, dtype=None):
+        return self._ckpt.read(self._names[key], transpose=transpose, dtype=dtype)
+
+    def source(self, key):
+        return self._ckpt.source(self._names[key])
+
+    def original(self, key):
+        return self._names[key]
+
+
+def transformers_names(ckpt, model_type, architectures=()):
+    """``ckpt`` if its keys are transformers'; PaddleNLP's checkpoint of a family :data:`RULES` covers under
+    transformers' names (``architectures``: the ``config.json`` classes, for the question-answering head)."""
+    key = next((k for k in ckpt.keys() if PADDLENLP_NAMES.search(k)), None)
+    if key is None:
+        return ckpt
+    if model_type not in RULES:
+        raise PaddleRembertError(
+            f"{ckpt.path} is a PaddleNLP checkpoint ({key} is PaddleNLP's parameter name), whose {model_type} names "
+            f"paddle-rembert does not read (it reads PaddleNLP's {', '.join(sorted(RULES))}); start from the model's "
+            "transformers checkpoint (a PyTorch directory or hub id) instead")
+    rules = RULES[model_type]
+    if model_type != "albert" and any(str(a).endswith("ForQuestionAnswering") for a in architectures or ()):
+        rules = rules + _QA_HEAD
+    names = {}
+    for old in ckpt.keys():
+        new = old
+        for pattern, replacement in rules:
+            new = re.sub(pattern, replacement, new)
+        names[new] = old
+    return _Renamed(ckpt, names)
+
+
+def refuse_unmatched(ckpt, unexpected, model_name):
+    """A PaddleNLP tensor left without a counterpart (a head whose names the rule does not cover) is refused."""
+    if isinstance(ckpt, _Renamed) and unexpected:
+        names = [ckpt.original(k) for k in unexpected]
+        raise PaddleRembertError(
+            f"{ckpt.path} is a PaddleNLP checkpoint; {len(names)} of its tensors have no counterpart in "
+            f"{model_name} ({', '.join(names[:4])}{', ...' if len(names) > 4 else ''}): paddle-rembert reads "
+            "PaddleNLP's backbones and their classification, token-classification and question-answering heads")
