@@ -195,8 +195,12 @@ def _predict(args):
         line = 1 if pairs is None else pairs.index(None) + 1
         raise PaddleRembertError(f"{args.input_file}:{line}: no context: question-answering needs a question, "
                                  f"a tab and its context on each line")
-    qa = dict(doc_stride=args.doc_stride, max_answer_len=args.max_answer_length or 15, max_seq_len=args.max_length,
-              handle_impossible_answer=args.handle_impossible_answer) if predictor.task == "question-answering" else {}
+    qa = {}
+    if predictor.task == "question-answering":  # max_answer_len: the Predictor's default unless given
+        qa = dict(doc_stride=args.doc_stride, max_seq_len=args.max_length,
+                  handle_impossible_answer=args.handle_impossible_answer)
+        if args.max_answer_length is not None:
+            qa["max_answer_len"] = args.max_answer_length
     results = predictor.predict(texts, pairs, batch_size=args.batch_size, top_k=args.top_k, **qa)
     lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
     if args.output:

@@ -139,7 +139,9 @@ def convert_checkpoint(src, dst, to="paddle", dtype=None, safe_serialization=Fal
     st_dtype = None if dtype == "keep" else st_dtype_name(dtype or "float32")
     model_type, config_path = auto.read_model_type(src)
     config = auto.config_class(model_type, config_path).from_pretrained(config_path)
-    ckpt = transformers_names(open_checkpoint(src), model_type, config.architectures)  # PaddleNLP's: renamed
+    base = auto.model_classes(model_type, config_path)[0]
+    ckpt = transformers_names(open_checkpoint(src), base.paddlenlp_names, base.paddlenlp_qa_names,  # PaddleNLP's
+                              config.architectures, model_type)
     wanted_layout = "torch" if to == "paddle" else "paddle"
     if ckpt.layout != wanted_layout:
         raise PaddleRembertError(

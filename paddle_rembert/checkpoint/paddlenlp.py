@@ -3,9 +3,11 @@
 PaddleNLP 2.x builds BERT, RoBERTa and ELECTRA on ``paddle.nn.TransformerEncoder`` (``self_attn.q_proj``,
 ``linear1``, ``norm1`` ...), names LayerNorms ``layer_norm`` and keeps ALBERT under ``transformer.``; its
 question-answering heads are ``classifier``. The weights are the same tensors in Paddle's layout, so a
-renaming rule is the whole conversion (checked against PaddleNLP's own forward in the tests). A checkpoint
-with PaddleNLP's names of another family (RemBERT), or a tensor the rule leaves without a counterpart (a
-pre-training head), is refused by name: read by the wrong names it would load with its weights left random.
+renaming rule is the whole conversion (checked against PaddleNLP's own forward in the tests). This module
+holds the mechanism and PaddleNLP's shared conventions; each family declares its rule on its model classes
+(``paddlenlp_names``). A checkpoint with PaddleNLP's names of a family that declares none (RemBERT), or a
+tensor the rule leaves without a counterpart (a pre-training head), is refused by name: read by the wrong
+names it would load with its weights left random.
 """
 import re
 
@@ -15,7 +17,11 @@ from .readers import Checkpoint
 PADDLENLP_NAMES = re.compile(r"(^|\.)self_attn\.(q|k|v|out)_proj\.|(^|\.)embeddings\.layer_norm\.|"
                              r"^transformer\.encoder\.albert_layer_groups\.|\.output\.layer_norm\.")
 
-_ENCODER = [  # nn.TransformerEncoderLayer (normalize_before=False) -> BertLayer; a backbone saved alone has no prefix
+# PaddleNLP's shared conventions; each family's ``<Family>PreTrainedModel`` lists the rules its names follow
+# (``paddlenlp_names``, and ``paddlenlp_qa_names`` for a question-answering checkpoint)
+EMBEDDINGS_LAYER_NORM = ((r"(^|\.)embeddings\.layer_norm\.", r"\1embeddings.LayerNorm."),)
+# nn.TransformerEncoderLayer (normalize_before=False) -> BertLayer; a backbone saved alone has no prefix
+TRANSFORMER_ENCODER = (
     (r"(^|\.)encoder\.layers\.(\d+)\.self_attn\.q_proj\.", r"\1encoder.layer.\2.attention.self.query."),
     (r"(^|\.)encoder\.layers\.(\d+)\.self_attn\.k_proj\.", r"\1encoder.layer.\2.attention.self.key."),
     (r"(^|\.)encoder\.layers\.(\d+)\.self_attn\.v_proj\.", r"\1encoder.layer.\2.attention.self.value."),
@@ -24,16 +30,8 @@ _ENCODER = [  # nn.TransformerEncoderLayer (normalize_before=False) -> BertLayer
     (r"(^|\.)encoder\.layers\.(\d+)\.linear1\.", r"\1encoder.layer.\2.intermediate.dense."),
     (r"(^|\.)encoder\.layers\.(\d+)\.linear2\.", r"\1encoder.layer.\2.output.dense."),
     (r"(^|\.)encoder\.layers\.(\d+)\.norm2\.", r"\1encoder.layer.\2.output.LayerNorm."),
-    (r"(^|\.)embeddings\.layer_norm\.", r"\1embeddings.LayerNorm."),
-]
-RULES = {
-    "bert": _ENCODER,
-    "roberta": _ENCODER,
-    "electra": _ENCODER,
-    "albert": [(r"^transformer\.", "albert."), (r"(^|\.)embeddings\.layer_norm\.", r"\1embeddings.LayerNorm."),
-               (r"\.attention\.layer_norm\.", ".attention.LayerNorm.")],
-}
-_QA_HEAD = [(r"^classifier\.", "qa_outputs.")]  # PaddleNLP's BERT, RoBERTa and ELECTRA question answering
+) + EMBEDDINGS_LAYER_NORM
+CLASSIFIER_AS_QA_OUTPUTS = ((r"^classifier\.", "qa_outputs."),)  # PaddleNLP's question-answering heads
 
 
 class _Renamed(Checkpoint):
@@ -62,20 +60,20 @@ class _Renamed(Checkpoint):
         return self._names[key]
 
 
-def transformers_names(ckpt, model_type, architectures=()):
-    """``ckpt`` if its keys are transformers'; PaddleNLP's checkpoint of a family :data:`RULES` covers under
-    transformers' names (``architectures``: the ``config.json`` classes, for the question-answering head)."""
+def transformers_names(ckpt, rules, qa_rules=(), architectures=(), model_type=None):
+    """``ckpt`` if its keys are transformers'; a PaddleNLP checkpoint under transformers' names by ``rules`` (and
+    ``qa_rules`` when ``architectures``, its ``config.json`` classes, name a question-answering head). ``rules``
+    None: the family's PaddleNLP names are not read, and such a checkpoint (``model_type``'s) is refused."""
     key = next((k for k in ckpt.keys() if PADDLENLP_NAMES.search(k)), None)
     if key is None:
         return ckpt
-    if model_type not in RULES:
+    if rules is None:
         raise PaddleRembertError(
             f"{ckpt.path} is a PaddleNLP checkpoint ({key} is PaddleNLP's parameter name), whose {model_type} names "
-            f"paddle-rembert does not read (it reads PaddleNLP's {', '.join(sorted(RULES))}); start from the model's "
-            "transformers checkpoint (a PyTorch directory or hub id) instead")
-    rules = RULES[model_type]
-    if model_type != "albert" and any(str(a).endswith("ForQuestionAnswering") for a in architectures or ()):
-        rules = rules + _QA_HEAD
+            "paddle-rembert does not read; start from the model's transformers checkpoint (a PyTorch directory or "
+            "hub id) instead")
+    if any(str(a).endswith("ForQuestionAnswering") for a in architectures or ()):
+        rules = tuple(rules) + tuple(qa_rules)
     names = {}
     for old in ckpt.keys():
         new = old

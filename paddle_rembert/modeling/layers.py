@@ -115,7 +115,7 @@ class Dropout(nn.Dropout):
         return super().forward(x)
 
 
-def classifier_dropout(config, owner):
+def dropout_from_classifier_prob(config, owner):
     """``Dropout(config.classifier_dropout_prob)`` (ALBERT's and RemBERT's heads): a null probability, which
     the config allows for the token-classification head's fallback, is a clear error here."""
     p = config.classifier_dropout_prob

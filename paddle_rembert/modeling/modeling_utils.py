@@ -60,6 +60,10 @@ class PretrainedModel(nn.Layer):
 
     config_class = None
     base_model_prefix = ""
+    # PaddleNLP's checkpoints of the family: (pattern, replacement) rules to transformers' names
+    # (checkpoint/paddlenlp.py); None: not read, refused by name
+    paddlenlp_names = None
+    paddlenlp_qa_names = ()
 
     def __init__(self, config, *args, **kwargs):
         super().__init__()

@@ -13,6 +13,7 @@ import functools
 import paddle
 from paddle import nn
 
+from ...checkpoint.paddlenlp import EMBEDDINGS_LAYER_NORM
 from ...modeling.heads import (
     MaskedLMHead,
     TiedLMDecoder,
@@ -29,9 +30,9 @@ from ...modeling.layers import (
     additive_attention_mask,
     as_is_in_static_graphs,
     attention,
-    classifier_dropout,
     dense_act,
     dense_residual,
+    dropout_from_classifier_prob,
     expand_head_mask,
     fused_self_attention,
     get_activation,
@@ -189,6 +190,9 @@ class AlbertTransformer(nn.Layer):
 class AlbertPreTrainedModel(PretrainedModel):
     config_class = AlbertConfig
     base_model_prefix = "albert"
+    # PaddleNLP keeps the backbone under "transformer." and names LayerNorms layer_norm; its QA head is qa_outputs
+    paddlenlp_names = ((r"^transformer\.", base_model_prefix + "."),) + EMBEDDINGS_LAYER_NORM + \
+        ((r"\.attention\.layer_norm\.", ".attention.LayerNorm."),)
 
 
 class AlbertModel(AlbertPreTrainedModel):
@@ -248,7 +252,7 @@ class AlbertMLMHead(nn.Layer):
 class AlbertSOPHead(nn.Layer):
     def __init__(self, config):
         super().__init__()
-        self.dropout = classifier_dropout(config, type(self).__name__)
+        self.dropout = dropout_from_classifier_prob(config, type(self).__name__)
         self.classifier = Linear(config.hidden_size, config.num_labels)
 
     def forward(self, pooled_output):
@@ -300,7 +304,7 @@ class AlbertForSequenceClassification(SequenceClassificationHead, AlbertPreTrain
     def __init__(self, config):
         super().__init__(config)
         self.albert = AlbertModel(config)
-        self.dropout = classifier_dropout(config, type(self).__name__)
+        self.dropout = dropout_from_classifier_prob(config, type(self).__name__)
         self.classifier = Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
@@ -327,6 +331,6 @@ class AlbertForMultipleChoice(MultipleChoiceHead, AlbertPreTrainedModel):
     def __init__(self, config):
         super().__init__(config)
         self.albert = AlbertModel(config)
-        self.dropout = classifier_dropout(config, type(self).__name__)
+        self.dropout = dropout_from_classifier_prob(config, type(self).__name__)
         self.classifier = Linear(config.hidden_size, 1)
         self.post_init()

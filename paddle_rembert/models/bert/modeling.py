@@ -8,6 +8,7 @@ checkpoints are BERT checkpoints.
 """
 from paddle import nn
 
+from ...checkpoint.paddlenlp import CLASSIFIER_AS_QA_OUTPUTS, TRANSFORMER_ENCODER
 from ...modeling.encoder import (
     CausalLMHead,
     CrossAttendingMaskedLMHead,
@@ -96,6 +97,8 @@ class BertPreTrainingHeads(nn.Layer):
 class BertPreTrainedModel(PretrainedModel):
     config_class = BertConfig
     base_model_prefix = "bert"
+    paddlenlp_names = TRANSFORMER_ENCODER
+    paddlenlp_qa_names = CLASSIFIER_AS_QA_OUTPUTS
 
 
 class BertModel(PooledEncoderBackbone, BertPreTrainedModel):

@@ -12,6 +12,7 @@ Architecture notes (transformers' ``modeling_electra.py`` is the numerical refer
 import paddle
 from paddle import nn
 
+from ...checkpoint.paddlenlp import CLASSIFIER_AS_QA_OUTPUTS, TRANSFORMER_ENCODER
 from ...modeling.encoder import CausalLMHead, EncoderBackbone, TransformerEmbeddings, TransformerEncoder
 from ...modeling.heads import (
     MaskedLMHead,
@@ -118,6 +119,8 @@ class SequenceSummary(nn.Layer):
 class ElectraPreTrainedModel(PretrainedModel):
     config_class = ElectraConfig
     base_model_prefix = "electra"
+    paddlenlp_names = TRANSFORMER_ENCODER
+    paddlenlp_qa_names = CLASSIFIER_AS_QA_OUTPUTS
 
 
 class ElectraModel(EncoderBackbone, ElectraPreTrainedModel):

@@ -25,7 +25,7 @@ from ...modeling.encoder import (
     TransformerEncoder,
     TransformerPooler,
 )
-from ...modeling.layers import Dropout, Embedding, Linear, LayerNorm, classifier_dropout, get_activation
+from ...modeling.layers import Dropout, Embedding, LayerNorm, Linear, dropout_from_classifier_prob, get_activation
 from ...modeling.losses import cross_entropy
 from ...modeling.outputs import CausalLMOutputWithCrossAttentions
 from ...modeling.modeling_utils import PretrainedModel
@@ -143,7 +143,7 @@ class RemBertForSequenceClassification(SequenceClassificationHead, RemBertPreTra
     def __init__(self, config):
         super().__init__(config)
         self.rembert = RemBertModel(config)
-        self.dropout = classifier_dropout(config, type(self).__name__)
+        self.dropout = dropout_from_classifier_prob(config, type(self).__name__)
         self.classifier = Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
@@ -152,7 +152,7 @@ class RemBertForTokenClassification(TokenClassificationHead, RemBertPreTrainedMo
     def __init__(self, config):
         super().__init__(config)
         self.rembert = RemBertModel(config, add_pooling_layer=False)
-        self.dropout = classifier_dropout(config, type(self).__name__)
+        self.dropout = dropout_from_classifier_prob(config, type(self).__name__)
         self.classifier = Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
@@ -169,6 +169,6 @@ class RemBertForMultipleChoice(MultipleChoiceHead, RemBertPreTrainedModel):
     def __init__(self, config):
         super().__init__(config)
         self.rembert = RemBertModel(config)
-        self.dropout = classifier_dropout(config, type(self).__name__)
+        self.dropout = dropout_from_classifier_prob(config, type(self).__name__)
         self.classifier = Linear(config.hidden_size, 1)
         self.post_init()

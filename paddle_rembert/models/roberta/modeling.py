@@ -11,6 +11,7 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
+from ...checkpoint.paddlenlp import CLASSIFIER_AS_QA_OUTPUTS, TRANSFORMER_ENCODER
 from ...modeling.encoder import (
     CausalLMHead,
     CrossAttendingMaskedLMHead,
@@ -79,6 +80,8 @@ class RobertaClassificationHead(nn.Layer):
 class RobertaPreTrainedModel(PretrainedModel):
     config_class = RobertaConfig
     base_model_prefix = "roberta"
+    paddlenlp_names = TRANSFORMER_ENCODER
+    paddlenlp_qa_names = CLASSIFIER_AS_QA_OUTPUTS
 
     def make_position_ids(self, input_ids, inputs_embeds, shape, past_length):
         """From the ids: fairseq's rule. From ``inputs_embeds`` transformers cannot see the padding and
