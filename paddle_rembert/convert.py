@@ -21,7 +21,7 @@ from .runtime.errors import PaddleRembertError
 from .runtime.files import atomic_dir, atomic_open, check_destination
 from .checkpoint.hub import resolve
 from .checkpoint.loading import FLOAT_ST, check_plan, st_dtype_of
-from .checkpoint.paddlenlp import transformers_names
+from .checkpoint.paddlenlp import is_paddlenlp, transformers_names
 from .checkpoint.readers import SAFETENSORS, open_checkpoint, st_dtype_name
 from .checkpoint.rules import plan_load, torch_key_shapes
 from .checkpoint.safetensors import ST_FLOAT_NAMES, write_safetensors
@@ -89,7 +89,8 @@ def choose_model(config, ckpt, source, ignore_mismatched_sizes=False):
         report = plan.report
         hint = "; --ignore-mismatched-sizes leaves the mismatched tensors out" \
             if report.mismatched_keys and not (report.missing_keys or report.unexpected_keys) else ""
-        raise PaddleRembertError(f"the weights in {ckpt.path} do not fit {name} (nor any other class of "
+        what = " (a PaddleNLP checkpoint, read under transformers' names)" if is_paddlenlp(ckpt) else ""
+        raise PaddleRembertError(f"the weights in {ckpt.path}{what} do not fit {name} (nor any other class of "
                                  f"{config.model_type}): {report.summary()}{hint}")
     _, name, model, plan = min(fits, key=lambda fit: fit[0])
     if named and name not in named:

@@ -5,9 +5,10 @@ PaddleNLP 2.x builds BERT, RoBERTa and ELECTRA on ``paddle.nn.TransformerEncoder
 question-answering heads are ``classifier``. The weights are the same tensors in Paddle's layout, so a
 renaming rule is the whole conversion (checked against PaddleNLP's own forward in the tests). This module
 holds the mechanism and PaddleNLP's shared conventions; each family declares its rule on its model classes
-(``paddlenlp_names``). A checkpoint with PaddleNLP's names of a family that declares none (RemBERT), or a
-tensor the rule leaves without a counterpart (a pre-training head), is refused by name: read by the wrong
-names it would load with its weights left random.
+(``paddlenlp_names``). A checkpoint with PaddleNLP's names of a family that declares none (RemBERT), or
+tensors the rule leaves without a counterpart in the class that saved them (PaddleNLP's ELECTRA generator
+and discriminator saved as one model), are refused by name: read by the wrong names they would load with
+their weights left random.
 """
 import re
 
@@ -60,6 +61,11 @@ class _Renamed(Checkpoint):
         return self._names[key]
 
 
+def is_paddlenlp(ckpt):
+    """Whether ``ckpt`` is a PaddleNLP checkpoint read under transformers' names."""
+    return isinstance(ckpt, _Renamed)
+
+
 def transformers_names(ckpt, rules, qa_rules=(), architectures=(), model_type=None):
     """``ckpt`` if its keys are transformers'; a PaddleNLP checkpoint under transformers' names by ``rules`` (and
     ``qa_rules`` when ``architectures``, its ``config.json`` classes, name a question-answering head). ``rules``
@@ -83,11 +89,22 @@ def transformers_names(ckpt, rules, qa_rules=(), architectures=(), model_type=No
     return _Renamed(ckpt, names)
 
 
-def refuse_unmatched(ckpt, unexpected, model_name):
-    """A PaddleNLP tensor left without a counterpart (a head whose names the rule does not cover) is refused."""
-    if isinstance(ckpt, _Renamed) and unexpected:
-        names = [ckpt.original(k) for k in unexpected]
+def refuse_unmatched(ckpt, report, model_name, prefix, backbone, architectures=()):
+    """A PaddleNLP checkpoint whose tensors the rule leaves without a counterpart is refused when that means the
+    rule does not cover it: the class it was saved as (``architectures``) is the one loading it, or an encoder
+    tensor (not a task head's or the pooler's) is missing. Otherwise unused tensors are another class's head (a
+    pre-training checkpoint loaded into a classifier), which transformers reports and drops, and so do we.
+    ``backbone``: the model is the family's base model, whose keys have no ``prefix``."""
+    if not is_paddlenlp(ckpt) or not report.unexpected_keys:
+        return
+    same_class = model_name.lower() in {str(a).lower() for a in architectures or ()}  # PaddleNLP's "Pretraining"
+    encoder = "" if backbone else prefix + "."
+    encoder_missing = [k for k in report.missing_keys
+                       if k.startswith(encoder) and not k.removeprefix(encoder).startswith("pooler.")]
+    if same_class or encoder_missing:
+        names = [ckpt.original(k) for k in report.unexpected_keys]
         raise PaddleRembertError(
             f"{ckpt.path} is a PaddleNLP checkpoint; {len(names)} of its tensors have no counterpart in "
             f"{model_name} ({', '.join(names[:4])}{', ...' if len(names) > 4 else ''}): paddle-rembert reads "
-            "PaddleNLP's backbones and their classification, token-classification and question-answering heads")
+            "PaddleNLP's backbones and their classification, token-classification, question-answering, masked-LM "
+            "and pre-training heads")

@@ -97,7 +97,8 @@ class LoadReport:
 class LoadingInfo(dict):
     """transformers' ``output_loading_info``: a dict of ``missing_keys`` and ``unexpected_keys`` (a dropped
     pooler included, as transformers lists it), sorted as transformers sorts them, ``mismatched_keys`` in the
-    checkpoint's order and ``error_msgs``. Attributes reach the :class:`LoadReport` (``clean``, ``summary()``, the lists in model order)."""
+    checkpoint's order and ``error_msgs``. Attributes reach the :class:`LoadReport` (``clean``, ``summary()``,
+    the lists in model order)."""
 
     def __init__(self, report):
         super().__init__(missing_keys=sorted(report.missing_keys),

@@ -191,8 +191,9 @@ class AlbertPreTrainedModel(PretrainedModel):
     config_class = AlbertConfig
     base_model_prefix = "albert"
     # PaddleNLP keeps the backbone under "transformer." and names LayerNorms layer_norm; its QA head is qa_outputs
-    paddlenlp_names = ((r"^transformer\.", base_model_prefix + "."),) + EMBEDDINGS_LAYER_NORM + \
-        ((r"\.attention\.layer_norm\.", ".attention.LayerNorm."),)
+    paddlenlp_names = ((r"^transformer\.", base_model_prefix + "."),) + EMBEDDINGS_LAYER_NORM + (
+        (r"\.attention\.layer_norm\.", ".attention.LayerNorm."),
+        (r"^predictions\.layer_norm\.", "predictions.LayerNorm."))
 
 
 class AlbertModel(AlbertPreTrainedModel):

@@ -97,7 +97,11 @@ class BertPreTrainingHeads(nn.Layer):
 class BertPreTrainedModel(PretrainedModel):
     config_class = BertConfig
     base_model_prefix = "bert"
-    paddlenlp_names = TRANSFORMER_ENCODER
+    # PaddleNLP's pre-training head: transform is the Linear itself, its LayerNorm beside it, the bias as decoder_bias
+    paddlenlp_names = TRANSFORMER_ENCODER + (
+        (r"^cls\.predictions\.transform\.(weight|bias)$", r"cls.predictions.transform.dense.\1"),
+        (r"^cls\.predictions\.layer_norm\.", "cls.predictions.transform.LayerNorm."),
+        (r"^cls\.predictions\.decoder_bias$", "cls.predictions.bias"))
     paddlenlp_qa_names = CLASSIFIER_AS_QA_OUTPUTS
 
 

@@ -119,7 +119,10 @@ class SequenceSummary(nn.Layer):
 class ElectraPreTrainedModel(PretrainedModel):
     config_class = ElectraConfig
     base_model_prefix = "electra"
-    paddlenlp_names = TRANSFORMER_ENCODER
+    # PaddleNLP's generator keeps its (tied) decoder's bias beside the head, and names its LayerNorm layer_norm
+    paddlenlp_names = TRANSFORMER_ENCODER + (
+        (r"^generator_lm_head_bias$", "generator_lm_head.bias"),
+        (r"^generator_predictions\.layer_norm\.", "generator_predictions.LayerNorm."))
     paddlenlp_qa_names = CLASSIFIER_AS_QA_OUTPUTS
 
 
