@@ -1,7 +1,8 @@
 """PaddleNLP's own checkpoints: BERT, RoBERTa, ELECTRA and ALBERT backbones and their classification, token,
 question-answering, masked-LM and pre-training heads load under transformers' names with PaddleNLP's outputs;
-what the renaming rule does not cover (RemBERT, ELECTRA's generator and discriminator in one model) is refused by
-name instead of loading with random weights."""
+RemBERT's backbone and heads load with its layers' outputs (its own forward crashes). What the renaming rule does
+not cover (ELECTRA's generator and discriminator in one model, RemBERT's masked-LM head of another architecture) is
+refused by name instead of loading with random weights."""
 import numpy as np
 import paddle
 import pytest
@@ -158,13 +159,52 @@ def test_a_paddlenlp_pretraining_checkpoint_loads_into_a_classifier_as_transform
     np.testing.assert_allclose(logits, theirs_model(**feed)[1].numpy(), atol=1e-5)
 
 
+def paddlenlp_rembert_forward(model, ids, types):
+    """PaddleNLP's RemBERT forward, by its own layers: its attention hands a tuple on and crashes, so the layers
+    are wired here as its RemBertLayer means to be (its mask rule: the padding id, -1e4)."""
+    base = model.rembert if hasattr(model, "rembert") else model
+    mask = paddle.unsqueeze((ids == base.pad_token_id).astype("float32") * -1e4, axis=[1, 2])
+    hidden = base.encoder.embedding_hidden_mapping_in(base.embeddings(input_ids=ids, token_type_ids=types))
+    for layer in base.encoder.layer:
+        attended = layer.attention.output(layer.attention.self(hidden, mask)[0], hidden)
+        hidden = layer.output(layer.intermediate(attended), attended)
+    return hidden, base.pooler(hidden)
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_a_paddlenlp_rembert_checkpoint_loads_with_its_layers_outputs(head, tmp_path):
+    theirs_model, directory = paddlenlp_dir(tmp_path, "rembert", head)
+    ids, types, _ = padded_batch("rembert", 0)
+    ids, types = paddle.to_tensor(ids), paddle.to_tensor(types)
+    hidden, pooled = paddlenlp_rembert_forward(theirs_model, ids, types)
+    ours, info = getattr(pr, "RemBert" + head).from_pretrained(directory, output_loading_info=True)
+    assert not info["missing_keys"] and not info["mismatched_keys"], info
+    out = ours(input_ids=ids, token_type_ids=types)  # no mask: ours masks the padding id too
+    real = (ids != 0).numpy()
+    if head == "Model":
+        pairs = [(hidden, out.last_hidden_state), (pooled, out.pooler_output)]
+    elif head == "ForSequenceClassification":
+        pairs = [(theirs_model.dense(pooled), out.logits)]
+    elif head == "ForTokenClassification":
+        pairs = [(theirs_model.classifier(hidden), out.logits)]
+    else:
+        start, end = paddle.unstack(theirs_model.qa_outputs(hidden), axis=-1)
+        pairs = [(start, out.start_logits), (end, out.end_logits)]
+    for want, got in pairs:
+        want, got = want.numpy(), got.numpy()
+        if want.shape[:2] == real.shape:
+            want, got = want[real], got[real]
+        np.testing.assert_allclose(got, want, atol=1e-5)
+
+
 def test_what_the_rule_does_not_cover_is_refused_by_name(tmp_path, capsys):
-    """RemBERT's PaddleNLP names are not read; ELECTRA's generator and discriminator saved as one model have no
-    counterpart, neither in the class of its name nor in any other."""
-    _, directory = paddlenlp_dir(tmp_path, "rembert", "ForSequenceClassification")
-    with pytest.raises(PaddleRembertError, match=r"model_state\.pdparams is a PaddleNLP checkpoint \(.*whose "
-                                                 r"rembert names paddle-rembert does not read"):
-        pr.RemBertForSequenceClassification.from_pretrained(directory)
+    """PaddleNLP's RemBERT masked-LM head is not RemBERT's (its decoder outputs the hidden size); ELECTRA's
+    generator and discriminator saved as one model have no counterpart, in the class of its name or any other."""
+    _, directory = paddlenlp_dir(tmp_path, "rembert", "ForMaskedLM")
+    with pytest.raises(PaddleRembertError, match=r"model_state\.pdparams is a PaddleNLP checkpoint; 4 of its "
+                                                 r"tensors have no counterpart in RemBertForMaskedLM \(cls\."
+                                                 r"predictions\.transform\.weight"):
+        pr.RemBertForMaskedLM.from_pretrained(directory)
     assert main(["convert", "--quiet", directory, str(tmp_path / "out"), "--to", "torch"]) == 2
     assert "PaddleNLP" in capsys.readouterr().err
     import paddlenlp.transformers as nlp

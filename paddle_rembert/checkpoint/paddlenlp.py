@@ -5,10 +5,10 @@ PaddleNLP 2.x builds BERT, RoBERTa and ELECTRA on ``paddle.nn.TransformerEncoder
 question-answering heads are ``classifier``. The weights are the same tensors in Paddle's layout, so a
 renaming rule is the whole conversion (checked against PaddleNLP's own forward in the tests). This module
 holds the mechanism and PaddleNLP's shared conventions; each family declares its rule on its model classes
-(``paddlenlp_names``). A checkpoint with PaddleNLP's names of a family that declares none (RemBERT), or
-tensors the rule leaves without a counterpart in the class that saved them (PaddleNLP's ELECTRA generator
-and discriminator saved as one model), are refused by name: read by the wrong names they would load with
-their weights left random.
+(``paddlenlp_names``). A checkpoint with PaddleNLP's names of a family that declares none, or tensors the
+rule leaves without a counterpart in the class that saved them (PaddleNLP's ELECTRA generator and
+discriminator saved as one model, a head of another architecture), are refused by name: read by the wrong names
+they would load with their weights left random.
 """
 import re
 
@@ -105,6 +105,5 @@ def refuse_unmatched(ckpt, report, model_name, prefix, backbone, architectures=(
         names = [ckpt.original(k) for k in report.unexpected_keys]
         raise PaddleRembertError(
             f"{ckpt.path} is a PaddleNLP checkpoint; {len(names)} of its tensors have no counterpart in "
-            f"{model_name} ({', '.join(names[:4])}{', ...' if len(names) > 4 else ''}): paddle-rembert reads "
-            "PaddleNLP's backbones and their classification, token-classification, question-answering, masked-LM "
-            "and pre-training heads")
+            f"{model_name} ({', '.join(names[:4])}{', ...' if len(names) > 4 else ''}): paddle-rembert reads the "
+            "PaddleNLP classes that share transformers' architecture (the README lists them)")

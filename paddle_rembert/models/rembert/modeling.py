@@ -13,6 +13,7 @@ Architecture notes (transformers' ``modeling_rembert.py`` is the numerical refer
 """
 from paddle import nn
 
+from ...checkpoint.paddlenlp import EMBEDDINGS_LAYER_NORM
 from ...modeling.heads import (
     MultipleChoiceHead,
     QuestionAnsweringHead,
@@ -87,6 +88,10 @@ class RemBertOnlyMLMHead(nn.Layer):
 class RemBertPreTrainedModel(PretrainedModel):
     config_class = RemBertConfig
     base_model_prefix = "rembert"
+    # PaddleNLP's names are transformers' but for its LayerNorms and its sequence classifier ("dense"); its masked-LM
+    # head is not RemBERT's (its decoder outputs the hidden size), so its names stay unread and it is refused
+    paddlenlp_names = EMBEDDINGS_LAYER_NORM + ((r"\.output\.layer_norm\.", ".output.LayerNorm."),
+                                               (r"^dense\.", "classifier."))
 
 
 class RemBertModel(PooledEncoderBackbone, RemBertPreTrainedModel):
