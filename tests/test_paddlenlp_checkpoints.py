@@ -171,7 +171,7 @@ def paddlenlp_rembert_forward(model, ids, types):
     return hidden, base.pooler(hidden)
 
 
-@pytest.mark.parametrize("head", HEADS)
+@pytest.mark.parametrize("head", HEADS + ["ForMultipleChoice"])
 def test_a_paddlenlp_rembert_checkpoint_loads_with_its_layers_outputs(head, tmp_path):
     theirs_model, directory = paddlenlp_dir(tmp_path, "rembert", head)
     ids, types, _ = padded_batch("rembert", 0)
@@ -179,9 +179,13 @@ def test_a_paddlenlp_rembert_checkpoint_loads_with_its_layers_outputs(head, tmp_
     hidden, pooled = paddlenlp_rembert_forward(theirs_model, ids, types)
     ours, info = getattr(pr, "RemBert" + head).from_pretrained(directory, output_loading_info=True)
     assert not info["missing_keys"] and not info["mismatched_keys"], info
-    out = ours(input_ids=ids, token_type_ids=types)  # no mask: ours masks the padding id too
     real = (ids != 0).numpy()
-    if head == "Model":
+    choices = head == "ForMultipleChoice"  # the three rows as one example's three choices
+    # no mask: ours masks the padding id too
+    out = ours(input_ids=ids.unsqueeze(0) if choices else ids, token_type_ids=types.unsqueeze(0) if choices else types)
+    if choices:
+        pairs = [(theirs_model.classifier(pooled).reshape([1, 3]), out.logits)]
+    elif head == "Model":
         pairs = [(hidden, out.last_hidden_state), (pooled, out.pooler_output)]
     elif head == "ForSequenceClassification":
         pairs = [(theirs_model.dense(pooled), out.logits)]
