@@ -223,3 +223,32 @@ def test_what_the_rule_does_not_cover_is_refused_by_name(tmp_path, capsys):
     assert main(["convert", "--quiet", str(tmp_path / "both"), str(tmp_path / "out"), "--to", "torch"]) == 2
     assert "(a PaddleNLP checkpoint, read under transformers' names) do not fit" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+SAMPLES = ["Hello world, this is a test.", "Ünïcödé café naïve  spaces 中文", "numbers 12,345 and 3.14!"]
+
+
+@pytest.mark.parametrize("family, theirs", [("albert", "AlbertTokenizer"), ("bert", "BertTokenizer"),
+                                            ("electra", "ElectraTokenizer"), ("rembert", "RemBertTokenizer"),
+                                            ("roberta", "RobertaBPETokenizer"), ("bert", "RobertaChineseTokenizer")])
+def test_a_tokenizer_paddlenlp_saved_loads_with_its_ids(family, theirs, tmp_path, recwarn):
+    """PaddleNLP names RoBERTa's byte-level BPE tokenizer RobertaBPETokenizer, and its Chinese RoBERTa's WordPiece
+    one RobertaChineseTokenizer: AutoTokenizer reads both, without a warning, with PaddleNLP's ids."""
+    import paddlenlp.transformers as nlp
+    from paddle_rembert.testing import synthetic_texts
+
+    registry.get(family).make_tiny_tokenizer(synthetic_texts(300) + SAMPLES, str(tmp_path / "src"), 200)
+    files = {"albert": ["spiece.model"], "rembert": ["sentencepiece.model"],
+             "roberta": ["vocab.json", "merges.txt"]}.get(family, ["vocab.txt"])
+    paths = [str(tmp_path / "src" / name) for name in files]
+    tokenizer = getattr(nlp, theirs)(None, *paths) if theirs == "AlbertTokenizer" else getattr(nlp, theirs)(*paths)
+    tokenizer.save_pretrained(str(tmp_path / "paddlenlp"))
+    ours = pr.AutoTokenizer.from_pretrained(str(tmp_path / "paddlenlp"))
+    assert type(ours).__name__ == registry.get(family).tokenizer_class.__name__
+    assert not [w for w in recwarn if "tokenizer_class" in str(w.message)]
+    for text in SAMPLES:
+        want = tokenizer(text, "and a pair")
+        got = ours(text, "and a pair")
+        assert got["input_ids"] == want["input_ids"], text
+        if "token_type_ids" in got:
+            assert got["token_type_ids"] == want["token_type_ids"], text

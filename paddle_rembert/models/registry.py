@@ -124,9 +124,10 @@ def get(model_type, source="config"):
 
 
 def family_of_class(class_name):
-    """The family that defines a model, config or tokenizer class of this name (``Fast`` suffix ignored), or None."""
+    """The family that defines a model, config or tokenizer class of this name (``Fast`` suffix ignored; PaddleNLP's
+    name of a tokenizer too), or None."""
     name = class_name[:-4] if class_name.endswith("Fast") else class_name
     for family in families():
-        if name in family.public_names():
+        if name in family.public_names() or name in family.tokenizer_class.paddlenlp_class_names:
             return family
     return None

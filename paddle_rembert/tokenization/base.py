@@ -86,6 +86,8 @@ class PreTrainedTokenizer(TransformersApiMixin):
     """
 
     vocab_files_names = {}
+    # PaddleNLP's names for this tokenizer (same files, same ids), as its tokenizer_config.json may give them
+    paddlenlp_class_names = ()
     model_input_names = ["input_ids", "token_type_ids", "attention_mask"]
     padding_side = "right"
     truncation_side = "right"

@@ -68,7 +68,7 @@ def read_tokenizer_dir(cls, pretrained_dir, kwargs):
     if not isinstance(init, dict):
         raise PaddleRembertError(f"tokenizer config {config_file} must hold a JSON object")
     saved_class = init.get("tokenizer_class") or init.get("init_class")
-    if saved_class and saved_class.replace("Fast", "") != cls.__name__:
+    if saved_class and saved_class.replace("Fast", "") not in (cls.__name__, *cls.paddlenlp_class_names):
         warnings.warn(f"{config_file} names tokenizer_class {saved_class!r}; loading it as {cls.__name__}")
     for key in _CONFIG_KEYS_TO_DROP:
         init.pop(key, None)

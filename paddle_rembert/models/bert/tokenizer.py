@@ -13,3 +13,5 @@ class BertTokenizer(WordPieceTokenizer):
     sep_token="[SEP]", pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]",
     tokenize_chinese_chars=True, strip_accents=None, clean_up_tokenization_spaces=True``.
     """
+
+    paddlenlp_class_names = ("RobertaChineseTokenizer",)  # PaddleNLP's WordPiece tokenizer of Chinese RoBERTa

@@ -12,6 +12,7 @@ class RobertaTokenizer(BPETokenizer):
     """RoBERTa tokenizer (``vocab.json``, ``merges.txt``); arguments and defaults as transformers' RobertaTokenizer."""
 
     model_input_names = ["input_ids", "attention_mask"]
+    paddlenlp_class_names = ("RobertaBPETokenizer",)
 
     def __init__(self, vocab_file, merges_file, errors="replace", bos_token="<s>", eos_token="</s>", sep_token="</s>",
                  cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>", add_prefix_space=False,
