@@ -70,7 +70,8 @@ def choose_model(config, ckpt, source, ignore_mismatched_sizes=False):
             break
         model = lazy_model(classes[name], config)
         shapes, linear = model_signature(model)
-        plan = plan_load(shapes, linear, model.tied_weights, model.base_model_prefix, ckpt_shapes, ckpt.layout)
+        plan = plan_load(shapes, linear, model.tied_weights, model.base_model_prefix, ckpt_shapes, ckpt.layout,
+                         model.tied_copies_kept)
         report = plan.report
         backbone = name == family_order[0]
         if not report.unexpected_keys and (ignore_mismatched_sizes or not report.mismatched_keys) \
@@ -219,15 +220,12 @@ def _out_dtype(ckpt, ckpt_key, st_dtype):
 
 
 def _check_tied_copies(model, ckpt, plan):
-    """A checkpoint's tied duplicate should equal its source; warn (as the copy is dropped) if not."""
-    keys = set(ckpt.keys())
-    prefix_map = {model_key: ckpt_key for model_key, ckpt_key, _ in plan.pairs}
-    for dup, target in model.tied_weights.items():
-        if dup in keys and target in prefix_map:
-            a, b = ckpt.read(dup), ckpt.read(prefix_map[target])
-            if a.shape != b.shape or not np.array_equal(a, b):
-                logger.warning("%s in %s differs from %s, which it is tied to; the tied value is kept",
-                               dup, ckpt.path, prefix_map[target])
+    """A checkpoint's tied copies should be equal; warn, naming the one kept, if not (the other is dropped)."""
+    for kept, dropped in plan.tied_copies:
+        a, b = ckpt.read(kept), ckpt.read(dropped)
+        if a.shape != b.shape or not np.array_equal(a, b):
+            logger.warning("%s and %s in %s are tied but differ; %s is kept, as transformers keeps it",
+                           kept, dropped, ckpt.path, kept)
 
 
 _TOKENIZER_SETTINGS = ("tokenizer_config.json", "special_tokens_map.json", "added_tokens.json")

@@ -228,18 +228,35 @@ def test_a_pooler_the_head_does_not_have_is_left_out_as_transformers_does(family
         assert not only_one and max(diffs.values()) < 1e-5
 
 
-def test_a_tied_copy_that_differs_from_its_source_is_named(tmp_path, capsys):
-    """A tied decoder equal to the word embeddings is dropped silently; one that differs is dropped with a
-    warning (the tied value is what transformers uses too)."""
-    save_torch("bert", "BertForMaskedLM", tmp_path / "hf", "bin")  # .bin keeps the tied duplicate
-    assert "cls.predictions.decoder.weight" in open_checkpoint(str(tmp_path / "hf")).keys()
+@pytest.mark.parametrize("family, class_name, weight, bias, copy", [
+    ("bert", "BertForMaskedLM", "cls.predictions.decoder.weight", "cls.predictions.bias",
+     "cls.predictions.decoder.bias"),
+    ("albert", "AlbertForMaskedLM", "predictions.decoder.weight", "predictions.bias", "predictions.decoder.bias"),
+    ("roberta", "RobertaForMaskedLM", "lm_head.decoder.weight", "lm_head.bias", "lm_head.decoder.bias")])
+def test_tied_copies_that_differ_give_transformers_values_and_are_named(family, class_name, weight, bias, copy,
+                                                                        tmp_path, capsys):
+    """Tied copies equal to their parameter are dropped silently. Where they differ, the value transformers ends up
+    with is kept: the word embedding over a decoder weight, and BERT's head bias but ALBERT's and RoBERTa's decoder
+    bias (transformers re-ties those heads' bias to the decoder's after loading); convert names both."""
+    save_torch(family, class_name, tmp_path / "hf", "bin")  # .bin keeps the tied duplicates
+    assert {weight, copy} <= set(open_checkpoint(str(tmp_path / "hf")).keys())
     code, _, err = cli(capsys, tmp_path / "hf", tmp_path / "same")
-    assert code == 0 and "which it is tied to" not in err
+    assert code == 0 and "are tied but differ" not in err
     state = torch.load(tmp_path / "hf" / "pytorch_model.bin", weights_only=True)
-    state["cls.predictions.decoder.weight"] = state["cls.predictions.decoder.weight"] + 1.0
+    state[weight], state[copy] = state[weight] + 1.0, state[copy] + 1.0
     torch.save(state, tmp_path / "hf" / "pytorch_model.bin")
+    theirs = getattr(transformers, class_name).from_pretrained(tmp_path / "hf").eval()
+    inputs = T.make_inputs(family, class_name, theirs.config.vocab_size, with_labels=False)
+    with torch.no_grad():
+        expected = T.flatten_outputs(theirs(**T.to_torch(inputs)))
     code, _, err = cli(capsys, tmp_path / "hf", tmp_path / "differs")
-    assert code == 0 and "cls.predictions.decoder.weight" in err and "which it is tied to" in err
+    kept = bias if family == "bert" else copy
+    assert code == 0 and f"{kept} is kept" in err and f"{weight} is kept" not in err, err
+    for source in (tmp_path / "hf", tmp_path / "differs"):
+        ours = getattr(pr, class_name).from_pretrained(str(source)).eval()
+        diffs, only_one = T.max_abs_diff(expected, T.flatten_outputs(ours(**T.to_paddle(inputs))))
+        assert not only_one and max(diffs.values()) < 1e-5, (source, diffs)
+
 
 def test_errors_name_the_problem_and_leave_no_half_written_output(tmp_path, capsys):
     dst = tmp_path / "out"

@@ -163,6 +163,41 @@ def test_plain_weights_of_every_protocol_load(tmp_path):
         safe_load(str(tmp_path / "cut.pdparams"))
 
 
+class _Allocate:
+    """bytearray(n): an admitted constructor asked to allocate what a 50-byte file says."""
+
+    def __reduce__(self):
+        return bytearray, (10 ** 11,)
+
+
+class _Data:
+    def __reduce__(self):
+        return bytearray, (b"\x00\x01",)
+
+
+def test_bytearray_builds_data_but_allocates_nothing_a_file_asks(tmp_path):
+    path = tmp_path / "bomb.pdparams"
+    path.write_bytes(pickle.dumps({"x": _Allocate()}, protocol=4))
+    with pytest.raises(PaddleRembertError, match=r"refusing to load .*bomb\.pdparams: it calls bytearray with int"):
+        safe_load(str(path))
+    path.write_bytes(pickle.dumps({"x": _Data()}, protocol=4))
+    assert safe_load(str(path)) == {"x": bytearray(b"\x00\x01")}
+
+
+@pytest.mark.parametrize("name", ["model_state.pdparams", "pytorch_model.bin"])
+def test_a_state_dict_key_that_is_not_a_name_is_refused_naming_it(tmp_path, name):
+    import torch
+
+    model = T.torch_model("bert", "BertModel")
+    model.config.save_pretrained(tmp_path)
+    state = {k: v.numpy() if name.endswith("pdparams") else v for k, v in model.state_dict().items()}
+    state[("a", 1)] = state["pooler.dense.bias"]
+    write_pickle(tmp_path / name, state) if name.endswith("pdparams") else torch.save(state, tmp_path / name)
+    with pytest.raises(PaddleRembertError, match=r"is not a state dict: its key \('a', 1\) \(tuple\) is not a "
+                                                 r"parameter name"):
+        pr.BertModel.from_pretrained(str(tmp_path))
+
+
 @pytest.mark.parametrize("zip_format", [True, False])
 def test_a_crafted_pytorch_model_bin_is_refused_naming_the_reference(tmp_path, zip_format):
     """torch's weights-only unpickler stops at the payload; the message says what it referenced (not "truncated")."""

@@ -52,7 +52,7 @@ def load_weights(model, directory, ignore_mismatched_sizes=False):
     state = model.state_dict()
     plan = plan_load(
         {k: tuple(v.shape) for k, v in state.items()}, model.linear_weight_keys(), model.tied_weights,
-        model.base_model_prefix, {k: ckpt.shape(k) for k in ckpt.keys()}, ckpt.layout)
+        model.base_model_prefix, {k: ckpt.shape(k) for k in ckpt.keys()}, ckpt.layout, model.tied_copies_kept)
     refuse_unmatched(ckpt, plan.report, type(model).__name__, model.base_model_prefix,
                      backbone=not any(k.startswith(model.base_model_prefix + ".") for k in state),
                      architectures=model.config.architectures)

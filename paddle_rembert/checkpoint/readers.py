@@ -212,16 +212,23 @@ def _load_torch_file(path):
                                      "need (nothing from the file was run)") from None
         raise PaddleRembertError(f"cannot read {path}: it is truncated or not a PyTorch state dict of tensors "
                                  f"({_first_reason(e)})") from None
+    _check_state_dict(path, state)
+    return _InMemory(path, {k: v for k, v in state.items() if hasattr(v, "shape")}, _torch_to_numpy)
+
+
+def _check_state_dict(path, state):
     if not isinstance(state, dict):
         raise PaddleRembertError(f"{path} does not hold a state dict")
-    return _InMemory(path, {k: v for k, v in state.items() if hasattr(v, "shape")}, _torch_to_numpy)
+    key = next((k for k in state if not isinstance(k, str)), None)
+    if key is not None:
+        raise PaddleRembertError(f"{path} is not a state dict: its key {key!r} ({type(key).__name__}) is "
+                                 "not a parameter name")
 
 
 def _load_pdparams(path):
     check_not_lfs_pointer(path)
     state = safe_load(path, "Paddle state dict")
-    if not isinstance(state, dict):
-        raise PaddleRembertError(f"{path} does not hold a state dict")
+    _check_state_dict(path, state)
     state.pop("StructuredToParameterName@@", None)  # written by paddle.save for Layers
     arrays = {}
     for key, value in state.items():

@@ -16,7 +16,9 @@ rule between layouts is:
 5. Old TF-converted checkpoints name LayerNorm parameters ``gamma``/``beta``: read as
    ``weight``/``bias`` (transformers' ``_fix_key``).
 6. A checkpoint that stores only the tied copy of a parameter (a decoder bias without the head's
-   bias) fills the parameter from it; when both are stored, the copy is dropped (rule 2).
+   bias) fills the parameter from it; when both are stored, the copy is dropped (rule 2), except
+   where transformers re-ties the parameter to the copy after loading (``kept_copies``: ALBERT's
+   and RoBERTa's decoder bias), so that the copy's value is the one it uses.
 
 Everything else -- a key the model lacks, a key the checkpoint lacks, a shape that differs -- is
 reported by name; :func:`paddle_rembert.checkpoint.loading.check_plan` then refuses shape
@@ -119,12 +121,14 @@ class Plan:
     pairs: list
     report: LoadReport
     mismatched_sources: dict = field(default_factory=dict)  # model key -> checkpoint key, for shape mismatches
+    tied_copies: list = field(default_factory=list)  # (checkpoint key read, its tied twin dropped): both stored
 
 
-def plan_load(model_shapes, linear_keys, tied, prefix, ckpt_shapes, ckpt_layout):
+def plan_load(model_shapes, linear_keys, tied, prefix, ckpt_shapes, ckpt_layout, kept_copies=()):
     """Match checkpoint keys to model keys.
 
-    ``model_shapes``/``ckpt_shapes`` map key -> shape; ``ckpt_layout`` is "torch" or "paddle".
+    ``model_shapes``/``ckpt_shapes`` map key -> shape; ``ckpt_layout`` is "torch" or "paddle"; ``tied`` maps a
+    tied copy's key to its parameter's, and ``kept_copies`` are the copies whose stored value wins (rule 6).
     """
     report = LoadReport()
     dotted = prefix + "."
@@ -149,10 +153,20 @@ def plan_load(model_shapes, linear_keys, tied, prefix, ckpt_shapes, ckpt_layout)
     has_pooler = any(k.removeprefix(dotted).startswith("pooler.") for k in model_shapes)
     mapped = {ckpt_key: resolve(ckpt_key) for ckpt_key in ckpt_shapes}
     present = set(mapped.values())
+    ckpt_key_of = {key: ckpt_key for ckpt_key, key in mapped.items()}
+    both = {copy: tied[copy] for copy in tied if copy in present and tied[copy] in present}
+    winners = {copy: target for copy, target in both.items() if copy in kept_copies}
+    tied_copies = [(ckpt_key_of[copy], ckpt_key_of[target]) if copy in winners else
+                   (ckpt_key_of[target], ckpt_key_of[copy]) for copy, target in both.items()]
     pairs, seen, mismatched_sources = [], set(), {}
     for ckpt_key, ckpt_shape in ckpt_shapes.items():
         key = mapped[ckpt_key]
-        if key in tied:
+        if key in winners.values():  # its copy is stored too, and wins
+            report.dropped_keys.append(ckpt_key)
+            continue
+        if key in winners:
+            key = tied[key]
+        elif key in tied:
             if tied[key] in present or tied[key] not in model_shapes:
                 report.dropped_keys.append(ckpt_key)
                 continue
@@ -179,7 +193,7 @@ def plan_load(model_shapes, linear_keys, tied, prefix, ckpt_shapes, ckpt_layout)
         report.loaded.append(key)
         seen.add(key)
     report.missing_keys = [k for k in model_shapes if k not in seen]
-    return Plan(pairs, report, mismatched_sources)
+    return Plan(pairs, report, mismatched_sources, tied_copies)
 
 
 def torch_key_shapes(model_shapes, linear_keys, tied):

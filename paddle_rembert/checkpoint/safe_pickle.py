@@ -18,7 +18,7 @@ SAFE_GLOBALS = frozenset({
     ("numpy", "ndarray"), ("numpy", "dtype"),
     ("collections", "OrderedDict"),
     ("builtins", "tuple"),  # paddle.save's tensor form: (tuple, ((name, ndarray),))
-    ("builtins", "bytearray"),
+    ("builtins", "bytearray"),  # protocol 5 arrays: bytearray(data); only from bytes (see _bytearray)
     ("_codecs", "encode"),  # protocol 2 spells bytes as _codecs.encode(str, "latin1")
 })
 
@@ -31,11 +31,20 @@ class RestrictedUnpickler(pickle.Unpickler):
         self.path, self.allowed = path, SAFE_GLOBALS | frozenset(extra)
 
     def find_class(self, module, name):
+        if (module, name) == ("builtins", "bytearray"):
+            return self._bytearray
         if (module, name) in self.allowed:
             return super().find_class(module, name)
         raise PaddleRembertError(
             f"refusing to load {self.path}: it references {module}.{name}, which weights never need "
             f"(a pickle can run code on load; only numpy arrays, scalars and plain containers are admitted)")
+
+    def _bytearray(self, *args):
+        """``bytearray`` of data, as pickled arrays use it; ``bytearray(n)`` would allocate any size a file asks."""
+        if len(args) != 1 or not isinstance(args[0], (bytes, bytearray)):
+            raise PaddleRembertError(f"refusing to load {self.path}: it calls bytearray with "
+                                     f"{', '.join(type(a).__name__ for a in args) or 'nothing'}, not data")
+        return bytearray(args[0])
 
     def persistent_load(self, pid):
         raise PaddleRembertError(f"refusing to load {self.path}: it uses persistent ids, which weights never need")

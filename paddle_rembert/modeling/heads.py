@@ -135,14 +135,17 @@ class TiedLMDecoder(nn.Layer):
     key ``<prefix>.weight`` is dropped on load and re-created on export (``PretrainedModel.tied_weights``).
     With ``tie=False`` it owns a ``[in, vocab]`` weight, stored transposed like a Linear's.
     ``shared_bias``: the parent's own bias parameter (``predictions.bias``), whose duplicate
-    ``<prefix>.bias`` transformers also stores; without it the decoder owns its bias.
+    ``<prefix>.bias`` transformers also stores; without it the decoder owns its bias. ``copy_wins``: after
+    loading, transformers re-ties the parent's bias to this decoder's (ALBERT, RoBERTa), so where a checkpoint's
+    two copies differ, the decoder's is the one used (``PretrainedModel.tied_copies_kept``).
     """
 
     transposed_weight = True  # a torch checkpoint holds [vocab, in]: converted like nn.Linear weights
 
-    def __init__(self, word_embeddings, in_size, vocab_size, tie=True, shared_bias=None):
+    def __init__(self, word_embeddings, in_size, vocab_size, tie=True, shared_bias=None, copy_wins=False):
         super().__init__()
         self._refs = {"embeddings": word_embeddings, "bias": shared_bias}  # references, not sublayers/parameters
+        self.copy_wins = copy_wins
         self.weight = None if tie else self.create_parameter([in_size, vocab_size])
         self.bias = None if shared_bias is not None else self.create_parameter([vocab_size], is_bias=True)
 

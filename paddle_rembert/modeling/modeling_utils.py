@@ -164,6 +164,13 @@ class PretrainedModel(nn.Layer):
                 out[f"{name}.bias"] = key_of[id(layer.shared_bias)]
         return out
 
+    @property
+    def tied_copies_kept(self):
+        """The keys of :attr:`tied_weights` whose stored value wins over their parameter's when a checkpoint holds
+        both (transformers re-ties the parameter to that copy after loading)."""
+        return {f"{name}.bias" for name, layer in self.named_sublayers()
+                if isinstance(layer, TiedLMDecoder) and layer.shared_bias is not None and layer.copy_wins}
+
     # -- init -------------------------------------------------------------------------------
     def post_init(self):
         """Initialise like transformers: N(0, initializer_range) weights, zero biases, unit LayerNorm.

@@ -243,7 +243,7 @@ class AlbertMLMHead(nn.Layer):
         self.bias = self.create_parameter([config.vocab_size], is_bias=True)
         self.dense = Linear(config.hidden_size, config.embedding_size)
         self.decoder = TiedLMDecoder(word_embeddings, config.embedding_size, config.vocab_size,
-                                     tie=config.tie_word_embeddings, shared_bias=self.bias)
+                                     tie=config.tie_word_embeddings, shared_bias=self.bias, copy_wins=True)
         self.activation = get_activation(config.hidden_act)
 
     def forward(self, hidden_states):

@@ -56,7 +56,7 @@ class RobertaLMHead(nn.Layer):
         self.layer_norm = LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
         self.bias = self.create_parameter([config.vocab_size], is_bias=True)
         self.decoder = TiedLMDecoder(word_embeddings, config.hidden_size, config.vocab_size,
-                                     tie=config.tie_word_embeddings, shared_bias=self.bias)
+                                     tie=config.tie_word_embeddings, shared_bias=self.bias, copy_wins=True)
 
     def forward(self, features):
         return self.decoder(self.layer_norm(F.gelu(self.dense(features))))
