@@ -1,5 +1,6 @@
 """The XNLI / PAWS-X trainer: learning, outputs, selection on dev, distributed equality, resume, AMP."""
 import json
+import logging
 import os
 import re
 import shutil
@@ -209,7 +210,7 @@ def test_bf16_recompute_differentiates_the_bf16_forward(setup, tmp_path):
         np.testing.assert_array_equal(np.asarray(recomputed[key]), np.asarray(value), err_msg=key)
 
 
-def test_evaluation_reads_the_models_label_order(setup, tmp_path):
+def test_evaluation_reads_the_models_label_order(setup, tmp_path, caplog):
     """A checkpoint fine-tuned elsewhere may order XNLI's labels otherwise (PaddleNLP's: neutral,
     entailment, contradictory): the same classifier with its outputs and id2label permuted gives the same
     predictions; a model of another label count or other names is refused before evaluating."""
@@ -252,6 +253,22 @@ def test_evaluation_reads_the_models_label_order(setup, tmp_path):
         loaded = load_model(args_for(setup, tmp_path / "x", model_name_or_path=str(tmp_path / family_model)), xnli)
         np.testing.assert_allclose(loaded.eval()(ids).logits.numpy(), expected, rtol=0, atol=1e-6)
         assert loaded.config.id2label == dict(enumerate(xnli.labels))
+    # PaddleNLP's save_pretrained writes placeholder names, which say nothing of the order: assumed, and said so
+    model.config.id2label = {i: f"LABEL_{i}" for i in range(3)}
+    model.config.label2id = {v: k for k, v in model.config.id2label.items()}
+    model.save_pretrained(str(tmp_path / "placeholders"))
+    logger = logging.getLogger("paddle_rembert")  # runs above set it not to propagate: listen to it directly
+    logger.addHandler(caplog.handler)
+    try:
+        load_model(args_for(setup, tmp_path / "x", model_name_or_path=str(tmp_path / "placeholders")), xnli)
+        warned = [r.getMessage() for r in caplog.records if "LABEL_0..2" in r.getMessage()]
+        assert len(warned) == 1 and "taken in xnli's order" in warned[0] and "id2label" in warned[0], warned
+        caplog.clear()
+        load_model(args_for(setup, tmp_path / "x", model_name_or_path=str(tmp_path / "ours")), xnli)
+        load_model(args_for(setup, tmp_path / "x", model_name_or_path=backbone), xnli)  # no classifier yet
+        assert not [r for r in caplog.records if "LABEL_0" in r.getMessage()]
+    finally:
+        logger.removeHandler(caplog.handler)
 
 
 def test_fp16_on_cpu_is_refused(setup, tmp_path):

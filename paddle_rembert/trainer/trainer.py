@@ -453,6 +453,14 @@ def load_model(args, task):
     if other_head:  # a classifier of another task (PAWS-X's two labels for XNLI's three): a new one in its place
         logger.warning("%s classifies %d labels, %s has %d: its classifier is replaced by a new one",
                        args.model_name_or_path, config.num_labels, task.name, task.num_labels)
+    elif label_map is None and config.num_labels == task.num_labels and \
+            any(name.endswith("ForSequenceClassification") for name in config.architectures or ()) and \
+            all(config.id2label.get(i) == f"LABEL_{i}" for i in range(config.num_labels)):
+        # a classifier fine-tuned elsewhere whose label names say nothing (PaddleNLP's save_pretrained writes these)
+        logger.warning("%s names its labels LABEL_0..%d, which does not say their order; they are taken in %s's "
+                       "order %s. If it was trained in another (PaddleNLP's RemBERT XNLI example: neutral, entailment, "
+                       "contradictory), write the names into id2label in its config.json", args.model_name_or_path,
+                       task.num_labels - 1, task.name, list(task.labels))
     model = AutoModelForSequenceClassification.from_pretrained(  # one label per example, whatever the head was
         args.model_name_or_path, num_labels=task.num_labels, id2label=dict(enumerate(task.labels)),
         problem_type="single_label_classification", ignore_mismatched_sizes=other_head)
