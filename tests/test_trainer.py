@@ -164,6 +164,18 @@ def test_two_processes_with_batch_4_equal_one_process_with_batch_8(setup, tmp_pa
     worker_logs = "".join(p.read_text() for p in logs.glob("workerlog.*"))
     for noise in ("Modified FLAGS", "state dict is empty", "ccache"):
         assert noise not in one.stderr and noise not in worker_logs, noise
+    # one training row cannot give both processes a row: refused at start-up, before --overwrite_output_dir
+    # removes the previous run
+    one_row = tmp_path / "one-row"
+    shutil.copytree(setup[0], one_row)
+    train_file = one_row / "XNLI-MT-1.0" / "multinli" / "multinli.train.en.tsv"
+    train_file.write_text("".join(train_file.read_text().splitlines(keepends=True)[:2]))
+    before = {p.relative_to(tmp_path): p.stat().st_mtime_ns for p in (tmp_path / "two").rglob("*")}
+    again = _launch(cli_flags((str(one_row), setup[1]), tmp_path / "two", train_batch_size=2, overwrite_output_dir=True,
+                              **common), nproc=2, env={"PADDLE_REMBERT_THREADS": "1"}, log_dir=tmp_path / "logs-2")
+    assert again.returncode == 2
+    assert "1 training examples make no batch" in (tmp_path / "logs-2" / "workerlog.0").read_text()
+    assert {p.relative_to(tmp_path): p.stat().st_mtime_ns for p in (tmp_path / "two").rglob("*")} == before
 
 
 def test_resume_after_sigkill_ends_with_the_same_weights(setup, tmp_path):
@@ -392,13 +404,17 @@ def test_resume_warns_when_nothing_is_left_and_skips_a_corrupt_newest_checkpoint
     quick = dict(do_eval=False, eval_step=4, save_steps=4, save_total_limit=3)
     run(args_for(setup, out, max_steps=8, **quick))
     run(args_for(setup, out, max_steps=8, resume=True, **quick))
-    assert "is at step 8, and this run trains 8 steps (max_steps 8): nothing is left to train" in _log(out)
+    assert "is at step 8 of this run's 8: nothing is left to train" in _log(out)
     weights_file = out / "checkpoint-8" / "model_state.pdparams"
     weights_file.write_bytes(weights_file.read_bytes()[:100])  # a write cut short
-    run(args_for(setup, out, max_steps=12, resume=True, **quick))
+    run(args_for(setup, out, max_steps=8, resume=True, **quick))
     log = _log(out)
     assert "checkpoint-8 cannot be loaded" in log and f"resumed from {out / 'checkpoint-4'} at step 4" in log
-    assert json.loads((out / "checkpoint-12" / "trainer_state.json").read_text())["global_step"] == 12
+    assert json.loads((out / "checkpoint-8" / "trainer_state.json").read_text())["global_step"] == 8
+    # more steps would stretch the learning-rate schedule (and its warm-up) under the steps already taken
+    for steps in ({"max_steps": 12}, {"max_steps": -1, "num_train_epochs": 3}):
+        with pytest.raises(pr.PaddleRembertError, match=r"cannot resume: .*total_steps: checkpoint 8, now \d+"):
+            run(args_for(setup, out, resume=True, **quick, **steps))
 
 
 def test_max_seq_length_beyond_the_position_table_is_clamped_at_start_up(setup, tmp_path):
@@ -641,7 +657,8 @@ def test_resume_refuses_settings_that_change_the_optimizer_steps(setup, tmp_path
     before any step, naming each; the checkpoint's own settings resume."""
     out = tmp_path / "run"
     quick = dict(do_eval=False, eval_step=4, save_steps=4, save_total_limit=3)
-    run(args_for(setup, out, max_steps=4, **quick))
+    run(args_for(setup, out, max_steps=8, **quick))
+    shutil.rmtree(out / "checkpoint-8")  # as if stopped after step 4
     saved = json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())["optimization"]
     assert saved["learning_rate"] == 3e-3 and saved["gradient_accumulation_steps"] == 1
     with pytest.raises(PaddleRembertError, match=r"cannot resume: the training would differ from the interrupted "
@@ -682,7 +699,8 @@ def test_resume_falls_back_from_a_damaged_optimizer_state(setup, tmp_path, damag
     restarted from zero without a word. Each is found at load, and the previous checkpoint resumes."""
     out = tmp_path / "run"
     quick = dict(do_eval=False, eval_step=2, save_steps=2, save_total_limit=3)
-    run(args_for(setup, out, max_steps=4, **quick))
+    run(args_for(setup, out, max_steps=6, **quick))
+    shutil.rmtree(out / "checkpoint-6")  # as if stopped after step 4
     path = out / "checkpoint-4" / "optimizer.pdopt"
     state = paddle.load(str(path))  # the test's own file: paddle.load is fine here
     moments = sorted(k for k in state if "_moment" in k)

@@ -53,6 +53,8 @@ def run(args):
     with held_log_records() as held:  # the loading report and skipped rows, for train.log once it exists
         if args.do_train:  # the rows first: a bad training file is the one line reported, not after a loading report
             train_examples, _ = task.load_train(args.data_dir, args.train_languages)  # it logs skipped rows
+            # too few rows for one batch on every process is refused here, before the output directory is touched
+            TrainBatchSampler(len(train_examples), args.train_batch_size, env.world_size, env.rank, args.seed)
             seed_everything(args.seed)
             model = load_model(args, task)
     distributed.barrier(env)
@@ -93,7 +95,8 @@ def train(args, env, task, tokenizer, dev_examples, model, train_examples):
     optimizer, scheduler, warmup = optim.build(model, args, total_steps)
     scaler = optim.grad_scaler(args.amp)
     state = {"global_step": 0, "epoch": 0, "batch_in_epoch": 0, "best_score": None, "best_step": None,
-             "history": [], "sampler": sampler.fingerprint(), "optimization": optimization_settings(args)}
+             "history": [], "sampler": sampler.fingerprint(),
+             "optimization": optimization_settings(args, total_steps)}
     if args.resume:
         state = resume(args, env, model, optimizer, scheduler, scaler, sampler, state, total_steps)
     logger.info("%d training examples, %d optimizer steps (%d per epoch, warm-up %d), global batch %d x %d "
@@ -232,12 +235,8 @@ def resume(args, env, model, optimizer, scheduler, scaler, sampler, state, total
     else:
         raise PaddleRembertError(f"--resume: none of the checkpoints in {args.output_dir} can be loaded "
                                  f"({'; '.join(reasons)})")
-    if total_steps is not None and saved["global_step"] >= total_steps:
-        logger.warning("--resume: %s is at step %d, and this run trains %d steps (max_steps %d): nothing is left "
-                       "to train; raise max_steps (or num_train_epochs) to train further", path,
-                       saved["global_step"], total_steps, args.max_steps)
     sampler.check_resume(saved["sampler"])
-    now = optimization_settings(args)
+    now = optimization_settings(args, total_steps)
     changed = [f"{k}: checkpoint {v!r}, now {now[k]!r}" for k, v in (saved.get("optimization") or {}).items()
                if k in now and v != now[k]]
     if changed:
@@ -245,6 +244,9 @@ def resume(args, env, model, optimizer, scheduler, scaler, sampler, state, total
                                  f"({'; '.join(changed)}); give the checkpoint's values, or start a new run from "
                                  f"{path} as model_name_or_path (without its optimizer state)")
     saved["optimization"] = now  # a checkpoint written before this was recorded gets it from here on
+    if total_steps is not None and saved["global_step"] >= total_steps:
+        logger.warning("--resume: %s is at step %d of this run's %d: nothing is left to train (to train further, "
+                       "start a new run with it as model_name_or_path)", path, saved["global_step"], total_steps)
     if len(rng_states) == env.world_size:
         paddle.set_rng_state(rng_states[env.rank])
     else:
@@ -267,12 +269,16 @@ def _check_same_labels(path, model):
                                  f"{wanted}: it holds another task's run; choose another output_dir")
 
 
-def optimization_settings(args):
-    """The arguments that shape each optimizer step, and the metric the best model is selected on: a resume must
-    keep them (the batches are checked apart; a best score on another metric would be compared as if the same)."""
-    return {name: getattr(args, name) for name in ("learning_rate", "gradient_accumulation_steps", "warmup_proportion",
-                                                   "weight_decay", "adam_epsilon", "max_grad_norm", "amp",
-                                                   "select_on")}
+def optimization_settings(args, total_steps=None):
+    """The arguments that shape each optimizer step, the number of steps (the learning-rate schedule's length and
+    warm-up follow it) and the metric the best model is selected on: a resume must keep them (the batches are
+    checked apart; a best score on another metric would be compared as if the same)."""
+    settings = {name: getattr(args, name) for name in ("learning_rate", "gradient_accumulation_steps",
+                                                       "warmup_proportion", "weight_decay", "adam_epsilon",
+                                                       "max_grad_norm", "amp", "select_on")}
+    if total_steps is not None:
+        settings["total_steps"] = total_steps
+    return settings
 
 
 def reconcile_best(args, state):
