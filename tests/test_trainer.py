@@ -306,6 +306,8 @@ def test_paddlenlp_flags_and_yaml_recipes(tmp_path):
         assert recipe.max_steps == 10 and recipe.train_languages == ["en", "de"]
         assert recipe.task in name.replace("pawsx", "paws") and recipe.model_type in name
         covered.add((recipe.model_type, recipe.task))
+        if "XTREME's fine-tuning recipe" in open(os.path.join(configs, name)).read():  # its run_classify.py's
+            assert (recipe.adam_epsilon, recipe.weight_decay, recipe.warmup_proportion) == (1e-8, 0.0, 0.0), name
     # every registered family has an XNLI and a PAWS-X recipe
     assert covered >= {(t, task) for t in registry.model_types() for task in ("xnli", "paws")}
     with pytest.raises(pr.PaddleRembertError, match="unknown argument.*lerning_rate"):
