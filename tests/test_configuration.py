@@ -96,7 +96,7 @@ def test_wrong_model_type_and_bad_values_are_clear_errors(tmp_path):
         pr.AlbertConfig(problem_type="ranking")
     with pytest.raises(PaddleRembertError, match="num_labels=2 does not match"):
         pr.AlbertConfig(num_labels=2, id2label={0: "a", 1: "b", 2: "c"})
-    with pytest.raises(PaddleRembertError, match="not found"):
+    with pytest.raises(PaddleRembertError, match="holds no config.json: not a model directory"):
         pr.AlbertConfig.from_pretrained(str(tmp_path))
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(PaddleRembertError, match="not valid JSON"):

@@ -298,6 +298,10 @@ def test_paddlenlp_flags_and_yaml_recipes(tmp_path):
                                "--train_languages", "en,de", "--select_on", "all", "--amp", "bf16"])
     assert (args.learning_rate, args.train_batch_size, args.eval_step, args.seed) == (1e-5, 16, 500, 7)
     assert args.train_languages == ["en", "de"] and args.select_on == "all" and args.amp == "bf16"
+    assert (args.adam_epsilon, args.max_grad_norm, args.group_by_length) == (1e-6, 1.0, True)  # the defaults
+    args = from_example_flags(["--task", "paws", "--model_name_or_path", "m", "--do_train", "--adam_epsilon", "1e-8",
+                               "--max_grad_norm", "0", "--group_by_length", "false"])
+    assert (args.adam_epsilon, args.max_grad_norm, args.group_by_length) == (1e-8, 0.0, False)
     configs = os.path.join(REPO, "configs")
     names = sorted(n for n in os.listdir(configs) if n.endswith(".yaml"))
     covered = set()
@@ -734,8 +738,8 @@ def test_start_up_errors_name_what_the_user_set(setup, tmp_path, capfd):
     """A wrong model_name_or_path is reported as the model's (the tokenizer used to be read first), and a bad
     training file is the only line printed (the model's loading report used to come first)."""
     data, model = setup
-    for path, message in ((str(tmp_path / "nomodel"), "config file not found: "),
-                          (data, f"config file not found: {os.path.join(data, 'config.json')}")):
+    for path, message in ((str(tmp_path / "nomodel"), f"model directory not found: {tmp_path / 'nomodel'}$"),
+                          (data, f"{data} holds no config.json: not a model directory")):
         with pytest.raises(PaddleRembertError, match=message):
             run(args_for(setup, tmp_path / "out", model_name_or_path=path))
     bad_data = tmp_path / "data"

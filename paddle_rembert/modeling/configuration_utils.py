@@ -22,10 +22,14 @@ def config_file_of(path):
     """The ``config.json`` of a model directory, or ``path`` itself when it names the file; a weights file
     given for the directory (a common slip) is named as such rather than read as JSON."""
     if os.path.isdir(path):
+        if not os.path.exists(os.path.join(path, CONFIG_NAME)):
+            raise PaddleRembertError(f"{path} holds no {CONFIG_NAME}: not a model directory")
         return os.path.join(path, CONFIG_NAME)
     if str(path).endswith(WEIGHT_SUFFIXES) and os.path.isfile(path):
         raise PaddleRembertError(f"{path} is a weights file: give the model directory (with {CONFIG_NAME} "
                                  f"beside the weights)")
+    if not os.path.exists(path) and not str(path).endswith(".json"):
+        raise PaddleRembertError(f"model directory not found: {path}")
     return path
 
 # Generic keys every config carries (names and defaults of transformers' PretrainedConfig).

@@ -141,12 +141,18 @@ def example_parser():
     p.add_argument("--recompute", action="store_true")
     p.add_argument("--save_total_limit", type=int, default=3)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--adam_epsilon", type=float, default=None, help="default 1e-6")
+    p.add_argument("--max_grad_norm", type=float, default=None, help="default 1.0 (0: no clipping)")
+    p.add_argument("--group_by_length", choices=["true", "false"], default=None,
+                   help="batch examples of similar length together (default true)")
     return p
 
 
 def from_example_flags(argv=None):
     ns = example_parser().parse_args(argv)
     values = {k: v for k, v in vars(ns).items() if v is not None or k == "device"}
+    if "group_by_length" in values:
+        values["group_by_length"] = values["group_by_length"] == "true"
     if values.get("data_dir") is None:
         values.pop("data_dir", None)
     return TrainingArguments(**values)
