@@ -59,12 +59,13 @@ def test_token_classification_labels_every_content_token(exports):
     model_dir, out = exports("rembert", "token-classification")
     model = load_dygraph(model_dir, "token-classification")
     predictor = Predictor(out)
-    results = predictor.predict(TEXTS, batch_size=4)
+    texts = TEXTS + ["a ☃ snowman 😀 b"]  # characters the vocabulary lacks: [UNK] tokens are content too
+    results = predictor.predict(texts, batch_size=4)
     names = LABELS["token-classification"]
-    special = set(predictor.tokenizer.all_special_ids)
-    for text, r in zip(TEXTS, results):
+    assert predictor.tokenizer.unk_token in [t["token"] for t in results[-1]["tokens"]]
+    for text, r in zip(texts, results):
         enc, out_alone = alone(predictor, model, "token-classification", text)
-        content = [i for i, t in enumerate(enc["input_ids"]) if t not in special]
+        content = list(range(1, len(enc["input_ids"]) - 1))  # all but the [CLS] and [SEP] the tokenizer added
         assert [t["index"] for t in r["tokens"]] == content
         assert [t["token"] for t in r["tokens"]] == predictor.tokenizer.convert_ids_to_tokens(
             [enc["input_ids"][i] for i in content])

@@ -17,6 +17,7 @@ import transformers
 
 import paddle_rembert
 from paddle_rembert.convert import convert_checkpoint
+from paddle_rembert.deploy.export import export_model
 from paddle_rembert.deploy.pipelines import pipeline
 from paddle_rembert.models.auto import auto_class
 from paddle_rembert.runtime.errors import PaddleRembertError
@@ -96,6 +97,20 @@ def test_fill_mask_sequence_is_the_fast_tokenizers_decode(real_vocab, tmp_path_f
                 _assert_same_nested(ours(text, **kwargs), expected)
                 seen.update(_sequences(expected))
     assert any("i don ' t think it ' s" in t for t in seen) and any("i don't think it's" in t for t in seen), seen
+    # without tokenizer.json transformers converts the slow BertTokenizer, whose default (True) it takes; with it the
+    # fast default (False), which an export (no tokenizer.json) writes out so that it answers as its source
+    hub = real_vocab("ForMaskedLM")
+    no_json = str(tmp_path_factory.mktemp("no-tokenizer-json"))
+    for name in os.listdir(hub):
+        if name != "tokenizer.json":
+            shutil.copy(os.path.join(hub, name), no_json)
+    exported = str(tmp_path_factory.mktemp("export") / "out")
+    export_model(hub, exported, task="masked-lm")
+    for ours_dir, ref_dir, clean in ((no_json, no_json, True), (exported, hub, False)):
+        ours, ref = pipeline("fill-mask", model=ours_dir), transformers.pipeline("fill-mask", model=ref_dir)
+        expected = ref(FILL_TEXTS[0], top_k=2)
+        _assert_same_nested(ours(FILL_TEXTS[0], top_k=2), expected)
+        assert ("i don't think it's" in expected[0]["sequence"]) == clean, expected
     # the other decoders: byte-level BPE, SentencePiece's Metaspace (RemBERT's slow decode drops the special tokens
     # that several masks keep in `sequence`); tokenizer_config.json without the key, as on the hub
     texts = ["river's <mask> , isn't it <mask> ?", "stone lamp, <mask> garden ."]
@@ -284,6 +299,20 @@ def test_question_answering_older_input_forms(real_vocab):
             ref(**empty)
         with pytest.raises(PaddleRembertError, match=f"`{key}` cannot be empty"):
             ours(**empty)
+
+
+def test_question_answering_arguments_given_as_none_are_not_given(real_vocab):
+    """transformers' QA pipeline drops None arguments (they crashed ours in a comparison); a construction default
+    stays when the call passes None."""
+    path = real_vocab("ForQuestionAnswering")
+    ours, ref = _both("question-answering", path)
+    item = _qa_inputs()[0]
+    for name in ("top_k", "topk", "doc_stride", "max_answer_len", "max_seq_len", "max_question_len",
+                 "handle_impossible_answer", "align_to_words", "padding", "batch_size"):
+        _assert_same_nested(ours(**item, **{name: None}), ref(**item, **{name: None}))
+    ours, ref = _both("question-answering", path, top_k=2)
+    _assert_same_nested(ours(**item, top_k=None), ref(**item, top_k=None))
+    assert len(ours(**item, top_k=None)) == 2
 
 
 def test_question_answering_takes_squad_examples(real_vocab):

@@ -34,6 +34,7 @@ import numpy as np
 from ..models import registry
 from ..runtime.errors import PaddleRembertError
 from ..runtime.files import atomic_dir, check_destination, read_json, write_json
+from ..tokenization.utils import fast_clean_up
 from .format import (EXPORT_FORMAT, FORMAT_VERSION, INPUT_NAMES, INT8_FILE, META_FILE, MODEL_FILE, ONNX_FILE,
                      OPTIONAL_OUTPUTS,
                      PARAMS_FILE, TASKS, input_names_for, is_export_output, read_meta,
@@ -145,6 +146,15 @@ def export_model(model_dir, out_dir, task=None, onnx=False, opset=None, overwrit
     return meta
 
 
+def _keep_fast_clean_up(tokenizer, directory):
+    """The export holds no tokenizer.json, so its clean-up setting is written out as the source's fast tokenizer
+    decodes (a hub directory with tokenizer.json decodes without it): the pipelines answer as before the export."""
+    fast = fast_clean_up(tokenizer)
+    if fast != tokenizer.clean_up_tokenization_spaces:
+        path = os.path.join(directory, "tokenizer_config.json")
+        write_json(path, dict(read_json(path, "tokenizer config"), clean_up_tokenization_spaces=fast))
+
+
 def export_loaded(model, out_dir, task, tokenizer=None, onnx=False, opset=None, overwrite=False, verify=True,
                   atol=1e-4, newly_initialized_keys=(), quantize=None):
     """Export an in-memory model (the head ``task`` needs) to ``out_dir``; returns the metadata.
@@ -212,6 +222,7 @@ def export_loaded(model, out_dir, task, tokenizer=None, onnx=False, opset=None, 
                                          f"FLAGS_enable_pir_api must be on)")
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
+            _keep_fast_clean_up(tokenizer, tmp)
         write_json(os.path.join(tmp, "config.json"), _config_dict(model.config, model), sort_keys=True)
         fp32 = None
         if verify:

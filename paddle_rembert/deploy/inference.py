@@ -148,7 +148,7 @@ class Predictor:
             if not idx:
                 continue
             enc = self.tokenizer([texts[i] for i in idx], [text_pairs[i] for i in idx] if with_pair else None,
-                                 truncation=True, max_length=self.max_length)
+                                 truncation=True, max_length=self.max_length, return_special_tokens_mask=True)
             for j, i in enumerate(idx):
                 ids = list(enc["input_ids"][j])
                 if len(ids) > self.max_length:  # the tokenizer leaves what it cannot truncate as it is
@@ -156,7 +156,8 @@ class Predictor:
                                              f"(the special tokens alone do not fit; it has {len(ids)} tokens); "
                                              f"raise --max-length")
                 types = list(enc["token_type_ids"][j]) if "token_type_ids" in enc else [0] * len(ids)
-                rows[i] = {"input_ids": ids, "token_type_ids": types}
+                # the tokens the tokenizer added ([CLS], [SEP]): an [UNK] in the text is content, as transformers has it
+                rows[i] = {"input_ids": ids, "token_type_ids": types, "special": list(enc["special_tokens_mask"][j])}
         return rows
 
     def pad(self, rows):
@@ -232,16 +233,16 @@ class Predictor:
         return {"label": self._label(best), "score": float(probs[best]),
                 "probabilities": {self._label(i): float(p) for i, p in enumerate(probs)}}
 
-    def _content_positions(self, ids):
-        special = set(self.tokenizer.all_special_ids)
-        return [i for i, t in enumerate(ids) if t not in special]
+    @staticmethod
+    def _content_positions(row):
+        return [i for i, special in enumerate(row["special"]) if not special]
 
     def _post_token_classification(self, out, row, n):
         ids = row["input_ids"]
         probs = _softmax(out["logits"][:n])
         pieces = self.tokenizer.convert_ids_to_tokens(ids)
         tokens = []
-        for pos in self._content_positions(ids):
+        for pos in self._content_positions(row):
             best = int(np.argmax(probs[pos]))
             tokens.append({"index": pos, "token": pieces[pos], "label": self._label(best),
                            "score": float(probs[pos, best])})
@@ -295,9 +296,8 @@ class Predictor:
         ids = row["input_ids"]
         probs = _sigmoid(out["logits"][:n])
         pieces = self.tokenizer.convert_ids_to_tokens(ids)
-        special = set(self.tokenizer.all_special_ids)
         return {"tokens": [{"index": i, "token": pieces[i], "score": float(probs[i]), "replaced": bool(probs[i] > 0.5)}
-                           for i in range(n) if ids[i] not in special]}
+                           for i in self._content_positions(row) if i < n]}
 
     def _post_feature_extraction(self, out, row, n):
         hidden = out["last_hidden_state"][:n].astype(np.float64)

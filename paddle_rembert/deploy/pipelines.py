@@ -418,7 +418,9 @@ class QuestionAnsweringPipeline(Pipeline):
         """An answer dict (or a list with ``top_k``) per question; ``batch_size`` is windows per forward (default
         32 here, the same answers as transformers' 1)."""
         examples, single = _qa_examples(args, kwargs)
-        options = self._options(kwargs)
+        # as transformers: an argument given as None is not given (a construction default stays)
+        options = self._options({k: v for k, v in kwargs.items() if not (k in self.arguments and v is None)})
+        options = {k: v for k, v in options.items() if v is not None}
         if "topk" in options:
             options.setdefault("top_k", options["topk"])
         options.pop("topk", None)
@@ -664,22 +666,13 @@ def _tokens_to_string(tokenizer):
     return convert
 
 
-def _fast_clean_up(tokenizer):
-    """The fast tokenizer's ``clean_up_tokenization_spaces``: tokenizer_config.json's, else False (the fast classes'
-    default; the slow BERT and ELECTRA classes, like ours, default to True)."""
-    from ..runtime.files import read_json
-
-    path = os.path.join(tokenizer.name_or_path, "tokenizer_config.json") if tokenizer.name_or_path else ""
-    config = read_json(path, "tokenizer config") if path and os.path.isfile(path) else {}
-    return bool(config.get("clean_up_tokenization_spaces", False)) if isinstance(config, dict) else False
-
-
 def _fast_decode(tokenizer):
     """The fast tokenizer's ``decode(ids, skip_special_tokens)``, which fill-mask's ``sequence`` and ``token_str``
-    use: its decoder (:func:`_tokens_to_string`), then the whole-string clean-up only if :func:`_fast_clean_up`."""
-    from ..tokenization.utils import clean_up_tokenization
+    use: its decoder (:func:`_tokens_to_string`), then the whole-string clean-up only if the fast tokenizer's
+    setting says so (:func:`~paddle_rembert.tokenization.utils.fast_clean_up`)."""
+    from ..tokenization.utils import clean_up_tokenization, fast_clean_up
 
-    convert, clean_up = _tokens_to_string(tokenizer), _fast_clean_up(tokenizer)
+    convert, clean_up = _tokens_to_string(tokenizer), fast_clean_up(tokenizer)
 
     def decode(ids, skip_special_tokens=False):
         # an id past the tokenizer (a model whose vocabulary was padded) has no token there: the fast one drops it

@@ -1,10 +1,11 @@
 """Small helpers of the tokenizers: input validation, list conversion, decoding clean-up, sorted JSON writes."""
 import json
+import os
 
 import numpy as np
 
 from ..runtime.errors import PaddleRembertError
-from ..runtime.files import atomic_open
+from ..runtime.files import atomic_open, read_json
 
 
 def check_text(value, name):
@@ -135,6 +136,23 @@ def clean_up_tokenization(text):
                  (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re")):
         text = text.replace(a, b)
     return text
+
+
+def fast_clean_up(tokenizer):
+    """The ``clean_up_tokenization_spaces`` that transformers' fast tokenizer of ``tokenizer``'s directory decodes
+    with (its pipelines' answers): tokenizer_config.json's; else False when the directory holds tokenizer.json
+    (the fast classes' default); else the slow class's (converted from it, the fast one takes its settings), which
+    ours has (True for BERT's and ELECTRA's)."""
+    directory = tokenizer.name_or_path if tokenizer.name_or_path and os.path.isdir(tokenizer.name_or_path) else None
+    if directory is None:
+        return tokenizer.clean_up_tokenization_spaces
+    path = os.path.join(directory, "tokenizer_config.json")
+    config = read_json(path, "tokenizer config") if os.path.isfile(path) else {}
+    if isinstance(config, dict) and config.get("clean_up_tokenization_spaces") is not None:
+        return bool(config["clean_up_tokenization_spaces"])
+    if os.path.isfile(os.path.join(directory, "tokenizer.json")):
+        return False
+    return tokenizer.clean_up_tokenization_spaces
 
 
 def write_sorted_json(path, obj):
