@@ -315,6 +315,25 @@ def test_question_answering_arguments_given_as_none_are_not_given(real_vocab):
     assert len(ours(**item, top_k=None)) == 2
 
 
+def test_arguments_out_of_range_are_refused_in_the_callers_terms(real_vocab):
+    """transformers' fast tokenizers overflow on a negative stride or max_length (its slow ones log and go on):
+    refused in one line; a question too long for QA's window is told in the pipeline's words."""
+    with pytest.raises(PaddleRembertError, match=r"stride must be an int >= 0, got -1"):
+        pipeline("token-classification", model=real_vocab("ForTokenClassification"))(TEXTS[2], stride=-1)
+    with pytest.raises(PaddleRembertError, match=r"max_length must be >= 0 \(0: no limit\), got -1"):
+        pipeline("text-classification", model=real_vocab("ForSequenceClassification"))(
+            TEXTS[0], truncation=True, max_length=-1)
+    qa = pipeline("question-answering", model=real_vocab("ForQuestionAnswering"))
+    question = " ".join(["what is it"] * 8)
+    with pytest.raises(PaddleRembertError, match=r"^the question \(24 tokens\) leaves no room for its context in a "
+                                                 r"window of 16 tokens: shorten the question or widen the window "
+                                                 r"\(max_seq_len\)$"):
+        qa(question=question, context=TEXTS[2], max_seq_len=16)
+    with pytest.raises(PaddleRembertError, match=r"leaves 5 tokens for its context in a window of 32, not more than "
+                                                 r"the windows' overlap \(doc_stride 8\): .* or lower doc_stride$"):
+        qa(question=question, context=TEXTS[2] * 4, max_seq_len=32, doc_stride=8)
+
+
 def test_question_answering_takes_squad_examples(real_vocab):
     """transformers' ``SquadExample`` objects (several, a list, a list of one, ``X=``), ours from ``create_sample``,
     and transformers' ``create_sample`` output: the same answers as transformers gives. One bare example is taken as

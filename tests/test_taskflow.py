@@ -168,6 +168,9 @@ def test_taskflow_reads_the_exports_problem_type(exports, tmp_path):
         assert [p["label"] for p in r["predictions"]] == want["labels"]
         for p in r["predictions"]:
             assert float(p["score"]) == pytest.approx(want["probabilities"][p["label"]], abs=1e-6)
-    (out / "config.json").write_text(json.dumps({**config, "problem_type": "regression"}))
-    with pytest.raises(ValueError, match="regression model; Taskflow's text_classification has no regression"):
-        Taskflow("text_classification", task_path=str(out))
+    # one output without a problem_type is a regression head too, as transformers infers it (it scored 1.0 always)
+    one_output = {k: v for k, v in config.items() if k not in ("problem_type", "label2id")}
+    for regression in ({**config, "problem_type": "regression"}, dict(one_output, id2label={"0": "LABEL_0"})):
+        (out / "config.json").write_text(json.dumps(regression))
+        with pytest.raises(ValueError, match="regression model; Taskflow's text_classification has no regression"):
+            Taskflow("text_classification", task_path=str(out))

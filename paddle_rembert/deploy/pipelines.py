@@ -222,20 +222,25 @@ def predict_qa(tokenizer, run, input_names, questions, contexts, *, top_k: int =
         try:
             answer = answer_question(tokenizer, run, input_names, q, c, top_k=top_k, max_length=max_length, **options)
         except TruncationError:  # said in the tokenizer's words (truncation=..., stride=...), not predict's
-            question = len(tokenizer(q, add_special_tokens=False)["input_ids"])
-            window = _qa_windowing(tokenizer, max_length, options.get("max_seq_len"), options.get("doc_stride"))
-            room = window.max_seq_len - question - tokenizer.num_special_tokens_to_add(pair=True)
-            asked = f"question {i + 1} ({question} token{'s' * (question != 1)})"
-            if room <= 0:
-                raise PaddleRembertError(f"{asked} leaves no room for its context in a window of "
-                                         f"{window.max_seq_len} tokens: shorten the question or widen the window "
-                                         "(--max-length)") from None
-            raise PaddleRembertError(f"{asked} leaves {room} token{'s' * (room != 1)} for its context in a window of "
-                                     f"{window.max_seq_len}, not more than the windows' overlap (doc_stride "
-                                     f"{window.doc_stride}): shorten the question, widen the window (--max-length) "
-                                     "or lower --doc-stride") from None
+            raise PaddleRembertError(_no_room(tokenizer, q, f"question {i + 1}", max_length, options,
+                                              ("--max-length", "--doc-stride"))) from None
         records.append(qa_record(answer, top_k))
     return records
+
+
+def _no_room(tokenizer, question, asked, max_length, options, names):
+    """Why a question's windows cannot be cut: it leaves no room for its context, or no more than the windows'
+    overlap; ``names``: what the caller calls the window and overlap settings."""
+    tokens = len(tokenizer(question, add_special_tokens=False)["input_ids"])
+    window = _qa_windowing(tokenizer, max_length, options.get("max_seq_len"), options.get("doc_stride"))
+    room = window.max_seq_len - tokens - tokenizer.num_special_tokens_to_add(pair=True)
+    asked = f"{asked} ({tokens} token{'s' * (tokens != 1)})"
+    if room <= 0:
+        return (f"{asked} leaves no room for its context in a window of {window.max_seq_len} tokens: shorten the "
+                f"question or widen the window ({names[0]})")
+    return (f"{asked} leaves {room} token{'s' * (room != 1)} for its context in a window of {window.max_seq_len}, "
+            f"not more than the windows' overlap (doc_stride {window.doc_stride}): shorten the question, widen the "
+            f"window ({names[0]}) or lower {names[1]}")
 
 
 class SquadExample:
@@ -428,12 +433,19 @@ class QuestionAnsweringPipeline(Pipeline):
         for name in ("top_k", "max_answer_len"):
             if name in options and options[name] < 1:
                 raise PaddleRembertError(f"{name} parameter should be >= 1 (got {options[name]})")
-        results = (answer_question(self.tokenizer, self.runner, self.runner.input_names, q, c,
-                                   max_length=self.runner.max_length, **options) for q, c in examples)
+        results = (self._answer(q, c, options) for q, c in examples)
         if isinstance(examples, Iterator):
             return results
         results = list(results)
         return results[0] if single else results
+
+    def _answer(self, question, context, options):
+        try:
+            return answer_question(self.tokenizer, self.runner, self.runner.input_names, question, context,
+                                   max_length=self.runner.max_length, **options)
+        except TruncationError:  # the tokenizer's words (truncation=...) are not this pipeline's arguments
+            raise PaddleRembertError(_no_room(self.tokenizer, question, "the question", self.runner.max_length,
+                                              options, ("max_seq_len", "doc_stride"))) from None
 
     @staticmethod
     def create_sample(question, context):

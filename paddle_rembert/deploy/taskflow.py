@@ -75,12 +75,16 @@ def is_export(task_path):
 
 def _taskflow_problem_type(task_path):
     """PaddleNLP's ``problem_type`` for an export's ``config.json`` one (PaddleNLP never reads it there, and
-    would give a multi-label model softmax scores); a regression head has no Taskflow form."""
+    would give a multi-label model softmax scores); a regression head (so is one output without a problem_type,
+    as transformers infers it) has no Taskflow form."""
     from ..runtime.files import read_json
 
     config = read_json(os.path.join(task_path, "config.json"), "model config")
-    problem_type = config.get("problem_type") if isinstance(config, dict) else None
-    if problem_type == "regression":
+    config = config if isinstance(config, dict) else {}
+    problem_type = config.get("problem_type")
+    labels = config.get("id2label")
+    num_labels = len(labels) if isinstance(labels, dict) else config.get("num_labels")
+    if problem_type == "regression" or (problem_type is None and num_labels == 1):
         raise ValueError(f"{task_path} is a regression model; Taskflow's text_classification has no regression "
                          f"form: use paddle-rembert predict or Predictor")
     return "multi_label" if problem_type == "multi_label_classification" else "multi_class"

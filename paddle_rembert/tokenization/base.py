@@ -545,6 +545,8 @@ class PreTrainedTokenizer(TransformersApiMixin):
         """Map the user's padding/truncation/max_length to strategies, with transformers' defaults."""
         if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer))):
             raise PaddleRembertError(f"max_length must be an int or None, got {max_length!r}")
+        if max_length is not None and max_length < 0:  # transformers' fast tokenizers overflow, its slow ones log
+            raise PaddleRembertError(f"max_length must be >= 0 (0: no limit), got {max_length}")
         if pad_to_multiple_of is not None and (not isinstance(pad_to_multiple_of, int) or pad_to_multiple_of <= 0):
             raise PaddleRembertError(f"pad_to_multiple_of must be a positive int or None, got {pad_to_multiple_of!r}")
         if max_length is not None and padding is False and truncation is None:
@@ -607,6 +609,8 @@ class PreTrainedTokenizer(TransformersApiMixin):
         if return_token_type_ids and not add_special_tokens:
             raise PaddleRembertError("return_token_type_ids=True needs add_special_tokens=True")
         pad, trunc, max_length = self._resolve_strategies(padding, truncation, max_length, pad_to_multiple_of)
+        if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 0:
+            raise PaddleRembertError(f"stride must be an int >= 0, got {stride!r}")
         firsts, seconds, batched = (split_word_inputs if is_split_into_words else split_inputs)(text, text_pair)
         if return_token_type_ids is None:
             return_token_type_ids = "token_type_ids" in self.model_input_names
