@@ -464,3 +464,15 @@ def test_a_too_long_input_is_told_what_its_task_takes(tmp_path):
     assert pipeline("token-classification", model=str(tmp_path / "ForTokenClassification"))(long_text)  # as told
     assert pipeline("fill-mask", model=str(tmp_path / "ForMaskedLM"))(
         "[MASK] " + long_text, tokenizer_kwargs={"truncation": True, "max_length": 40})
+
+
+def test_qa_takes_a_window_larger_than_the_positions_while_its_inputs_fit(tmp_path):
+    """transformers takes max_seq_len above the model's positions and answers what fits; a window that outgrows
+    them is refused (transformers' model fails on the position index)."""
+    path = str(_one_layer_bert(tmp_path / "qa", "ForQuestionAnswering", 1, max_position_embeddings=40))
+    ours, ref = pipeline("question-answering", model=path), transformers.pipeline("question-answering", model=path)
+    short = {"question": "Who met?", "context": TEXTS[2]}
+    _assert_same_nested(ours(**short, max_seq_len=64), ref(**short, max_seq_len=64))
+    with pytest.raises(PaddleRembertError, match=r"input of 64 tokens exceeds the model's 40 positions; lower "
+                                                 r"max_seq_len \(it is 64\) to at most 40"):
+        ours(question="Who met?", context=" ".join(TEXTS * 8), max_seq_len=64)

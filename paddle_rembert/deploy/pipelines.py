@@ -158,7 +158,7 @@ def answer_question(tokenizer, run, input_names, question: str, context: str, *,
     """transformers' answer(s) to one question: a ``{"score", "start", "end", "answer"}`` dict, or a list.
 
     ``run(feed) -> {"start_logits", "end_logits"}`` is any backend (``Predictor.run``, an engine); ``max_length``
-    (the model's positions) caps the default ``max_seq_len`` and rejects a larger explicit one. The context's
+    (the model's positions) caps the default ``max_seq_len``, and a window longer is refused. The context's
     windows (``max_seq_len`` tokens overlapping by ``doc_stride``) run ``batch_size`` at a time.
     """
     for name, value in (("question", question), ("context", context)):
@@ -174,6 +174,7 @@ def answer_question(tokenizer, run, input_names, question: str, context: str, *,
                 "offset_mapping": enc["offset_mapping"], "sequence_ids": [enc.sequence_ids(i) for i in range(count)],
                 "word_ids": [enc.word_ids(i) for i in range(count)]}
     rows = _rows(enc, count)
+    _check_length(rows, max_length, f"lower max_seq_len (it is {windowing.max_seq_len}) to at most {{n}}")
     starts, ends = [], []
     for first in range(0, count, max(1, int(batch_size))):
         out = run(make_feed(rows[first:first + batch_size], input_names, tokenizer.pad_token_id))
@@ -187,12 +188,11 @@ def answer_question(tokenizer, run, input_names, question: str, context: str, *,
 
 
 def _qa_windowing(tokenizer, max_length, max_seq_len, doc_stride, padding="do_not_pad"):
-    """:func:`qa_windowing` for ``tokenizer``: ``max_length`` (the model's positions) caps its default window and
-    rejects a larger explicit one."""
+    """:func:`qa_windowing` for ``tokenizer``: ``max_length`` (the model's positions) caps its default window. A
+    larger explicit one is taken, as transformers takes it: inputs that fit the positions answer, and a window
+    that outgrows them is refused when it is run."""
     model_max = tokenizer.model_max_length
     if max_length:
-        if max_seq_len is not None and max_seq_len > max_length:
-            raise PaddleRembertError(f"max_seq_len {max_seq_len} exceeds the model's {max_length} positions")
         model_max = min(model_max, max_length) if model_max else max_length
     return qa_windowing(model_max, max_seq_len, doc_stride, tokenizer.padding_side, padding)
 
