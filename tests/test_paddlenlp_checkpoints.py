@@ -3,6 +3,8 @@ question-answering, masked-LM and pre-training heads load under transformers' na
 RemBERT's backbone and heads load with its layers' outputs (its own forward crashes). What the renaming rule does
 not cover (ELECTRA's generator and discriminator in one model, RemBERT's masked-LM head of another architecture) is
 refused by name instead of loading with random weights."""
+import os
+
 import numpy as np
 import paddle
 import pytest
@@ -19,7 +21,7 @@ SIZES = {"albert": dict(embedding_size=8), "electra": dict(embedding_size=8),
 HEADS = ["Model", "ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering"]
 
 
-def paddlenlp_dir(tmp_path, family, head, seed=1):
+def paddlenlp_dir(tmp_path, family, head, seed=1, safe_serialization=False):
     """A tiny random PaddleNLP model of ``family`` with ``head``, saved by PaddleNLP; (model, directory)."""
     import paddlenlp.transformers as nlp  # here: importing PaddleNLP takes seconds, and only these tests need it
 
@@ -31,8 +33,8 @@ def paddlenlp_dir(tmp_path, family, head, seed=1):
         attention_probs_dropout_prob=0.0, **SIZES.get(family, {}))
     model = getattr(nlp, prefix + head)(config)
     model.eval()
-    directory = tmp_path / f"{family}-{head}"
-    model.save_pretrained(str(directory))
+    directory = tmp_path / f"{family}-{head}{'-safetensors' if safe_serialization else ''}"
+    model.save_pretrained(str(directory), safe_serialization=safe_serialization)
     return model, str(directory)
 
 
@@ -74,8 +76,12 @@ def test_a_paddlenlp_checkpoint_loads_with_paddlenlps_outputs(family, head, tmp_
         np.testing.assert_allclose(got, want, atol=1e-5)
 
 
-def test_a_paddlenlp_checkpoint_converts_to_transformers(tmp_path, capsys):
-    theirs_model, directory = paddlenlp_dir(tmp_path, "bert", "ForSequenceClassification")
+@pytest.mark.parametrize("safe_serialization", [False, True])
+def test_a_paddlenlp_checkpoint_converts_to_transformers(tmp_path, capsys, safe_serialization):
+    """Its model_state.pdparams, or its model.safetensors (metadata format "np", Paddle's layout)."""
+    theirs_model, directory = paddlenlp_dir(tmp_path, "bert", "ForSequenceClassification",
+                                            safe_serialization=safe_serialization)
+    assert os.path.isfile(os.path.join(directory, "model.safetensors")) == safe_serialization
     assert main(["convert", "--quiet", directory, str(tmp_path / "torch"), "--to", "torch"]) == 0
     torch_model = transformers.BertForSequenceClassification.from_pretrained(tmp_path / "torch").eval()
     ids, types, mask = padded_batch("bert", 0)

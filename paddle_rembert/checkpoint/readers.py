@@ -299,7 +299,7 @@ def open_checkpoint(directory):
 
 def _safetensors_layout(st):
     fmt = st.metadata.get("format", "pt")
-    if fmt == "paddle":
+    if fmt in ("paddle", "np"):  # "np": PaddleNLP's save_pretrained(safe_serialization=True), Paddle's layout
         return "paddle"
     if fmt in ("pt", "torch"):
         return "torch"
