@@ -241,7 +241,8 @@ def _copy_tokenizer_files(src, dst, names, requested, vocab_size):
     if not os.path.isdir(src):
         raise PaddleRembertError(f"tokenizer directory not found: {src}")
     present = [name for name in names if os.path.isfile(os.path.join(src, name))]
-    vocabulary_files = [name for name in names if name not in _TOKENIZER_SETTINGS]
+    # tokenizer.json is copied (transformers reads it) but is no vocabulary of ours: a fast tokenizer's file
+    vocabulary_files = [name for name in names if name not in _TOKENIZER_SETTINGS and name != "tokenizer.json"]
     has_vocabulary = bool(set(present) & set(vocabulary_files))
     if requested and not has_vocabulary:
         raise PaddleRembertError(f"{src} holds no tokenizer of this model's family (no "
@@ -255,5 +256,8 @@ def _copy_tokenizer_files(src, dst, names, requested, vocab_size):
             raise PaddleRembertError(str(e).replace(str(dst), str(src))) from None
         check_ids_fit(tokenizer, vocab_size, src)
     else:
-        logger.warning("%s has no tokenizer vocabulary; the converted model has none (pass --tokenizer DIR)", src)
+        only_fast = " (its tokenizer.json is a fast tokenizer's, which paddle-rembert does not read)" \
+            if "tokenizer.json" in present else ""
+        logger.warning("%s has no tokenizer vocabulary%s; the converted model has none (pass --tokenizer DIR)",
+                       src, only_fast)
 

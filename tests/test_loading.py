@@ -1,5 +1,6 @@
 """from_pretrained / save_pretrained behaviour: layouts, reports, strict mode, Auto classes."""
 import hashlib
+import json
 import os
 
 import numpy as np
@@ -222,6 +223,11 @@ def test_torch_dtype_is_dtype_under_transformers_name(bert_classifier_dir, tmp_p
     model.save_pretrained(tmp_path / "half")  # config.json records torch_dtype float16
     auto = pr.BertForSequenceClassification.from_pretrained(tmp_path / "half", torch_dtype="auto")
     assert {p.dtype for p in auto.parameters()} == {paddle.float16}
+    config = json.loads((tmp_path / "half" / "config.json").read_text())
+    del config["torch_dtype"]  # then transformers takes the checkpoint's first floating-point tensor's dtype
+    (tmp_path / "half" / "config.json").write_text(json.dumps(config))
+    auto = pr.BertForSequenceClassification.from_pretrained(tmp_path / "half", torch_dtype="auto")
+    assert {p.dtype for p in auto.parameters()} == {paddle.float16}
     kept = pr.BertForSequenceClassification.from_pretrained(bert_classifier_dir, torch_dtype="auto")
     assert {p.dtype for p in kept.parameters()} == {paddle.float32}
     with pytest.raises(PaddleRembertError, match="pass dtype or torch_dtype, not both"):
@@ -371,3 +377,44 @@ def test_half_precision_weights_on_the_cpu_are_refused_in_one_line(family):
         with pytest.raises(PaddleRembertError, match=rf"^{T.PREFIX[family]}\w*'s weights are {dtype}, which Paddle "
                                                      r"cannot run on the CPU \(no kernels\): load them as float32"):
             model(ids)
+
+
+def test_use_safetensors_chooses_the_weight_files_as_transformers(tmp_path):
+    """A directory with both formats (different values): None and True read the safetensors, False the .bin; a
+    format asked for and absent is a clear error."""
+    import shutil
+
+    import torch
+
+    T.torch_model("bert", "BertModel", seed=0).save_pretrained(tmp_path / "both", safe_serialization=True)
+    T.torch_model("bert", "BertModel", seed=1).save_pretrained(tmp_path / "bin", safe_serialization=False)
+    shutil.copy(tmp_path / "bin" / "pytorch_model.bin", tmp_path / "both")
+    key = "embeddings.word_embeddings.weight"
+    from_bin = torch.load(tmp_path / "bin" / "pytorch_model.bin", weights_only=True)[key].numpy()
+    for use_safetensors, reads_bin in ((None, False), (True, False), (False, True)):
+        loaded = pr.BertModel.from_pretrained(tmp_path / "both", use_safetensors=use_safetensors).state_dict()[key]
+        assert np.array_equal(loaded.numpy(), from_bin) == reads_bin, use_safetensors
+    with pytest.raises(PaddleRembertError, match=r"no weights in .*bin \(use_safetensors=True\): expected one of "
+                                                 r"model\.safetensors, model\.safetensors\.index\.json"):
+        pr.BertModel.from_pretrained(tmp_path / "bin", use_safetensors=True)
+
+
+def test_save_pretrained_takes_transformers_state_dict_and_is_main_process(tmp_path):
+    model = pr.BertModel(pr.BertConfig(**T.TINY_CONFIGS["bert"]))
+    model.save_pretrained(tmp_path / "other-rank", is_main_process=False)
+    assert not (tmp_path / "other-rank").exists()
+    state = {k: v * 2 for k, v in model.state_dict().items()}  # e.g. weights gathered or merged elsewhere
+    model.save_pretrained(tmp_path / "given", state_dict=state)
+    loaded = pr.BertModel.from_pretrained(tmp_path / "given").state_dict()
+    for key, value in state.items():
+        np.testing.assert_array_equal(loaded[key].numpy(), value.numpy())
+    numpy_state = {k: v.numpy() for k, v in state.items()}
+    model.save_pretrained(tmp_path / "numpy", state_dict=numpy_state, safe_serialization=True)
+    np.testing.assert_array_equal(pr.BertModel.from_pretrained(tmp_path / "numpy").pooler.dense.weight.numpy(),
+                                  numpy_state["pooler.dense.weight"])
+    for kwargs, message in ((dict(push_to_hub=True), "push_to_hub is not supported"),
+                            (dict(save_function=print), "unexpected keyword argument 'save_function'"),
+                            (dict(state_dict={"a": 1}), "'a' holds a int")):
+        with pytest.raises(PaddleRembertError, match=message):
+            model.save_pretrained(tmp_path / "refused", **kwargs)
+    assert not (tmp_path / "refused").exists()

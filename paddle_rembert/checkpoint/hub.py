@@ -10,7 +10,7 @@ import os
 import re
 
 from ..runtime.errors import PaddleRembertError
-from .readers import PADDLE_WEIGHTS, SAFETENSORS, SAFETENSORS_INDEX, TORCH_BIN, TORCH_BIN_INDEX, WEIGHT_FILES
+from .readers import PADDLE_WEIGHTS, SAFETENSORS, SAFETENSORS_INDEX, TORCH_BIN, TORCH_BIN_INDEX, weight_files
 
 CONFIG_FILES = ("config.json",)
 # Each weight file of readers.WEIGHT_FILES with the shards its index names.
@@ -56,20 +56,23 @@ def _cache_dir():
     return os.path.join(os.path.expanduser(home), "hub")
 
 
-def weight_patterns(repo_files):
-    """The patterns of the one weight format to fetch: the first of ``WEIGHT_FILES`` the repository has.
+def weight_patterns(repo_files, use_safetensors=None):
+    """The patterns of the one weight format to fetch: the first of ``weight_files(use_safetensors)`` the
+    repository has.
 
     Hub repositories often hold the same weights several times (safetensors, ``.bin``, TF, Flax);
     reading needs one. An empty listing (not known) gives every format we read.
     """
-    for name in WEIGHT_FILES:
+    names = weight_files(use_safetensors)
+    for name in names:
         if name in repo_files:
             return list(_WEIGHT_PATTERNS[name])
-    return [p for name in WEIGHT_FILES for p in _WEIGHT_PATTERNS[name]]
+    return [p for name in names for p in _WEIGHT_PATTERNS[name]]
 
 
 # transformers' from_pretrained keywords that say where and how to fetch, not what to build. ``revision``,
-# ``subfolder``, ``cache_dir``, ``local_files_only``, ``token`` and ``force_download`` are used; the others change
+# ``subfolder``, ``cache_dir``, ``local_files_only``, ``token``, ``force_download`` and ``use_safetensors`` (which
+# weight files: only safetensors, or none) are used; the others change
 # nothing here (no code from a repository is ever run, whatever ``trust_remote_code`` or ``weights_only`` say;
 # the encoders have one attention implementation and no generation settings). None is stored. PaddleNLP's
 # ``from_aistudio`` has no counterpart: the callers refuse it.
@@ -87,7 +90,8 @@ def pop_hub_options(kwargs):
 
 
 def resolve(name_or_path, revision=None, what="model", weights=True, subfolder=None, cache_dir=None,
-            local_files_only=False, token=None, use_auth_token=None, force_download=False, **_unused):
+            local_files_only=False, token=None, use_auth_token=None, force_download=False, use_safetensors=None,
+            **_unused):
     """A local directory for ``name_or_path``: the path itself, or the hub snapshot of that id; with
     ``subfolder``, that folder inside it (transformers' layout for a repository of several models).
 
@@ -126,7 +130,7 @@ def resolve(name_or_path, revision=None, what="model", weights=True, subfolder=N
                 repo_files = {s.rfilename[len(prefix):] for s in info.siblings or () if s.rfilename.startswith(prefix)}
             except Exception:  # unreachable, private, missing: snapshot_download below says which, or uses the cache
                 pass
-        patterns += weight_patterns(repo_files)
+        patterns += weight_patterns(repo_files, use_safetensors)
     try:
         path = snapshot_download(name_or_path, revision=revision, cache_dir=cache_dir or _cache_dir(),
                                  local_files_only=offline, allow_patterns=[prefix + p for p in patterns],

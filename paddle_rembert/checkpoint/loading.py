@@ -3,7 +3,7 @@ from ..runtime.errors import PaddleRembertError
 from .paddlenlp import refuse_unmatched, transformers_names
 from .readers import open_checkpoint
 from .rules import plan_load
-from .safetensors import PADDLE_TO_ST
+from .safetensors import PADDLE_TO_ST, ST_FLOAT_NAMES
 
 FLOAT_ST = ("F16", "BF16", "F32", "F64")
 
@@ -40,14 +40,14 @@ def check_plan(plan, ckpt, float_keys, ignore_mismatched_sizes=False):
                 f"{float_keys[key]} parameter; a floating-point tensor is needed")
 
 
-def load_weights(model, directory, ignore_mismatched_sizes=False):
+def load_weights(model, directory, ignore_mismatched_sizes=False, use_safetensors=None):
     """Fill ``model``'s parameters from ``directory``; returns the :class:`LoadReport`.
 
     PyTorch-layout tensors are transposed and cast while being read, one at a time, straight
     into the parameter, so loading needs the model plus one tensor of memory. Nothing is loaded
     when :func:`check_plan` refuses the checkpoint.
     """
-    ckpt = transformers_names(open_checkpoint(directory), model.paddlenlp_names, model.paddlenlp_qa_names,
+    ckpt = transformers_names(open_checkpoint(directory, use_safetensors), model.paddlenlp_names, model.paddlenlp_qa_names,
                               model.config.architectures, model.config.model_type)
     state = model.state_dict()
     plan = plan_load(
@@ -58,6 +58,8 @@ def load_weights(model, directory, ignore_mismatched_sizes=False):
                      architectures=model.config.architectures)
     float_keys = {k: str(v.dtype).replace("paddle.", "") for k, v in state.items() if st_dtype_of(v)}
     check_plan(plan, ckpt, float_keys, ignore_mismatched_sizes)
+    plan.report.checkpoint_dtype = next((ST_FLOAT_NAMES[ckpt.dtype(k)] for _, k, _ in plan.pairs
+                                         if ckpt.dtype(k) in FLOAT_ST), None)
     for key, ckpt_key, transpose in plan.pairs:
         param = state[key]
         param.set_value(ckpt.read(ckpt_key, transpose=transpose, dtype=st_dtype_of(param)))

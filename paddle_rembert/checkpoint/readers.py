@@ -32,6 +32,13 @@ TORCH_BIN_INDEX = "pytorch_model.bin.index.json"
 WEIGHT_FILES = (PADDLE_WEIGHTS, SAFETENSORS, SAFETENSORS_INDEX, TORCH_BIN, TORCH_BIN_INDEX)
 
 
+def weight_files(use_safetensors=None):
+    """:data:`WEIGHT_FILES` as transformers' ``use_safetensors`` narrows them: True only safetensors, False none."""
+    if use_safetensors is None:
+        return WEIGHT_FILES
+    return tuple(name for name in WEIGHT_FILES if (name in (SAFETENSORS, SAFETENSORS_INDEX)) == bool(use_safetensors))
+
+
 class Checkpoint:
     """Keys, shapes and dtypes of a checkpoint; ``read`` returns one tensor as numpy."""
 
@@ -269,13 +276,15 @@ def _shards(directory, index_name, opener):
     return files, next(iter(opened.values()))
 
 
-def open_checkpoint(directory):
-    """Find and open the weights in ``directory``; raise a clear error when there are none."""
+def open_checkpoint(directory, use_safetensors=None):
+    """Find and open the weights in ``directory`` (among :func:`weight_files`); a clear error when there are none."""
     if not os.path.isdir(directory):
         raise PaddleRembertError(f"model directory not found: {directory}")
-    present = [name for name in WEIGHT_FILES if os.path.isfile(os.path.join(directory, name))]
+    names = weight_files(use_safetensors)
+    present = [name for name in names if os.path.isfile(os.path.join(directory, name))]
     if not present:
-        raise PaddleRembertError(f"no weights in {directory}: expected one of {', '.join(WEIGHT_FILES)}")
+        which = "" if use_safetensors is None else f" (use_safetensors={use_safetensors})"
+        raise PaddleRembertError(f"no weights in {directory}{which}: expected one of {', '.join(names)}")
     name = present[0]
     path = os.path.join(directory, name)
     if name == PADDLE_WEIGHTS and len(present) > 1:  # ours beside others (a hub repo's .safetensors + .bin is

@@ -47,6 +47,7 @@ class LoadReport:
     mismatched_keys: list = field(default_factory=list)  # (key, checkpoint shape, shape the model needs there)
     dropped_keys: list = field(default_factory=list)  # tied duplicates and old buffers: expected to drop
     unused_keys: list = field(default_factory=list)  # a pooler that this head does not have (dropped too)
+    checkpoint_dtype: str = None  # the first floating-point tensor's ("float16"), as torch_dtype="auto" reads it
 
     @property
     def clean(self):
@@ -62,6 +63,8 @@ class LoadReport:
             lines.append(f"  missing in the checkpoint (newly initialised): {', '.join(self.missing_keys)}")
         if self.unexpected_keys:
             lines.append(f"  unexpected (not used by the model): {', '.join(self.unexpected_keys)}")
+        if self.unused_keys:
+            lines.append(f"  not used (this class has no pooler): {', '.join(self.unused_keys)}")
         for key, ckpt_shape, model_shape in self.mismatched_keys:
             lines.append(f"  shape mismatch for {key}: checkpoint {list(ckpt_shape)}, expected {list(model_shape)}")
         return "\n".join(lines)
@@ -88,7 +91,8 @@ class LoadReport:
         """As transformers: keys left unused are a warning only when ``config.json`` names this class (loading a
         pre-training checkpoint into a backbone or another head drops its heads by design); initialised or
         mismatched keys always are."""
-        if self.missing_keys or self.mismatched_keys or (self.unexpected_keys and model_name in (architectures or ())):
+        unused = self.unexpected_keys or self.unused_keys  # a pooler this head lacks is unused too, to transformers
+        if self.missing_keys or self.mismatched_keys or (unused and model_name in (architectures or ())):
             logger.warning(self.describe(model_name, source))
         elif self.unexpected_keys:
             logger.info(self.describe(model_name, source))

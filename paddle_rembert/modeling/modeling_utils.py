@@ -10,6 +10,7 @@ import inspect
 import logging
 import os
 
+import numpy as np
 import paddle
 from paddle import nn
 
@@ -36,19 +37,33 @@ _REFUSED_LOADING_OPTIONS = ("variant", "state_dict", "device_map", "max_memory",
                             "adapter_kwargs", "from_aistudio")
 
 
-def _requested_dtype(dtype, torch_dtype, config):
+def _requested_dtype(dtype, torch_dtype, config, checkpoint_dtype=None):
     """The dtype name to cast to (None: keep float32) from ``dtype`` or transformers' ``torch_dtype``
-    (``torch.float16``, ``"float16"``, or ``"auto"``: the dtype ``config.json`` records)."""
+    (``torch.float16``, ``"float16"``, or ``"auto"``: the dtype ``config.json`` records, else, as transformers
+    falls back, the checkpoint's first floating-point tensor's, ``checkpoint_dtype``)."""
     if torch_dtype is not None:
         if dtype is not None:
             raise PaddleRembertError("pass dtype or torch_dtype, not both")
-        dtype = getattr(config, "torch_dtype", None) if torch_dtype == "auto" else torch_dtype
+        dtype = (getattr(config, "torch_dtype", None) or checkpoint_dtype) if torch_dtype == "auto" else torch_dtype
     if dtype is None:
         return None
     name = str(getattr(dtype, "__name__", dtype)).replace("paddle.", "").replace("torch.", "")
     if name not in FLOAT_DTYPES:
         raise PaddleRembertError(f"dtype must be one of {', '.join(FLOAT_DTYPES)}, got {dtype!r}")
     return None if torch_dtype is not None and name == "float32" else name  # float32: what the model is built in
+
+
+def _tensors(state_dict):
+    """A caller's ``state_dict`` for :meth:`PretrainedModel.save_pretrained`: parameter names to Paddle tensors."""
+    if not isinstance(state_dict, dict):
+        raise PaddleRembertError(f"save_pretrained: state_dict must be a dict, got {type(state_dict).__name__}")
+    out = {}
+    for key, value in state_dict.items():
+        if not isinstance(key, str) or not hasattr(value, "shape"):
+            raise PaddleRembertError(f"save_pretrained: state_dict must map parameter names to tensors; {key!r} "
+                                     f"holds a {type(value).__name__}")
+        out[key] = value if isinstance(value, paddle.Tensor) else paddle.to_tensor(np.asarray(value))
+    return out
 
 
 # A backbone's tuple after its sequence (and pooled) output, in transformers' order; a head's tuple ends with it.
@@ -311,14 +326,22 @@ class PretrainedModel(nn.Layer):
         return (output.last_hidden_state, output.pooler_output) + tuple(output[k] for k in tuple_order if k in output)
 
     # -- save / load ------------------------------------------------------------------------
-    def save_pretrained(self, save_directory, safe_serialization=None, max_shard_size=None, variant=None):
+    def save_pretrained(self, save_directory, is_main_process=True, state_dict=None, safe_serialization=None,
+                        max_shard_size=None, variant=None, push_to_hub=False, **kwargs):
         """Write ``config.json`` and ``model_state.pdparams`` (PaddleNLP's name; ``safe_serialization=True``: a
         Paddle-layout ``model.safetensors``; with ``max_shard_size``, e.g. ``"5GB"``, transformers' safetensors
-        shards and ``model.safetensors.index.json``).
+        shards and ``model.safetensors.index.json``). As in transformers, ``state_dict`` saves those tensors in
+        place of the model's, and ``is_main_process=False`` (another rank of a distributed run) writes nothing.
 
         Each file is written to a temporary name and renamed, so a crash never leaves a
         half-written weight file behind.
         """
+        if push_to_hub or kwargs:
+            raise PaddleRembertError("save_pretrained: " + ("push_to_hub is not supported (upload the directory with "
+                                     "huggingface_hub)" if push_to_hub else
+                                     f"unexpected keyword argument {sorted(kwargs)[0]!r}"))
+        if not is_main_process:
+            return
         from ..checkpoint.loading import st_dtype_of
         from ..checkpoint.safetensors import ST_FLOAT_NAMES
         from ..checkpoint.writers import shard_size_bytes, tensor_specs, write_paddle_weights, write_sharded_safetensors
@@ -331,8 +354,8 @@ class PretrainedModel(nn.Layer):
                 raise PaddleRembertError("save_pretrained: max_shard_size writes safetensors shards, as transformers "
                                          "writes them; drop safe_serialization=False")
             max_shard_size = shard_size_bytes(max_shard_size)
+        state = self.state_dict() if state_dict is None else _tensors(state_dict)
         os.makedirs(save_directory, exist_ok=True)
-        state = self.state_dict()
         self.config.architectures = [type(self).__name__]
         floats = {st_dtype_of(v) for v in state.values()} - {None}
         if len(floats) == 1:  # the weights' dtype, as transformers records it
@@ -406,11 +429,12 @@ class PretrainedModel(nn.Layer):
             if not from_file or kwargs:  # the value may be the caller's
                 raise
             raise PaddleRembertError(f"{config_file}: {e}") from None
-        report = load_weights(model, path, ignore_mismatched_sizes=ignore_mismatched_sizes)
+        report = load_weights(model, path, ignore_mismatched_sizes=ignore_mismatched_sizes,
+                              use_safetensors=hub.get("use_safetensors"))
         report.log(logger, type(model).__name__, path, config.architectures)
         if strict and not report.clean:  # one line, the first keys of each kind
             raise PaddleRembertError(f"{path} does not hold a complete {type(model).__name__}: {report.summary()}")
-        dtype = _requested_dtype(dtype, torch_dtype, config)
+        dtype = _requested_dtype(dtype, torch_dtype, config, report.checkpoint_dtype)
         if dtype is not None:
             model.to(dtype=dtype)
             if dtype in ("float16", "bfloat16") and not paddle.device.is_compiled_with_cuda():

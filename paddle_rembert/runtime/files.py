@@ -121,6 +121,9 @@ def atomic_dir(dst, overwrite=True):
         yield tmp
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError) and isinstance(e.filename, str) and e.filename.startswith(tmp + os.sep):
+            # a file written inside: named where it was going, not in the hidden temporary directory
+            raise OSError(e.errno, e.strerror or str(e), dst + e.filename[len(tmp):]) from e
         _raise_named(e, dst)
         raise
     _fsync_dir(tmp)
