@@ -179,7 +179,8 @@ def test_two_processes_with_batch_4_equal_one_process_with_batch_8(setup, tmp_pa
 
 
 def test_resume_after_sigkill_ends_with_the_same_weights(setup, tmp_path):
-    common = dict(do_train=True, max_steps=60, save_steps=4, logging_steps=4, learning_rate=1e-3)
+    """... and logs the same losses: a checkpoint in the middle of a logging window keeps its part of the window."""
+    common = dict(do_train=True, max_steps=60, save_steps=4, logging_steps=5, learning_rate=1e-3)
     full = _launch(cli_flags(setup, tmp_path / "full", **common))
     assert full.returncode == 0, full.stderr[-3000:]
 
@@ -199,6 +200,9 @@ def test_resume_after_sigkill_ends_with_the_same_weights(setup, tmp_path):
     a, b = weights(tmp_path / "full" / "checkpoint-60"), weights(out / "checkpoint-60")
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    full_losses, resumed_losses = logged_losses(tmp_path / "full"), logged_losses(out)  # the resumed run's last
+    assert sorted(full_losses) == sorted(resumed_losses) == list(range(5, 61, 5))
+    assert resumed_losses == full_losses
 
 
 def test_bf16_autocast_loss_is_finite_and_close_to_fp32(setup, tmp_path):

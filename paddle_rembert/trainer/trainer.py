@@ -107,7 +107,7 @@ def train(args, env, task, tokenizer, dev_examples, model, train_examples):
     dp_model.train()
     writer = visualdl_writer(args, env)
     bar = tqdm(total=total_steps, initial=state["global_step"], desc="train", unit="step", disable=not env.is_main)
-    window = {"loss": 0.0, "tokens": 0, "steps": 0, "start": time.time()}
+    window = resumed_window(state.pop("log_window", None), env)
     batches = micro_batches(sampler, state["epoch"], state["batch_in_epoch"], accum)
     while state["global_step"] < total_steps:
         group, (state["epoch"], state["batch_in_epoch"]) = next(batches)
@@ -141,7 +141,9 @@ def train(args, env, task, tokenizer, dev_examples, model, train_examples):
         if step % args.eval_step == 0 or last:
             evaluate_and_select(args, env, task, model, tokenizer, dev, pad_id, state, writer)
         if step % args.save_steps == 0 or last:
+            state["log_window"] = window_state(window, env)
             save_checkpoint(args, env, model, tokenizer, optimizer, scheduler, scaler, state)
+            del state["log_window"]
     if state["best_score"] is None:  # a finished run resumed without its best/: no step was left to evaluate at
         evaluate_and_select(args, env, task, model, tokenizer, dev, pad_id, state, writer)
     bar.close()
@@ -167,6 +169,23 @@ def micro_batches(sampler, epoch, batch_in_epoch, accum):
                 yield group, next_position
                 group = []
         epoch, batch_in_epoch = epoch + 1, 0
+
+
+def window_state(window, env):
+    """The logging window's loss so far (summed over ranks, over the world size: its share of the logged mean) and
+    steps, saved with a checkpoint so that a resumed run logs the same loss at the window's end."""
+    totals = distributed.gather_rows(np.array([[window["loss"]]], dtype=np.float64), env)
+    return {"loss": float(sum(t[0, 0] for t in totals)) / env.world_size, "steps": window["steps"]}
+
+
+def resumed_window(saved, env):
+    """A new logging window; after a resume, it goes on from the checkpoint's (:func:`window_state`; rank 0 holds
+    its loss, on any number of ranks). Tokens per second restart with the run."""
+    window = {"loss": 0.0, "tokens": 0, "steps": 0, "start": time.time()}
+    if isinstance(saved, dict):
+        window.update(loss=float(saved.get("loss", 0.0)) * env.world_size if env.is_main else 0.0,
+                      steps=int(saved.get("steps", 0)))
+    return window
 
 
 def log_window(window, step, scheduler, env, writer, bar):
