@@ -23,7 +23,7 @@ from .checkpoint.hub import resolve
 from .checkpoint.loading import FLOAT_ST, check_plan, st_dtype_of
 from .checkpoint.paddlenlp import is_paddlenlp, transformers_names
 from .checkpoint.readers import SAFETENSORS, open_checkpoint, st_dtype_name
-from .checkpoint.rules import plan_load, torch_key_shapes
+from .checkpoint.rules import initialisable, plan_load, torch_key_shapes
 from .checkpoint.safetensors import ST_FLOAT_NAMES, write_safetensors
 from .checkpoint.writers import write_paddle_weights
 
@@ -75,7 +75,7 @@ def choose_model(config, ckpt, source, ignore_mismatched_sizes=False):
         report = plan.report
         backbone = name == family_order[0]
         if not report.unexpected_keys and (ignore_mismatched_sizes or not report.mismatched_keys) \
-                and all(_initialisable(k, model.base_model_prefix, backbone) for k in report.missing_keys):
+                and all(initialisable(k, model.base_model_prefix, backbone) for k in report.missing_keys):
             # same keys, another kind of LM: a causal LM for a decoder, a masked LM otherwise
             wrong_lm = (name == causal or name.endswith("ForMaskedLM")) \
                 and (name == causal) != bool(getattr(config, "is_decoder", False))
@@ -103,14 +103,6 @@ def choose_model(config, ckpt, source, ignore_mismatched_sizes=False):
         logger.info("left out: %s has no pooler (transformers ignores it too): %s", name,
                     ", ".join(plan.report.unused_keys))
     return classes[name], model, plan
-
-
-def _initialisable(key, prefix, backbone):
-    """Whether a key a checkpoint lacks may be left to initialisation: a task head's or the pooler's (a
-    checkpoint without an encoder tensor is broken, not a backbone for another task)."""
-    if not backbone and not key.startswith(prefix + "."):
-        return True
-    return key.removeprefix(prefix + ".").startswith("pooler")
 
 
 def convert_checkpoint(src, dst, to="paddle", dtype=None, safe_serialization=False, overwrite=False,

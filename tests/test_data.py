@@ -438,13 +438,18 @@ def test_resume_yields_the_remaining_batches(lengths):
         resumed.set_epoch(4, start_step=step)
         assert len(resumed) == len(uninterrupted) - step
         assert list(resumed) == uninterrupted[step:]
-    # Resuming on 3 processes (same global batch) continues with the same global batches.
-    three = [TrainBatchSampler(n, 2, 3, r, seed=7, lengths=lengths) for r in range(3)]
+    # 80 % 6 = 2 < 3 ranks: 3 processes would drop the last batch 2 processes keep: not the same run
+    with pytest.raises(PaddleRembertError, match=r"last_batch_size: checkpoint 2, now 0\); an epoch's last batch is "
+                                                 r"kept only with a row for every process"):
+        TrainBatchSampler(n, 2, 3, 0, seed=7, lengths=lengths).check_resume(full.fingerprint())
+    # 81 % 6 = 3: both keep it, and resuming on 3 processes (same global batch) continues with the same batches
+    lengths81 = lengths and lengths + [1]
+    two = TrainBatchSampler(n + 1, 3, 2, 1, seed=7, lengths=lengths81)
+    three = [TrainBatchSampler(n + 1, 2, 3, r, seed=7, lengths=lengths81) for r in range(3)]
     for s in three:
-        s.check_resume(full.fingerprint())
+        s.check_resume(two.fingerprint())
         s.set_epoch(4, start_step=5)
-    # 80 % 6 = 2 < 3 ranks: the 3-process run drops that last batch; so does 1 process told so.
-    one = TrainBatchSampler(n, 6, 1, 0, seed=7, lengths=lengths, min_last_batch=3)
+    one = TrainBatchSampler(n + 1, 6, 1, 0, seed=7, lengths=lengths81)
     assert [sum(p, []) for p in zip(*map(list, three))] == \
         [b.tolist() for b in one.global_batches(4)[5:]]
     with pytest.raises(PaddleRembertError, match="num_examples"):

@@ -285,6 +285,11 @@ def test_evaluation_reads_the_models_label_order(setup, tmp_path, caplog):
         assert not [r for r in caplog.records if "LABEL_0" in r.getMessage()]
     finally:
         logger.removeHandler(caplog.handler)
+    # evaluation alone says it too (in train.log and on the console)
+    pr.AutoTokenizer.from_pretrained(backbone).save_pretrained(str(tmp_path / "placeholders"))
+    run(args_for(setup, tmp_path / "eval-placeholders", model_name_or_path=str(tmp_path / "placeholders"),
+                 do_train=False))
+    assert "names its labels LABEL_0..2, which does not say their order" in _log(tmp_path / "eval-placeholders")
 
 
 def test_fp16_on_cpu_is_refused(setup, tmp_path):

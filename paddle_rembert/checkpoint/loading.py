@@ -47,8 +47,8 @@ def load_weights(model, directory, ignore_mismatched_sizes=False, use_safetensor
     into the parameter, so loading needs the model plus one tensor of memory. Nothing is loaded
     when :func:`check_plan` refuses the checkpoint.
     """
-    ckpt = transformers_names(open_checkpoint(directory, use_safetensors), model.paddlenlp_names, model.paddlenlp_qa_names,
-                              model.config.architectures, model.config.model_type)
+    ckpt = transformers_names(open_checkpoint(directory, use_safetensors), model.paddlenlp_names,
+                              model.paddlenlp_qa_names, model.config.architectures, model.config.model_type)
     state = model.state_dict()
     plan = plan_load(
         {k: tuple(v.shape) for k, v in state.items()}, model.linear_weight_keys(), model.tied_weights,

@@ -14,6 +14,7 @@ import re
 
 from ..runtime.errors import PaddleRembertError
 from .readers import Checkpoint
+from .rules import initialisable
 
 PADDLENLP_NAMES = re.compile(r"(^|\.)self_attn\.(q|k|v|out)_proj\.|(^|\.)embeddings\.layer_norm\.|"
                              r"^transformer\.encoder\.albert_layer_groups\.|\.output\.layer_norm\.")
@@ -98,10 +99,7 @@ def refuse_unmatched(ckpt, report, model_name, prefix, backbone, architectures=(
     if not is_paddlenlp(ckpt) or not report.unexpected_keys:
         return
     same_class = model_name.lower() in {str(a).lower() for a in architectures or ()}  # PaddleNLP's "Pretraining"
-    encoder = "" if backbone else prefix + "."
-    encoder_missing = [k for k in report.missing_keys
-                       if k.startswith(encoder) and not k.removeprefix(encoder).startswith("pooler.")]
-    if same_class or encoder_missing:
+    if same_class or not all(initialisable(k, prefix, backbone) for k in report.missing_keys):
         names = [ckpt.original(k) for k in report.unexpected_keys]
         raise PaddleRembertError(
             f"{ckpt.path} is a PaddleNLP checkpoint; {len(names)} of its tensors have no counterpart in "

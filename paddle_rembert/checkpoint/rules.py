@@ -128,6 +128,15 @@ class Plan:
     tied_copies: list = field(default_factory=list)  # (checkpoint key read, its tied twin dropped): both stored
 
 
+def initialisable(key, prefix, backbone):
+    """Whether a key a checkpoint lacks may be left to initialisation: a task head's or the pooler's (a
+    checkpoint without an encoder tensor is broken, not a backbone for another task). ``backbone``: the model is
+    the family's base model, whose keys have no ``prefix``."""
+    if not backbone and not key.startswith(prefix + "."):
+        return True
+    return key.removeprefix(prefix + ".").startswith("pooler")
+
+
 def plan_load(model_shapes, linear_keys, tied, prefix, ckpt_shapes, ckpt_layout, kept_copies=()):
     """Match checkpoint keys to model keys.
 

@@ -163,23 +163,28 @@ class TrainBatchSampler:
         """What fixes the batch order: store it in a checkpoint, pass it to :meth:`check_resume`.
 
         The world size is not part of it: a run may resume on another number of processes as
-        long as the global batch size is the same.
+        long as the global batch size is the same, and so is each epoch's last batch (kept only
+        when it has a row for every process).
         """
         lengths = None
         if self.lengths is not None:
             lengths = hashlib.sha256(self.lengths.tobytes()).hexdigest()[:16]
         return {"num_examples": self.num_examples, "global_batch_size": self.global_batch_size,
                 "seed": self.seed, "lengths_sha256": lengths,
-                "group_chunk_batches": self.group_chunk_batches if lengths else None}
+                "group_chunk_batches": self.group_chunk_batches if lengths else None,
+                "last_batch_size": self.last_batch_size}
 
     def check_resume(self, saved: Dict) -> None:
-        """Raise if ``saved`` (an earlier :meth:`fingerprint`) would give different batches."""
+        """Raise if ``saved`` (an earlier :meth:`fingerprint`; a key it lacks, from an older version, is not
+        compared) would give different batches."""
         now = self.fingerprint()
         diff = [f"{k}: checkpoint {saved.get(k)!r}, now {v!r}"
-                for k, v in now.items() if saved.get(k) != v]
+                for k, v in now.items() if k in saved and saved[k] != v]
         if diff:
+            hint = "; an epoch's last batch is kept only with a row for every process: resume on the checkpoint's " \
+                   "number of processes" if any(d.startswith("last_batch_size") for d in diff) else ""
             raise PaddleRembertError("cannot resume: the training batches would differ from the "
-                                     "interrupted run's (" + "; ".join(diff) + ")")
+                                     "interrupted run's (" + "; ".join(diff) + ")" + hint)
 
 
 # ---------------------------------------------------------------------------------------------

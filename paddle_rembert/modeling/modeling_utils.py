@@ -401,7 +401,7 @@ class PretrainedModel(nn.Layer):
         path = resolve(pretrained_model_name_or_path, **hub)
         if not isinstance(path, (str, os.PathLike)) or not os.path.isdir(path):
             raise PaddleRembertError(f"model directory not found: {path}")
-        config_file = os.path.join(path, CONFIG_NAME)
+        config_file = config_file_of(path) if config is None else os.path.join(path, CONFIG_NAME)
         init_params = inspect.signature(cls.__init__).parameters  # e.g. a backbone's add_pooling_layer
         model_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in init_params and k not in ("self", "config")}
         from_file = config is None or isinstance(config, (str, os.PathLike))

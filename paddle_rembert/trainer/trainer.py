@@ -388,11 +388,13 @@ def preflight(args, task, tokenizer):
     check_ids_fit(tokenizer, config.vocab_size, args.model_name_or_path)
     if args.do_eval and not args.do_train:  # evaluation alone needs a classifier for this task, before any output
         heads = config.architectures or []
-        if heads and not any(name.endswith("ForSequenceClassification") for name in heads):
+        if heads and not is_classifier(config):
             raise PaddleRembertError(f"{args.model_name_or_path} holds {heads[0]} (its config.json), not a "
                                      f"sequence classifier fine-tuned for {task.name}: evaluation alone needs one "
                                      f"(do_train trains it)")
         task_label_map(config, task, args.model_name_or_path)
+        if has_placeholder_labels(config, task):
+            notes.append(placeholder_labels_note(config, task, args.model_name_or_path))
     limit = config.max_sequence_length
     if limit is not None and args.max_seq_length > limit:
         notes.append(f"max_seq_length {args.max_seq_length} is more than {args.model_name_or_path}'s config "
@@ -464,6 +466,23 @@ def seed_everything(seed):
     paddle.seed(seed)
 
 
+def is_classifier(config):
+    return any(name.endswith("ForSequenceClassification") for name in config.architectures or ())
+
+
+def has_placeholder_labels(config, task):
+    """A classifier fine-tuned elsewhere for this task whose label names say nothing of their order (transformers'
+    placeholders LABEL_0 ..., which PaddleNLP's save_pretrained writes)."""
+    return config.num_labels == task.num_labels and is_classifier(config) and \
+        all(config.id2label.get(i) == f"LABEL_{i}" for i in range(config.num_labels))
+
+
+def placeholder_labels_note(config, task, source):
+    return (f"{source} names its labels LABEL_0..{task.num_labels - 1}, which does not say their order; they are "
+            f"taken in {task.name}'s order {list(task.labels)}. If it was trained in another (PaddleNLP's RemBERT "
+            f"XNLI example: neutral, entailment, contradictory), write the names into id2label in its config.json")
+
+
 def load_model(args, task):
     """The classifier, from a Paddle or transformers directory, with the task's label names. A classifier already
     fine-tuned for this task with its labels in another order (PaddleNLP's XNLI: neutral, entailment,
@@ -473,19 +492,12 @@ def load_model(args, task):
         label_map = task_label_map(config, task, args.model_name_or_path)
     except PaddleRembertError:  # another task's labels or number of them: a new head under the task's names
         label_map = None
-    other_head = config.num_labels != task.num_labels and \
-        any(name.endswith("ForSequenceClassification") for name in config.architectures or ())
+    other_head = config.num_labels != task.num_labels and is_classifier(config)
     if other_head:  # a classifier of another task (PAWS-X's two labels for XNLI's three): a new one in its place
         logger.warning("%s classifies %d labels, %s has %d: its classifier is replaced by a new one",
                        args.model_name_or_path, config.num_labels, task.name, task.num_labels)
-    elif label_map is None and config.num_labels == task.num_labels and \
-            any(name.endswith("ForSequenceClassification") for name in config.architectures or ()) and \
-            all(config.id2label.get(i) == f"LABEL_{i}" for i in range(config.num_labels)):
-        # a classifier fine-tuned elsewhere whose label names say nothing (PaddleNLP's save_pretrained writes these)
-        logger.warning("%s names its labels LABEL_0..%d, which does not say their order; they are taken in %s's "
-                       "order %s. If it was trained in another (PaddleNLP's RemBERT XNLI example: neutral, entailment, "
-                       "contradictory), write the names into id2label in its config.json", args.model_name_or_path,
-                       task.num_labels - 1, task.name, list(task.labels))
+    elif has_placeholder_labels(config, task):
+        logger.warning("%s", placeholder_labels_note(config, task, args.model_name_or_path))
     model = AutoModelForSequenceClassification.from_pretrained(  # one label per example, whatever the head was
         args.model_name_or_path, num_labels=task.num_labels, id2label=dict(enumerate(task.labels)),
         problem_type="single_label_classification", ignore_mismatched_sizes=other_head)
