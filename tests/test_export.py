@@ -224,3 +224,21 @@ def test_to_static_transforms_no_layer_forward_per_call(deploy_root, tmp_path, m
                  "AlbertAttention", "AlbertLayerGroup")]
     assert not per_call, sorted(set(per_call))
     assert max(transformed.count(name) for name in set(transformed)) <= 2, transformed
+
+
+def test_replaced_token_detection_is_electras_alone(tmp_path, capsys):
+    """BERT's and ALBERT's pre-training heads have no replaced-token logits: the task is refused in one line, and
+    a config whose task cannot be inferred lists its family's tasks only."""
+    from paddle_rembert.testing import synthetic_texts, write_tiny_model_dir
+
+    model_dir = write_tiny_model_dir(str(tmp_path / "bert"), "bert", synthetic_texts(60), vocab_size=120)
+    assert cli_main(["export", model_dir, str(tmp_path / "out"), "--task", "replaced-token-detection"]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "bert has no head for the replaced-token-detection task; its tasks: sequence-classification, "
+        "token-classification, question-answering, masked-lm, feature-extraction")
+    assert not (tmp_path / "out").exists()
+    config = json.loads((tmp_path / "bert" / "config.json").read_text())
+    (tmp_path / "bert" / "config.json").write_text(json.dumps(dict(config, architectures=["BertLMHeadModel"])))
+    assert cli_main(["export", model_dir, str(tmp_path / "out")]) == 2
+    assert "pass --task, one of sequence-classification, token-classification, question-answering, masked-lm, " \
+           "feature-extraction\n" in capsys.readouterr().err

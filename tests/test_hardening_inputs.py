@@ -236,16 +236,35 @@ def test_weights_that_config_json_does_not_describe_get_a_short_message(tmp_path
 
 
 def test_an_edited_export_meta_the_program_cannot_serve_is_refused(exports, tmp_path):
+    """Each edit was a traceback at some point (an IndexError, a KeyError, an AttributeError, the embedding's
+    index error for RoBERTa's offset positions); each is one line naming what is wrong."""
     _, export = exports("bert", "sequence-classification")
-    for change, message in ((dict(task="token-classification"), "output 'logits' has 2 dims .* task "
-                                                                 "token-classification needs 3"),
-                            (dict(max_length=100000), "max_length 100000 is more than the model's .* positions")):
-        edited = tmp_path / next(iter(change))
+    logits = {"name": "logits", "dtype": "float32"}
+    for name, change, message in (
+            ("tokcls", dict(task="token-classification"), r"output 'logits' has shape \['batch', 3\], but task "
+                                                          r"token-classification gives"),
+            ("rtd", dict(task="replaced-token-detection"), r"output 'logits' has shape \['batch', 3\], but task "
+                                                           r"replaced-token-detection gives \['batch', 'sequence'\]"),
+            ("long", dict(max_length=100000), "max_length 100000 is more than the model's .* positions"),
+            ("int8", dict(int8="yes"), "'int8' must be null or an object"),
+            ("int8-onnx", dict(int8_onnx=[1]), "'int8_onnx' must be null or an object"),
+            ("mlm", dict(task="masked-lm", outputs=[dict(logits, shape=["batch", "sequence", 3])]),
+             r"the model returned logits of shape \[1, 3\], but export_meta.json's task masked-lm needs")):
+        edited = tmp_path / name
         shutil.copytree(export, edited)
         meta = json.loads((edited / "export_meta.json").read_text())
         (edited / "export_meta.json").write_text(json.dumps({**meta, **change}))
         with pytest.raises(PaddleRembertError, match=message):
-            Predictor(str(edited))
+            Predictor(str(edited)).predict(["river stone"])
+    _, roberta = exports("roberta", "sequence-classification")
+    edited = tmp_path / "roberta"
+    shutil.copytree(roberta, edited)
+    meta = json.loads((edited / "export_meta.json").read_text())
+    config = json.loads((edited / "config.json").read_text())
+    (edited / "export_meta.json").write_text(json.dumps(dict(meta, max_length=config["max_position_embeddings"])))
+    with pytest.raises(PaddleRembertError, match=f"max_length {config['max_position_embeddings']} is more than the "
+                                                 f"model's {config['max_position_embeddings'] - 2} positions"):
+        Predictor(str(edited))
 
 
 def test_a_hub_style_directory_with_safetensors_and_bin_loads_quietly(tmp_path, caplog):

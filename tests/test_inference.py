@@ -273,6 +273,8 @@ def test_predictor_errors_are_clear(exports, tmp_path):
                                                  r"shorten the question, widen the window \(--max-length\) or lower "
                                                  r"--doc-stride$"):
         qa.predict(["river"], [long_question], max_seq_len=8)
+    with pytest.raises(PaddleRembertError, match=r"top_k must be an integer >= 1, got 0"):  # not read as 1
+        qa.predict(["river"], ["stone"], top_k=0)
     answer = qa.predict(["river"], [long_question], max_seq_len=8, doc_stride=1)[0]
     assert long_question[answer["start"]:answer["end"]] == answer["answer"]
 

@@ -44,6 +44,19 @@ from .onnx import check_opset
 
 logger = logging.getLogger("paddle_rembert")
 
+def family_tasks(family):
+    """The export tasks ``family`` has a head for, in :data:`TASKS` order (only ELECTRA's discriminator is
+    replaced-token detection)."""
+    have = {task_for_architecture(c.__name__, family.export_tasks) for c in family.model_classes}
+    return [task for task in TASKS if task in have]
+
+
+def check_family_task(family, task, source):
+    if task not in family_tasks(family):
+        raise PaddleRembertError(f"{source}: {family.model_type} has no head for the {task} task; its tasks: "
+                                 f"{', '.join(family_tasks(family))}")
+
+
 def infer_task(config_dict, source="config.json"):
     """The export task a config describes, from its ``architectures`` entry (and the family's overrides)."""
     archs = config_dict.get("architectures") or []
@@ -53,9 +66,11 @@ def infer_task(config_dict, source="config.json"):
         if task is not None:
             return task
     names = ", ".join(map(str, archs)) if archs else "none"
+    model_type = config_dict.get("model_type")
+    family = registry.get(model_type) if model_type in registry.model_types() else None
     raise PaddleRembertError(
         f"cannot infer the export task from {source} (architectures: {names}); "
-        f"pass --task, one of {', '.join(TASKS)}")
+        f"pass --task, one of {', '.join(family_tasks(family) if family else TASKS)}")
 
 
 def check_batch(tokenizer, max_length, input_names=INPUT_NAMES):
@@ -125,12 +140,13 @@ def export_model(model_dir, out_dir, task=None, onnx=False, opset=None, overwrit
     if not os.path.isdir(model_dir):
         raise PaddleRembertError(f"model directory not found: {model_dir}")
     _check_destination(out_dir, overwrite, model_dir, tokenizer_dir)
-    _, config_path = read_model_type(model_dir)
+    model_type, config_path = read_model_type(model_dir)
     config_dict = read_json(config_path, "config file")
     if task is None:
         task = infer_task(config_dict, config_path)
     if task not in TASKS:
         raise PaddleRembertError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
+    check_family_task(registry.get(model_type, config_path), task, model_dir)
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir or model_dir)
     paddle.disable_static()
     model, report = auto_class(TASKS[task][0]).from_pretrained(model_dir, output_loading_info=True,
@@ -173,6 +189,9 @@ def export_loaded(model, out_dir, task, tokenizer=None, onnx=False, opset=None, 
     if quantize not in (None, "int8"):
         raise PaddleRembertError(f"quantize must be None or 'int8', got {quantize!r}")
     suffix, outputs = TASKS[task]
+    family = registry.family_of_class(type(model).__name__)
+    if family is not None:
+        check_family_task(family, task, type(model).__name__)
     if not type(model).__name__.endswith(suffix):
         raise PaddleRembertError(f"task {task} needs a *{suffix} model, got {type(model).__name__}")
     _check_destination(out_dir, overwrite)

@@ -90,6 +90,13 @@ def _plain_name(value):
     return isinstance(value, str) and value and os.path.basename(value) == value and value not in (".", "..")
 
 
+def _fits(size, dim):
+    """An output's recorded size fits the task's dimension: the dynamic ones by name, the others a count."""
+    if dim in ("batch", "sequence"):
+        return size in (dim, None, -1)
+    return size is None or (isinstance(size, int) and not isinstance(size, bool) and size > 0)
+
+
 def validate_meta(meta, path):
     """Raise PaddleRembertError naming ``path`` and the key when ``meta`` has a wrong type or value."""
     def bad(key, want):
@@ -121,9 +128,15 @@ def validate_meta(meta, path):
         raise bad("outputs", f"named {want_outputs} for {meta['task']}")
     for output, (_, dims) in zip(outputs, TASKS[meta["task"]][1]):  # an edited task the program does not compute
         shape = output.get("shape")
-        if isinstance(shape, list) and len(shape) != len(dims):
-            raise PaddleRembertError(f"{path}: output {output['name']!r} has {len(shape)} dims {shape}, but task "
-                                     f"{meta['task']} needs {len(dims)} ({dims})")
+        if shape is not None and (not isinstance(shape, list) or len(shape) != len(dims)
+                                  or not all(_fits(size, dim) for size, dim in zip(shape, dims))):
+            raise PaddleRembertError(f"{path}: output {output['name']!r} has shape {shape!r}, but task "
+                                     f"{meta['task']} gives {dims}")
+    for key, file_key in (("int8", "file"), ("int8_onnx", "onnx_file")):
+        info = meta.get(key)
+        if info is not None and not (isinstance(info, dict) and all(
+                _plain_name(info[k]) for k in ("file", "onnx_file") if k in info)):
+            raise bad(key, f"null or an object whose {file_key!r} is a file name in the export directory")
     inputs = meta.get("inputs", [{"name": n} for n in INPUT_NAMES])
     if not isinstance(inputs, list) or not all(isinstance(i, dict) and i.get("name") in INPUT_NAMES
                                                for i in inputs):

@@ -72,7 +72,7 @@ class Predictor:
 
     def __init__(self, model_dir, device="cpu", threads=None, backend="paddle", precision="fp32", mkldnn=True,
                  max_length=None, top_k=5, threshold=0.5):
-        from ..models.auto import AutoTokenizer
+        from ..models.auto import AutoConfig, AutoTokenizer
         from ..tokenization.utils import check_ids_fit
 
         if backend not in BACKENDS:
@@ -93,10 +93,10 @@ class Predictor:
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         check_ids_fit(self.tokenizer, self.config.get("vocab_size"), model_dir)
         self.model_max = model_max = int(self.meta.get("max_length") or 512)
-        positions = self.config.get("max_position_embeddings")
+        positions = AutoConfig.from_pretrained(model_dir).max_sequence_length  # RoBERTa's start after its pad id
         if isinstance(positions, int) and model_max > positions:
             raise PaddleRembertError(f"{model_dir}: export_meta.json's max_length {model_max} is more than the "
-                                     f"model's {positions} positions (config.json max_position_embeddings)")
+                                     f"model's {positions} positions (from config.json max_position_embeddings)")
         if max_length is None:
             self.max_length = model_max
         elif isinstance(max_length, bool) or not isinstance(max_length, int) or not 2 <= max_length <= model_max:
@@ -132,7 +132,15 @@ class Predictor:
         if first[1] > self.model_max:
             raise PaddleRembertError(f"the inputs have {first[1]} tokens, more than the export's {self.model_max} "
                                      f"positions (export_meta.json max_length): truncate them to at most that")
-        return self.engine.run({n: feed[n] for n in self.input_names})
+        out = self.engine.run({n: feed[n] for n in self.input_names})
+        for output in self.meta["outputs"]:  # an edited export_meta.json may name a task the program does not run
+            shape = output.get("shape")
+            got = np.shape(out.get(output["name"]))
+            if isinstance(shape, list) and len(got) != len(shape):
+                raise PaddleRembertError(f"the model returned {output['name']} of shape {list(got)}, but "
+                                         f"export_meta.json's task {self.meta['task']} needs {shape}: it does not "
+                                         "describe this model")
+        return out
 
     def encode(self, texts, text_pairs=None):
         """Token ids of each example (unpadded), truncated to ``max_length``; a pair may be None."""
@@ -193,10 +201,10 @@ class Predictor:
             from .pipelines import predict_qa
 
             texts, text_pairs = _check_texts(texts, text_pairs)
-            return predict_qa(self.tokenizer, self.run, self.input_names, texts, text_pairs, top_k=top_k or 1,
-                              max_length=self.max_length, doc_stride=doc_stride, max_seq_len=max_seq_len,
-                              max_answer_len=max_answer_len, handle_impossible_answer=handle_impossible_answer,
-                              batch_size=batch_size)
+            return predict_qa(self.tokenizer, self.run, self.input_names, texts, text_pairs,
+                              top_k=1 if top_k is None else top_k, max_length=self.max_length,
+                              doc_stride=doc_stride, max_seq_len=max_seq_len, max_answer_len=max_answer_len,
+                              handle_impossible_answer=handle_impossible_answer, batch_size=batch_size)
         top_k = self.top_k if top_k is None else _check_top_k(top_k)
         rows = self.encode(texts, text_pairs)
         order = sorted(range(len(rows)), key=lambda i: len(rows[i]["input_ids"]))
@@ -334,7 +342,7 @@ def _check_label_count(id2label, meta, path):
     """An edited ``id2label`` with a name too many or too few would silently drop or invent labels."""
     if not id2label or meta["task"] not in ("sequence-classification", "token-classification"):
         return
-    num_logits = meta["outputs"][0]["shape"][-1]
+    num_logits = (meta["outputs"][0].get("shape") or [None])[-1]
     if isinstance(num_logits, int) and sorted(id2label) != list(range(num_logits)):
         raise PaddleRembertError(f"{path}: id2label names labels {sorted(id2label)}, but the model returns "
                                  f"{num_logits} logits (labels 0..{num_logits - 1})")

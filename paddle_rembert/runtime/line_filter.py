@@ -8,9 +8,11 @@ import os
 import re
 import sys
 
-# Printed by Paddle's C++ on every export (its own arange, cumsum ... pass ``out=None``) and by paddle2onnx on
-# every conversion; its warnings and errors ("[ERROR][Paddle2ONNX] ...") pass
-NOTICES = (b"Paddle static graph(PIR) not support input out tensor",)
+# Printed by Paddle's C++ on every export (its own arange, cumsum ... pass ``out=None``), by onnxruntime's graph
+# optimiser when int8 pre-processing drops a constant paddle2onnx left unused, and by paddle2onnx on every
+# conversion; their warnings and errors ("[ERROR][Paddle2ONNX] ...") pass
+NOTICES = (b"Paddle static graph(PIR) not support input out tensor",
+           b"CleanUnusedInitializersAndNodeArgs] Removing initializer")
 BANNERS = (b"[Paddle2ONNX] Start parsing the Paddle model file", b"[Paddle2ONNX] Use opset_version = ",
            b"[Paddle2ONNX] PaddlePaddle model is exported as ONNX format now")
 
