@@ -44,6 +44,7 @@ from .onnx import check_opset
 
 logger = logging.getLogger("paddle_rembert")
 
+
 def family_tasks(family):
     """The export tasks ``family`` has a head for, in :data:`TASKS` order (only ELECTRA's discriminator is
     replaced-token detection)."""

@@ -135,8 +135,8 @@ class Predictor:
         out = self.engine.run({n: feed[n] for n in self.input_names})
         for output in self.meta["outputs"]:  # an edited export_meta.json may name a task the program does not run
             shape = output.get("shape")
-            got = np.shape(out.get(output["name"]))
-            if isinstance(shape, list) and len(got) != len(shape):
+            got = np.shape(out[output["name"]]) if output["name"] in out else None
+            if isinstance(shape, list) and got is not None and len(got) != len(shape):
                 raise PaddleRembertError(f"the model returned {output['name']} of shape {list(got)}, but "
                                          f"export_meta.json's task {self.meta['task']} needs {shape}: it does not "
                                          "describe this model")
