@@ -82,7 +82,8 @@ def test_export_writes_program_tokenizer_config_and_metadata(exports, family):
     assert meta["paddle_version"] == paddle.__version__ and meta["paddle_rembert_version"] == pr.__version__
     # RoBERTa's positions start after the padding id: 128 positions hold 128 - (pad 1 + 1) tokens
     assert meta["max_length"] == (126 if family == "roberta" else 128) and meta["newly_initialized_keys"] == []
-    assert meta["check"]["max_abs_diff"]["logits"] < 1e-5
+    # fp32 round-off, relative to the logits' size (about 10 here; the summation order follows the threads)
+    assert meta["check"]["max_abs_diff"]["logits"] < 1e-5 * max(1.0, meta["check"]["max_abs_value"]["logits"])
     # the program's own input names, as Paddle Inference reports them
     engine = load_engine(out)
     assert engine.input_names == expected_inputs
