@@ -121,10 +121,7 @@ def atomic_dir(dst, overwrite=True):
         yield tmp
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(e, OSError) and isinstance(e.filename, str) and e.filename.startswith(tmp + os.sep):
-            # a file written inside: named where it was going, not in the hidden temporary directory
-            raise OSError(e.errno, e.strerror or str(e), dst + e.filename[len(tmp):]) from e
-        _raise_named(e, dst)
+        _raise_named(e, dst, tmp)
         raise
     _fsync_dir(tmp)
     if os.path.exists(dst):
@@ -202,10 +199,15 @@ def _make_parent(parent):
         raise NotADirectoryError(errno.ENOTDIR, "a file is where a directory should be", blocker) from None
 
 
-def _raise_named(error, path):
-    """An OSError that names no file (a full disk fails a write with ENOSPC and no name) gets ``path``."""
-    if isinstance(error, OSError) and error.filename is None and error.errno is not None:
+def _raise_named(error, path, temporary=None):
+    """An OSError that names no file (a full disk fails a write with ENOSPC and no name) gets ``path``; one that
+    names a file inside ``temporary`` (the directory that becomes ``path``) names it where it was going."""
+    if not isinstance(error, OSError):
+        return
+    if error.filename is None and error.errno is not None:
         raise OSError(error.errno, error.strerror or str(error), path) from error
+    if temporary and isinstance(error.filename, str) and error.filename.startswith(temporary + os.sep):
+        raise OSError(error.errno, error.strerror or str(error), path + error.filename[len(temporary):]) from error
 
 
 def _named(make_temporary, path, **kwargs):
