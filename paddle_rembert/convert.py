@@ -73,9 +73,8 @@ def choose_model(config, ckpt, source, ignore_mismatched_sizes=False):
         plan = plan_load(shapes, linear, model.tied_weights, model.base_model_prefix, ckpt_shapes, ckpt.layout,
                          model.tied_copies_kept)
         report = plan.report
-        backbone = name == family_order[0]
         if not report.unexpected_keys and (ignore_mismatched_sizes or not report.mismatched_keys) \
-                and all(initialisable(k, model.base_model_prefix, backbone) for k in report.missing_keys):
+                and all(initialisable(k, model.base_model_prefix, plan.backbone) for k in report.missing_keys):
             # same keys, another kind of LM: a causal LM for a decoder, a masked LM otherwise
             wrong_lm = (name == causal or name.endswith("ForMaskedLM")) \
                 and (name == causal) != bool(getattr(config, "is_decoder", False))

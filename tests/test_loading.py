@@ -418,3 +418,24 @@ def test_save_pretrained_takes_transformers_state_dict_and_is_main_process(tmp_p
         with pytest.raises(PaddleRembertError, match=message):
             model.save_pretrained(tmp_path / "refused", **kwargs)
     assert not (tmp_path / "refused").exists()
+
+
+@pytest.mark.parametrize("family", sorted(T.TINY_CONFIGS))
+def test_loading_info_lists_the_keys_transformers_lists(family, tmp_path):
+    """A backbone checkpoint into a masked LM, and a masked LM's into a classifier and a backbone: the same
+    missing and unexpected keys as transformers, the tied copies of missing head parameters included. The one
+    kept difference: transformers names a backbone's missing pooler with the head's prefix, a key no model has."""
+    import transformers
+
+    prefix = T.PREFIX[family]
+    backbone, mlm = tmp_path / "backbone", tmp_path / "mlm"
+    T.torch_model(family, prefix + "Model").save_pretrained(backbone)
+    T.torch_model(family, prefix + "ForMaskedLM").save_pretrained(mlm)
+    base_prefix = getattr(pr, prefix + "Model").base_model_prefix
+    for source, name in [(backbone, "ForMaskedLM"), (mlm, "ForSequenceClassification"), (mlm, "Model")]:
+        _, ours = getattr(pr, prefix + name).from_pretrained(str(source), output_loading_info=True)
+        _, theirs = getattr(transformers, prefix + name).from_pretrained(str(source), output_loading_info=True)
+        if name == "Model":
+            theirs["missing_keys"] = [k.removeprefix(base_prefix + ".") for k in theirs["missing_keys"]]
+        assert ours["missing_keys"] == sorted(theirs["missing_keys"]), (source.name, name)
+        assert ours["unexpected_keys"] == sorted(theirs["unexpected_keys"]), (source.name, name)

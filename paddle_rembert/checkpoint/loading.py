@@ -54,7 +54,7 @@ def load_weights(model, directory, ignore_mismatched_sizes=False, use_safetensor
         {k: tuple(v.shape) for k, v in state.items()}, model.linear_weight_keys(), model.tied_weights,
         model.base_model_prefix, {k: ckpt.shape(k) for k in ckpt.keys()}, ckpt.layout, model.tied_copies_kept)
     refuse_unmatched(ckpt, plan.report, type(model).__name__, model.base_model_prefix,
-                     backbone=not any(k.startswith(model.base_model_prefix + ".") for k in state),
+                     backbone=plan.backbone,
                      architectures=model.config.architectures)
     float_keys = {k: str(v.dtype).replace("paddle.", "") for k, v in state.items() if st_dtype_of(v)}
     check_plan(plan, ckpt, float_keys, ignore_mismatched_sizes)

@@ -47,6 +47,7 @@ class LoadReport:
     mismatched_keys: list = field(default_factory=list)  # (key, checkpoint shape, shape the model needs there)
     dropped_keys: list = field(default_factory=list)  # tied duplicates and old buffers: expected to drop
     unused_keys: list = field(default_factory=list)  # a pooler that this head does not have (dropped too)
+    missing_copies: list = field(default_factory=list)  # tied copies (transformers' keys) of missing parameters
     checkpoint_dtype: str = None  # the first floating-point tensor's ("float16"), as torch_dtype="auto" reads it
 
     @property
@@ -96,18 +97,22 @@ class LoadReport:
             logger.warning(self.describe(model_name, source))
         elif self.unexpected_keys:
             logger.info(self.describe(model_name, source))
-        if self.dropped_keys:
-            logger.info("dropped tied or buffer keys: %s", ", ".join(self.dropped_keys))
+        dropped = [k for k in self.dropped_keys if k not in self.unused_keys]  # the pooler is told above
+        if dropped:
+            logger.info("dropped tied or buffer keys: %s", ", ".join(dropped))
 
 
 class LoadingInfo(dict):
-    """transformers' ``output_loading_info``: a dict of ``missing_keys`` and ``unexpected_keys`` (a dropped
-    pooler included, as transformers lists it), sorted as transformers sorts them, ``mismatched_keys`` in the
+    """transformers' ``output_loading_info``: a dict of ``missing_keys`` (with the tied copies of missing
+    parameters, which transformers' state dict holds and ours does not) and ``unexpected_keys`` (a dropped pooler
+    included, as transformers lists it), sorted as transformers sorts them, ``mismatched_keys`` in the
     checkpoint's order and ``error_msgs``. Attributes reach the :class:`LoadReport` (``clean``, ``summary()``,
-    the lists in model order)."""
+    the lists in model order). One difference is kept: a head checkpoint loaded into a backbone reports the
+    backbone's missing pooler by the backbone's own key (``pooler.dense.weight``), which transformers prefixes
+    (``bert.pooler.dense.weight``), a key no model has."""
 
     def __init__(self, report):
-        super().__init__(missing_keys=sorted(report.missing_keys),
+        super().__init__(missing_keys=sorted(report.missing_keys + report.missing_copies),
                          unexpected_keys=sorted(report.unexpected_keys + report.unused_keys),
                          mismatched_keys=list(report.mismatched_keys), error_msgs=[])
         self.report = report
@@ -126,6 +131,7 @@ class Plan:
     report: LoadReport
     mismatched_sources: dict = field(default_factory=dict)  # model key -> checkpoint key, for shape mismatches
     tied_copies: list = field(default_factory=list)  # (checkpoint key read, its tied twin dropped): both stored
+    backbone: bool = False  # the model is the family's base model: its keys have no prefix
 
 
 def initialisable(key, prefix, backbone):
@@ -206,7 +212,8 @@ def plan_load(model_shapes, linear_keys, tied, prefix, ckpt_shapes, ckpt_layout,
         report.loaded.append(key)
         seen.add(key)
     report.missing_keys = [k for k in model_shapes if k not in seen]
-    return Plan(pairs, report, mismatched_sources, tied_copies)
+    report.missing_copies = [copy for copy, target in tied.items() if target in report.missing_keys]
+    return Plan(pairs, report, mismatched_sources, tied_copies, backbone=not model_prefixed)
 
 
 def torch_key_shapes(model_shapes, linear_keys, tied):
