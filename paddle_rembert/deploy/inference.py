@@ -93,7 +93,7 @@ class Predictor:
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         check_ids_fit(self.tokenizer, self.config.get("vocab_size"), model_dir)
         self.model_max = model_max = int(self.meta.get("max_length") or 512)
-        positions = AutoConfig.from_pretrained(model_dir).max_sequence_length  # RoBERTa's start after its pad id
+        positions = AutoConfig.from_json_dict(self.config, config_path).max_sequence_length  # RoBERTa's: after pad
         if isinstance(positions, int) and model_max > positions:
             raise PaddleRembertError(f"{model_dir}: export_meta.json's max_length {model_max} is more than the "
                                      f"model's {positions} positions (from config.json max_position_embeddings)")

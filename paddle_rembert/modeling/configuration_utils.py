@@ -267,7 +267,11 @@ class PretrainedConfig(metaclass=_ValidatedOnCreation):
     @classmethod
     def from_json_file(cls, path, **overrides):
         """The config in ``path``; a bad value's error names the file too."""
-        data = read_json(path, "config file")
+        return cls.from_json_dict(read_json(path, "config file"), path, **overrides)
+
+    @classmethod
+    def from_json_dict(cls, data, path, **overrides):
+        """The config of ``path``'s JSON, already read; a bad value's error names the file."""
         try:
             return cls.from_dict(data, **overrides)
         except PaddleRembertError as e:

@@ -28,7 +28,11 @@ def read_model_type(path, **hub_options):
         raise PaddleRembertError(f"a model directory or hub id is needed, got {type(path).__name__}")
     path = resolve(path, weights=False, **hub_options)
     config_path = config_file_of(path)
-    config = read_json(config_path, "config file")
+    return model_type_of(read_json(config_path, "config file"), config_path), config_path
+
+
+def model_type_of(config, config_path):
+    """The ``model_type`` of a config read from ``config_path`` (inferred when absent); errors name the file."""
     if not isinstance(config, dict):
         raise PaddleRembertError(f"{config_path} must hold a JSON object, got {type(config).__name__}")
     architectures = config.get("architectures")
@@ -40,7 +44,7 @@ def read_model_type(path, **hub_options):
         model_type = _infer_model_type(config, config_path)
     if not isinstance(model_type, str):
         raise PaddleRembertError(f"{config_path}: model_type must be a string, got {model_type!r}")
-    return model_type, config_path
+    return model_type
 
 
 def _infer_model_type(config, config_path):
@@ -77,6 +81,11 @@ class AutoConfig:
     def from_pretrained(path, **overrides):
         model_type, config_path = read_model_type(path, **pop_hub_options(overrides))
         return config_class(model_type, config_path).from_pretrained(config_path, **overrides)
+
+    @staticmethod
+    def from_json_dict(config, config_path):
+        """The config of a ``config.json`` already read (``config``: its JSON), for a reader that needs both."""
+        return config_class(model_type_of(config, config_path), config_path).from_json_dict(config, config_path)
 
 
 class _AutoModel:
