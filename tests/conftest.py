@@ -4,6 +4,7 @@ import logging
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -57,6 +58,20 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def chinese_fixture_pairs():
+    """The Chinese rows of the XNLI and PAWS-X fixtures, as (text, pair)."""
+    pairs = []
+    for path in sorted(Path(FIXTURES, "real-format").rglob("*.tsv")):
+        rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()[1:]]
+        if path.parent.name == "zh":  # PAWS-X: id, sentence1, sentence2, label
+            pairs += [(r[1], r[2]) for r in rows]
+        elif path.name == "multinli.train.zh.tsv":  # premise, hypo, label
+            pairs += [(r[0], r[1]) for r in rows]
+        elif path.parent.name == "XNLI-1.0":  # 19 columns: language first, sentence1 and sentence2 at 6, 7
+            pairs += [(r[6], r[7]) for r in rows if r[0] == "zh"]
+    return pairs
 
 
 def run_cli(*args, env=None, timeout=600):

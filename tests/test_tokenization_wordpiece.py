@@ -9,6 +9,7 @@ import json
 import os
 import pickle
 import random
+import re
 import shutil
 import unicodedata
 from pathlib import Path
@@ -20,6 +21,8 @@ from paddle_rembert.models.bert.tokenizer import BertTokenizer
 from paddle_rembert.models.electra.tokenizer import ElectraTokenizer
 from paddle_rembert.runtime.errors import PaddleRembertError
 from paddle_rembert.tokenization.types import BatchEncoding
+
+from .conftest import chinese_fixture_pairs
 
 transformers.logging.set_verbosity_error()
 FIXTURES = Path(__file__).parent / "fixtures" / "real-format"
@@ -216,6 +219,76 @@ def test_save_pretrained_loads_in_transformers_and_paddlenlp(vocab_dir, tmp_path
     assert mismatches([pd(t)["input_ids"] for t in comparable], ours(comparable)["input_ids"], comparable) == []
     pd.save_pretrained(str(tmp_path / "pd"))
     assert BertTokenizer.from_pretrained(tmp_path / "pd")(TEXTS)["input_ids"] == want
+
+
+def _glued_special(text):
+    """A literal [MASK]/[CLS]/... touching other text: PaddleNLP's BertTokenizer then splits it into pieces (it
+    recognises special tokens only as whole words), transformers' (and ours) keeps it whole."""
+    return any((m.start() and not text[m.start() - 1].isspace())
+               or (m.end() < len(text) and not text[m.end()].isspace()) for m in re.finditer(r"\[(?:MASK|CLS|SEP|PAD|UNK)\]", text))
+
+
+@pytest.mark.parametrize("do_lower_case", [False, True])
+def test_paddlenlps_chinese_albert_tokenizer_dir_loads_as_bert_with_its_ids(trained_dir, tmp_path, do_lower_case,
+                                                                            recwarn):
+    """PaddleNLP's AlbertTokenizer over a vocab.txt (albert-chinese-*, whose settings are do_lower_case=False,
+    [UNK], [PAD]) is BERT's WordPiece tokenizer: its saved dir loads as our BertTokenizer with its ids."""
+    import paddlenlp.transformers as pdt
+
+    from paddle_rembert.models.albert.tokenizer import AlbertTokenizer
+    from paddle_rembert.models.auto import AutoTokenizer
+
+    theirs = pdt.AlbertTokenizer(str(trained_dir / "vocab.txt"), None, do_lower_case=do_lower_case,
+                                 unk_token="[UNK]", pad_token="[PAD]")
+    theirs.save_pretrained(str(tmp_path))
+    # what PaddleNLP writes: the vocab.txt, under its AlbertTokenizer's name, and no SentencePiece model
+    assert sorted(os.listdir(tmp_path)) == ["special_tokens_map.json", "tokenizer_config.json", "vocab.txt"]
+    config = json.loads((tmp_path / "tokenizer_config.json").read_text())
+    assert config["tokenizer_class"] == "AlbertTokenizer" and config["do_lower_case"] is do_lower_case
+    ours = AutoTokenizer.from_pretrained(tmp_path)
+    assert type(ours) is BertTokenizer and ours.do_lower_case is do_lower_case
+    assert not [w for w in recwarn if "tokenizer_class" in str(w.message)]
+    for name in ("cls", "sep", "pad", "unk", "mask"):
+        assert getattr(ours, name + "_token_id") == getattr(theirs, name + "_token_id"), name
+    with pytest.raises(PaddleRembertError, match=r"no SentencePiece model in .*; it holds vocab\.txt, a WordPiece "
+                                                 r"vocabulary .*: load it with BertTokenizer or AutoTokenizer$"):
+        AlbertTokenizer.from_pretrained(tmp_path)
+
+    texts = [t for t in TEXTS if _comparable_with_paddlenlp(t) and not _glued_special(t)]
+    assert len(texts) > 500 and any("中" in t for t in texts) and any("é" in t for t in texts)
+    assert mismatches(ours(texts)["input_ids"], [theirs(t)["input_ids"] for t in texts], texts) == []
+    glued = [t for t in TEXTS if _glued_special(t)]
+    assert glued and ours(glued)["input_ids"] == transformers.BertTokenizer.from_pretrained(str(tmp_path))(glued)[
+        "input_ids"]  # there we follow transformers (docs/tokenizers.md)
+    zh = chinese_fixture_pairs()
+    assert len(zh) >= 20
+    pairs = zh + [(a, b) for a, b in zip(PAIRS_A, PAIRS_B) if all(_comparable_with_paddlenlp(t) and not
+                                                                    _glued_special(t) for t in (a, b))]
+    for kw in ({}, dict(truncation=True, max_length=128), dict(truncation="longest_first", max_length=24),
+               dict(truncation="only_second", max_length=40)):
+        got = ours([a for a, _ in pairs], [b for _, b in pairs], **kw)
+        for i, (a, b) in enumerate(pairs):
+            want = theirs(a, b, **kw)
+            assert (got["input_ids"][i], got["token_type_ids"][i]) == (want["input_ids"], want["token_type_ids"]), \
+                (kw, a, b)
+    assert ours.tokenize(zh[0][0]) == theirs.tokenize(zh[0][0]) and len(ours.tokenize("中文文本")) == 4
+
+
+def test_a_tokenizer_dir_without_the_vocabulary_its_class_needs_is_named(trained_dir, tmp_path):
+    """An AlbertTokenizer config with neither a SentencePiece model nor PaddleNLP's vocab.txt: one line naming the
+    directory and both."""
+    from paddle_rembert.models.auto import AutoTokenizer
+
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": False,
+                                                                "tokenizer_class": "AlbertTokenizer"}))
+    with pytest.raises(PaddleRembertError) as e:
+        AutoTokenizer.from_pretrained(tmp_path)
+    assert str(e.value) == (
+        f"no tokenizer vocabulary in {tmp_path}: {tmp_path / 'tokenizer_config.json'} names tokenizer_class "
+        "'AlbertTokenizer', which needs spiece.model or sentencepiece.model (AlbertTokenizer) or, as PaddleNLP "
+        "saves it, vocab.txt (BertTokenizer)")
+    shutil.copy(trained_dir / "vocab.txt", tmp_path / "vocab.txt")
+    assert type(AutoTokenizer.from_pretrained(tmp_path)) is BertTokenizer
 
 
 def test_added_tokens_survive_save_and_load(tmp_path):

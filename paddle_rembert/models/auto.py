@@ -14,7 +14,7 @@ from ..checkpoint.hub import pop_hub_options, resolve
 from ..modeling.configuration_utils import config_file_of
 from ..runtime.errors import PaddleRembertError
 from ..runtime.files import read_json
-from ..tokenization.files import check_dir
+from ..tokenization.files import check_dir, has_vocabulary, vocabulary_names
 from . import registry
 
 
@@ -131,12 +131,32 @@ def tokenizer_class_for(model_type, source="config"):
     return registry.get(model_type, source).tokenizer_class
 
 
-def _class_by_name(class_name, where):
+def _classes_by_name(class_name, where):
+    """The tokenizer classes a ``tokenizer_class`` of ``where`` may stand for: the class of that name (a ``Fast``
+    suffix ignored), then those PaddleNLP saves under it (its AlbertTokenizer over a vocab.txt is BERT's)."""
     family = registry.family_of_class(class_name) if isinstance(class_name, str) else None
     if family is None:
         known = ", ".join(f.tokenizer_class.__name__ for f in registry.families())
-        raise PaddleRembertError(f"{where} names tokenizer_class {class_name!r}, which is not supported (known: {known})")
-    return family.tokenizer_class
+        raise PaddleRembertError(f"{where} names tokenizer_class {class_name!r}, which is not supported "
+                                 f"(known: {known})")
+    name = class_name[:-4] if class_name.endswith("Fast") else class_name
+    own = [f.tokenizer_class for f in registry.families() if f.tokenizer_class.__name__ == name]
+    saved = [f.tokenizer_class for f in registry.families() if name in f.tokenizer_class.paddlenlp_class_names]
+    return list(dict.fromkeys(own + saved)) or [family.tokenizer_class]
+
+
+def _class_for_files(classes, path, where, class_name):
+    """Of several classes one name stands for, the first whose vocabulary files ``path`` holds."""
+    if len(classes) == 1:
+        return classes[0]  # its own loader names a missing file
+    for cls in classes:
+        if has_vocabulary(cls, path):
+            return cls
+    wanted = [" and ".join(" or ".join(names) for names in vocabulary_names(c).values()) + f" ({c.__name__})"
+              for c in classes]
+    raise PaddleRembertError(f"no tokenizer vocabulary in {path}: {where} names tokenizer_class {class_name!r}, "
+                             f"which needs {wanted[0]}" + "".join(f" or, as PaddleNLP saves it, {w}"
+                                                                 for w in wanted[1:]))
 
 
 def _family_from_model_config(model_config):
@@ -161,19 +181,25 @@ class AutoTokenizer:
     @classmethod
     def from_pretrained(cls, pretrained_dir, **kwargs):
         path = check_dir(pretrained_dir, **pop_hub_options(kwargs))
-        if not os.path.isdir(path):
-            raise PaddleRembertError(f"AutoTokenizer needs a tokenizer directory, got a file: {path}")
-        tok_config = os.path.join(path, "tokenizer_config.json")
-        if os.path.isfile(tok_config):
-            data = read_json(tok_config, "tokenizer config")
-            name = data.get("tokenizer_class") or data.get("init_class") if isinstance(data, dict) else None
-            if name:
-                return _class_by_name(name, tok_config).from_pretrained(path, **kwargs)
-        model_config = os.path.join(path, "config.json")
-        if os.path.isfile(model_config):
-            family = _family_from_model_config(model_config)
-            if family is not None:
-                return family.tokenizer_class.from_pretrained(path, **kwargs)
-        raise PaddleRembertError(
-            f"cannot tell which tokenizer {path} holds: it needs tokenizer_config.json with 'tokenizer_class' "
-            f"or config.json with 'model_type' (one of {', '.join(registry.model_types())})")
+        return tokenizer_class_of(path)[0].from_pretrained(path, **kwargs)
+
+
+def tokenizer_class_of(path):
+    """``(class, name)``: the tokenizer class that reads the local directory ``path`` and the class name its
+    ``tokenizer_config.json`` gives (None without one; PaddleNLP's names differ from ours)."""
+    if not os.path.isdir(path):
+        raise PaddleRembertError(f"AutoTokenizer needs a tokenizer directory, got a file: {path}")
+    tok_config = os.path.join(path, "tokenizer_config.json")
+    if os.path.isfile(tok_config):
+        data = read_json(tok_config, "tokenizer config")
+        name = data.get("tokenizer_class") or data.get("init_class") if isinstance(data, dict) else None
+        if name:
+            return _class_for_files(_classes_by_name(name, tok_config), path, tok_config, name), name
+    model_config = os.path.join(path, "config.json")
+    if os.path.isfile(model_config):
+        family = _family_from_model_config(model_config)
+        if family is not None:
+            return family.tokenizer_class, None
+    raise PaddleRembertError(
+        f"cannot tell which tokenizer {path} holds: it needs tokenizer_config.json with 'tokenizer_class' "
+        f"or config.json with 'model_type' (one of {', '.join(registry.model_types())})")

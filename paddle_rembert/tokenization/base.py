@@ -183,6 +183,11 @@ class PreTrainedTokenizer(TransformersApiMixin):
         """Extra tokenizer_config.json keys a subclass needs for other loaders (see AlbertTokenizer)."""
         return {}
 
+    @classmethod
+    def missing_vocabulary_hint(cls, directory):
+        """Text added to the error for a ``directory`` without this class's vocabulary (see AlbertTokenizer)."""
+        return ""
+
     # ----------------------------------------------------------------- vocabulary and special tokens
     bos_token, bos_token_id = _special_token_property("bos_token")
     eos_token, eos_token_id = _special_token_property("eos_token")

@@ -29,6 +29,20 @@ def check_dir(pretrained_dir, **hub_options):
     return path
 
 
+def vocabulary_names(cls):
+    """``{argument: file names}`` of the vocabulary files ``cls`` reads, its own name first (see
+    ``vocab_file_alternatives``)."""
+    alternatives = getattr(cls, "vocab_file_alternatives", {})
+    return {arg: (name,) + tuple(n for n in alternatives.get(arg, ()) if n != name)
+            for arg, name in cls.vocab_files_names.items()}
+
+
+def has_vocabulary(cls, directory):
+    """Whether ``directory`` holds every vocabulary file ``cls`` reads (under one of its names)."""
+    return all(any(os.path.isfile(os.path.join(directory, n)) for n in names)
+               for names in vocabulary_names(cls).values())
+
+
 # the options the tokenizers read as switches; strip_accents may also be null (follow do_lower_case)
 _SWITCHES = ("do_lower_case", "remove_space", "keep_accents", "do_basic_tokenize", "tokenize_chinese_chars",
              "strip_accents", "add_prefix_space", "trim_offsets", "clean_up_tokenization_spaces",
@@ -54,14 +68,13 @@ def read_tokenizer_dir(cls, pretrained_dir, kwargs):
     path = check_dir(pretrained_dir, **pop_hub_options(kwargs))  # taken here, never stored in the config
     if os.path.isfile(path):
         return (path,), dict(kwargs)
-    alternatives = getattr(cls, "vocab_file_alternatives", {})
     vocab_files = []
-    for arg, name in cls.vocab_files_names.items():
-        names = (name,) + tuple(n for n in alternatives.get(arg, ()) if n != name)
+    for arg, names in vocabulary_names(cls).items():
         found = next((os.path.join(path, n) for n in names if os.path.isfile(os.path.join(path, n))), None)
         if found is None:
-            what = "SentencePiece model" if name.endswith(".model") else "vocabulary file"
-            raise PaddleRembertError(f"no {what} in {path}: expected {' or '.join(names)} ({arg} of {cls.__name__})")
+            what = "SentencePiece model" if names[0].endswith(".model") else "vocabulary file"
+            raise PaddleRembertError(f"no {what} in {path}: expected {' or '.join(names)} ({arg} of {cls.__name__})"
+                                     f"{cls.missing_vocabulary_hint(path)}")
         vocab_files.append(found)
     config_file = os.path.join(path, "tokenizer_config.json")
     init = read_json(config_file, "tokenizer config") if os.path.isfile(config_file) else {}

@@ -5,6 +5,7 @@ Google's pipeline, which transformers 4.x and PaddleNLP copy: collapse whitespac
 then re-encode every piece that ends in a digit and a comma (``▁2000,`` -> ``▁2000`` ``,``).
 Transformers 5 drops that last step; we keep it (docs/tokenizers.md).
 """
+import os
 import re
 import sys
 import unicodedata
@@ -118,6 +119,14 @@ class AlbertTokenizer(SentencePieceTokenizer):
                 prev_is_special = False
         out += self.sp_model.decode(current)
         return out.strip()
+
+    @classmethod
+    def missing_vocabulary_hint(cls, directory):
+        # PaddleNLP's AlbertTokenizer saves its Chinese models' WordPiece vocab.txt under this class name
+        if os.path.isfile(os.path.join(directory, "vocab.txt")):
+            return ("; it holds vocab.txt, a WordPiece vocabulary as PaddleNLP saves its Chinese ALBERT tokenizer "
+                    "(albert-chinese-*): load it with BertTokenizer or AutoTokenizer")
+        return ""
 
     def _extra_saved_config(self):
         # PaddleNLP's AlbertTokenizer takes a positional `vocab_file` (its Chinese WordPiece vocab)

@@ -14,4 +14,6 @@ class BertTokenizer(WordPieceTokenizer):
     tokenize_chinese_chars=True, strip_accents=None, clean_up_tokenization_spaces=True``.
     """
 
-    paddlenlp_class_names = ("RobertaChineseTokenizer",)  # PaddleNLP's WordPiece tokenizer of Chinese RoBERTa
+    # PaddleNLP's WordPiece tokenizers of Chinese RoBERTa and Chinese ALBERT: its AlbertTokenizer saved over a
+    # vocab.txt (albert-chinese-*) instead of a spiece.model is this tokenizer, id for id
+    paddlenlp_class_names = ("RobertaChineseTokenizer", "AlbertTokenizer")

@@ -7,3 +7,5 @@ from ..bert.tokenizer import BertTokenizer
 
 class ElectraTokenizer(BertTokenizer):
     """ELECTRA tokenizer (``vocab.txt``); arguments and defaults as transformers' ``ElectraTokenizer``."""
+
+    paddlenlp_class_names = ()  # PaddleNLP's names of other WordPiece tokenizers are BertTokenizer's alone
