@@ -225,12 +225,22 @@ _TOKENIZER_SETTINGS = ("tokenizer_config.json", "special_tokens_map.json", "adde
 def _copy_tokenizer_files(src, dst, names, requested, vocab_size):
     """Copy the family's tokenizer files from ``src``, then check that they load and fit the model's
     vocabulary. A source without them converts with a warning, unless they were ``requested``
-    (``--tokenizer``)."""
-    from .models.auto import AutoTokenizer
+    (``--tokenizer``). A tokenizer PaddleNLP saved under its own class name (``RobertaChineseTokenizer``, an
+    ``AlbertTokenizer`` over a vocab.txt) is written under ours instead, which transformers can load."""
+    from .models.auto import AutoTokenizer, tokenizer_class_of
     from .tokenization.utils import check_ids_fit
 
     if not os.path.isdir(src):
         raise PaddleRembertError(f"tokenizer directory not found: {src}")
+    try:
+        cls, saved_name = tokenizer_class_of(src)
+    except PaddleRembertError:  # no tokenizer to tell, or a fault that loading the copies below names
+        cls = saved_name = None
+    if saved_name and saved_name.replace("Fast", "") != cls.__name__:
+        tokenizer = cls.from_pretrained(src)
+        check_ids_fit(tokenizer, vocab_size, src)
+        tokenizer.save_pretrained(dst)
+        return
     present = [name for name in names if os.path.isfile(os.path.join(src, name))]
     # tokenizer.json is copied (transformers reads it) but is no vocabulary of ours: a fast tokenizer's file
     vocabulary_files = [name for name in names if name not in _TOKENIZER_SETTINGS and name != "tokenizer.json"]

@@ -3,6 +3,8 @@ question-answering, masked-LM and pre-training heads load under transformers' na
 RemBERT's backbone and heads load with its layers' outputs (its own forward crashes). What the renaming rule does
 not cover (ELECTRA's generator and discriminator in one model, RemBERT's masked-LM head of another architecture) is
 refused by name instead of loading with random weights."""
+import collections
+import json
 import os
 
 import numpy as np
@@ -15,6 +17,8 @@ import paddle_rembert as pr
 from paddle_rembert import PaddleRembertError
 from paddle_rembert.cli import main
 from paddle_rembert.models import registry
+
+from .conftest import chinese_fixture_pairs
 
 SIZES = {"albert": dict(embedding_size=8), "electra": dict(embedding_size=8),
          "rembert": dict(input_embedding_size=8, output_embedding_size=12)}
@@ -258,3 +262,69 @@ def test_a_tokenizer_paddlenlp_saved_loads_with_its_ids(family, theirs, tmp_path
         assert got["input_ids"] == want["input_ids"], text
         if "token_type_ids" in got:
             assert got["token_type_ids"] == want["token_type_ids"], text
+
+
+@pytest.mark.parametrize("family, theirs", [("albert", "AlbertTokenizer"), ("roberta", "RobertaChineseTokenizer")])
+def test_a_chinese_paddlenlp_model_dir_converts_and_deploys_with_its_wordpiece_tokenizer(family, theirs, tmp_path):
+    """PaddleNLP saves Chinese ALBERT's and Chinese RoBERTa's WordPiece vocab.txt beside the model under its own
+    class names. convert writes it under BertTokenizer's name, which transformers loads (PaddleNLP's names fail
+    there), and the export and its Predictor read it: PaddleNLP's ids and outputs throughout."""
+    import paddlenlp.transformers as nlp
+    from paddle_rembert.deploy.export import export_model
+    from paddle_rembert.deploy.inference import Predictor
+
+    theirs_model, directory = paddlenlp_dir(tmp_path, family, "ForSequenceClassification")
+    pairs = chinese_fixture_pairs()
+    counts = collections.Counter(c for a, b in pairs for c in a + b if not c.isspace())
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [c for c, _ in counts.most_common(95)]  # model's 100
+    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    if theirs == "AlbertTokenizer":  # albert-chinese-*'s settings
+        tokenizer = nlp.AlbertTokenizer(str(tmp_path / "vocab.txt"), None, do_lower_case=False, unk_token="[UNK]",
+                                        pad_token="[PAD]")
+    else:
+        tokenizer = nlp.RobertaChineseTokenizer(str(tmp_path / "vocab.txt"))
+    tokenizer.save_pretrained(directory)
+    assert json.load(open(os.path.join(directory, "tokenizer_config.json")))["tokenizer_class"] == theirs
+    texts, text_pairs = [a for a, _ in pairs], [b for _, b in pairs]
+    want = [tokenizer(a, b, max_length=64, truncation=True) for a, b in pairs]
+    assert {1} < {i for w in want for i in w["input_ids"]}  # [UNK] and known characters both
+
+    assert main(["convert", "--quiet", directory, str(tmp_path / "torch"), "--to", "torch"]) == 0
+    converted = tmp_path / "torch"
+    assert json.loads((converted / "tokenizer_config.json").read_text())["tokenizer_class"] == "BertTokenizer"
+    assert (converted / "vocab.txt").read_text(encoding="utf-8").splitlines() == vocab
+    hf = transformers.AutoTokenizer.from_pretrained(str(converted), use_fast=False)
+    assert type(hf) is transformers.BertTokenizer
+    got = hf(texts, text_pairs, max_length=64, truncation=True)
+    assert got["input_ids"] == [w["input_ids"] for w in want]
+    assert got["token_type_ids"] == [w["token_type_ids"] for w in want]
+
+    export_model(directory, str(tmp_path / "export"), task="sequence-classification")
+    predictor = Predictor(str(tmp_path / "export"), max_length=64)
+    assert type(predictor.tokenizer) is pr.BertTokenizer
+    assert [r["input_ids"] for r in predictor.encode(texts, text_pairs)] == [w["input_ids"] for w in want]
+    results = predictor.predict(texts, text_pairs)
+    for w, result in zip(want, results):
+        logits = theirs_model(input_ids=paddle.to_tensor([w["input_ids"]]),
+                              token_type_ids=paddle.to_tensor([w["token_type_ids"]])).numpy()[0]
+        probs = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+        np.testing.assert_allclose(list(result["probabilities"].values()), probs, atol=1e-5)
+
+
+def test_a_paddlenlp_roberta_bpe_tokenizer_converts_under_our_name(tmp_path):
+    """PaddleNLP's RobertaBPETokenizer name is unknown to transformers: convert writes the tokenizer as
+    RobertaTokenizer, which transformers loads with PaddleNLP's ids."""
+    import paddlenlp.transformers as nlp
+    from paddle_rembert.testing import synthetic_texts
+
+    registry.get("roberta").make_tiny_tokenizer(synthetic_texts(300) + SAMPLES, str(tmp_path / "src"), 300)
+    config = nlp.RobertaConfig(vocab_size=300, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                               intermediate_size=20)
+    nlp.RobertaForSequenceClassification(config).save_pretrained(str(tmp_path / "model"))
+    tokenizer = nlp.RobertaBPETokenizer(str(tmp_path / "src" / "vocab.json"), str(tmp_path / "src" / "merges.txt"))
+    tokenizer.save_pretrained(str(tmp_path / "model"))
+    assert main(["convert", "--quiet", str(tmp_path / "model"), str(tmp_path / "torch"), "--to", "torch"]) == 0
+    hf = transformers.AutoTokenizer.from_pretrained(str(tmp_path / "torch"), use_fast=False)
+    assert type(hf) is transformers.RobertaTokenizer
+    for text in SAMPLES:
+        assert hf(text, "and a pair")["input_ids"] == tokenizer(text, "and a pair")["input_ids"], text
