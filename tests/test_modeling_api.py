@@ -131,6 +131,40 @@ def test_set_output_embeddings_replaces_the_decoder_and_the_head_bias(saved):
         load_pair(saved, "bert", "BertModel")[1].set_output_embeddings(new)
 
 
+@pytest.mark.parametrize("family,class_name", LM_CLASSES + [("bert", "BertForPreTraining")])
+@pytest.mark.parametrize("tie", [True, False])
+def test_output_embeddings_weight_as_transformers(saved, family, class_name, tie):
+    """A tied decoder's weight is the word embedding's parameter itself, as in transformers, held once by the
+    model (one parameter, no second state-dict key); an untied one's is its own, transposed as a Linear's."""
+    torch_model, model = load_pair(saved, family, class_name, tie_word_embeddings=tie)
+    t_weight, weight = torch_model.get_output_embeddings().weight, model.get_output_embeddings().weight
+    embedding = model.get_input_embeddings().weight
+    assert (weight is embedding) == (t_weight is torch_model.get_input_embeddings().weight)
+    np.testing.assert_array_equal(weight.numpy() if weight is embedding else weight.numpy().T,
+                                  t_weight.detach().numpy())
+    assert sum(p is weight for p in model.parameters()) == 1
+    assert sum(value is weight for value in model.state_dict().values()) == 1
+    assert model.num_parameters() == torch_model.num_parameters()
+
+
+def test_assigning_the_embedding_to_a_decoder_weight_ties_it_as_in_transformers(saved):
+    torch_model, model = load_pair(saved, "bert", "BertForMaskedLM", tie_word_embeddings=False)
+    torch_model = copy.deepcopy(torch_model)
+    decoder = model.get_output_embeddings()
+    torch_model.get_output_embeddings().weight = torch_model.get_input_embeddings().weight
+    decoder.weight = model.get_input_embeddings().weight
+    assert decoder.tied_embeddings is model.get_input_embeddings() and "cls.predictions.decoder.weight" not in \
+        model.state_dict()
+    inputs = T.make_inputs("bert", "BertForMaskedLM", torch_model.config.vocab_size)
+    assert_same(*run_both(torch_model, model, inputs))
+    own = paddle.create_parameter([model.config.hidden_size, model.config.vocab_size], "float32")
+    decoder.weight = own  # untied again: its own parameter, under its own key
+    assert decoder.weight is own and decoder.tied_embeddings is None
+    assert model.state_dict()["cls.predictions.decoder.weight"] is own
+    with pytest.raises(pr.PaddleRembertError, match=r"takes the word embedding's weight .* shape \[15, vocab\]"):
+        decoder.weight = paddle.create_parameter([model.config.vocab_size, model.config.hidden_size], "float32")
+
+
 @pytest.mark.parametrize("family,class_name", LM_CLASSES + [("albert", "AlbertForSequenceClassification")])
 def test_num_parameters_as_transformers(saved, family, class_name):
     torch_model, model = load_pair(saved, family, class_name)

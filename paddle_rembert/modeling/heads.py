@@ -11,6 +11,7 @@ layers. Where families differ they override a hook, not ``forward``:
 * ``choice_logits(outputs)``: the same for one multiple-choice row (default as above);
 * ``lm_head(sequence_output)``: the vocabulary logits of a masked-LM head.
 """
+import paddle
 from paddle import nn
 
 from ..runtime.errors import PaddleRembertError
@@ -131,9 +132,13 @@ class TiedLMDecoder(nn.Layer):
     """Vocabulary logits ``hidden @ word_embeddings.T + bias``: the masked-LM decoder of ALBERT and BERT.
 
     With ``tie=True`` (``config.tie_word_embeddings``, the default) the weight *is* the word
-    embedding: this layer keeps a reference to it, not a second copy, and transformers' duplicate
-    key ``<prefix>.weight`` is dropped on load and re-created on export (``PretrainedModel.tied_weights``).
-    With ``tie=False`` it owns a ``[in, vocab]`` weight, stored transposed like a Linear's.
+    embedding: ``weight`` gives the embedding's own ``[vocab, in]`` parameter (the tensor transformers' tied
+    decoder holds, so ``get_output_embeddings().weight is get_input_embeddings().weight``), which this layer
+    reads but does not register: it is in ``parameters()`` and ``state_dict()`` once, under the embedding's
+    name. transformers' duplicate key ``<prefix>.weight`` is dropped on load and re-created on export
+    (``PretrainedModel.tied_weights``). With ``tie=False`` it owns an ``[in, vocab]`` weight, stored transposed
+    like a Linear's (transformers' is ``[vocab, in]``). Assigning the embedding's weight to ``weight`` ties the
+    decoder, as in transformers; assigning an ``[in, vocab]`` parameter unties it.
     ``shared_bias``: the parent's own bias parameter (``predictions.bias``), whose duplicate
     ``<prefix>.bias`` transformers also stores; without it the decoder owns its bias. ``copy_wins``: after
     loading, transformers re-ties the parent's bias to this decoder's (ALBERT, RoBERTa), so where a checkpoint's
@@ -146,12 +151,39 @@ class TiedLMDecoder(nn.Layer):
         super().__init__()
         self._refs = {"embeddings": word_embeddings, "bias": shared_bias}  # references, not sublayers/parameters
         self.copy_wins = copy_wins
-        self.weight = None if tie else self.create_parameter([in_size, vocab_size])
+        if not tie:
+            self.weight = self.create_parameter([in_size, vocab_size])
         self.bias = None if shared_bias is not None else self.create_parameter([vocab_size], is_bias=True)
 
     @property
+    def tied(self):
+        """Whether the weight is the word embedding's (no weight of this layer's own)."""
+        return self._parameters.get("weight") is None
+
+    @property
+    def weight(self):
+        if self.tied:
+            return self._refs["embeddings"].weight
+        return nn.Layer.__getattr__(self, "weight")  # under to_static, the graph's variable for it
+
+    def __setattr__(self, name, value):
+        if name != "weight":
+            return super().__setattr__(name, value)
+        embedding = self._refs["embeddings"].weight
+        if value is embedding:
+            self._parameters.pop("weight", None)
+            return
+        if not isinstance(value, paddle.base.framework.EagerParamBase) or value.ndim != 2 \
+                or value.shape[0] != embedding.shape[1]:
+            raise PaddleRembertError(
+                f"{type(self).__name__}.weight takes the word embedding's weight (to tie the decoder) or a parameter "
+                f"of shape [{embedding.shape[1]}, vocab] (to untie it), got "
+                f"{getattr(value, 'shape', type(value).__name__)}")
+        self._parameters["weight"] = value
+
+    @property
     def tied_embeddings(self):
-        return self._refs["embeddings"] if self.weight is None else None
+        return self._refs["embeddings"] if self.tied else None
 
     @property
     def shared_bias(self):
@@ -159,6 +191,6 @@ class TiedLMDecoder(nn.Layer):
 
     def forward(self, hidden_states):
         bias = self.bias if self.bias is not None else self.shared_bias
-        if self.weight is None:
+        if self.tied:
             return linear(hidden_states, self.tied_embeddings.weight, bias, transpose_w=True)
         return linear(hidden_states, self.weight, bias)

@@ -158,7 +158,7 @@ class PretrainedModel(nn.Layer):
         """State-dict keys of Linear weights: the ones stored transposed relative to PyTorch."""
         return {f"{name}.weight" for name, layer in self.named_sublayers()
                 if isinstance(layer, nn.Linear)
-                or (getattr(layer, "transposed_weight", False) and layer.weight is not None)}
+                or (getattr(layer, "transposed_weight", False) and not layer.tied)}
 
     @property
     def tied_weights(self):
@@ -216,7 +216,7 @@ class PretrainedModel(nn.Layer):
                 layer.weight.set_value(paddle.ones_like(layer.weight))
                 layer.bias.set_value(paddle.zeros_like(layer.bias))
             elif isinstance(layer, TiedLMDecoder):  # an untied decoder is transformers' nn.Linear
-                if layer.weight is not None:
+                if not layer.tied:
                     layer.weight.set_value(paddle.normal(0.0, std, layer.weight.shape).astype(layer.weight.dtype))
                 if layer.bias is not None:
                     layer.bias.set_value(paddle.zeros_like(layer.bias))

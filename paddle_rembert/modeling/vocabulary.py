@@ -94,7 +94,7 @@ def resize_output(model, decoder, n, mean_resizing, std):
     if not isinstance(decoder, (TiedLMDecoder, nn.Linear)):
         raise PaddleRembertError(f"resize_token_embeddings cannot resize an output layer of type "
                                  f"{type(decoder).__name__}")
-    tied = isinstance(decoder, TiedLMDecoder) and decoder.weight is None  # the embedding is resized already
+    tied = isinstance(decoder, TiedLMDecoder) and decoder.tied  # the embedding is resized already
     if not tied and decoder.weight.shape[1] != n:  # [in, vocab], stored transposed: the vocabulary is the columns
         _swap(model, decoder.weight, _resized_rows(_float32(decoder.weight).T, n, mean_resizing, std).T.copy())
     bias = decoder.bias if decoder.bias is not None or not isinstance(decoder, TiedLMDecoder) else decoder.shared_bias
@@ -106,6 +106,6 @@ def tie_decoders(model):
     """Point every tied decoder of ``model`` at its current input embedding; pad its bias to the vocabulary."""
     embedding = model.get_input_embeddings()
     for layer in model.sublayers():
-        if isinstance(layer, TiedLMDecoder) and layer.weight is None:
+        if isinstance(layer, TiedLMDecoder) and layer.tied:
             layer._refs["embeddings"] = embedding
             resize_output(model, layer, embedding.weight.shape[0], False, 0.0)
