@@ -335,6 +335,56 @@ def test_resize_keeps_half_precision_weights(saved, dtype):
     assert str(bias.dtype).endswith(dtype) and bias.shape == [weight.shape[0]]
 
 
+@pytest.mark.parametrize("tie", [True, False])
+def test_resize_keeps_float64_weights_as_transformers(saved, tie):
+    """A float64 model's kept rows stay bit for bit (they do not pass through float32) and its new rows are
+    transformers' (the old rows' mean, taken in float32 there too)."""
+    torch_model, path = saved("bert", "BertForMaskedLM", "safetensors", tie_word_embeddings=tie)
+    torch_model = copy.deepcopy(torch_model).double()
+    model = pr.BertForMaskedLM.from_pretrained(path, dtype="float64")
+    rng = np.random.RandomState(0)
+    table, out_table = (rng.randn(*model.get_input_embeddings().weight.shape) * 0.02 for _ in range(2))
+    with torch.no_grad():  # float64 values float32 cannot hold
+        torch_model.get_input_embeddings().weight.copy_(torch.from_numpy(table))
+        if not tie:
+            torch_model.get_output_embeddings().weight.copy_(torch.from_numpy(out_table))
+    model.get_input_embeddings().weight.set_value(table)
+    if not tie:
+        model.get_output_embeddings().weight.set_value(out_table.T.copy())
+    _resize_both(torch_model, model, table.shape[0] + 5)
+    weight = model.get_input_embeddings().weight
+    assert weight.dtype == paddle.float64 and model.cls.predictions.bias.dtype == paddle.float64
+    np.testing.assert_array_equal(weight.numpy()[:table.shape[0]], table)
+    np.testing.assert_allclose(weight.numpy(), torch_model.get_input_embeddings().weight.detach().numpy(),
+                               rtol=0, atol=1e-8)
+    if not tie:
+        decoder = model.get_output_embeddings().weight.numpy().T
+        np.testing.assert_array_equal(decoder[:table.shape[0]], out_table)
+        np.testing.assert_allclose(decoder, torch_model.get_output_embeddings().weight.detach().numpy(),
+                                   rtol=0, atol=1e-8)
+    inputs = T.make_inputs("bert", "BertForMaskedLM", table.shape[0] + 5)
+    inputs["input_ids"][0, 1] = table.shape[0] + 4
+    assert_same(*run_both(torch_model, model, inputs), atol=1e-8)
+
+
+def test_resize_keeps_each_parameter_s_device_trainability_and_optimizer_attributes(saved):
+    """The new parameters replace the old ones as they were (transformers makes them on the old device, in the old
+    dtype, and keeps requires_grad); Paddle's parameters also carry their learning rate and clipping."""
+    _, model = load_pair(saved, "bert", "BertForMaskedLM", tie_word_embeddings=False)
+
+    def resized():
+        return [model.get_input_embeddings().weight, model.get_output_embeddings().weight, model.cls.predictions.bias]
+
+    for param in resized():
+        param.stop_gradient, param.optimize_attr, param.need_clip = True, {"learning_rate": 0.25}, False
+    places = [str(param.place) for param in resized()]
+    model.resize_token_embeddings(model.config.vocab_size + 4)
+    for param, place in zip(resized(), places):
+        assert param.shape[-1] == model.config.vocab_size or param.shape[0] == model.config.vocab_size
+        assert param.stop_gradient and param.optimize_attr == {"learning_rate": 0.25} and not param.need_clip
+        assert str(param.place) == place
+
+
 def test_a_replaced_linear_decoder_resizes_with_the_head_bias_it_shares(saved, tmp_path):
     """set_output_embeddings(Linear) makes the head's bias the Linear's, as in transformers; a resize then resizes
     both names of that bias, and the saved model loads again."""

@@ -13,6 +13,7 @@ mean with 1e-9 times the old rows' covariance, but its positive-definiteness che
 import numpy as np
 import paddle
 from paddle import nn
+from paddle.base.framework import EagerParamBase
 
 from ..runtime.errors import PaddleRembertError
 from .heads import TiedLMDecoder
@@ -29,17 +30,19 @@ def new_size(current, new_num_tokens, pad_to_multiple_of):
     return n
 
 
-def _float32(param):
-    return param.astype("float32").numpy()
+def _values(param):
+    """``param`` as a numpy array: float64 as it is, other dtypes as float32 (which holds bf16 and fp16 exactly)."""
+    return param.numpy() if param.dtype == paddle.float64 else param.astype("float32").numpy()
 
 
 def _swap(model, old, values):
-    """A new parameter holding ``values`` (float32), in ``old``'s dtype and trainability, wherever ``model`` holds
-    ``old``: a layer's parameter (a head's bias a decoder shares, say) or a tied decoder's reference to it."""
-    new = paddle.create_parameter(list(values.shape), dtype=old.dtype,
-                                  default_initializer=nn.initializer.Constant(0.0))  # bf16 wants an initializer
-    new.set_value(paddle.to_tensor(values).astype(old.dtype))
-    new.stop_gradient = old.stop_gradient
+    """A new parameter holding ``values``, in ``old``'s dtype, on ``old``'s device, with its trainability and
+    optimizer attributes, wherever ``model`` holds ``old``: a layer's parameter (a head's bias a decoder shares, say)
+    or a tied decoder's reference to it. (transformers makes the new layers on the old weights' device and dtype.)"""
+    tensor = paddle.to_tensor(values, place=old.place).astype(old.dtype)
+    new = EagerParamBase.from_tensor(tensor, trainable=not old.stop_gradient, optimize_attr=old.optimize_attr,
+                                     regularizer=old.regularizer, do_model_average=old.do_model_average,
+                                     need_clip=old.need_clip, is_distributed=old.is_distributed)
     for layer in model.sublayers(include_self=True):
         for name, param in list(layer._parameters.items()):
             if param is old:
@@ -50,14 +53,15 @@ def _swap(model, old, values):
 
 
 def _added_rows(old, count, mean_resizing, std):
-    """``count`` new rows for the ``[rows, dim]`` float32 array ``old``."""
+    """``count`` new rows for the ``[rows, dim]`` array ``old`` (the mean is taken in float32, as transformers takes
+    it)."""
     if not mean_resizing:
         return paddle.normal(0.0, std, [count, old.shape[1]]).numpy()
-    return np.repeat(old.mean(axis=0)[None, :], count, axis=0)
+    return np.repeat(old.astype("float32").mean(axis=0)[None, :], count, axis=0)
 
 
 def _resized_rows(old, n, mean_resizing, std):
-    out = np.empty((n, old.shape[1]), dtype="float32")
+    out = np.empty((n, old.shape[1]), dtype=old.dtype)
     kept = min(n, old.shape[0])
     out[:kept] = old[:kept]
     if n > old.shape[0]:
@@ -67,11 +71,11 @@ def _resized_rows(old, n, mean_resizing, std):
 
 def _resized_bias(old, n, mean):
     """``old`` cut or padded to ``n`` entries; new entries are the old mean (``mean``) or zero."""
-    out = np.zeros(n, dtype="float32")
+    out = np.zeros(n, dtype=old.dtype)
     kept = min(n, old.shape[0])
     out[:kept] = old[:kept]
     if mean and n > old.shape[0]:
-        out[old.shape[0]:] = old.mean()
+        out[old.shape[0]:] = old.astype("float32").mean()
     return out
 
 
@@ -79,7 +83,7 @@ def resize_embedding(model, embedding, n, mean_resizing, std):
     """Give ``embedding`` (:class:`~paddle_rembert.modeling.layers.Embedding`) of ``model`` ``n`` rows in place."""
     if not isinstance(embedding, nn.Embedding):
         raise PaddleRembertError(f"resize_token_embeddings resizes an Embedding, not a {type(embedding).__name__}")
-    old = _float32(embedding.weight)
+    old = _values(embedding.weight)
     if n == old.shape[0]:
         return
     _swap(model, embedding.weight, _resized_rows(old, n, mean_resizing, std))
@@ -96,10 +100,10 @@ def resize_output(model, decoder, n, mean_resizing, std):
                                  f"{type(decoder).__name__}")
     tied = isinstance(decoder, TiedLMDecoder) and decoder.tied  # the embedding is resized already
     if not tied and decoder.weight.shape[1] != n:  # [in, vocab], stored transposed: the vocabulary is the columns
-        _swap(model, decoder.weight, _resized_rows(_float32(decoder.weight).T, n, mean_resizing, std).T.copy())
+        _swap(model, decoder.weight, _resized_rows(_values(decoder.weight).T, n, mean_resizing, std).T.copy())
     bias = decoder.bias if decoder.bias is not None or not isinstance(decoder, TiedLMDecoder) else decoder.shared_bias
     if bias is not None and bias.shape[0] != n:  # a tied decoder's is padded with zeros, as transformers pads it
-        _swap(model, bias, _resized_bias(_float32(bias), n, mean=mean_resizing and not tied))
+        _swap(model, bias, _resized_bias(_values(bias), n, mean=mean_resizing and not tied))
 
 
 def tie_decoders(model):
