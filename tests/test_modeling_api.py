@@ -2,6 +2,7 @@
 counts, the mask helpers, output objects, loss checks, Auto mappings and the configs our models refuse."""
 import copy
 import json
+import logging
 import shutil
 
 import numpy as np
@@ -84,14 +85,32 @@ def test_resize_pads_to_a_multiple_keeps_training_and_saves(saved, tmp_path):
     np.testing.assert_array_equal(loaded.predictions.bias.numpy(), model.predictions.bias.numpy())
 
 
-def test_resize_rejects_bad_sizes_and_drops_a_padding_row_it_cut(saved):
-    _, model = load_pair(saved, "roberta", "RobertaForMaskedLM")
+def test_resize_rejects_bad_sizes_and_drops_a_padding_row_it_cut_as_transformers(saved, tmp_path, caplog):
+    """Cut below the padding id, the embedding forgets it, with no error or warning, as in transformers; the config
+    keeps its pad_token_id, so the saved model loads in neither library (ours says why in one line)."""
+    torch_model, model = load_pair(saved, "roberta", "RobertaForMaskedLM")
+    torch_model = copy.deepcopy(torch_model)
     for bad in (0, -3, 2.5, True):
         with pytest.raises(pr.PaddleRembertError, match="positive integer"):
             model.resize_token_embeddings(bad)
     assert model.resize_token_embeddings() is model.get_input_embeddings()  # nothing to do: nothing changes
-    model.resize_token_embeddings(1)  # RoBERTa's <pad> is id 1: the row is gone
-    assert model.get_input_embeddings().torch_padding_idx is None
+    pad = model.config.pad_token_id  # RoBERTa's <pad> is id 1
+    _resize_both(torch_model, model, pad + 1)  # the padding row is the last one: kept
+    assert torch_model.get_input_embeddings().padding_idx == model.get_input_embeddings().torch_padding_idx == pad
+    with caplog.at_level(logging.INFO, logger="paddle_rembert"):
+        _resize_both(torch_model, model, pad)
+    assert torch_model.get_input_embeddings().padding_idx is None and \
+        model.get_input_embeddings().torch_padding_idx is None
+    assert not [r for r in caplog.records if r.name.startswith("paddle_rembert") and r.levelno >= logging.WARNING]
+    assert model.config.pad_token_id == torch_model.config.pad_token_id == pad == model.config.vocab_size
+    ids = np.zeros((2, 4), dtype="int64")
+    assert_same(*run_both(torch_model, model, {"input_ids": ids, "attention_mask": np.ones_like(ids)}))
+    torch_model.save_pretrained(tmp_path / "torch")
+    model.save_pretrained(str(tmp_path / "ours"))
+    with pytest.raises(AssertionError, match="Padding_idx must be within num_embeddings"):
+        transformers.RobertaForMaskedLM.from_pretrained(tmp_path / "torch")
+    with pytest.raises(pr.PaddleRembertError, match=r"config.json: pad_token_id must be a token id below vocab_size"):
+        pr.RobertaForMaskedLM.from_pretrained(str(tmp_path / "ours"))
 
 
 def test_set_input_embeddings_then_tie_weights_as_transformers(saved):

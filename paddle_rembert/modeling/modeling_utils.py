@@ -132,7 +132,9 @@ class PretrainedModel(nn.Layer):
     def resize_token_embeddings(self, new_num_tokens=None, pad_to_multiple_of=None, mean_resizing=True):
         """transformers' ``resize_token_embeddings``: ``new_num_tokens`` rows in the word embedding and the LM
         decoder (rounded up to ``pad_to_multiple_of``), ``config.vocab_size`` updated; returns the embedding.
-        How new rows are drawn: :mod:`paddle_rembert.modeling.vocabulary`."""
+        How new rows are drawn: :mod:`paddle_rembert.modeling.vocabulary`. Cut below ``pad_token_id``, the
+        embedding forgets its padding row silently and the config keeps the id, as in transformers (so a model
+        saved so is refused on loading there and here)."""
         embedding = self.get_input_embeddings()
         if new_num_tokens is None and pad_to_multiple_of is None:
             return embedding
