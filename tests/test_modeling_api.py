@@ -1,8 +1,10 @@
 """transformers' model API beyond forward: resizing the vocabulary, replacing and tying embeddings, parameter
 counts, the mask helpers, output objects, loss checks, Auto mappings and the configs our models refuse."""
 import copy
+import dataclasses
 import json
 import logging
+import pickle
 import shutil
 
 import numpy as np
@@ -237,6 +239,71 @@ def test_an_output_field_set_by_attribute_is_the_dict_entry():
     assert list(out) == ["logits", "attentions"] and out.loss is None
     out.note = "kept"  # not a field: a plain attribute
     assert out.note == "kept" and "note" not in out
+
+
+def _output_semantics(cls, tensor):
+    """What an output class does when built, indexed, copied, pickled, replaced or edited, in plain values (any
+    exception as "raised"): the same probe runs on transformers' class and ours."""
+    results = {}
+
+    def probe(name, action):
+        try:
+            results[name] = action()
+        except Exception:  # transformers raises a bare Exception where it refuses
+            results[name] = "raised"
+
+    def keys(out):
+        return list(out.keys())
+
+    probe("positional", lambda: keys(cls(tensor(1.0), tensor(2.0))))
+    probe("dict as the only argument", lambda: keys(cls({"logits": tensor(2.0)})))
+    probe("pairs as the only argument", lambda: keys(cls([("logits", tensor(2.0)), ("attentions", None)])))
+    probe("unknown field", lambda: cls(foo=1))
+    out = cls(logits=tensor(2.0), attentions=(tensor(3.0),))
+    out.note = "kept"
+    probe("tuple", lambda: [len(out.to_tuple()), float(out[0]), len(out[0:]), float(out[-1][0])])
+    probe("by key", lambda: [float(out["logits"]), out["loss"]])
+    probe("unset field", lambda: out.loss)
+    for name, copier in (("copy", copy.copy), ("deepcopy", copy.deepcopy),
+                         ("pickle", lambda o: pickle.loads(pickle.dumps(o)))):
+        probe(name, lambda: [type(copier(out)).__name__, keys(copier(out)), copier(out).note,
+                             float(copier(out).logits)])
+    probe("replace", lambda: [keys(dataclasses.replace(out, loss=tensor(5.0))),
+                              hasattr(dataclasses.replace(out, loss=tensor(5.0)), "note")])
+    probe("fields", lambda: [f.name for f in dataclasses.fields(out)])
+    probe("asdict", lambda: sorted(dataclasses.asdict(out)))
+    for method, args in (("pop", ("logits",)), ("update", ({"loss": tensor(1.0)},)), ("setdefault", ("x", 1)),
+                         ("__delitem__", ("logits",))):
+        probe(method, lambda: getattr(out, method)(*args))
+    probe("after refusals", lambda: keys(out))
+    out["loss"] = tensor(9.0)
+    out["extra"] = 1
+    probe("set by key", lambda: [keys(out), float(out.loss), out.extra, float(out[-2])])
+    probe("repr", lambda: repr(cls()))
+    probe("dataclass", lambda: dataclasses.is_dataclass(out))
+    return results
+
+
+def test_output_objects_behave_as_transformers_model_outputs():
+    from transformers.modeling_outputs import SequenceClassifierOutput as TorchOutput
+
+    theirs = _output_semantics(TorchOutput, torch.tensor)
+    ours = _output_semantics(SequenceClassifierOutput, paddle.to_tensor)
+    assert ours == theirs
+    assert ours["deepcopy"] == ["SequenceClassifierOutput", ["logits", "attentions"], "kept", 2.0]  # not refusals
+
+
+def test_a_to_static_model_returns_its_output_object():
+    """Paddle's static function rebuilds the output from (name, value) pairs, as transformers' outputs allow."""
+    config = pr.BertConfig(**T.tiny_config_dict("bert", "BertForSequenceClassification"))
+    model = pr.BertForSequenceClassification(config)
+    model.eval()
+    inputs = T.to_paddle(T.make_inputs("bert", "BertForSequenceClassification", config.vocab_size,
+                                       with_labels=False))
+    static = paddle.jit.to_static(model, full_graph=True)(**inputs, output_hidden_states=True)
+    eager = model(**inputs, output_hidden_states=True)
+    assert type(static) is type(eager) and list(static.keys()) == list(eager.keys()) == ["logits", "hidden_states"]
+    np.testing.assert_allclose(static.logits.numpy(), eager.logits.numpy(), atol=1e-5)
 
 
 def test_multi_label_loss_needs_labels_shaped_like_the_logits(saved):

@@ -1,58 +1,114 @@
-"""Output objects with transformers' attribute names.
+"""Output objects with transformers' attribute names and ``ModelOutput`` semantics.
 
-An output is an ordered dict of its non-None fields that also allows attribute access
-(``out.logits``) and integer indexing (``out[0]``), like transformers' ``ModelOutput``.
-A field that was not produced reads as ``None``.
+Each output class is a dataclass whose fields default to None, and an ordered dict of the fields that are not
+None, in field order: attribute access (``out.logits``), keys (``out["logits"]``) and integer or slice indexing
+(``out[0]``, the tuple of the entries) work as in transformers, and so do positional arguments,
+``dataclasses.replace``/``fields``/``asdict``, ``copy``, ``deepcopy`` and pickling (which keep attributes a
+caller added); as there, ``pop``, ``update``, ``setdefault`` and ``del`` are refused. One difference, on purpose:
+setting a field by attribute also sets its entry in field order, and None removes it (transformers 4.46 updates the
+entry only of a field already set, and keeps it on None: the attribute and the entry then disagree).
 """
+import dataclasses
 from collections import OrderedDict
+from typing import Any, Optional
+
+from ..runtime.errors import PaddleRembertError
+
+
+def _is_tensor(value):
+    return hasattr(value, "shape") and hasattr(value, "dtype")
+
+
+def _is_pair(item):
+    return isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], str)
 
 
 class ModelOutput(OrderedDict):
-    fields = ()
+    """Base of the output dataclasses below (see the module docstring)."""
 
-    def __init__(self, *args, **kwargs):
-        unknown = set(kwargs) - set(self.fields)
-        if args or unknown:
-            raise TypeError(f"{type(self).__name__} takes keyword fields {self.fields}, got {sorted(unknown)}")
-        super().__init__((name, kwargs[name]) for name in self.fields if kwargs.get(name) is not None)
+    def _field_names(self):
+        return tuple(getattr(type(self), "__dataclass_fields__", ()))
 
-    def __getattr__(self, name):
-        if name in type(self).fields:
-            return self.get(name)
-        raise AttributeError(f"{type(self).__name__} has no field {name!r}")
+    def __post_init__(self):
+        """transformers' rule: a dict or ``(name, value)`` pairs as the only argument set the fields by name (how
+        Paddle's and PyTorch's output packing rebuild an output: ``type(out)((k, v) for k in out)``)."""
+        names = self._field_names()
+        first = getattr(self, names[0])
+        if first is None or _is_tensor(first) or any(getattr(self, name) is not None for name in names[1:]):
+            return
+        if isinstance(first, dict):
+            items = list(first.items())
+        else:
+            try:
+                items = list(first)
+            except TypeError:
+                return
+        if not items or not _is_pair(items[0]):
+            setattr(self, names[0], first)  # a plain value (a tuple of tensors, say): the first field keeps it
+            return
+        bad = next((item for item in items if not _is_pair(item)), None)
+        if bad is not None:
+            raise ValueError(f"Cannot set key/value for {bad}. It needs to be a tuple (key, value).")
+        setattr(self, names[0], None)
+        for name, value in items:
+            if value is None:
+                object.__setattr__(self, name, value)
+            else:
+                self[name] = value
 
     def __setattr__(self, name, value):
-        """A field set by attribute (``out.logits = x``) is the dict's entry too, in field order; None removes it.
-        (transformers 4.46 updates the entry only of a field already set, and keeps it on None: the attribute and
-        the entry then disagree.)"""
-        if name not in type(self).fields:
-            return super().__setattr__(name, value)
-        if value is None:
-            self.pop(name, None)
+        object.__setattr__(self, name, value)
+        names = self._field_names()
+        if name not in names:
+            if name in self.keys() and value is not None:  # an entry set by key follows its attribute
+                OrderedDict.__setitem__(self, name, value)
             return
-        self[name] = value
-        for later in self.fields[self.fields.index(name) + 1:]:
+        if value is None:
+            OrderedDict.pop(self, name, None)
+            return
+        OrderedDict.__setitem__(self, name, value)
+        for later in names[names.index(name) + 1:]:
             if later in self:
                 self.move_to_end(later)
 
+    def __setitem__(self, key, value):
+        OrderedDict.__setitem__(self, key, value)
+        object.__setattr__(self, key, value)
+
     def __getitem__(self, key):
-        if isinstance(key, (int, slice)):
-            return self.to_tuple()[key]
-        return super().__getitem__(key)
+        if isinstance(key, str):
+            return OrderedDict.__getitem__(self, key)
+        return self.to_tuple()[key]
+
+    def _refuse(self, method):
+        raise PaddleRembertError(f"You cannot use ``{method}`` on a {type(self).__name__} instance: set a field "
+                                 "to None to remove it")
+
+    def __delitem__(self, key):
+        self._refuse("__delitem__")
+
+    def pop(self, *args, **kwargs):
+        self._refuse("pop")
+
+    def update(self, *args, **kwargs):
+        self._refuse("update")
+
+    def setdefault(self, *args, **kwargs):
+        self._refuse("setdefault")
 
     def __reduce__(self):
-        return (_rebuild, (type(self), dict(self)))
+        """As transformers': rebuilt from the fields, then the attributes and entries (a caller's too) restored."""
+        rebuild, _args, *rest = super().__reduce__()
+        return (rebuild, tuple(getattr(self, name) for name in self._field_names()), *rest)
 
     def to_tuple(self):
-        return tuple(self.values())
-
-
-def _rebuild(cls, fields):
-    return cls(**fields)
+        return tuple(self[key] for key in self.keys())
 
 
 def _output(name, *fields):
-    return type(name, (ModelOutput,), {"fields": fields, "__doc__": f"Fields: {', '.join(fields)}."})
+    return dataclasses.make_dataclass(
+        name, [(field, Optional[Any], None) for field in fields], bases=(ModelOutput,),
+        namespace={"__doc__": f"Fields: {', '.join(fields)}.", "__module__": __name__})
 
 
 _COMMON = ("hidden_states", "attentions")
