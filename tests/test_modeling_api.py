@@ -2,6 +2,7 @@
 counts, the mask helpers, output objects, loss checks, Auto mappings and the configs our models refuse."""
 import copy
 import dataclasses
+import inspect
 import json
 import logging
 import pickle
@@ -304,6 +305,36 @@ def test_a_to_static_model_returns_its_output_object():
     eager = model(**inputs, output_hidden_states=True)
     assert type(static) is type(eager) and list(static.keys()) == list(eager.keys()) == ["logits", "hidden_states"]
     np.testing.assert_allclose(static.logits.numpy(), eager.logits.numpy(), atol=1e-5)
+
+
+CACHING_BACKBONES = [(f.model_type, f.model_class("Model").__name__) for f in registry.families()
+                     if "use_cache" in inspect.signature(f.model_class("Model").forward).parameters]
+
+
+@pytest.mark.parametrize("family,class_name", CACHING_BACKBONES)
+@pytest.mark.parametrize("is_decoder", [False, True])
+@pytest.mark.parametrize("config_use_cache", [True, False])
+def test_use_cache_gives_a_cache_where_transformers_does(family, class_name, is_decoder, config_use_cache):
+    """A cache only from a decoder, by use_cache or (BERT, RoBERTa, RemBERT) config.use_cache. One slip is not
+    copied: transformers' ELECTRA encoder given use_cache=True returns each layer's output as its "cache"."""
+    overrides = dict(is_decoder=is_decoder, use_cache=config_use_cache)
+    torch_model = T.torch_model(family, class_name, **overrides)
+    cls = getattr(pr, class_name)
+    model = cls(cls.config_class(**T.tiny_config_dict(family, class_name, **overrides)))
+    model.eval()
+    inputs = T.make_inputs(family, class_name, torch_model.config.vocab_size, with_labels=False)
+    for use_cache in (None, True, False):
+        kwargs = {} if use_cache is None else {"use_cache": use_cache}
+        t_out, p_out = run_both(torch_model, model, inputs, output_hidden_states=True, **kwargs)
+        t_tuple, p_tuple = run_both(torch_model, model, inputs, return_dict=False, **kwargs)
+        if family == "electra" and not is_decoder and use_cache:
+            assert p_out.past_key_values is None and len(p_tuple) == len(t_tuple) - 1
+            assert all(torch.equal(a, b) for a, b in zip(t_out.past_key_values, t_out.hidden_states[1:]))
+            continue
+        assert (p_out.past_key_values is None) == (t_out.past_key_values is None), use_cache
+        assert len(p_tuple) == len(t_tuple)
+        if p_out.past_key_values is not None:
+            assert [len(layer) for layer in p_out.past_key_values] == [len(layer) for layer in t_out.past_key_values]
 
 
 def test_multi_label_loss_needs_labels_shaped_like_the_logits(saved):

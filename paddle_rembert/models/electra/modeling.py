@@ -128,7 +128,9 @@ class ElectraPreTrainedModel(PretrainedModel):
 
 class ElectraModel(EncoderBackbone, ElectraPreTrainedModel):
     """Embeddings (projected when ``embedding_size != hidden_size``) and the encoder; no pooler. Unlike
-    BERT's, transformers' ELECTRA returns a decoder's cache only when ``use_cache`` is given."""
+    BERT's, transformers' ELECTRA returns a decoder's cache only when ``use_cache`` is given. An encoder
+    (``is_decoder=False``) returns none, as BERT's does, even with ``use_cache=True``, where transformers' ELECTRA
+    returns each layer's output in ``past_key_values``: not a cache, and one more item in its tuple."""
 
     use_cache_from_config = False
 
