@@ -187,6 +187,46 @@ def test_assigning_the_embedding_to_a_decoder_weight_ties_it_as_in_transformers(
         decoder.weight = paddle.create_parameter([model.config.vocab_size, model.config.hidden_size], "float32")
 
 
+TIED_LM_CLASSES = [(family, name) for family, name in LM_CLASSES if family != "rembert"]  # RemBERT never ties
+
+
+@pytest.mark.parametrize("family,class_name", TIED_LM_CLASSES)
+def test_a_linear_decoder_set_on_a_tying_model_is_tied_by_tie_weights_as_in_transformers(saved, tmp_path, family,
+                                                                                         class_name):
+    """set_output_embeddings(Linear) on a model whose config ties the embeddings: untied until tie_weights (or a
+    resize), which ties it as transformers does, keeping the Linear's bias (zero-padded by a resize)."""
+    from paddle_rembert.modeling.layers import Linear
+
+    torch_model, model = load_pair(saved, family, class_name)
+    torch_model = copy.deepcopy(torch_model)
+    vocab, width = model.get_input_embeddings().weight.shape
+    rng = np.random.RandomState(0)
+    weight, bias = rng.randn(vocab, width).astype("float32") * 0.02, rng.randn(vocab).astype("float32") * 0.1
+    t_linear = torch.nn.Linear(width, vocab)
+    with torch.no_grad():
+        t_linear.weight.copy_(torch.from_numpy(weight))
+        t_linear.bias.copy_(torch.from_numpy(bias))
+    linear = Linear(width, vocab)
+    linear.weight.set_value(weight.T.copy())
+    linear.bias.set_value(bias)
+    torch_model.set_output_embeddings(t_linear)
+    model.set_output_embeddings(linear)
+    inputs = T.make_inputs(family, class_name, vocab)
+    assert_same(*run_both(torch_model, model, inputs))  # the Linear's own weight
+    torch_model.tie_weights()
+    model.tie_weights()
+    assert model.get_output_embeddings().weight is model.get_input_embeddings().weight
+    assert_same(*run_both(torch_model, model, inputs))
+    _resize_both(torch_model, model, vocab + 5)
+    inputs["input_ids"][0, 1] = vocab + 4
+    t_out, p_out = run_both(torch_model, model, inputs)
+    assert_same(t_out, p_out)
+    assert model.get_output_embeddings().weight is model.get_input_embeddings().weight
+    model.save_pretrained(str(tmp_path))
+    again = getattr(pr, class_name).from_pretrained(str(tmp_path), strict=True)
+    assert_same(t_out, again(**T.to_paddle(inputs)))
+
+
 @pytest.mark.parametrize("family,class_name", LM_CLASSES + [("albert", "AlbertForSequenceClassification")])
 def test_num_parameters_as_transformers(saved, family, class_name):
     torch_model, model = load_pair(saved, family, class_name)

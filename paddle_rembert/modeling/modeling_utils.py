@@ -110,7 +110,8 @@ class PretrainedModel(nn.Layer):
 
     def set_output_embeddings(self, new_embeddings):
         """Put ``new_embeddings`` where the LM decoder is; a head's own ``bias`` becomes the new layer's, as in
-        transformers (``cls.predictions.bias = new_embeddings.bias``)."""
+        transformers (``cls.predictions.bias = new_embeddings.bias``). A Linear set while the config ties the
+        embeddings keeps its own weight until :meth:`tie_weights` (or a resize) ties it, as there."""
         old = self.get_output_embeddings()
         if old is None:
             raise PaddleRembertError(f"{type(self).__name__} has no output embeddings to replace")
@@ -126,7 +127,9 @@ class PretrainedModel(nn.Layer):
                     return
 
     def tie_weights(self):
-        """Tie every tied decoder to the current word embedding again (after :meth:`set_input_embeddings`)."""
+        """Tie every tied decoder to the current word embedding again (after :meth:`set_input_embeddings`), and,
+        as transformers, a Linear decoder set while the config ties the embeddings (:meth:`set_output_embeddings`),
+        whose place a tied decoder with its bias takes."""
         vocabulary.tie_decoders(self)
 
     def resize_token_embeddings(self, new_num_tokens=None, pad_to_multiple_of=None, mean_resizing=True):
@@ -142,7 +145,7 @@ class PretrainedModel(nn.Layer):
         std = self.config.initializer_range
         vocabulary.resize_embedding(self, embedding, n, mean_resizing, std)
         decoder = self.get_output_embeddings()
-        if decoder is not None:
+        if decoder is not None and vocabulary.linear_to_tie(self) is None:  # that one is tied below, as there
             vocabulary.resize_output(self, decoder, n, mean_resizing, std)
         self.config.vocab_size = n
         self.tie_weights()
