@@ -233,8 +233,13 @@ def test_predictor_errors_are_clear(exports, tmp_path):
     out = exports("albert", "sequence-classification")[1]
     with pytest.raises(PaddleRembertError, match="not found"):
         Predictor(str(tmp_path / "missing"))
-    with pytest.raises(PaddleRembertError, match="not a paddle-rembert export"):
+    with pytest.raises(PaddleRembertError, match="not a paddle-rembert export") as e:
         Predictor(str(tmp_path))
+    assert "export MODEL_DIR EXPORT_DIR" in str(e.value)
+    (tmp_path / "config.json").write_text("{}")  # a model directory: the export's source, not an export
+    with pytest.raises(PaddleRembertError, match="not a paddle-rembert export") as e:
+        Predictor(str(tmp_path))
+    assert f"(`paddle-rembert export {tmp_path} EXPORT_DIR`) and pass EXPORT_DIR" in str(e.value)
     with pytest.raises(PaddleRembertError, match="unknown backend"):
         Predictor(out, backend="tensorrt")
     with pytest.raises(PaddleRembertError, match="device"):

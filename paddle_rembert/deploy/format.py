@@ -158,8 +158,11 @@ def read_meta(export_dir):
         raise PaddleRembertError(f"exported model directory not found: {export_dir}")
     path = os.path.join(export_dir, META_FILE)
     if not os.path.isfile(path):
-        raise PaddleRembertError(f"{export_dir} is not a paddle-rembert export (no {META_FILE}); "
-                                 f"create one with `paddle-rembert export MODEL_DIR {export_dir}`")
+        # a model directory (config.json) is the export's source, not its destination
+        how = (f"export it first (`paddle-rembert export {export_dir} EXPORT_DIR`) and pass EXPORT_DIR"
+               if os.path.isfile(os.path.join(export_dir, "config.json"))
+               else "create one with `paddle-rembert export MODEL_DIR EXPORT_DIR`")
+        raise PaddleRembertError(f"{export_dir} is not a paddle-rembert export (no {META_FILE}); {how}")
     meta = read_json(path, "export metadata")
     if not isinstance(meta, dict) or meta.get("format") != EXPORT_FORMAT:
         raise PaddleRembertError(f"{path} is not paddle-rembert export metadata")
