@@ -421,6 +421,8 @@ def test_a_checkpoint_without_tokenizer_files_takes_one_at_convert_and_export(tm
     paddle_bare.mkdir()
     for name in ("config.json", "model_state.pdparams"):
         shutil.copy(tmp_path / "out" / name, paddle_bare / name)
+    assert main(["export", str(paddle_bare), str(tmp_path / "no-tokenizer"), "--no-verify"]) == 2
+    assert "(--tokenizer DIR, tokenizer_dir= in Python)" in capsys.readouterr().err
     assert main(["export", str(paddle_bare), str(tmp_path / "export"), "--task", "feature-extraction", "--tokenizer",
                  full, "--no-verify"]) == 0
     assert (tmp_path / "export" / "spiece.model").is_file()

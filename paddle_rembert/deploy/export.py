@@ -133,7 +133,7 @@ def export_model(model_dir, out_dir, task=None, onnx=False, opset=None, overwrit
     import paddle
 
     from ..checkpoint.hub import resolve
-    from ..models.auto import AutoTokenizer, auto_class, read_model_type
+    from ..models.auto import auto_class, read_model_type
     from ..tokenization.utils import check_ids_fit
 
     check_opset(opset)
@@ -148,7 +148,7 @@ def export_model(model_dir, out_dir, task=None, onnx=False, opset=None, overwrit
     if task not in TASKS:
         raise PaddleRembertError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
     check_family_task(registry.get(model_type, config_path), task, model_dir)
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir or model_dir)
+    tokenizer = _load_tokenizer(model_dir, tokenizer_dir)
     paddle.disable_static()
     model, report = auto_class(TASKS[task][0]).from_pretrained(model_dir, output_loading_info=True,
                                                                ignore_mismatched_sizes=ignore_mismatched_sizes)
@@ -161,6 +161,19 @@ def export_model(model_dir, out_dir, task=None, onnx=False, opset=None, overwrit
                          verify=verify, atol=atol, newly_initialized_keys=initialised, quantize=quantize)
     logger.debug("exported %s (%s) to %s", model_dir, task, out_dir)  # the command prints its own line
     return meta
+
+
+def _load_tokenizer(model_dir, tokenizer_dir):
+    """The export's tokenizer; a model directory without a vocabulary is told where one can come from."""
+    from ..models.auto import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(tokenizer_dir or model_dir)
+    except PaddleRembertError as e:
+        if tokenizer_dir is not None or not str(e).startswith("no "):  # "no vocabulary file in ..."
+            raise
+        raise PaddleRembertError(f"{e}; a model directory that ships no tokenizer takes one from another directory "
+                                 "(--tokenizer DIR, tokenizer_dir= in Python)") from None
 
 
 def _keep_fast_clean_up(tokenizer, directory):
