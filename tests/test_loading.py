@@ -198,8 +198,10 @@ def test_fetching_keywords_are_taken_not_stored_and_unknown_ones_raise(bert_clas
         pr.BertForSequenceClassification.from_pretrained(bert_classifier_dir, **{name: True})
     for name, value in (("variant", "fp16"), ("state_dict", {}), ("device_map", "auto"), ("adapter_name", "a"),
                         ("from_aistudio", True)):
-        with pytest.raises(PaddleRembertError, match=f"{name}= is not supported here"):
+        with pytest.raises(PaddleRembertError, match=f"{name}= is not supported here") as e:
             pr.BertForSequenceClassification.from_pretrained(bert_classifier_dir, **{name: value})
+        advice = "download the model from AI Studio" if name == "from_aistudio" else "change the model afterwards"
+        assert advice in str(e.value)
     # transformers' generic config keys and the model's own arguments are taken as transformers takes them
     backbone = pr.BertModel.from_pretrained(bert_classifier_dir, add_pooling_layer=False, return_dict=False,
                                             num_beams=2)

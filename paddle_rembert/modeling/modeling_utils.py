@@ -35,6 +35,12 @@ _REFUSED_LOADING_OPTIONS = ("variant", "state_dict", "device_map", "max_memory",
                             "load_in_8bit", "load_in_4bit", "gguf_file", "from_tf", "from_flax", "offload_folder",
                             "offload_state_dict", "offload_buffers", "key_mapping", "tp_plan", "adapter_name",
                             "adapter_kwargs", "from_aistudio")
+# what to do instead, where it is not "load the weights, then change the model"
+_REFUSED_ADVICE = {
+    "from_aistudio": "download the model from AI Studio and pass its directory",
+    "from_tf": "only PyTorch and Paddle weights are read: save the model in PyTorch with transformers first",
+    "from_flax": "only PyTorch and Paddle weights are read: save the model in PyTorch with transformers first",
+}
 
 
 def _requested_dtype(dtype, torch_dtype, config, checkpoint_dtype=None):
@@ -400,8 +406,9 @@ class PretrainedModel(nn.Layer):
                                      "id2label; pass one of them, or both in agreement")
         for name in _REFUSED_LOADING_OPTIONS:
             if kwargs.get(name) not in (None, False):
-                raise PaddleRembertError(f"{cls.__name__}.from_pretrained: {name}= is not supported here; load the "
-                                         "directory's own weights and cast or change the model afterwards")
+                advice = _REFUSED_ADVICE.get(name, "load the directory's own weights and cast or change the model "
+                                                   "afterwards")
+                raise PaddleRembertError(f"{cls.__name__}.from_pretrained: {name}= is not supported here; {advice}")
             kwargs.pop(name, None)
         path = resolve(pretrained_model_name_or_path, **hub)
         if not isinstance(path, (str, os.PathLike)) or not os.path.isdir(path):
