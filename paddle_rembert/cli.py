@@ -309,7 +309,7 @@ def build_parser():
     p.add_argument("--tokenizer", metavar="DIR", default=None,
                    help="copy the tokenizer files from DIR (for a checkpoint that ships none, e.g. a SQuAD fine-tune)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no INFO log lines (warnings stay)")
-    _add_threads(p)
+    _add_global_options(p)
     p.set_defaults(func=_convert)
 
     from .deploy.format import TASKS
@@ -336,7 +336,7 @@ def build_parser():
                    help="take the tokenizer from DIR (for a model directory that ships none)")
     p.add_argument("--no-verify", action="store_true",
                    help="skip running the export against the dygraph model before writing it")
-    _add_threads(p)
+    _add_global_options(p)
     p.set_defaults(func=_export)
 
     p = sub.add_parser("predict", help="run an export on texts; one JSON result per line")
@@ -366,22 +366,23 @@ def build_parser():
     p.add_argument("--handle-impossible-answer", action="store_true",
                    help="question-answering: allow \"no answer\" (an empty answer) when it scores best")
     p.add_argument("--output", help="write the JSON lines here (atomically) instead of stdout")
-    _add_threads(p)
+    _add_global_options(p)
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("train", help="fine-tune on XNLI / PAWS-X from a YAML recipe (see tools/train.py)")
     p.add_argument("--config", required=True)
     p.add_argument("overrides", nargs="*", help="key=value overrides of the recipe")
-    _add_threads(p)
+    _add_global_options(p)
     p.set_defaults(func=_train)
     return parser
 
 
-def _add_threads(subparser):
-    """``--threads`` after the subcommand too (``paddle-rembert predict DIR --threads 2``); unset, the value
-    given before it (or none) stands."""
+def _add_global_options(subparser):
+    """``--threads`` and ``--debug`` after the subcommand too (``paddle-rembert predict DIR --threads 2``); unset,
+    the value given before it (or none) stands."""
     subparser.add_argument("--threads", type=thread_count, default=argparse.SUPPRESS,
                            help="CPU threads (default: all cores)")
+    subparser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
 
 
 def main(argv=None):

@@ -458,6 +458,12 @@ def test_the_debug_environment_variable_shows_tracebacks(monkeypatch, capsys):
     monkeypatch.setenv("PADDLE_REMBERT_DEBUG", "1")
     with pytest.raises(PaddleRembertError, match="not found"):  # the command, not only run_guarded
         cli_main(["predict", str(REPO) + "/no-such-export", "--text", "a"])
+    monkeypatch.setenv("PADDLE_REMBERT_DEBUG", "0")
+    for argv in (["--debug", "predict", str(REPO) + "/no-such-export", "--text", "a"],
+                 ["predict", str(REPO) + "/no-such-export", "--text", "a", "--debug"]):  # after the subcommand too
+        with pytest.raises(PaddleRembertError, match="not found"):
+            cli_main(argv)
+    assert cli_main(["predict", str(REPO) + "/no-such-export", "--text", "a"]) == 2
 
 
 def test_threads_from_the_environment_are_capped(monkeypatch):
