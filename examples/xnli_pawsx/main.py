@@ -1,7 +1,7 @@
-"""Fine-tune RemBERT or ALBERT on XNLI / PAWS-X with the flags of PaddleNLP's RemBERT example.
+"""Fine-tune any family (``--model_type``) on XNLI / PAWS-X with the flags of PaddleNLP's RemBERT example.
 
     python -m paddle.distributed.launch --nproc_per_node 2 examples/xnli_pawsx/main.py \
-        --task xnli --model_type rembert --model_name_or_path rembert-paddle/ --data_dir data/ \
+        --task xnli --model_type rembert --model_name_or_path rembert-paddle/ --data_dir data/xnli \
         --output_dir out/ --device cpu --learning_rate 1e-5 --num_train_epochs 3 \
         --train_batch_size 16 --do_train --do_eval --eval_step 500
 

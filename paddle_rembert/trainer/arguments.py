@@ -107,7 +107,7 @@ class TrainingArguments:
 # -- PaddleNLP example flags ---------------------------------------------------------------------
 def example_parser():
     """PaddleNLP's ``examples/language_model/rembert/main.py`` flags, same names and defaults."""
-    p = ArgumentParser(description="Fine-tune RemBERT/ALBERT on XNLI or PAWS-X (PaddleNLP flags)")
+    p = ArgumentParser(description="Fine-tune on XNLI or PAWS-X (the flags of PaddleNLP's RemBERT example, and ours)")
     p.add_argument("--data_dir", type=str, default=None, help="data path (the unpacked official archives)")
     p.add_argument("--do_train", action="store_true", help="train the model")
     p.add_argument("--do_eval", action="store_true", help="evaluate the selected checkpoint on dev and test")

@@ -35,7 +35,7 @@ compared with ``ours``, so a fast but wrong path shows (the predictor's inputs a
 has no logits to compare). ``--in-process`` runs every backend in the runner's own process instead:
 quicker to start, for checking that each backend runs, not for figures.
 
-The same run measures the machine's matmul ceilings (``--ceilings``, on by default): a 2048^3
+The same run measures the machine's matmul ceilings (``--no-ceilings`` skips them): a 2048^3
 GEMM in fp32 (Paddle, PyTorch, onnxruntime), bf16 (our kernel, PyTorch) and int8 (onnxruntime's
 u8 x s8), each in its own subprocess. Each backend is reported as its model FLOP/s (GEMMs of the
 forward, x3 for a train step) over the best ceiling of its precision.

@@ -32,7 +32,7 @@ def parse_args(argv):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="all", help="a registered model_type, or all (default)")
     p.add_argument("--tokenizer-dir", help="benchmark this tokenizer dir instead of a freshly trained one "
-                                           "(needs --model albert or rembert)")
+                                           "(needs --model MODEL_TYPE, the family of that dir)")
     p.add_argument("--pairs", type=common.count(), default=10000, help="number of sentence pairs (default 10000)")
     p.add_argument("--max-length", type=common.count(4), default=128)
     p.add_argument("--vocab-size", type=common.count(), default=8000, help="soft vocab size of the trained model")

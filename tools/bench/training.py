@@ -1,14 +1,14 @@
 """Training-side measurements: padding strategies over an epoch, and one full-size RemBERT step.
 
     python -m tools.benchmark training padding   [--examples 512] [--batch 16] [--layers 4] [--model albert]
-    python -m tools.benchmark training full-step [--batch 2] [--seq-len 128]
+    python -m tools.benchmark training full-step [--batch 2] [--seq-len 128] [--steps 3]
 
 ``padding`` trains the same model over the same examples three ways -- static padding to 128
 with random batches (PaddleNLP's example), dynamic padding with random batches, and dynamic
 padding with length-grouped batches (our default) -- and prints the epoch times and their ratio.
 Lengths follow an XNLI-like distribution (MultiNLI: premise ~22 words, hypothesis ~11, long
-tail; ~1.3 SentencePiece tokens per word; 3 special tokens; truncated to 128), since the real
-files cannot be downloaded here.
+tail; ~1.3 SentencePiece tokens per word; 3 special tokens; truncated to 128), so the tool
+needs no data files.
 
 ``full-step`` times optimizer steps (forward, backward, AdamW) of the full-size RemBERT
 (575.9M parameters, random weights) in a fresh process and reports its peak RSS.
