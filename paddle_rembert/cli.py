@@ -294,7 +294,8 @@ def build_parser():
     p = sub.add_parser("convert", help="convert a transformers PyTorch checkpoint to Paddle, or back")
     p.add_argument("src", help="source model directory, or a Hugging Face Hub id (org/name) fetched into its cache")
     p.add_argument("dst", help="destination directory (written atomically)")
-    p.add_argument("--to", choices=("paddle", "torch"), default="paddle")
+    p.add_argument("--to", choices=("paddle", "torch"), default="paddle",
+                   help="paddle (default): to our layout; torch: back to transformers' PyTorch layout (safetensors)")
     p.add_argument("--dtype", choices=("float32", "float16", "bfloat16", "keep"), default=None,
                    help="dtype of the floating-point weights written (default float32: fp16/bf16 checkpoints are "
                         "upcast, as transformers loads them; 'keep' keeps the source's dtype)")
@@ -345,8 +346,9 @@ def build_parser():
     src.add_argument("--text", help="one text (the question for question-answering)")
     src.add_argument("--input-file", help="one example per line: TEXT or TEXT<tab>PAIR ('-' for stdin)")
     p.add_argument("--text-pair", help="the second text of a pair (the context for question-answering)")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--backend", choices=("paddle", "onnxruntime"), default="paddle")
+    p.add_argument("--batch-size", type=int, default=8, help="examples per forward pass (default 8)")
+    p.add_argument("--backend", choices=("paddle", "onnxruntime"), default="paddle",
+                   help="paddle: Paddle Inference (default); onnxruntime: the export's model.onnx (export --onnx)")
     p.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N (default cpu)")
     p.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32",
                    help="bf16: oneDNN bfloat16 on CPUs that have it (Paddle backend); int8: the export's "
@@ -370,7 +372,7 @@ def build_parser():
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("train", help="fine-tune on XNLI / PAWS-X from a YAML recipe (see tools/train.py)")
-    p.add_argument("--config", required=True)
+    p.add_argument("--config", required=True, help="a YAML recipe from configs/")
     p.add_argument("overrides", nargs="*", help="key=value overrides of the recipe")
     _add_global_options(p)
     p.set_defaults(func=_train)
