@@ -441,3 +441,21 @@ def test_loading_info_lists_the_keys_transformers_lists(family, tmp_path):
             theirs["missing_keys"] = [k.removeprefix(base_prefix + ".") for k in theirs["missing_keys"]]
         assert ours["missing_keys"] == sorted(theirs["missing_keys"]), (source.name, name)
         assert ours["unexpected_keys"] == sorted(theirs["unexpected_keys"]), (source.name, name)
+
+
+def test_float64_checkpoint_loads_exactly_in_float64(tmp_path):
+    """The weights are read straight into the requested dtype: float64 values do not pass through float32."""
+    import torch
+
+    source = T.torch_model("bert", "BertModel").double()
+    with torch.no_grad():
+        for param in source.parameters():
+            param.add_(torch.randn_like(param) * 1e-11)  # below float32's resolution at these magnitudes
+    source.save_pretrained(tmp_path)
+    expected = {k: v.numpy() for k, v in source.state_dict().items()}
+    for kwargs in ({"dtype": "float64"}, {"torch_dtype": "auto"}):
+        model = pr.BertModel.from_pretrained(str(tmp_path), **kwargs)
+        np.testing.assert_array_equal(model.embeddings.word_embeddings.weight.numpy(),
+                                      expected["embeddings.word_embeddings.weight"])
+        np.testing.assert_array_equal(model.encoder.layer[0].attention.self.query.weight.numpy(),
+                                      expected["encoder.layer.0.attention.self.query.weight"].T)

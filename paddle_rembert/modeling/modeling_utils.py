@@ -441,14 +441,18 @@ class PretrainedModel(nn.Layer):
             if not from_file or kwargs:  # the value may be the caller's
                 raise
             raise PaddleRembertError(f"{config_file}: {e}") from None
+        known = _requested_dtype(dtype, torch_dtype, config)  # the weights are read straight into it: float64 stays
+        if known is not None:                                  # exact, and fp16 needs half the memory
+            model.to(dtype=known)
         report = load_weights(model, path, ignore_mismatched_sizes=ignore_mismatched_sizes,
                               use_safetensors=hub.get("use_safetensors"))
         report.log(logger, type(model).__name__, path, config.architectures)
         if strict and not report.clean:  # one line, the first keys of each kind
             raise PaddleRembertError(f"{path} does not hold a complete {type(model).__name__}: {report.summary()}")
-        dtype = _requested_dtype(dtype, torch_dtype, config, report.checkpoint_dtype)
+        dtype = known or _requested_dtype(dtype, torch_dtype, config, report.checkpoint_dtype)
         if dtype is not None:
-            model.to(dtype=dtype)
+            if known is None:  # torch_dtype="auto" without config.json's torch_dtype: the checkpoint's, now known
+                model.to(dtype=dtype)
             if dtype in ("float16", "bfloat16") and not paddle.device.is_compiled_with_cuda():
                 logger.warning("%s weights cannot run a forward on this CPU-only Paddle (it has no %s kernels for "
                                "them); they suit saving and conversion. Load float32 to run the model", dtype, dtype)
