@@ -15,7 +15,7 @@ import warnings
 # Paddle warns on import that ccache (for compiling custom C++ operators) is missing: not our users' concern.
 warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
 
-from .runtime.errors import ArgumentParser, PaddleRembertError  # noqa: E402
+from .runtime.errors import ArgumentParser, ExampleError, PaddleRembertError  # noqa: E402
 
 OVERWRITE_RULE = ("--overwrite replaces only a previous output of this command: for export, a directory with "
                   "export_meta.json; for convert, a model directory holding config.json, weights (*.pdparams, "
@@ -201,7 +201,11 @@ def _predict(args):
                   handle_impossible_answer=args.handle_impossible_answer)
         if args.max_answer_length is not None:
             qa["max_answer_len"] = args.max_answer_length
-    results = predictor.predict(texts, pairs, batch_size=args.batch_size, top_k=args.top_k, **qa)
+    try:
+        results = predictor.predict(texts, pairs, batch_size=args.batch_size, top_k=args.top_k, **qa)
+    except ExampleError as e:  # named by its line, as read_examples names one (example i is line i + 1)
+        raise PaddleRembertError(e.detail if args.text is not None else f"{args.input_file}:{e.index + 1}: "
+                                 f"{e.detail}") from None
     lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
     if args.output:
         from .runtime.files import atomic_open

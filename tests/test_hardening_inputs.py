@@ -3,6 +3,7 @@ command line), never a traceback, a process abort or a silently wrong result."""
 import json
 import logging
 import os
+import re
 import shutil
 
 import numpy as np
@@ -211,6 +212,33 @@ def test_a_question_without_a_context_names_its_line(exports, tmp_path, capsys):
     _one_line_error(capsys, cli_main(["predict", export, "--input-file", str(lines)]),
                     "qa.txt:2: no context: question-answering needs a question, a tab and its context")
     _one_line_error(capsys, cli_main(["predict", export, "--text", "who came?"]), "needs --text-pair")
+
+
+def test_an_example_that_cannot_be_windowed_or_truncated_names_its_line(exports, tmp_path, capsys):
+    """predict names the input file's line of a question that leaves its context no room, or of a pair whose special
+    tokens alone overflow --max-length; the Predictor, which has no file, keeps naming the example's position."""
+    _, qa_export = exports("bert", "question-answering")
+    _, roberta_export = exports("roberta", "sequence-classification")  # four special tokens in a pair
+    capsys.readouterr()  # the exports' own log, when this test is the first to need them
+    long_question = " ".join(["river stone cloud lamp"] * 60)
+    questions = tmp_path / "qa.txt"
+    questions.write_text(f"who came?\tthe river came\nwhere is it\tby the lamp\n{long_question}\tstone\n",
+                         encoding="utf-8")
+    line = _one_line_error(capsys, cli_main(["predict", qa_export, "--input-file", str(questions)]))
+    assert re.fullmatch(rf"paddle-rembert predict: error: {re.escape(str(questions))}:3: the question \(\d+ tokens\) "
+                        r"leaves no room for its context in a window of 128 tokens: shorten the question or widen "
+                        r"the window \(--max-length\)", line), line
+    line = _one_line_error(capsys, cli_main(["predict", qa_export, "--text", long_question, "--text-pair", "stone"]))
+    assert line.startswith("paddle-rembert predict: error: the question ("), line
+    with pytest.raises(PaddleRembertError, match=r"^question 3 \(\d+ tokens\) leaves no room"):
+        Predictor(qa_export).predict(["who came?", "where is it", long_question], ["a river", "a lamp", "stone"])
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("a single text\none\ttwo\n", encoding="utf-8")
+    _one_line_error(capsys, cli_main(["predict", roberta_export, "--max-length", "3", "--input-file", str(pairs)]),
+                    f"error: {pairs}:2: the example cannot be truncated to max_length 3 (the special tokens alone do "
+                    f"not fit; it has 4 tokens); raise --max-length")
+    with pytest.raises(PaddleRembertError, match=r"^example 1: cannot be truncated to max_length 3"):
+        Predictor(roberta_export, max_length=3).predict(["a single text", "one"], [None, "two"])
 
 
 def test_predictor_arguments_of_the_wrong_type_are_named(exports):

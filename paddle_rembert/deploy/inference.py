@@ -38,7 +38,7 @@ import os
 
 import numpy as np
 
-from ..runtime.errors import PaddleRembertError
+from ..runtime.errors import ExampleError, PaddleRembertError
 from ..runtime.files import read_json
 from .engines import BACKENDS, PRECISIONS, load_engine
 from .format import meta_input_names, read_meta
@@ -160,9 +160,9 @@ class Predictor:
             for j, i in enumerate(idx):
                 ids = list(enc["input_ids"][j])
                 if len(ids) > self.max_length:  # the tokenizer leaves what it cannot truncate as it is
-                    raise PaddleRembertError(f"example {i}: cannot be truncated to max_length {self.max_length} "
-                                             f"(the special tokens alone do not fit; it has {len(ids)} tokens); "
-                                             f"raise --max-length")
+                    why = (f"cannot be truncated to max_length {self.max_length} (the special tokens alone do not "
+                           f"fit; it has {len(ids)} tokens); raise --max-length")
+                    raise ExampleError(f"example {i}: {why}", i, f"the example {why}")
                 types = list(enc["token_type_ids"][j]) if "token_type_ids" in enc else [0] * len(ids)
                 # the tokens the tokenizer added ([CLS], [SEP]): an [UNK] in the text is content, as transformers has it
                 rows[i] = {"input_ids": ids, "token_type_ids": types, "special": list(enc["special_tokens_mask"][j])}

@@ -30,7 +30,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..runtime.errors import PaddleRembertError, TruncationError
+from ..runtime.errors import ExampleError, PaddleRembertError, TruncationError
 from .format import TASKS, is_export_dir, read_meta
 from .postprocess import (feature_extraction, fill_mask, fill_mask_target_ids, text_classification,
                           token_classification, token_classification_tokenizer_kwargs)
@@ -222,19 +222,19 @@ def predict_qa(tokenizer, run, input_names, questions, contexts, *, top_k: int =
         try:
             answer = answer_question(tokenizer, run, input_names, q, c, top_k=top_k, max_length=max_length, **options)
         except TruncationError:  # said in the tokenizer's words (truncation=..., stride=...), not predict's
-            raise PaddleRembertError(_no_room(tokenizer, q, f"question {i + 1}", max_length, options,
-                                              ("--max-length", "--doc-stride"))) from None
+            why = _no_room(tokenizer, q, max_length, options, ("--max-length", "--doc-stride"))
+            raise ExampleError(f"question {i + 1} {why}", i, f"the question {why}") from None
         records.append(qa_record(answer, top_k))
     return records
 
 
-def _no_room(tokenizer, question, asked, max_length, options, names):
-    """Why a question's windows cannot be cut: it leaves no room for its context, or no more than the windows'
-    overlap; ``names``: what the caller calls the window and overlap settings."""
+def _no_room(tokenizer, question, max_length, options, names):
+    """Why a question's windows cannot be cut, to follow the question's name: it leaves no room for its context, or
+    no more than the windows' overlap; ``names``: what the caller calls the window and overlap settings."""
     tokens = len(tokenizer(question, add_special_tokens=False)["input_ids"])
     window = _qa_windowing(tokenizer, max_length, options.get("max_seq_len"), options.get("doc_stride"))
     room = window.max_seq_len - tokens - tokenizer.num_special_tokens_to_add(pair=True)
-    asked = f"{asked} ({tokens} token{'s' * (tokens != 1)})"
+    asked = f"({tokens} token{'s' * (tokens != 1)})"
     if room <= 0:
         return (f"{asked} leaves no room for its context in a window of {window.max_seq_len} tokens: shorten the "
                 f"question or widen the window ({names[0]})")
@@ -444,8 +444,8 @@ class QuestionAnsweringPipeline(Pipeline):
             return answer_question(self.tokenizer, self.runner, self.runner.input_names, question, context,
                                    max_length=self.runner.max_length, **options)
         except TruncationError:  # the tokenizer's words (truncation=...) are not this pipeline's arguments
-            raise PaddleRembertError(_no_room(self.tokenizer, question, "the question", self.runner.max_length,
-                                              options, ("max_seq_len", "doc_stride"))) from None
+            raise PaddleRembertError("the question " + _no_room(self.tokenizer, question, self.runner.max_length,
+                                                                options, ("max_seq_len", "doc_stride"))) from None
 
     @staticmethod
     def create_sample(question, context):

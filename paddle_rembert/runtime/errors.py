@@ -18,6 +18,16 @@ class TruncationError(PaddleRembertError):
     and ``doc_stride``) catch it by type and say it in their terms."""
 
 
+class ExampleError(PaddleRembertError):
+    """What is wrong with one example of a call: ``index`` is its position (from 0), and ``detail`` the message
+    without the position, for a caller that names the example its own way (the command line: the input file's
+    line)."""
+
+    def __init__(self, message, index, detail):
+        super().__init__(message)
+        self.index, self.detail = index, detail
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with a one-line error (the message and where to find the usage) instead of the usage
     block followed by the message; the exit code stays 2. Sub-command parsers inherit it."""
