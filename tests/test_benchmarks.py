@@ -212,6 +212,62 @@ def test_benchmark_commands_refuse_bad_options_in_one_line(argv, message, tmp_pa
     assert message in done.stderr and "Traceback" not in done.stderr
 
 
+_IMPORTED_FRAMEWORKS = (  # runs tools.benchmark as python -m does, then lists the frameworks it imported
+    "import runpy, sys\n"
+    "try:\n"
+    "    runpy.run_module('tools.benchmark', run_name='__main__', alter_sys=True)\n"
+    "finally:\n"
+    "    print(sorted({name.split('.')[0] for name in sys.modules} & {'paddle', 'paddle_rembert', 'torch'}))\n")
+
+
+@pytest.mark.parametrize("argv, line", [
+    ([], ": error: a subcommand is required: run, alternate, tokenizers, training, all"),
+    (["bogus"], ": error: unknown subcommand 'bogus'; choose from run, alternate, tokenizers, training, all"),
+    (["all", "--threads", "2"], ": error: 'all' takes no options: it runs each subcommand with its defaults"),
+    (["training"], " training: error: a measurement is required: padding or full-step"),
+    (["training", "bogus"], " training: error: unknown measurement 'bogus'; choose from padding, full-step"),
+    (["training", "padding", "--examples", "0"],
+     " training padding: error: argument --examples: must be an integer of at least 1, got '0'"),
+    (["training", "full-step", "--bogus"], " training full-step: error: unrecognized arguments: --bogus"),
+    (["run", "--batches", "x"], " run: error: argument --batches: must be an integer of at least 1, got 'x'"),
+    (["alternate", "--pair", "ours"], " alternate: error: --pair takes two different backends, A,B"),
+    (["tokenizers", "--contenders", "fast"],
+     " tokenizers: error: --contenders must include ours and be a subset of ours,fast,slow"),
+])
+def test_benchmark_usage_errors_are_one_line_before_any_framework_is_imported(argv, line, tmp_path):
+    """As the package's commands: the message and where to find the usage, status 2; no usage block or docstring.
+    Paddle is not imported yet: the threads are set before it is (its import sets OMP_NUM_THREADS=1)."""
+    done = subprocess.run([sys.executable, "-c", _IMPORTED_FRAMEWORKS, *argv], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300, env=dict(os.environ, PYTHONPATH=REPO))
+    prog = "python -m tools.benchmark" + line.split(":")[0]
+    assert (done.returncode, done.stderr, done.stdout) == (2, f"python -m tools.benchmark{line} (see {prog} --help)\n",
+                                                           "[]\n")
+
+
+def test_the_benchmark_tools_usage_line_is_the_packages(capsys):
+    from paddle_rembert.runtime.errors import ArgumentParser
+    from tools.bench import common
+
+    for parser in (ArgumentParser(prog="tool"), common.ArgumentParser(prog="tool")):
+        with pytest.raises(SystemExit) as exc:
+            parser.parse_args(["--bogus"])
+        assert exc.value.code == 2
+        assert capsys.readouterr().err == "tool: error: unrecognized arguments: --bogus (see tool --help)\n"
+
+
+def test_the_benchmark_runs_as_a_script_too(tmp_path):
+    """python tools/benchmark.py, from any directory and without the repository on PYTHONPATH, finds its tools."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, os.path.join(REPO, "tools", "benchmark.py"), "run", "--batches", "x"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert (done.returncode, done.stderr.splitlines()) == (2, [
+        "python -m tools.benchmark run: error: argument --batches: must be an integer of at least 1, got 'x' "
+        "(see python -m tools.benchmark run --help)"])
+    done = subprocess.run([sys.executable, os.path.join(REPO, "tools", "benchmark.py"), "training", "--help"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0 and "full-step" in done.stdout
+
+
 def test_the_demo_replaces_only_its_own_output(tmp_path, capsys):
     sys.path.insert(0, os.path.join(REPO, "tools"))
     try:

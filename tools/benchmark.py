@@ -12,8 +12,15 @@
 measurements (times and ratios), never verdicts; see docs/benchmarks.md.
 """
 import importlib
+import os
 import sys
 
+if not __package__:  # run as a script (python tools/benchmark.py): the repository root, which holds tools/
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tools.bench.common import guarded, usage_error  # noqa: E402  (imports no framework: threads come first)
+
+PROG = "python -m tools.benchmark"
 SUBCOMMANDS = {
     "run": "tools.bench.runner",
     "alternate": "tools.bench.alternate",
@@ -25,29 +32,28 @@ ALL_ARGS = {"training": ["padding"]}  # what `all` passes to a subcommand that n
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
+    choices = ", ".join([*SUBCOMMANDS, "all"])
+    if argv[:1] in (["-h"], ["--help"]):
         print(__doc__)
-        return 0 if argv else 2
+        return 0
+    if not argv:
+        return usage_error(PROG, f"a subcommand is required: {choices}")
     name, rest = argv[0], argv[1:]
     if name == "all":
         if rest:
-            print("'all' takes no options: it runs each subcommand with its defaults", file=sys.stderr)
-            return 2
+            return usage_error(PROG, "'all' takes no options: it runs each subcommand with its defaults")
         status = 0
         for sub, module in SUBCOMMANDS.items():
             print(f"== {sub}", flush=True)
             status = _run(sub, list(ALL_ARGS.get(sub, []))) or status
         return status
     if name not in SUBCOMMANDS:
-        print(f"unknown subcommand {name!r}; choose from {', '.join([*SUBCOMMANDS, 'all'])}", file=sys.stderr)
-        return 2
+        return usage_error(PROG, f"unknown subcommand {name!r}; choose from {choices}")
     return _run(name, rest)
 
 
 def _run(name, argv):
-    from tools.bench.common import guarded
-
-    return guarded(lambda: importlib.import_module(SUBCOMMANDS[name]).main(argv), f"python -m tools.benchmark {name}")
+    return guarded(lambda: importlib.import_module(SUBCOMMANDS[name]).main(argv), f"{PROG} {name}")
 
 
 if __name__ == "__main__":

@@ -21,8 +21,8 @@ from . import common, runner
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m tools.benchmark alternate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = common.ArgumentParser(prog="python -m tools.benchmark alternate", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     runner.add_model_options(p)
     p.add_argument("--pair", default="ours-bf16,torch-bf16", help="two backends of `run`, A,B: A is timed against B")
     p.add_argument("--mode", default="forward", choices=runner.MODES)

@@ -18,6 +18,24 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 # -- command-line values ---------------------------------------------------------------------
+class ArgumentParser(argparse.ArgumentParser):
+    """The package's one-line usage error (``paddle_rembert.runtime.errors.ArgumentParser``: the message and where
+    to find the usage, status 2) without importing the package, which imports Paddle: the threads come first."""
+
+    def error(self, message):
+        self.exit(2, usage_line(self.prog, message))
+
+
+def usage_line(prog, message):
+    return f"{prog}: error: {message} (see {prog} --help)\n"
+
+
+def usage_error(prog, message):
+    """Status 2 after :func:`usage_line` on stderr, for a choice made before any parser (a subcommand's name)."""
+    sys.stderr.write(usage_line(prog, message))
+    return 2
+
+
 def count(minimum=1):
     """argparse type: an integer of at least ``minimum``."""
     def parse(text):

@@ -102,8 +102,8 @@ def add_model_options(p):
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m tools.benchmark run", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = common.ArgumentParser(prog="python -m tools.benchmark run", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_options(p)
     p.add_argument("--backends", default=",".join(BACKENDS), help=f"comma-separated subset of {','.join(ALL)}")
     p.add_argument("--no-ceilings", dest="ceilings", action="store_false",

@@ -28,8 +28,8 @@ CONTENDERS = ("ours", "fast", "slow")
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m tools.benchmark tokenizers", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = common.ArgumentParser(prog="python -m tools.benchmark tokenizers", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="all", help="a registered model_type, or all (default)")
     p.add_argument("--tokenizer-dir", help="benchmark this tokenizer dir instead of a freshly trained one "
                                            "(needs --model MODEL_TYPE, the family of that dir)")

@@ -47,7 +47,7 @@ def _model(family, layers, num_labels=3):
 
 
 def padding(argv):
-    parser = argparse.ArgumentParser(prog="python -m tools.benchmark training padding")
+    parser = common.ArgumentParser(prog="python -m tools.benchmark training padding")
     parser.add_argument("--examples", type=common.count(), default=512)
     parser.add_argument("--batch", type=common.count(), default=16)
     parser.add_argument("--layers", type=common.count(), default=4)
@@ -105,7 +105,7 @@ def padding(argv):
 
 
 def full_step(argv):
-    parser = argparse.ArgumentParser(prog="python -m tools.benchmark training full-step")
+    parser = common.ArgumentParser(prog="python -m tools.benchmark training full-step")
     parser.add_argument("--batch", type=common.count(), default=2)
     parser.add_argument("--seq-len", type=common.count(2), default=128)
     parser.add_argument("--steps", type=common.count(), default=3)
@@ -146,9 +146,14 @@ def full_step(argv):
 def main(argv=None):
     argv = list(argv or [])
     commands = {"padding": padding, "full-step": full_step}
-    if not argv or argv[0] not in commands:
+    if argv[:1] in (["-h"], ["--help"]):
         print(__doc__)
-        return 0 if argv[:1] in (["-h"], ["--help"]) else 2
+        return 0
+    prog = "python -m tools.benchmark training"
+    if not argv:
+        return common.usage_error(prog, f"a measurement is required: {' or '.join(commands)}")
+    if argv[0] not in commands:
+        return common.usage_error(prog, f"unknown measurement {argv[0]!r}; choose from {', '.join(commands)}")
     return commands[argv[0]](argv[1:])
 
 
