@@ -179,8 +179,9 @@ def _predict(args):
         raise PaddleRembertError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.output and os.path.isdir(args.output):
         raise PaddleRembertError(f"--output {args.output} is a directory; give a file name")
-    predictor = Predictor(args.model_dir, device=args.device, threads=getattr(args, "threads", None),
-                          backend=args.backend, precision=args.precision, max_length=args.max_length)
+    with _filtered(2, 2):  # Paddle Inference's notices, as export's (bf16: "Hardware support for BFLOAT16 ...")
+        predictor = Predictor(args.model_dir, device=args.device, threads=getattr(args, "threads", None),
+                              backend=args.backend, precision=args.precision, max_length=args.max_length)
     unused = ([] if predictor.task in ("masked-lm", "question-answering") or args.top_k is None else ["--top-k"]) + \
         ([] if predictor.task == "question-answering" else
          (["--doc-stride"] if args.doc_stride is not None else [])

@@ -2,6 +2,7 @@
 import errno
 import io
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -418,6 +419,25 @@ def test_export_prints_no_paddle_warnings(deploy_root, tmp_path):
     assert result.returncode == 2 and result.stderr.splitlines()[-1] == (
         "paddle-rembert export: error: AlbertForQuestionAnswering needs num_labels=2 (start and end logits); its "
         "config has num_labels=3")
+
+
+def test_predict_in_bf16_prints_no_paddle_log_line(exports, monkeypatch):
+    """Paddle Inference logs its bf16 setting (glog INFO) in a process's first predictor, before disable_glog_info()
+    takes effect: "... is disabled. Simulation will be used" under PADDLE_REMBERT_BF16=emulate (an AVX-512 CPU
+    without AVX512-BF16), "... is enabled" on a bf16 CPU. predict's stderr holds neither."""
+    from paddle_rembert.kernels.bf16 import cpu_bf16_mode
+    from paddle_rembert.runtime.line_filter import keep
+
+    monkeypatch.setenv("PADDLE_REMBERT_BF16", "emulate")
+    out = exports("albert", "sequence-classification")[1]
+    result = run_cli("predict", out, "--text", "a river", "--precision", "bf16")
+    assert result.returncode == 0 and len(result.stdout.splitlines()) == 1, result.stderr
+    assert not re.search(r"(?m)^[IWEF]\d{4} \d\d:\d\d:\d\d|BFLOAT16", result.stderr), result.stderr
+    if cpu_bf16_mode() is not None:  # else it runs in fp32, with our warning saying so
+        assert result.stderr == ""
+    for state in (b"enabled", b"disabled. Simulation will be used"):
+        assert not keep(b"I1128 04:53:14.359194  4734 analysis_config.cc:713] Hardware support for BFLOAT16 is "
+                        + state + b"\n")
 
 
 def test_the_export_output_filter_drops_only_fixed_notices_and_never_blocks(tmp_path):
