@@ -759,3 +759,35 @@ def test_start_up_errors_name_what_the_user_set(setup, tmp_path, capfd):
     with pytest.raises(PaddleRembertError, match="multinli.train.en.tsv"):
         run(args_for(setup, tmp_path / "out2", data_dir=str(bad_data)))
     assert "newly initialised" not in capfd.readouterr().err
+
+
+def test_records_held_at_start_up_come_once_in_the_log_format_before_its_error(setup, tmp_path):
+    """tools/train.py sets up no logging of its own: the records held for train.log came, when start-up then failed,
+    through the root logger in Paddle's format ("[date] [    INFO] tsv.py:154 - read ..."). They come once, as the
+    run would have logged them, before the error; a file none of whose rows can be trained on is the error alone
+    (the error holds its report)."""
+    data, model = setup
+    bad = tmp_path / "data"
+    shutil.copytree(data, bad)
+    english = next(bad.rglob("multinli.train.en.tsv"))
+    german = english.with_name("multinli.train.de.tsv")
+    german.write_text("wrong\theader\there\n", encoding="utf-8")
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(json.dumps(dict(task="xnli", model_type="albert", model_name_or_path=model, data_dir=str(bad),
+                                      output_dir=str(tmp_path / "out"), do_train=True, device="cpu",
+                                      max_seq_length=64, train_batch_size=8)), encoding="utf-8")
+
+    def train(*overrides):
+        done = subprocess.run([sys.executable, os.path.join(REPO, "tools", "train.py"), "--config", str(recipe),
+                               *overrides], capture_output=True, text=True, cwd=str(REPO), timeout=600)
+        assert done.returncode == 2, done.stderr[-3000:]
+        return done.stderr.splitlines()
+
+    read, error = train("train_languages=[en, de]")
+    assert re.fullmatch(rf"\d\d:\d\d:\d\d INFO paddle_rembert\.data: read {re.escape(str(english))} \[en\]: kept "
+                        r"(\d+) of \1 rows", read), read
+    assert error.startswith(f"train.py: error: {german}:1: wrong header for the XNLI-MT training file"), error
+    english.write_text("premise\thypo\tlabel\nno tabs here\nnor here\n", encoding="utf-8")
+    assert train() == [f"train.py: error: {english}: none of its 2 rows can be trained on ({english} [en]: kept 0 of "
+                       f"2 rows; skipped 2: 2 with wrong number of columns (lines 2, 3))"]
+    assert not (tmp_path / "out").exists()

@@ -92,12 +92,12 @@ def read_train(path: str, language: str) -> Tuple[List[Example], FileReport]:
             continue
         append(Example(a, b, label_id, language, row, path))
     report.rows, report.kept = row + 1, len(examples)
-    log_report(report)
     if not report.rows:
         raise PaddleRembertError(f"{path} has no rows, only its header: nothing to train on")
-    if not examples:
+    if not examples:  # the report in the error, not also in a warning before it
         raise PaddleRembertError(f"{path}: none of its {report.rows} rows can be trained on "
                                  f"({report.summary()})")
+    log_report(report)
     return examples, report
 
 

@@ -39,6 +39,9 @@ BEST_DIR = "best"
 def run(args):
     """Train and/or evaluate as ``args`` says; returns the eval_results dict (rank 0) or None."""
     env = distributed.init(args.device)
+    # the format of train.log on stderr from the start (tools/train.py and the example do not set it up): records
+    # held while the inputs are read and emitted when start-up fails then look as they would have in the run
+    setup_logging(logging.INFO if env.is_main else logging.WARNING)
     if args.amp == "fp16" and env.device == "cpu":  # Paddle would warn and train in fp32
         raise PaddleRembertError("amp fp16 needs a GPU; on CPU use amp bf16 (AVX512-BF16 / AMX) or none")
     set_num_threads(args.threads, env.world_size)
