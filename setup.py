@@ -11,7 +11,8 @@ with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "paddle_rembe
 setup(
     name="paddle-rembert",
     version=VERSION,
-    description="RemBERT, ALBERT and the BERT family for PaddlePaddle 3, numerically equal to Hugging Face transformers",
+    description=("RemBERT, ALBERT and the BERT family for PaddlePaddle 3, "
+                 "numerically equal to Hugging Face transformers"),
     packages=find_packages(include=["paddle_rembert", "paddle_rembert.*"]),
     package_data={"paddle_rembert.kernels": ["csrc/*.cc", "csrc/*.h"]},  # built by make install, or on first use
     python_requires=">=3.9",

@@ -112,7 +112,8 @@ def export_cases(families=None):
     """(family, task) for every export task a family's heads deploy as (ELECTRA's discriminator alone is
     replaced-token detection); ``families`` restricts the model types."""
     return [(f.model_type, task) for f in registry.families() if families is None or f.model_type in families
-            for task in TASKS if any(task_for_architecture(c.__name__, f.export_tasks) == task for c in f.model_classes)]
+            for task in TASKS
+            if any(task_for_architecture(c.__name__, f.export_tasks) == task for c in f.model_classes)]
 
 
 LABELS = {

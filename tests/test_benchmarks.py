@@ -295,4 +295,14 @@ def test_the_demo_replaces_only_its_own_output(tmp_path, capsys):
     assert sorted(os.listdir(older)) == [demo.MARKER]
     with pytest.raises(SystemExit):
         demo.main(["--nproc", "0"])
-    assert "--nproc: must be a positive integer, got '0'" in capsys.readouterr().err
+    assert "--nproc: must be an integer of at least 1, got '0' (see " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["tools/demo.py", "--nproc", "x"], ["-m", "tools.demo", "--bogus"],
+                                  ["-m", "tools.make_demo_checkpoint", "--bogus"], ["-m", "tools.parity_report", "--json"]])
+def test_the_other_tools_usage_errors_are_one_line(argv):
+    done = subprocess.run([sys.executable, *argv], cwd=REPO, capture_output=True, text=True, timeout=300)
+    prog = os.path.basename(argv[0] if argv[0] != "-m" else argv[1].replace("tools.", "") + ".py")
+    assert done.returncode == 2 and done.stdout == ""
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    assert done.stderr.startswith(f"{prog}: error: ") and done.stderr.endswith(f" (see {prog} --help)\n")

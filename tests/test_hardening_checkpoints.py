@@ -201,7 +201,8 @@ def test_legacy_bin_still_refuses_code(tmp_path):
     config = dict(T.tiny_config_dict("albert", "AlbertModel"), model_type="albert")
     (tmp_path / "config.json").write_text(json.dumps(config))
     torch.save({"x": Evil()}, tmp_path / "pytorch_model.bin", _use_new_zipfile_serialization=False)
-    with pytest.raises(PaddleRembertError, match=r"refusing to load .*pytorch_model.bin: it references (posix|os)\.system"):
+    with pytest.raises(PaddleRembertError,
+                       match=r"refusing to load .*pytorch_model.bin: it references (posix|os)\.system"):
         open_checkpoint(str(tmp_path))
 
 

@@ -344,7 +344,8 @@ def test_a_key_given_twice_is_an_error(tmp_path):
 def test_integers_are_read_as_written(tmp_path):
     """YAML 1.1 reads 010 as octal 8 and 1:30 as 90: a zero-padded number is decimal, 1:30 is refused."""
     recipe = tmp_path / "recipe.yaml"
-    recipe.write_text("do_train: true\nmodel_name_or_path: m\nseed: 010\nnum_train_epochs: 03\nmax_steps: -001\nlogging_steps: 0x10\n")
+    recipe.write_text("do_train: true\nmodel_name_or_path: m\nseed: 010\nnum_train_epochs: 03\n"
+                      "max_steps: -001\nlogging_steps: 0x10\n")
     args = from_yaml(str(recipe))
     assert (args.seed, args.num_train_epochs, args.max_steps, args.logging_steps) == (10, 3.0, -1, 16)
     assert type(args.seed) is int and type(args.num_train_epochs) is float
@@ -453,7 +454,8 @@ def test_the_export_output_filter_drops_only_fixed_notices_and_never_blocks(tmp_
         "    for line in (b'[Paddle2ONNX] Start parsing the Paddle model file...\\n',\n"
         "                 b'[ERROR][Paddle2ONNX] boom\\n', b'W1128 eager_utils.cc:3584] Paddle static graph(PIR) '\n"
         "                 b'not support input out tensor for now!!!!!\\n', b'10%\\r', b'20%\\r', b'kept\\n',\n"
-        "                 b'\\x1b[0;93m2026-11-28 [W:onnxruntime:, graph.cc:4502 CleanUnusedInitializersAndNodeArgs] '\n"
+        "                 b'\\x1b[0;93m2026-11-28 [W:onnxruntime:, graph.cc:4502 '\n"
+        "                 b'CleanUnusedInitializersAndNodeArgs] '\n"
         "                 b'Removing initializer \\'p2o.pd_op.full.2.0\\'.\\x1b[m\\n'):\n"
         "        ctypes.PyDLL(None).write(1, line, len(line))\n"
         "print('result')\n")

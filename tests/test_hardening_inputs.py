@@ -112,7 +112,8 @@ def test_an_empty_vocabulary_file_is_refused(bert_dir):
      "model_max_length must be a number, got 'large'"),
     ("special_tokens_map.json", ["[PAD]"], "special_tokens_map.json: the file must be a JSON object, got list"),
     ("added_tokens.json", {"[NEW]": "new"}, "added_tokens.json: '[NEW]' must be a token id"),
-    ("tokenizer.json", {"added_tokens": [{"content": "[NEW]"}]}, "tokenizer.json: added_tokens[0] id must be a token id"),
+    ("tokenizer.json", {"added_tokens": [{"content": "[NEW]"}]},
+     "tokenizer.json: added_tokens[0] id must be a token id"),
 ])
 def test_malformed_tokenizer_files_name_the_file_and_key(bert_dir, name, content, message):
     if name != "tokenizer_config.json":  # the legacy files are read when tokenizer_config has no added_tokens_decoder
@@ -179,7 +180,8 @@ def test_ctrl_c_is_one_line_and_exit_130(capsys):
 
     def interrupted_in_a_backward_pass():  # Paddle's ExternalError (an OSError) quotes the interrupt it caught
         raise OSError("(External) \n{\n    === Error message in backward of GradNodePyLayer__LinearFunction ===\n"
-                      "    KeyboardInterrupt: <EMPTY MESSAGE>\n}\n (at /paddle/paddle/fluid/eager/pylayer/py_layer_node.cc:177)")
+                      "    KeyboardInterrupt: <EMPTY MESSAGE>\n}\n"
+                      " (at /paddle/paddle/fluid/eager/pylayer/py_layer_node.cc:177)")
 
     for fn in (interrupted, interrupted_inside_paddle, interrupted_in_a_backward_pass):
         assert run_guarded(fn, "paddle-rembert export") == 130

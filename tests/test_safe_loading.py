@@ -208,7 +208,8 @@ def test_a_crafted_pytorch_model_bin_is_refused_naming_the_reference(tmp_path, z
     marker = str(tmp_path / "pwned")
     state = dict(model.state_dict(), extra=Payload(marker))
     torch.save(state, tmp_path / "pytorch_model.bin", _use_new_zipfile_serialization=zip_format)
-    with pytest.raises(PaddleRembertError, match=r"refusing to load .*pytorch_model\.bin: it references (posix|os)\.mkdir"):
+    with pytest.raises(PaddleRembertError,
+                       match=r"refusing to load .*pytorch_model\.bin: it references (posix|os)\.mkdir"):
         pr.BertForSequenceClassification.from_pretrained(str(tmp_path))
     assert not os.path.exists(marker)
 

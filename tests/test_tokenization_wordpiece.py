@@ -225,7 +225,8 @@ def _glued_special(text):
     """A literal [MASK]/[CLS]/... touching other text: PaddleNLP's BertTokenizer then splits it into pieces (it
     recognises special tokens only as whole words), transformers' (and ours) keeps it whole."""
     return any((m.start() and not text[m.start() - 1].isspace())
-               or (m.end() < len(text) and not text[m.end()].isspace()) for m in re.finditer(r"\[(?:MASK|CLS|SEP|PAD|UNK)\]", text))
+               or (m.end() < len(text) and not text[m.end()].isspace())
+               for m in re.finditer(r"\[(?:MASK|CLS|SEP|PAD|UNK)\]", text))
 
 
 @pytest.mark.parametrize("do_lower_case", [False, True])

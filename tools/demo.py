@@ -10,7 +10,6 @@ The checkpoint is a tiny random RemBERT and the sample has 4 training rows: the 
 prints show that the pipeline runs, and mean nothing about RemBERT. README.md shows the same flow
 with google/rembert and the full data sets.
 """
-import argparse
 import json
 import os
 import shutil
@@ -20,6 +19,10 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(REPO, "examples", "demo")
+if not __package__:  # run as a script (make demo): the repository root, which holds tools/
+    sys.path.insert(0, REPO)
+
+from tools.bench.common import ArgumentParser, count  # noqa: E402  (the package's one-line usage errors)
 
 
 def _quiet_paddle_import(environ):
@@ -43,16 +46,6 @@ MARKER = ".paddle-rembert-demo"  # in every output directory of the demo: only s
 OUTPUTS = {"rembert-paddle", "xnli", "launch_logs", "export", "pairs.tsv", "predictions.jsonl"}  # what it writes
 
 
-def _positive(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
-
-
 def prepare_output(out):
     """Empty ``out`` for a new run: it may be missing, empty, or an earlier output of the demo (with
     :data:`MARKER`, or, from before the marker, nothing but :data:`OUTPUTS`); anything else is the user's, and is
@@ -70,10 +63,10 @@ def prepare_output(out):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=os.path.join(REPO, "demo_output"),
                         help="output directory: new, empty, or an earlier demo output (replaced)")
-    parser.add_argument("--nproc", type=_positive, default=2, help="training processes (default 2)")
+    parser.add_argument("--nproc", type=count(), default=2, help="training processes (default 2)")
     args = parser.parse_args(argv)
     out = os.path.realpath(args.out)  # the steps run in the repository: a relative path would land there
     prepare_output(out)

@@ -8,10 +8,10 @@ not accuracy. Needs torch and transformers (the ``test`` extra); the demo itself
 
     python tools/make_demo_checkpoint.py [--out examples/demo/checkpoint]
 """
-import argparse
 import glob
 import os
 
+from paddle_rembert.runtime.errors import ArgumentParser
 from paddle_rembert.runtime.files import atomic_dir
 from paddle_rembert.testing import write_tiny_model_dir
 
@@ -33,7 +33,7 @@ def sample_texts():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=os.path.join(REPO, "examples", "demo", "checkpoint"))
     args = parser.parse_args(argv)
     with atomic_dir(args.out) as tmp:

@@ -5,7 +5,6 @@
 Same tiny random models and padded inputs as tests/test_modeling_parity.py (which asserts the
 bounds); this prints the measured numbers for release notes.
 """
-import argparse
 import os
 import tempfile
 
@@ -13,6 +12,7 @@ import numpy as np
 
 import paddle_rembert as pr
 from paddle_rembert import testing as T
+from paddle_rembert.runtime.errors import ArgumentParser
 from paddle_rembert.runtime.settings import set_num_threads
 from tools.bench.common import write_json, writable_file
 
@@ -41,7 +41,7 @@ def measure(family, class_name, directory):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=writable_file, help="also write the table as JSON")
     args = parser.parse_args(argv)
     set_num_threads()

@@ -739,7 +739,8 @@ class PreTrainedTokenizer(TransformersApiMixin):
         words = kwargs.get("is_split_into_words") and isinstance(text, (list, tuple)) and \
             not any(isinstance(w, (list, tuple)) for w in text)
         if not isinstance(text, str) and not words:
-            raise PaddleRembertError(f"encode() takes one text (str), got {type(text).__name__}; use __call__ for batches")
+            raise PaddleRembertError(f"encode() takes one text (str), got {type(text).__name__}; "
+                                     "use __call__ for batches")
         return self(text, text_pair, add_special_tokens=add_special_tokens, padding=padding, truncation=truncation,
                     max_length=max_length, stride=stride, padding_side=padding_side, return_tensors=return_tensors,
                     **kwargs)["input_ids"]
@@ -782,7 +783,9 @@ class PreTrainedTokenizer(TransformersApiMixin):
         if current:
             texts.append(self.convert_tokens_to_string(current))
         text = (" " if spaces_between_special_tokens else "").join(texts)
-        clean = self.clean_up_tokenization_spaces if clean_up_tokenization_spaces is None else clean_up_tokenization_spaces
+        clean = clean_up_tokenization_spaces
+        if clean is None:
+            clean = self.clean_up_tokenization_spaces
         return clean_up_tokenization(text) if clean else text
 
     def batch_decode(self, sequences, skip_special_tokens=False, clean_up_tokenization_spaces=None, **kwargs):

@@ -89,7 +89,8 @@ class SentencePieceTokenizer(PreTrainedTokenizer):
         self.sp_model = self._load_sp_model(self.vocab_file)
         self._pieces = self.sp_model.id_to_piece(list(range(len(self.sp_model))))
         needs_exact = type(self)._needs_exact is not SentencePieceTokenizer._needs_exact
-        self._piece_exact_ids = {i for i, p in enumerate(self._pieces) if self._needs_exact(p)} if needs_exact else set()
+        self._piece_exact_ids = {i for i, p in enumerate(self._pieces) if self._needs_exact(p)} \
+            if needs_exact else set()
         init = dict(do_lower_case=do_lower_case, remove_space=remove_space, keep_accents=keep_accents,
                     bos_token=bos_token, eos_token=eos_token, unk_token=unk_token, sep_token=sep_token,
                     pad_token=pad_token, cls_token=cls_token, mask_token=mask_token)
@@ -174,8 +175,8 @@ class SentencePieceTokenizer(PreTrainedTokenizer):
     def _encode_chunks(self, chunks):
         """One C++ batch call; a chunk whose ids hold an unknown or subclass-fixed piece is redone exactly."""
         _refuse_surrogates(chunks)
-        normed = [self._normalize(c) for c in chunks] if type(self)._normalize is not SentencePieceTokenizer._normalize \
-            else chunks
+        own_normalize = type(self)._normalize is not SentencePieceTokenizer._normalize
+        normed = [self._normalize(c) for c in chunks] if own_normalize else chunks
         ids = self.sp_model.encode(normed, out_type=int, num_threads=self.num_threads)
         exact = self._exact_ids
         for i, row in enumerate(ids):

@@ -22,7 +22,8 @@ class AddedToken:
     def __init__(self, content, single_word=False, lstrip=False, rstrip=False, normalized=None, special=False):
         if not isinstance(content, str):
             raise PaddleRembertError(f"AddedToken content must be a str, got {type(content).__name__}")
-        self.content, self.single_word, self.lstrip, self.rstrip = content, bool(single_word), bool(lstrip), bool(rstrip)
+        self.content, self.single_word = content, bool(single_word)
+        self.lstrip, self.rstrip = bool(lstrip), bool(rstrip)
         self.special = bool(special)
         self.normalized = (not self.special) if normalized is None else bool(normalized)
 

@@ -405,7 +405,8 @@ def bench_backend(args):
                 continue
             try:
                 common.log(f"[run] {name} {mode} batch {b}: {args.warmup} warm-up + {args.repeat} timed ...")
-                fn = (lambda: backend.forward(feed)) if mode == "forward" else (lambda: backend.train_step(feed, labels))
+                fn = (lambda: backend.forward(feed)) if mode == "forward" \
+                    else (lambda: backend.train_step(feed, labels))
                 entry[mode] = measure_quietly(fn, args).as_dict()
             except Exception as exc:
                 entry[mode] = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"}
