@@ -209,19 +209,24 @@ def prepare(args):
     from paddle_rembert.deploy.quantize import quantize_export
     from paddle_rembert.models import registry
     from paddle_rembert.runtime.settings import quiet_third_party
+    from paddle_rembert.tokenization.files import has_vocabulary
 
     quiet_third_party()  # the quantizer's INFO lines, as the CLI hides them
 
+    family = registry.get(args.family)
     if not os.path.isfile(dirs["done"]):
         paddle.seed(args.seed)
         model = pr.AutoModelForSequenceClassification.from_config(pr.AutoConfig.for_model(args.family, **cfg)).eval()
         model.save_pretrained(dirs["paddle"])
-        common.log(f"[run] {args.family}: converting to PyTorch ...")
+        common.log(f"[run] {args.family}: training a tokenizer, converting to PyTorch ...")
+        # the tokenizer first: the PyTorch copy is a whole model directory, and the converter has nothing to warn of
+        family.make_tiny_tokenizer(testing.synthetic_texts(), dirs["paddle"], TOKENIZER_VOCAB)
         convert_checkpoint(dirs["paddle"], dirs["torch"], to="torch", overwrite=True, progress=False)
         common.write_json(dirs["done"], {"family": args.family, "config": cfg})
     if wants_export and not exported:
-        common.log(f"[run] {args.family}: training a tokenizer, exporting (Paddle Inference + ONNX) ...")
-        registry.get(args.family).make_tiny_tokenizer(testing.synthetic_texts(), dirs["paddle"], TOKENIZER_VOCAB)
+        common.log(f"[run] {args.family}: exporting (Paddle Inference + ONNX) ...")
+        if not has_vocabulary(family.tokenizer_class, dirs["paddle"]):  # prepared by an older version of this tool
+            family.make_tiny_tokenizer(testing.synthetic_texts(), dirs["paddle"], TOKENIZER_VOCAB)
         with quiet_export():  # paddle2onnx's banner stays off the report's stdout
             export_model(dirs["paddle"], dirs["export"], task="sequence-classification", onnx=True, overwrite=True,
                          quantize="int8" if wants_int8 else None)
