@@ -12,8 +12,8 @@ import pytest
 import paddle_rembert as pr
 from paddle_rembert.cli import main as cli_main
 from paddle_rembert.runtime.errors import PaddleRembertError
-from paddle_rembert.deploy.export import INPUT_NAMES, TASKS, export_model, infer_task, read_meta
-from paddle_rembert.deploy.format import input_names_for, meta_input_names
+from paddle_rembert.deploy.export import INPUT_NAMES, TASKS, export_model, infer_task
+from paddle_rembert.deploy.format import input_names_for, meta_input_names, read_meta
 from paddle_rembert.deploy.engines import load_engine
 from paddle_rembert.models import registry
 from paddle_rembert.models.auto import AutoTokenizer

@@ -9,7 +9,8 @@ import paddle.nn.functional as F
 import pytest
 
 from paddle_rembert.runtime.errors import PaddleRembertError
-from paddle_rembert.deploy.export import export_model, read_meta
+from paddle_rembert.deploy.export import export_model
+from paddle_rembert.deploy.format import read_meta
 from paddle_rembert.deploy.engines import load_engine
 from paddle_rembert.deploy.inference import Predictor
 from paddle_rembert.models.auto import AutoTokenizer

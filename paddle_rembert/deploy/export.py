@@ -36,9 +36,7 @@ from ..runtime.errors import PaddleRembertError
 from ..runtime.files import atomic_dir, check_destination, read_json, write_json
 from ..tokenization.utils import fast_clean_up
 from .format import (EXPORT_FORMAT, FORMAT_VERSION, INPUT_NAMES, INT8_FILE, META_FILE, MODEL_FILE, ONNX_FILE,
-                     OPTIONAL_OUTPUTS,
-                     PARAMS_FILE, TASKS, input_names_for, is_export_output, read_meta,
-                     task_for_architecture)
+                     OPTIONAL_OUTPUTS, PARAMS_FILE, TASKS, input_names_for, is_export_output, task_for_architecture)
 from .layer import export_layer
 from .onnx import check_opset
 
