@@ -227,6 +227,33 @@ def test_a_linear_decoder_set_on_a_tying_model_is_tied_by_tie_weights_as_in_tran
     assert_same(t_out, again(**T.to_paddle(inputs)))
 
 
+@pytest.mark.parametrize("family,class_name", TIED_LM_CLASSES)
+@pytest.mark.parametrize("resize", [False, True])
+def test_a_decoder_given_its_own_weight_on_a_tying_model_is_tied_again_as_in_transformers(saved, family, class_name,
+                                                                                          resize):
+    """A weight of its own assigned to the decoder of a model whose config ties the embeddings unties it until
+    tie_weights or a resize, which tie it again in transformers (the config wins): so here."""
+    torch_model, model = load_pair(saved, family, class_name)
+    torch_model = copy.deepcopy(torch_model)
+    vocab, width = model.get_input_embeddings().weight.shape
+    own = np.random.RandomState(0).randn(vocab, width).astype("float32")
+    torch_model.get_output_embeddings().weight = torch.nn.Parameter(torch.from_numpy(own.copy()))
+    weight = paddle.create_parameter([width, vocab], "float32")
+    weight.set_value(own.T.copy())
+    model.get_output_embeddings().weight = weight
+    inputs = T.make_inputs(family, class_name, vocab)
+    assert_same(*run_both(torch_model, model, inputs))  # untied: the weight of its own
+    if resize:
+        _resize_both(torch_model, model, vocab + 3)
+        inputs["input_ids"][0, 1] = vocab + 2
+    else:
+        torch_model.tie_weights()
+        model.tie_weights()
+    assert torch_model.get_output_embeddings().weight is torch_model.get_input_embeddings().weight
+    assert model.get_output_embeddings().weight is model.get_input_embeddings().weight
+    assert_same(*run_both(torch_model, model, inputs))
+
+
 @pytest.mark.parametrize("family,class_name", LM_CLASSES + [("albert", "AlbertForSequenceClassification")])
 def test_num_parameters_as_transformers(saved, family, class_name):
     torch_model, model = load_pair(saved, family, class_name)

@@ -138,7 +138,8 @@ class TiedLMDecoder(nn.Layer):
     name. transformers' duplicate key ``<prefix>.weight`` is dropped on load and re-created on export
     (``PretrainedModel.tied_weights``). With ``tie=False`` it owns an ``[in, vocab]`` weight, stored transposed
     like a Linear's (transformers' is ``[vocab, in]``). Assigning the embedding's weight to ``weight`` ties the
-    decoder, as in transformers; assigning an ``[in, vocab]`` parameter unties it.
+    decoder, as in transformers; assigning an ``[in, vocab]`` parameter unties it (while the config ties the
+    embeddings, until ``tie_weights`` or a resize ties it again, as there).
     ``shared_bias``: the parent's own bias parameter (``predictions.bias``), whose duplicate
     ``<prefix>.bias`` transformers also stores; without it the decoder owns its bias. ``copy_wins``: after
     loading, transformers re-ties the parent's bias to this decoder's (ALBERT, RoBERTa), so where a checkpoint's

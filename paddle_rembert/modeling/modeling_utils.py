@@ -117,7 +117,8 @@ class PretrainedModel(nn.Layer):
     def set_output_embeddings(self, new_embeddings):
         """Put ``new_embeddings`` where the LM decoder is; a head's own ``bias`` becomes the new layer's, as in
         transformers (``cls.predictions.bias = new_embeddings.bias``). A Linear set while the config ties the
-        embeddings keeps its own weight until :meth:`tie_weights` (or a resize) ties it, as there."""
+        embeddings keeps its own weight until :meth:`tie_weights` (or a resize) ties it, as there; so does a
+        decoder given a weight of its own."""
         old = self.get_output_embeddings()
         if old is None:
             raise PaddleRembertError(f"{type(self).__name__} has no output embeddings to replace")
@@ -134,8 +135,9 @@ class PretrainedModel(nn.Layer):
 
     def tie_weights(self):
         """Tie every tied decoder to the current word embedding again (after :meth:`set_input_embeddings`), and,
-        as transformers, a Linear decoder set while the config ties the embeddings (:meth:`set_output_embeddings`),
-        whose place a tied decoder with its bias takes."""
+        as transformers, a decoder with a weight of its own while the config ties the embeddings: a Linear that
+        :meth:`set_output_embeddings` put in, whose place a tied decoder with its bias takes, or a decoder whose
+        ``weight`` was assigned."""
         vocabulary.tie_decoders(self)
 
     def resize_token_embeddings(self, new_num_tokens=None, pad_to_multiple_of=None, mean_resizing=True):
@@ -151,7 +153,7 @@ class PretrainedModel(nn.Layer):
         std = self.config.initializer_range
         vocabulary.resize_embedding(self, embedding, n, mean_resizing, std)
         decoder = self.get_output_embeddings()
-        if decoder is not None and vocabulary.linear_to_tie(self) is None:  # that one is tied below, as there
+        if decoder is not None and vocabulary.output_to_tie(self) is None:  # that one is tied below, as there
             vocabulary.resize_output(self, decoder, n, mean_resizing, std)
         self.config.vocab_size = n
         self.tie_weights()

@@ -106,27 +106,34 @@ def resize_output(model, decoder, n, mean_resizing, std):
         _swap(model, bias, _resized_bias(_values(bias), n, mean=mean_resizing and not tied))
 
 
-def linear_to_tie(model):
-    """The Linear that ``set_output_embeddings`` put in as ``model``'s decoder while its config ties the word
-    embeddings (transformers' ``tie_weights`` makes that Linear's weight the embedding), else None."""
+def output_to_tie(model):
+    """``model``'s decoder if it has a weight of its own while the config ties the embeddings (a Linear that
+    ``set_output_embeddings`` put in, or a decoder whose ``weight`` was assigned), else None: transformers'
+    ``tie_weights`` ties whatever the output embedding is when the config says so."""
     output = model.get_output_embeddings()
-    tie = getattr(model.config, "tie_word_embeddings", False)
-    return output if tie and isinstance(output, nn.Linear) else None
+    if not getattr(model.config, "tie_word_embeddings", False):
+        return None
+    if isinstance(output, nn.Linear) or (isinstance(output, TiedLMDecoder) and not output.tied):
+        return output
+    return None
 
 
 def tie_decoders(model):
     """Point every tied decoder of ``model`` at its current input embedding; pad its bias to the vocabulary.
 
-    A Linear decoder of a tying config (:func:`linear_to_tie`) is tied too, as transformers ties it: a Paddle
-    Linear's ``[in, vocab]`` weight cannot be the ``[vocab, in]`` embedding, so a tied decoder that keeps the
-    Linear's bias takes its place."""
+    The decoder of a tying config that has a weight of its own (:func:`output_to_tie`) is tied too, as
+    transformers ties it. A Paddle Linear's ``[in, vocab]`` weight cannot be the ``[vocab, in]`` embedding, so a
+    tied decoder that keeps the Linear's bias takes its place."""
     embedding = model.get_input_embeddings()
-    linear = linear_to_tie(model)
-    if linear is not None:
-        decoder = TiedLMDecoder(embedding, linear.weight.shape[0], linear.weight.shape[1])
-        if linear.bias is not None:
-            decoder.bias = linear.bias
+    output = output_to_tie(model)
+    if isinstance(output, nn.Linear):
+        decoder = TiedLMDecoder(embedding, output.weight.shape[0], output.weight.shape[1])
+        if output.bias is not None:
+            decoder.bias = output.bias
         model.set_output_embeddings(decoder)
+    elif output is not None:
+        output._refs["embeddings"] = embedding
+        output.weight = embedding.weight  # ties it: its own weight is dropped
     for layer in model.sublayers():
         if isinstance(layer, TiedLMDecoder) and layer.tied:
             layer._refs["embeddings"] = embedding
