@@ -226,8 +226,11 @@ def _copy_tokenizer_files(src, dst, names, requested, vocab_size):
     """Copy the family's tokenizer files from ``src``, then check that they load and fit the model's
     vocabulary. A source without them converts with a warning, unless they were ``requested``
     (``--tokenizer``). A tokenizer PaddleNLP saved under its own class name (``RobertaChineseTokenizer``, an
-    ``AlbertTokenizer`` over a vocab.txt) is written under ours instead, which transformers can load."""
+    ``AlbertTokenizer`` over a vocab.txt) is written under ours instead, which transformers can load; so is one of
+    another family that the model's own directory ships (transformers' Chinese ALBERT checkpoints ship
+    ``BertTokenizer``'s vocab.txt): it is the model's tokenizer."""
     from .models.auto import AutoTokenizer, tokenizer_class_of
+    from .tokenization.files import has_vocabulary as has_files_of
     from .tokenization.utils import check_ids_fit
 
     if not os.path.isdir(src):
@@ -236,15 +239,16 @@ def _copy_tokenizer_files(src, dst, names, requested, vocab_size):
         cls, saved_name = tokenizer_class_of(src)
     except PaddleRembertError:  # no tokenizer to tell, or a fault that loading the copies below names
         cls = saved_name = None
-    if saved_name and saved_name.replace("Fast", "") != cls.__name__:
-        tokenizer = cls.from_pretrained(src)
-        check_ids_fit(tokenizer, vocab_size, src)
-        tokenizer.save_pretrained(dst)
-        return
     present = [name for name in names if os.path.isfile(os.path.join(src, name))]
     # tokenizer.json is copied (transformers reads it) but is no vocabulary of ours: a fast tokenizer's file
     vocabulary_files = [name for name in names if name not in _TOKENIZER_SETTINGS and name != "tokenizer.json"]
     has_vocabulary = bool(set(present) & set(vocabulary_files))
+    if saved_name and has_files_of(cls, src) and (saved_name.replace("Fast", "") != cls.__name__
+                                                  or not (requested or has_vocabulary)):
+        tokenizer = cls.from_pretrained(src)
+        check_ids_fit(tokenizer, vocab_size, src)
+        tokenizer.save_pretrained(dst)
+        return
     if requested and not has_vocabulary:
         raise PaddleRembertError(f"{src} holds no tokenizer of this model's family (no "
                                  f"{' or '.join(vocabulary_files)})")

@@ -428,6 +428,29 @@ def test_a_checkpoint_without_tokenizer_files_takes_one_at_convert_and_export(tm
     assert (tmp_path / "export" / "spiece.model").is_file()
 
 
+def test_a_chinese_albert_checkpoint_keeps_the_bert_tokenizer_it_ships(tmp_path, capsys):
+    """transformers' Chinese ALBERT checkpoints ship BertTokenizer's vocab.txt, not ALBERT's SentencePiece model: it
+    is the model's tokenizer, and both conversions keep it (the vocabulary was dropped with a warning that there was
+    none, leaving a tokenizer_config.json that names BertTokenizer over no vocab.txt)."""
+    source = tmp_path / "src"
+    save_torch("albert", "AlbertForMaskedLM", source)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [chr(0x4E00 + i) for i in range(40)]
+    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    transformers.BertTokenizer(str(tmp_path / "vocab.txt"), do_lower_case=False).save_pretrained(source)
+    text, pair = "\u4e00\u4e01\u4e02 \u4e03x", "\u4e04\u4e05"
+    want = transformers.BertTokenizer.from_pretrained(source)(text, pair)["input_ids"]
+    code, _, err = cli(capsys, source, tmp_path / "paddle")
+    assert code == 0 and "no tokenizer vocabulary" not in err, err
+    code, _, err = cli(capsys, tmp_path / "paddle", tmp_path / "torch", "--to", "torch")
+    assert code == 0, err
+    for out in ("paddle", "torch"):
+        assert (tmp_path / out / "vocab.txt").read_text(encoding="utf-8").splitlines() == vocab
+        ours = pr.AutoTokenizer.from_pretrained(str(tmp_path / out))
+        assert type(ours) is pr.BertTokenizer and ours(text, pair)["input_ids"] == want
+    theirs = transformers.AutoTokenizer.from_pretrained(tmp_path / "torch", use_fast=False)
+    assert type(theirs) is transformers.BertTokenizer and theirs(text, pair)["input_ids"] == want
+
+
 def test_a_source_whose_only_tokenizer_file_is_tokenizer_json_converts_its_weights(tmp_path, capsys):
     """tokenizer.json is a fast tokenizer's file, which we do not read: the weights convert with a warning saying
     so (it failed asking for vocab.txt), and the file goes along for transformers."""
