@@ -307,7 +307,8 @@ def test_the_demo_replaces_only_its_own_output(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv", [["tools/demo.py", "--nproc", "x"], ["-m", "tools.demo", "--bogus"],
-                                  ["-m", "tools.make_demo_checkpoint", "--bogus"], ["-m", "tools.parity_report", "--json"]])
+                                  ["-m", "tools.make_demo_checkpoint", "--bogus"],
+                                  ["-m", "tools.parity_report", "--json"]])
 def test_the_other_tools_usage_errors_are_one_line(argv):
     done = subprocess.run([sys.executable, *argv], cwd=REPO, capture_output=True, text=True, timeout=300)
     prog = os.path.basename(argv[0] if argv[0] != "-m" else argv[1].replace("tools.", "") + ".py")

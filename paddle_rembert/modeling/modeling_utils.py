@@ -443,8 +443,10 @@ class PretrainedModel(nn.Layer):
             if not from_file or kwargs:  # the value may be the caller's
                 raise
             raise PaddleRembertError(f"{config_file}: {e}") from None
-        known = _requested_dtype(dtype, torch_dtype, config)  # the weights are read straight into it: float64 stays
-        if known is not None:                                  # exact, and fp16 needs half the memory
+        # the weights are read straight into a dtype known now (float64 stays exact); the model is still built in
+        # float32 first, as Paddle's default dtype is process-wide and switching it would reach other threads
+        known = _requested_dtype(dtype, torch_dtype, config)
+        if known is not None:
             model.to(dtype=known)
         report = load_weights(model, path, ignore_mismatched_sizes=ignore_mismatched_sizes,
                               use_safetensors=hub.get("use_safetensors"))
