@@ -239,7 +239,7 @@ def test_an_example_that_cannot_be_windowed_or_truncated_names_its_line(exports,
     _one_line_error(capsys, cli_main(["predict", roberta_export, "--max-length", "3", "--input-file", str(pairs)]),
                     f"error: {pairs}:2: the example cannot be truncated to max_length 3 (the special tokens alone do "
                     f"not fit; it has 4 tokens); raise --max-length")
-    with pytest.raises(PaddleRembertError, match=r"^example 1: cannot be truncated to max_length 3"):
+    with pytest.raises(PaddleRembertError, match=r"^example 2: cannot be truncated to max_length 3"):  # from 1
         Predictor(roberta_export, max_length=3).predict(["a single text", "one"], [None, "two"])
 
 

@@ -32,7 +32,7 @@ import tempfile
 import numpy as np
 
 from ..models import registry
-from ..runtime.errors import PaddleRembertError
+from ..runtime.errors import MissingVocabularyError, PaddleRembertError
 from ..runtime.files import atomic_dir, check_destination, read_json, write_json
 from ..tokenization.utils import fast_clean_up
 from .format import (EXPORT_FORMAT, FORMAT_VERSION, INPUT_NAMES, INT8_FILE, META_FILE, MODEL_FILE, ONNX_FILE,
@@ -167,8 +167,8 @@ def _load_tokenizer(model_dir, tokenizer_dir):
 
     try:
         return AutoTokenizer.from_pretrained(tokenizer_dir or model_dir)
-    except PaddleRembertError as e:
-        if tokenizer_dir is not None or not str(e).startswith("no "):  # "no vocabulary file in ..."
+    except MissingVocabularyError as e:
+        if tokenizer_dir is not None:
             raise
         raise PaddleRembertError(f"{e}; a model directory that ships no tokenizer takes one from another directory "
                                  "(--tokenizer DIR, tokenizer_dir= in Python)") from None

@@ -162,7 +162,7 @@ class Predictor:
                 if len(ids) > self.max_length:  # the tokenizer leaves what it cannot truncate as it is
                     why = (f"cannot be truncated to max_length {self.max_length} (the special tokens alone do not "
                            f"fit; it has {len(ids)} tokens); raise --max-length")
-                    raise ExampleError(f"example {i}: {why}", i, f"the example {why}")
+                    raise ExampleError(f"example {i + 1}: {why}", i, f"the example {why}")  # from 1, as questions
                 types = list(enc["token_type_ids"][j]) if "token_type_ids" in enc else [0] * len(ids)
                 # the tokens the tokenizer added ([CLS], [SEP]): an [UNK] in the text is content, as transformers has it
                 rows[i] = {"input_ids": ids, "token_type_ids": types, "special": list(enc["special_tokens_mask"][j])}

@@ -12,7 +12,7 @@ import os
 
 from ..checkpoint.hub import pop_hub_options, resolve
 from ..modeling.configuration_utils import config_file_of
-from ..runtime.errors import PaddleRembertError
+from ..runtime.errors import MissingVocabularyError, PaddleRembertError
 from ..runtime.files import read_json
 from ..tokenization.files import check_dir, has_vocabulary, vocabulary_names
 from . import registry
@@ -154,7 +154,7 @@ def _class_for_files(classes, path, where, class_name):
             return cls
     wanted = [" and ".join(" or ".join(names) for names in vocabulary_names(c).values()) + f" ({c.__name__})"
               for c in classes]
-    raise PaddleRembertError(f"no tokenizer vocabulary in {path}: {where} names tokenizer_class {class_name!r}, "
+    raise MissingVocabularyError(f"no tokenizer vocabulary in {path}: {where} names tokenizer_class {class_name!r}, "
                              f"which needs {wanted[0]}" + "".join(f" or, as PaddleNLP saves it, {w}"
                                                                  for w in wanted[1:]))
 

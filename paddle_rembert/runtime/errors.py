@@ -18,6 +18,11 @@ class TruncationError(PaddleRembertError):
     and ``doc_stride``) catch it by type and say it in their terms."""
 
 
+class MissingVocabularyError(PaddleRembertError):
+    """A tokenizer directory holds no vocabulary file; a caller that can take one from elsewhere (export's
+    ``--tokenizer DIR``) catches it by type and says so."""
+
+
 class ExampleError(PaddleRembertError):
     """What is wrong with one example of a call: ``index`` is its position (from 0), and ``detail`` the message
     without the position, for a caller that names the example its own way (the command line: the input file's

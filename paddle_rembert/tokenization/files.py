@@ -6,7 +6,7 @@ legacy layout (``special_tokens_map.json``, ``added_tokens.json``, ``tokenizer.j
 import os
 import warnings
 
-from ..runtime.errors import PaddleRembertError
+from ..runtime.errors import MissingVocabularyError, PaddleRembertError
 from ..runtime.files import read_json
 from .types import SPECIAL_TOKENS_ATTRIBUTES, AddedToken, _type_field
 
@@ -73,7 +73,7 @@ def read_tokenizer_dir(cls, pretrained_dir, kwargs):
         found = next((os.path.join(path, n) for n in names if os.path.isfile(os.path.join(path, n))), None)
         if found is None:
             what = "SentencePiece model" if names[0].endswith(".model") else "vocabulary file"
-            raise PaddleRembertError(f"no {what} in {path}: expected {' or '.join(names)} ({arg} of {cls.__name__})"
+            raise MissingVocabularyError(f"no {what} in {path}: expected {' or '.join(names)} ({arg} of {cls.__name__})"
                                      f"{cls.missing_vocabulary_hint(path)}")
         vocab_files.append(found)
     config_file = os.path.join(path, "tokenizer_config.json")
