@@ -292,6 +292,22 @@ def test_a_tokenizer_dir_without_the_vocabulary_its_class_needs_is_named(trained
     assert type(AutoTokenizer.from_pretrained(tmp_path)) is BertTokenizer
 
 
+def test_an_albert_dir_with_both_vocabularies_is_read_as_transformers_reads_it(trained_dir, tmp_path):
+    """A SentencePiece ALBERT directory that also holds a vocab.txt: the SentencePiece tokenizer, as transformers
+    picks it (PaddleNLP would pick the vocab.txt; docs/tokenizers.md)."""
+    from paddle_rembert import testing
+    from paddle_rembert.models import registry
+    from paddle_rembert.models.albert.tokenizer import AlbertTokenizer
+    from paddle_rembert.models.auto import AutoTokenizer
+
+    registry.get("albert").make_tiny_tokenizer(testing.synthetic_texts(200), str(tmp_path), 120)
+    shutil.copy(trained_dir / "vocab.txt", tmp_path / "vocab.txt")
+    ours = AutoTokenizer.from_pretrained(tmp_path)
+    theirs = transformers.AutoTokenizer.from_pretrained(str(tmp_path), use_fast=False)
+    assert type(ours) is AlbertTokenizer and type(theirs).__name__ == "AlbertTokenizer"
+    assert ours("river stone, 中文")["input_ids"] == theirs("river stone, 中文")["input_ids"]
+
+
 def test_added_tokens_survive_save_and_load(tmp_path):
     ours = BertTokenizer.from_pretrained(REAL_DIR)
     ours.add_tokens(["zqxword", "[NEW]"])
