@@ -228,6 +228,40 @@ def test_a_linear_decoder_set_on_a_tying_model_is_tied_by_tie_weights_as_in_tran
 
 
 @pytest.mark.parametrize("family,class_name", TIED_LM_CLASSES)
+def test_a_bias_less_linear_decoder_is_tied_without_a_bias_as_in_transformers(saved, family, class_name):
+    """set_output_embeddings(Linear without bias) then tie_weights on a float64 model whose config ties the
+    embeddings: no bias anywhere in the head, as in transformers (no state-dict key it lacks, no float32 bias),
+    and its logits. transformers' ALBERT and RoBERTa fail in tie_weights on the missing bias: their expected
+    logits come from tying the Linear by hand, as tie_weights would."""
+    torch_model, path = saved(family, class_name, "safetensors")
+    torch_model = copy.deepcopy(torch_model).double()
+    model = getattr(pr, class_name).from_pretrained(path, dtype="float64")
+    vocab, width = model.get_input_embeddings().weight.shape
+    t_linear = torch.nn.Linear(width, vocab, bias=False).double()
+    linear = paddle.nn.Linear(width, vocab, bias_attr=False)
+    linear.to(dtype="float64")
+    torch_model.set_output_embeddings(t_linear)
+    model.set_output_embeddings(linear)
+    # transformers' RoBERTa keeps lm_head.bias, unused, until tie_weights fails (see set_output_embeddings)
+    assert set(model.state_dict()) == set(torch_model.state_dict()) - {"lm_head.bias"}
+    if family in ("albert", "roberta"):
+        with pytest.raises(AttributeError):
+            torch_model.tie_weights()
+        t_linear.weight = torch_model.get_input_embeddings().weight
+    else:
+        torch_model.tie_weights()
+    model.tie_weights()
+    assert model.get_output_embeddings().weight is model.get_input_embeddings().weight
+    assert model.get_output_embeddings().bias is None
+    assert {p.dtype for p in model.parameters()} == {paddle.float64}
+    assert set(model.state_dict()) | set(model.tied_weights) == set(torch_model.state_dict()) - {"lm_head.bias"}
+    inputs = T.make_inputs(family, class_name, vocab)
+    t_out, p_out = run_both(torch_model.eval(), model, inputs)
+    assert p_out.logits.dtype == paddle.float64
+    assert_same(t_out, p_out)
+
+
+@pytest.mark.parametrize("family,class_name", TIED_LM_CLASSES)
 @pytest.mark.parametrize("resize", [False, True])
 def test_a_decoder_given_its_own_weight_on_a_tying_model_is_tied_again_as_in_transformers(saved, family, class_name,
                                                                                           resize):

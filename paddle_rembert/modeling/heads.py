@@ -143,18 +143,20 @@ class TiedLMDecoder(nn.Layer):
     ``shared_bias``: the parent's own bias parameter (``predictions.bias``), whose duplicate
     ``<prefix>.bias`` transformers also stores; without it the decoder owns its bias. ``copy_wins``: after
     loading, transformers re-ties the parent's bias to this decoder's (ALBERT, RoBERTa), so where a checkpoint's
-    two copies differ, the decoder's is the one used (``PretrainedModel.tied_copies_kept``).
+    two copies differ, the decoder's is the one used (``PretrainedModel.tied_copies_kept``). ``bias=False``: no
+    bias at all (what ``tie_weights`` makes of a bias-less Linear, as transformers' tied decoder keeps ``None``).
     """
 
     transposed_weight = True  # a torch checkpoint holds [vocab, in]: converted like nn.Linear weights
 
-    def __init__(self, word_embeddings, in_size, vocab_size, tie=True, shared_bias=None, copy_wins=False):
+    def __init__(self, word_embeddings, in_size, vocab_size, tie=True, shared_bias=None, copy_wins=False, bias=True):
         super().__init__()
         self._refs = {"embeddings": word_embeddings, "bias": shared_bias}  # references, not sublayers/parameters
         self.copy_wins = copy_wins
         if not tie:
             self.weight = self.create_parameter([in_size, vocab_size])
-        self.bias = None if shared_bias is not None else self.create_parameter([vocab_size], is_bias=True)
+        own_bias = bias and shared_bias is None
+        self.bias = self.create_parameter([vocab_size], is_bias=True) if own_bias else None
 
     @property
     def tied(self):

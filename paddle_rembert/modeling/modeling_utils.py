@@ -116,9 +116,11 @@ class PretrainedModel(nn.Layer):
 
     def set_output_embeddings(self, new_embeddings):
         """Put ``new_embeddings`` where the LM decoder is; a head's own ``bias`` becomes the new layer's, as in
-        transformers (``cls.predictions.bias = new_embeddings.bias``). A Linear set while the config ties the
-        embeddings keeps its own weight until :meth:`tie_weights` (or a resize) ties it, as there; so does a
-        decoder given a weight of its own."""
+        transformers (``cls.predictions.bias = new_embeddings.bias``); a layer without a bias leaves the head
+        none. (transformers' RoBERTa and ``AlbertForPreTraining`` keep the old head bias, which their forward no
+        longer reads, until ``tie_weights`` fails on it; here the unused key goes at once.) A Linear set while the
+        config ties the embeddings keeps its own weight until :meth:`tie_weights` (or a resize) ties it, as there;
+        so does a decoder given a weight of its own."""
         old = self.get_output_embeddings()
         if old is None:
             raise PaddleRembertError(f"{type(self).__name__} has no output embeddings to replace")
@@ -129,7 +131,7 @@ class PretrainedModel(nn.Layer):
                     bias = getattr(new_embeddings, "bias", None)
                     if bias is None and isinstance(new_embeddings, TiedLMDecoder):
                         bias = new_embeddings.shared_bias
-                    if bias is not None and isinstance(getattr(parent, "bias", None), paddle.Tensor):
+                    if isinstance(getattr(parent, "bias", None), paddle.Tensor):
                         parent.bias = bias
                     return
 

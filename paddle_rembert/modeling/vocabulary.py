@@ -123,11 +123,14 @@ def tie_decoders(model):
 
     The decoder of a tying config that has a weight of its own (:func:`output_to_tie`) is tied too, as
     transformers ties it. A Paddle Linear's ``[in, vocab]`` weight cannot be the ``[vocab, in]`` embedding, so a
-    tied decoder that keeps the Linear's bias takes its place."""
+    tied decoder that keeps the Linear's bias takes its place; a bias-less Linear's gets no bias, as transformers'
+    keeps none (so no state-dict key transformers lacks, and no bias in a dtype other than the model's). Where
+    transformers' ``tie_weights`` then fails (ALBERT's and RoBERTa's read the missing bias), this ties it alike."""
     embedding = model.get_input_embeddings()
     output = output_to_tie(model)
     if isinstance(output, nn.Linear):
-        decoder = TiedLMDecoder(embedding, output.weight.shape[0], output.weight.shape[1])
+        decoder = TiedLMDecoder(embedding, output.weight.shape[0], output.weight.shape[1],
+                                bias=output.bias is not None)
         if output.bias is not None:
             decoder.bias = output.bias
         model.set_output_embeddings(decoder)
