@@ -361,6 +361,15 @@ def _output_semantics(cls, tensor):
     probe("dict as the only argument", lambda: keys(cls({"logits": tensor(2.0)})))
     probe("pairs as the only argument", lambda: keys(cls([("logits", tensor(2.0)), ("attentions", None)])))
     probe("unknown field", lambda: cls(foo=1))
+    for name, empty in (("empty list", []), ("empty dict", {}), ("empty tuple", ())):
+        probe(name, lambda: [keys(cls(empty)), cls(empty).loss, cls(empty).to_tuple()])
+
+    def mixed_pairs():
+        try:
+            cls([("logits", tensor(2.0)), 3])
+        except ValueError as error:  # what a caller catching ValueError sees
+            return ["ValueError", str(error)]
+    probe("mixed pairs", mixed_pairs)
     out = cls(logits=tensor(2.0), attentions=(tensor(3.0),))
     out.note = "kept"
     probe("tuple", lambda: [len(out.to_tuple()), float(out[0]), len(out[0:]), float(out[-1][0])])
@@ -393,6 +402,9 @@ def test_output_objects_behave_as_transformers_model_outputs():
     ours = _output_semantics(SequenceClassifierOutput, paddle.to_tensor)
     assert ours == theirs
     assert ours["deepcopy"] == ["SequenceClassifierOutput", ["logits", "attentions"], "kept", 2.0]  # not refusals
+    assert ours["empty list"] == [[], [], ()] and ours["mixed pairs"][0] == "ValueError"
+    with pytest.raises(pr.PaddleRembertError, match=r"Cannot set key/value for 3\. It needs to be a tuple"):
+        SequenceClassifierOutput([("logits", paddle.ones([1])), 3])
 
 
 def test_a_to_static_model_returns_its_output_object():

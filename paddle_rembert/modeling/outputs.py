@@ -31,7 +31,8 @@ class ModelOutput(OrderedDict):
 
     def __post_init__(self):
         """transformers' rule: a dict or ``(name, value)`` pairs as the only argument set the fields by name (how
-        Paddle's and PyTorch's output packing rebuild an output: ``type(out)((k, v) for k in out)``)."""
+        Paddle's and PyTorch's output packing rebuild an output: ``type(out)((k, v) for k in out)``); an empty one
+        sets none (the first field's attribute keeps it, without an entry)."""
         names = self._field_names()
         first = getattr(self, names[0])
         if first is None or _is_tensor(first) or any(getattr(self, name) is not None for name in names[1:]):
@@ -43,12 +44,15 @@ class ModelOutput(OrderedDict):
                 items = list(first)
             except TypeError:
                 return
-        if not items or not _is_pair(items[0]):
+        if not items:  # no pairs to set: the attribute keeps the empty value, with no entry
+            OrderedDict.pop(self, names[0], None)
+            return
+        if not _is_pair(items[0]):
             setattr(self, names[0], first)  # a plain value (a tuple of tensors, say): the first field keeps it
             return
         bad = next((item for item in items if not _is_pair(item)), None)
-        if bad is not None:
-            raise ValueError(f"Cannot set key/value for {bad}. It needs to be a tuple (key, value).")
+        if bad is not None:  # transformers' ValueError and message; ours is one (PaddleRembertError)
+            raise PaddleRembertError(f"Cannot set key/value for {bad}. It needs to be a tuple (key, value).")
         setattr(self, names[0], None)
         for name, value in items:
             if value is None:
