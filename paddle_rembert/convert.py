@@ -228,7 +228,8 @@ def _copy_tokenizer_files(src, dst, names, requested, vocab_size):
     (``--tokenizer``). A tokenizer PaddleNLP saved under its own class name (``RobertaChineseTokenizer``, an
     ``AlbertTokenizer`` over a vocab.txt) is written under ours instead, which transformers can load; so is one of
     another family that the model's own directory ships (transformers' Chinese ALBERT checkpoints ship
-    ``BertTokenizer``'s vocab.txt): it is the model's tokenizer."""
+    ``BertTokenizer``'s vocab.txt): it is the model's tokenizer. A ``requested`` directory must hold the
+    family's vocabulary files whatever class name its tokenizer_config.json gives (PaddleNLP's or ours)."""
     from .models.auto import AutoTokenizer, tokenizer_class_of
     from .tokenization.files import has_vocabulary as has_files_of
     from .tokenization.utils import check_ids_fit
@@ -243,15 +244,16 @@ def _copy_tokenizer_files(src, dst, names, requested, vocab_size):
     # tokenizer.json is copied (transformers reads it) but is no vocabulary of ours: a fast tokenizer's file
     vocabulary_files = [name for name in names if name not in _TOKENIZER_SETTINGS and name != "tokenizer.json"]
     has_vocabulary = bool(set(present) & set(vocabulary_files))
+    if requested and not has_vocabulary:
+        held = f"; its tokenizer_config.json names {saved_name}" if saved_name else ""
+        raise PaddleRembertError(f"{src} holds no tokenizer of this model's family (no "
+                                 f"{' or '.join(vocabulary_files)}{held})")
     if saved_name and has_files_of(cls, src) and (saved_name.replace("Fast", "") != cls.__name__
-                                                  or not (requested or has_vocabulary)):
+                                                  or not has_vocabulary):  # not requested: the checkpoint's own
         tokenizer = cls.from_pretrained(src)
         check_ids_fit(tokenizer, vocab_size, src)
         tokenizer.save_pretrained(dst)
         return
-    if requested and not has_vocabulary:
-        raise PaddleRembertError(f"{src} holds no tokenizer of this model's family (no "
-                                 f"{' or '.join(vocabulary_files)})")
     for name in present:
         shutil.copy2(os.path.join(src, name), os.path.join(dst, name))
     if has_vocabulary:

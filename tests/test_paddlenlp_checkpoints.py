@@ -25,14 +25,14 @@ SIZES = {"albert": dict(embedding_size=8), "electra": dict(embedding_size=8),
 HEADS = ["Model", "ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering"]
 
 
-def paddlenlp_dir(tmp_path, family, head, seed=1, safe_serialization=False):
+def paddlenlp_dir(tmp_path, family, head, seed=1, safe_serialization=False, vocab_size=100):
     """A tiny random PaddleNLP model of ``family`` with ``head``, saved by PaddleNLP; (model, directory)."""
     import paddlenlp.transformers as nlp  # here: importing PaddleNLP takes seconds, and only these tests need it
 
     prefix = registry.get(family).prefix
     paddle.seed(seed)
     config = getattr(nlp, prefix + "Config")(
-        vocab_size=100, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=20,
+        vocab_size=vocab_size, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=20,
         num_labels=2 if head == "ForQuestionAnswering" else 3, hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0, **SIZES.get(family, {}))
     model = getattr(nlp, prefix + head)(config)
@@ -328,3 +328,32 @@ def test_a_paddlenlp_roberta_bpe_tokenizer_converts_under_our_name(tmp_path):
     assert type(hf) is transformers.RobertaTokenizer
     for text in SAMPLES:
         assert hf(text, "and a pair")["input_ids"] == tokenizer(text, "and a pair")["input_ids"], text
+
+
+def test_a_paddlenlp_named_tokenizer_given_with_tokenizer_dir_must_be_of_the_models_family(tmp_path, capsys):
+    """--tokenizer DIR holds a tokenizer of the model's family whichever class saved it: PaddleNLP's
+    RobertaBPETokenizer (vocab.json and merges.txt) is refused for a BERT model, as transformers' RobertaTokenizer
+    is (it was re-saved beside the BERT weights), and taken for a RoBERTa model, under our class name."""
+    import paddlenlp.transformers as nlp
+    from paddle_rembert.testing import synthetic_texts
+
+    registry.get("roberta").make_tiny_tokenizer(synthetic_texts(300) + SAMPLES, str(tmp_path / "src"), 300)
+    bpe = tmp_path / "bpe"
+    nlp.RobertaBPETokenizer(str(tmp_path / "src" / "vocab.json"),
+                            str(tmp_path / "src" / "merges.txt")).save_pretrained(str(bpe))
+    assert json.loads((bpe / "tokenizer_config.json").read_text())["tokenizer_class"] == "RobertaBPETokenizer"
+    _, bert = paddlenlp_dir(tmp_path, "bert", "Model", vocab_size=300)  # the ids fit: only the family differs
+    capsys.readouterr()
+    assert main(["convert", "--quiet", bert, str(tmp_path / "bert-torch"), "--to", "torch", "--tokenizer",
+                 str(bpe)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"{bpe} holds no tokenizer of this model's family (no vocab.txt; its " \
+        "tokenizer_config.json names RobertaBPETokenizer)" in err, err
+    assert not (tmp_path / "bert-torch").exists()
+    _, roberta = paddlenlp_dir(tmp_path, "roberta", "Model", vocab_size=300)
+    assert main(["convert", "--quiet", roberta, str(tmp_path / "roberta-torch"), "--to", "torch", "--tokenizer",
+                 str(bpe)]) == 0
+    converted = tmp_path / "roberta-torch"
+    assert json.loads((converted / "tokenizer_config.json").read_text())["tokenizer_class"] == "RobertaTokenizer"
+    assert type(transformers.AutoTokenizer.from_pretrained(str(converted), use_fast=False)) is \
+        transformers.RobertaTokenizer
