@@ -131,7 +131,8 @@ def export_model(model_dir, out_dir, task=None, onnx=False, opset=None, overwrit
     import paddle
 
     from ..checkpoint.hub import resolve
-    from ..models.auto import auto_class, read_model_type
+    from ..modeling.configuration_utils import config_file_of
+    from ..models.auto import auto_class, model_type_of
     from ..tokenization.utils import check_ids_fit
 
     check_opset(opset)
@@ -139,8 +140,9 @@ def export_model(model_dir, out_dir, task=None, onnx=False, opset=None, overwrit
     if not os.path.isdir(model_dir):
         raise PaddleRembertError(f"model directory not found: {model_dir}")
     _check_destination(out_dir, overwrite, model_dir, tokenizer_dir)
-    model_type, config_path = read_model_type(model_dir)
+    config_path = config_file_of(model_dir)  # model_dir is local now: its config.json is read once, here
     config_dict = read_json(config_path, "config file")
+    model_type = model_type_of(config_dict, config_path)
     if task is None:
         task = infer_task(config_dict, config_path)
     if task not in TASKS:
